@@ -1,19 +1,19 @@
 package dev.nemoh.cli;
 
-import dev.nemoh.model.NemotronHModel;
+import dev.nemoh.model.LanguageModel;
 import dev.nemoh.tokenizer.Tokenizer;
 
 import java.nio.file.Path;
 
 /** A model and its tokenizer, loaded together for the text commands, with a one-line report of the load. */
-record TextModel(NemotronHModel model, Tokenizer tokenizer, java.util.List<Integer> stopTokens) implements AutoCloseable {
+record TextModel(LanguageModel model, Tokenizer tokenizer, java.util.List<Integer> stopTokens) implements AutoCloseable {
     static TextModel open(ModelOption option) {
         Path dir = option.resolve();
         long t0 = System.nanoTime();
         Tokenizer tokenizer = Tokenizer.load(dir);
-        NemotronHModel model = option.open();
+        LanguageModel model = option.open();
         System.err.printf(java.util.Locale.ROOT, "loaded %s (%,d parameters, %d layers) in %.1f s%n", dir,
-                model.config.paramCount(), model.config.numLayers(), (System.nanoTime() - t0) / 1e9);
+                model.config().paramCount(), model.config().numLayers(), (System.nanoTime() - t0) / 1e9);
         return new TextModel(model, tokenizer, stopTokens(dir, model));
     }
 
@@ -21,8 +21,8 @@ record TextModel(NemotronHModel model, Tokenizer tokenizer, java.util.List<Integ
      * config.json's eos_token_id plus generation_config.json's, which chat models use for their end-of-turn token
      * (it may be one id or a list).
      */
-    private static java.util.List<Integer> stopTokens(Path dir, NemotronHModel model) {
-        java.util.Set<Integer> ids = new java.util.LinkedHashSet<>(model.config.eosTokenIds);
+    private static java.util.List<Integer> stopTokens(Path dir, LanguageModel model) {
+        java.util.Set<Integer> ids = new java.util.LinkedHashSet<>(model.config().eosTokenIds);
         Path gen = dir.resolve("generation_config.json");
         if (java.nio.file.Files.exists(gen)) {
             try {

@@ -1,6 +1,6 @@
 package dev.nemoh.generate;
 
-import dev.nemoh.model.NemotronHModel;
+import dev.nemoh.model.LanguageModel;
 
 import java.util.ArrayDeque;
 import java.util.Deque;
@@ -11,8 +11,8 @@ import java.util.Deque;
  * so the last token costs no forward pass. Not thread-safe.
  */
 public final class Generation {
-    private final NemotronHModel model;
-    private final HybridCache cache;
+    private final LanguageModel model;
+    private final LanguageModel.SequenceState state;
     private final Sampler sampler;
     private final Deque<Integer> forced = new ArrayDeque<>();
     private final int limit;
@@ -23,8 +23,8 @@ public final class Generation {
     private final long prefillNanos;
     private long decodeNanos;
 
-    public Generation(NemotronHModel model, int[] prompt, SamplingParams params) {
-        int context = model.config.maxPositionEmbeddings;
+    public Generation(LanguageModel model, int[] prompt, SamplingParams params) {
+        int context = model.config().maxPositionEmbeddings;
         if (prompt.length == 0) throw new IllegalArgumentException("the prompt is empty: give at least one token");
         if (prompt.length + params.maxTokens() > context) {
             throw new IllegalArgumentException("prompt (" + prompt.length + " tokens) + max tokens (" + params.maxTokens()
@@ -32,11 +32,11 @@ public final class Generation {
                     + " shorten the prompt or lower --max-tokens");
         }
         this.model = model;
-        this.cache = model.newCache();
-        this.sampler = new Sampler(params, model.config.vocabSize, prompt);
+        this.state = model.newState();
+        this.sampler = new Sampler(params, model.config().vocabSize, prompt);
         this.limit = params.maxTokens();
         long t0 = System.nanoTime();
-        this.logits = model.forwardLast(prompt, cache);
+        this.logits = model.forwardLast(prompt, state);
         this.prefillNanos = System.nanoTime() - t0;
     }
 
@@ -54,7 +54,7 @@ public final class Generation {
     public int next() {
         if (done()) throw new IllegalStateException("generation is over");
         long t0 = System.nanoTime();
-        if (pending >= 0) logits = model.forwardLast(new int[] {pending}, cache);
+        if (pending >= 0) logits = model.forwardLast(new int[] {pending}, state);
         int token = forced.isEmpty() ? sampler.sample(logits) : forced.removeFirst();
         sampler.accept(token);
         pending = token;

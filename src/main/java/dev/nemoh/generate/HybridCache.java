@@ -2,6 +2,7 @@ package dev.nemoh.generate;
 
 import dev.nemoh.config.LayerType;
 import dev.nemoh.config.NemotronHConfig;
+import dev.nemoh.model.LanguageModel;
 
 import java.util.Arrays;
 
@@ -9,7 +10,7 @@ import java.util.Arrays;
  * Per-sequence decoding state of a hybrid stack: a fixed-size conv state and SSM state per Mamba layer, and a KV
  * cache per attention layer that grows with the sequence. MLP and MoE layers keep nothing.
  */
-public final class HybridCache {
+public final class HybridCache implements LanguageModel.SequenceState {
     /** State of one layer; {@code null} entries stand for stateless layers. */
     public sealed interface Layer permits MambaState, KvCache {}
 

@@ -1,6 +1,6 @@
 package dev.nemoh.generate;
 
-import dev.nemoh.model.NemotronHModel;
+import dev.nemoh.model.LanguageModel;
 import dev.nemoh.tokenizer.Tokenizer;
 
 import java.util.List;
@@ -12,13 +12,13 @@ import java.util.function.Consumer;
  * back from the stream until it cannot, so a stop string never reaches the caller, even in part.
  */
 public final class TextGenerator {
-    private final NemotronHModel model;
+    private final LanguageModel model;
     private final Tokenizer tokenizer;
 
-    public TextGenerator(NemotronHModel model, Tokenizer tokenizer) {
-        if (tokenizer.vocabSize() > model.config.vocabSize) {
+    public TextGenerator(LanguageModel model, Tokenizer tokenizer) {
+        if (tokenizer.vocabSize() > model.config().vocabSize) {
             throw new IllegalArgumentException("the tokenizer has " + tokenizer.vocabSize() + " tokens but the model only "
-                    + model.config.vocabSize + "; they do not belong together");
+                    + model.config().vocabSize + "; they do not belong together");
         }
         this.model = model;
         this.tokenizer = tokenizer;

@@ -15,7 +15,7 @@ import java.util.List;
  * NemotronHForCausalLM: token embeddings, a stack of hybrid blocks, a final RMSNorm ({@code norm_f}) and the LM head
  * (or the embedding matrix, when tied). Weights stay in the checkpoint's memory mapping.
  */
-public final class NemotronHModel implements AutoCloseable {
+public final class NemotronHModel implements LanguageModel {
     /**
      * Receives the hidden state after the embeddings (index 0), after each block i (index i + 1) and after norm_f
      * (index layers + 1).
@@ -153,6 +153,7 @@ public final class NemotronHModel implements AutoCloseable {
      * Bytes of weights one decode step reads: all linear layers in their in-memory format (for MoE blocks only
      * the top-k routed experts, taken at the average expert size, plus the shared one), and one embedding row.
      */
+    @Override
     public long decodeWeightBytes() {
         long bytes = lmHead.weight.bytes() + (long) config.hiddenSize * embeddings.dtype().bytes;
         for (Block b : blocks) bytes += b.mixer.decodeWeightBytes();
@@ -161,6 +162,39 @@ public final class NemotronHModel implements AutoCloseable {
 
     public HybridCache newCache() {
         return new HybridCache(config);
+    }
+
+    @Override
+    public NemotronHConfig config() {
+        return config;
+    }
+
+    @Override
+    public SequenceState newState() {
+        return newCache();
+    }
+
+    @Override
+    public float[] forwardLast(int[] ids, SequenceState state) {
+        return forwardLast(ids, cpuState(state));
+    }
+
+    @Override
+    public float[] decodeBatch(int[] tokens, SequenceState[] states) {
+        if (tokens.length != states.length) {
+            throw new IllegalArgumentException(tokens.length + " tokens for " + states.length + " sequences");
+        }
+        int v = config.vocabSize;
+        float[] logits = new float[tokens.length * v];
+        for (int b = 0; b < tokens.length; b++) {
+            System.arraycopy(forwardLast(new int[] {tokens[b]}, cpuState(states[b])), 0, logits, b * v, v);
+        }
+        return logits;
+    }
+
+    private static HybridCache cpuState(SequenceState state) {
+        if (state instanceof HybridCache cache) return cache;
+        throw new IllegalArgumentException("a " + state.getClass().getSimpleName() + " belongs to another backend");
     }
 
     /**

@@ -1,0 +1,36 @@
+package dev.nemoh.model;
+
+import dev.nemoh.config.NemotronHConfig;
+
+/**
+ * The model as generation, chat, the server and benchmarks drive it, whatever computes it: {@link NemotronHModel}
+ * on the CPU, or a GPU backend. Sequence state (Mamba conv/SSM states and KV caches) lives where the compute does,
+ * so callers only hold it as an opaque {@link SequenceState}.
+ */
+public interface LanguageModel extends AutoCloseable {
+    /** The per-sequence recurrent state and KV caches, owned by the model that created it. */
+    interface SequenceState {
+        /** Tokens this state has consumed. */
+        int length();
+    }
+
+    NemotronHConfig config();
+
+    /** A fresh, empty state for one sequence. */
+    SequenceState newState();
+
+    /** Feeds {@code ids} after what {@code state} holds and returns the logits of the last position, [vocab]. */
+    float[] forwardLast(int[] ids, SequenceState state);
+
+    /**
+     * One decode step for several sequences at once: {@code tokens[b]} continues {@code states[b]}. Returns the
+     * logits [batch, vocab]. Each row must equal what {@link #forwardLast} gives for that sequence alone.
+     */
+    float[] decodeBatch(int[] tokens, SequenceState[] states);
+
+    /** Bytes of weights one decode step reads, for roofline figures. */
+    long decodeWeightBytes();
+
+    @Override
+    void close();
+}
