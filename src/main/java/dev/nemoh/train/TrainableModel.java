@@ -1,0 +1,32 @@
+package dev.nemoh.train;
+
+import java.util.List;
+
+/**
+ * What the training loop needs from a model being fine-tuned, whether all its weights train or only adapters.
+ * Labels follow transformers: -100 marks an ignored position, and position t's logits predict {@code labels[t + 1]}.
+ */
+public interface TrainableModel {
+    /** Sum of token cross-entropies and how many targets it covers. */
+    record LossSum(double sum, long targets) {
+        public double mean() {
+            return targets == 0 ? 0 : sum / targets;
+        }
+    }
+
+    /** The parameters that train, in a fixed order (optimizer state and checkpoints follow it). */
+    List<Parameter> parameters();
+
+    /**
+     * Forward and backward over rows of token ids. Adds d(sum of token losses / normalizer)/d(parameter) to every
+     * parameter's {@code grad} (so micro-batches of one optimizer step share one normalizer, the step's target count)
+     * and returns the unnormalised loss sum.
+     */
+    LossSum lossAndBackward(int[][] inputIds, int[][] labels, double normalizer);
+
+    /** Forward only, for evaluation. */
+    LossSum loss(int[][] inputIds, int[][] labels);
+
+    /** Dropout is active only while training. */
+    void setTraining(boolean training);
+}
