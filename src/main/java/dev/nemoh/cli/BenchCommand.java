@@ -37,9 +37,16 @@ final class BenchCommand implements Runnable {
     @Option(names = "--decode-tokens", defaultValue = "16", description = "Decode steps timed per context (default ${DEFAULT-VALUE}).")
     int decodeTokens;
 
+    @Option(names = "--batch", defaultValue = "32", description = "Sequences decoded together for the aggregate figure, --device cuda only (default ${DEFAULT-VALUE}); 0 skips it.")
+    int batch;
+
     @Override
     public void run() {
         Path dir = model.resolve();
+        if (model.onCuda()) {
+            new CudaBench(dir, prefill, context, decodeTokens, batch).run();
+            return;
+        }
         try (NemotronHModel m = model.open()) {
             NemotronHConfig c = m.config;
             SplittableRandom random = new SplittableRandom(1);

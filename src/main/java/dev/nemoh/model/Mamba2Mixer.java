@@ -13,17 +13,17 @@ import dev.nemoh.kernels.Vec;
  */
 public final class Mamba2Mixer implements Mixer {
     final NemotronHConfig c;
-    final Linear inProj;
-    final Linear outProj;
+    public final Linear inProj;
+    public final Linear outProj;
     /** [convDim, K] */
-    final float[] convWeight;
+    public final float[] convWeight;
     /** [convDim], zeros when the checkpoint has no conv bias */
-    final float[] convBias;
-    final float[] dtBias;
+    public final float[] convBias;
+    public final float[] dtBias;
     /** A = -exp(A_log), per head */
-    final float[] a;
-    final float[] d;
-    final RmsNorm norm;
+    public final float[] a;
+    public final float[] d;
+    public final RmsNorm norm;
 
     final int heads, headDim, stateSize, groups, inner, convDim, kernel, chunk;
     final TimeStepClamp clamp;

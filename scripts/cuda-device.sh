@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs on the lent GPU machine (the device tool): the cuda backend's JUnit tests, then the Nemotron-H 8B-shape
+# benchmark with transformers side by side. The machine has no JDK or Maven, so the call carries a jlink image in
+# .jdk, target/nemoh.jar, target/test-classes/dev and target/device (JUnit console + runtime jars); see
+# docs/PERFORMANCE.md for the exact call. Logs go to $OUT.
+set -uo pipefail
+out=${OUT:-/tmp/nemoh-out}
+mkdir -p "$out"
+java=(.jdk/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss4m -XX:MaxDirectMemorySize=1t)
+cp="target/nemoh.jar:target/device/lib/*"
+steps=${1:-tests,bench,hf}
+
+# libnvrtc and libcublas may exist only inside Python wheels
+dirs=$(find /usr/local/cuda* /opt /usr/lib /usr/local/lib \( -name 'libnvrtc.so*' -o -name 'libcublas.so*' \) 2>/dev/null \
+  | xargs -r -n1 dirname | sort -u | paste -sd:)
+export NEMOH_CUDA_LIBS="$dirs" LD_LIBRARY_PATH="$dirs:${LD_LIBRARY_PATH:-}"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+echo "CUDA libraries: $dirs"
+
+if [[ $steps == *tests* ]]; then
+  "${java[@]}" -jar target/device/junit-platform-console-standalone-*.jar -cp "target/test-classes:src/test/resources:$cp" \
+    --select-class dev.nemoh.cuda.CudaSmokeTest --select-class dev.nemoh.cuda.CudaForwardFixtureTest \
+    --details=tree --disable-banner 2>&1 | tee "$out/junit.log" | grep -E "cuda|GPU|cuBLAS|✘|✔|tests (successful|failed)|Exception|expected" | head -60
+fi
+if [[ $steps == *bench* ]]; then
+  [ -f /tmp/m8/config.json ] || { time "${java[@]}" -cp "$cp" dev.nemoh.cli.Main init --preset nemotron-h-8b --out /tmp/m8; }
+  "${java[@]}" -cp "$cp" dev.nemoh.cli.Main bench --device cuda --model /tmp/m8 --prefill ${PREFILL:-4096} \
+    --context ${CONTEXT:-1024,65536} --decode-tokens ${DECODE:-32} --batch ${BATCH:-32} 2>&1 | tee "$out/bench.log"
+fi
+if [[ $steps == *hf* ]]; then
+  PYTHONUNBUFFERED=1 python3 tools/reference/hf_bench.py /tmp/m8 --prefill 4096 --decode 32 2>&1 | grep -v Warning | tee "$out/hf.log"
+fi
