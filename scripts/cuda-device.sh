@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Runs on the lent GPU machine (the device tool): the cuda backend's JUnit tests, then the Nemotron-H 8B-shape
-# benchmark with transformers side by side. The machine has no JDK or Maven, so the call carries a jlink image in
-# .jdk, target/nemoh.jar, target/test-classes/dev and target/device (JUnit console + runtime jars); see
-# docs/PERFORMANCE.md for the exact call. Logs go to $OUT.
+# Runs on the lent GPU machine (the device tool) from a checkout root, out of the kit that scripts/cuda-kit.sh packs:
+# the cuda backend's JUnit tests on the fixtures, then the Nemotron-H 8B-shape benchmark with transformers side by
+# side. Usage: bash KIT/cuda-device.sh [tests,bench,hf]. Logs go to $OUT.
 set -uo pipefail
+kit=$(dirname "${BASH_SOURCE[0]}")
 out=${OUT:-/tmp/nemoh-out}
 mkdir -p "$out"
-java=(.jdk/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss4m -XX:MaxDirectMemorySize=1t)
-cp="target/nemoh.jar:target/device/lib/*"
+java=("$kit/jdk/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss4m -XX:MaxDirectMemorySize=1t)
+cp="$kit/nemoh.jar:$kit/lib/*"
 steps=${1:-tests,bench,hf}
 
 # libnvrtc and libcublas may exist only inside Python wheels
@@ -18,9 +18,9 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 echo "CUDA libraries: $dirs"
 
 if [[ $steps == *tests* ]]; then
-  "${java[@]}" -jar target/device/junit-platform-console-standalone-*.jar -cp "target/test-classes:src/test/resources:$cp" \
+  "${java[@]}" -jar "$kit"/junit-platform-console-standalone-*.jar -cp "$kit/test-classes:src/test/resources:$cp" \
     --select-class dev.nemoh.cuda.CudaSmokeTest --select-class dev.nemoh.cuda.CudaForwardFixtureTest \
-    --details=tree --disable-banner 2>&1 | tee "$out/junit.log" | grep -E "cuda|GPU|cuBLAS|✘|✔|tests (successful|failed)|Exception|expected" | head -60
+    --details=tree --disable-banner --disable-ansi-colors 2>&1 | tee "$out/junit.log" | grep -E "cuda|GPU|cuBLAS|✘|✔|tests (successful|failed)|Exception|expected" | head -60
 fi
 if [[ $steps == *bench* ]]; then
   [ -f /tmp/m8/config.json ] || { time "${java[@]}" -cp "$cp" dev.nemoh.cli.Main init --preset nemotron-h-8b --out /tmp/m8; }
@@ -28,5 +28,5 @@ if [[ $steps == *bench* ]]; then
     --context ${CONTEXT:-1024,65536} --decode-tokens ${DECODE:-32} --batch ${BATCH:-32} 2>&1 | tee "$out/bench.log"
 fi
 if [[ $steps == *hf* ]]; then
-  PYTHONUNBUFFERED=1 python3 tools/reference/hf_bench.py /tmp/m8 --prefill 4096 --decode 32 2>&1 | grep -v Warning | tee "$out/hf.log"
+  PYTHONUNBUFFERED=1 python3 "$kit/hf_bench.py" /tmp/m8 --prefill 4096 --decode 32 2>&1 | grep -v Warning | tee "$out/hf.log"
 fi
