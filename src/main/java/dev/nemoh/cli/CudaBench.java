@@ -22,6 +22,7 @@ import java.util.SplittableRandom;
 final class CudaBench {
     /** Context of each sequence in the batched decode figure. */
     private static final int BATCH_CONTEXT = 1024;
+    private static final int WARM_UP_STEPS = 16;
 
     private final Path dir;
     private final List<Integer> prefill, context;
@@ -89,10 +90,13 @@ final class CudaBench {
         }
     }
 
-    /** Seconds for decodeTokens steps of all {@code states} together, after two warm-up steps. */
+    /**
+     * Seconds for decodeTokens steps of all {@code states} together, after warm-up steps that also let the JIT
+     * compile the launch path.
+     */
     private double decode(CudaModel m, SequenceState[] states, SplittableRandom random) {
         int[] tokens = new int[states.length];
-        for (int i = 0; i < 2; i++) m.decodeBatch(random.ints(states.length, 0, m.config().vocabSize).toArray(), states);
+        for (int i = 0; i < WARM_UP_STEPS; i++) m.decodeBatch(random.ints(states.length, 0, m.config().vocabSize).toArray(), states);
         long start = System.nanoTime();
         for (int i = 0; i < decodeTokens; i++) {
             for (int b = 0; b < tokens.length; b++) tokens[b] = random.nextInt(m.config().vocabSize);

@@ -68,7 +68,7 @@ public final class Cublas {
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }
-        check(rc, "cublasGemmEx (m " + m + ", n " + n + ", k " + k + ")");
+        if (rc != 0) check(rc, "cublasGemmEx (m " + m + ", n " + n + ", k " + k + ")");
     }
 
     private static void check(int rc, String what) {

@@ -243,7 +243,7 @@ public final class Cuda {
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }
-        check(rc, "launch of kernel " + name + " (grid " + gx + "×" + gy + "×" + gz + ", block " + block + ")");
+        if (rc != 0) check(rc, "launch of kernel " + name + " (grid " + gx + "×" + gy + "×" + gz + ", block " + block + ")");
     }
 
     /** A device event, for timing device work. */

@@ -115,12 +115,29 @@ extern "C" __global__ void fill_random_f32(float* x, long n, unsigned seed, floa
 }
 
 #define GEMV_MAX_ROWS 8
+#define GEMV_LOADS 4
+
+__device__ __forceinline__ void gemv_step(uint4 q, const float* __restrict__ x, int in, int k, int rows, float* acc) {
+    float wf[8] = {bf(q.x & 0xffff), bf(q.x >> 16), bf(q.y & 0xffff), bf(q.y >> 16),
+                   bf(q.z & 0xffff), bf(q.z >> 16), bf(q.w & 0xffff), bf(q.w >> 16)};
+#pragma unroll
+    for (int r = 0; r < GEMV_MAX_ROWS; r++) {
+        if (r < rows) {
+            const float4* xr = (const float4*) (x + (long) r * in + (k << 3));
+            float4 a = xr[0], b = xr[1];
+            acc[r] += wf[0] * a.x + wf[1] * a.y + wf[2] * a.z + wf[3] * a.w
+                    + wf[4] * b.x + wf[5] * b.y + wf[6] * b.z + wf[7] * b.w;
+        }
+    }
+}
 
 // y[r, o] (+)= act(Σ_i W[o, i] · x[r, i] + bias[o]) for up to GEMV_MAX_ROWS activation rows: the decode path, where
-// streaming W once at full bandwidth is all that matters. One warp per output; each lane reads 16 bytes of W per
-// step, so a warp reads 512 contiguous bytes. act: 0 none, 1 relu².
-extern "C" __global__ void __launch_bounds__(256) gemv_bf16(const bf16* W, const float* x, float* y, const float* bias,
-                                                            int out, int in, int rows, int accumulate, int act) {
+// streaming W once at full bandwidth is all that matters. One warp per output; each lane issues GEMV_LOADS
+// independent 16-byte loads of W before using any, so enough bytes are in flight to cover memory latency.
+// act: 0 none, 1 relu².
+extern "C" __global__ void __launch_bounds__(256, 2) gemv_bf16(const bf16* __restrict__ W, const float* __restrict__ x,
+                                                            float* y, const float* bias, int out, int in, int rows,
+                                                            int accumulate, int act) {
     int o = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
     if (o >= out) return;
@@ -129,21 +146,19 @@ extern "C" __global__ void __launch_bounds__(256) gemv_bf16(const bf16* W, const
 #pragma unroll
     for (int r = 0; r < GEMV_MAX_ROWS; r++) acc[r] = 0.f;
     if ((in & 7) == 0) {
-        const uint4* w4 = (const uint4*) w;
+        const uint4* __restrict__ w4 = (const uint4*) w;
         int steps = in >> 3;
-#pragma unroll 4
-        for (int k = lane; k < steps; k += 32) {
-            uint4 q = w4[k];
-            float wf[8] = {bf(q.x & 0xffff), bf(q.x >> 16), bf(q.y & 0xffff), bf(q.y >> 16),
-                           bf(q.z & 0xffff), bf(q.z >> 16), bf(q.w & 0xffff), bf(q.w >> 16)};
+        for (int k0 = lane; k0 < steps; k0 += 32 * GEMV_LOADS) {
+            uint4 q[GEMV_LOADS];
 #pragma unroll
-            for (int r = 0; r < GEMV_MAX_ROWS; r++) {
-                if (r < rows) {
-                    const float4* xr = (const float4*) (x + (long) r * in + (k << 3));
-                    float4 a = xr[0], b = xr[1];
-                    acc[r] += wf[0] * a.x + wf[1] * a.y + wf[2] * a.z + wf[3] * a.w
-                            + wf[4] * b.x + wf[5] * b.y + wf[6] * b.z + wf[7] * b.w;
-                }
+            for (int u = 0; u < GEMV_LOADS; u++) {
+                int k = k0 + 32 * u;
+                q[u] = k < steps ? __ldg(w4 + k) : make_uint4(0, 0, 0, 0);
+            }
+#pragma unroll
+            for (int u = 0; u < GEMV_LOADS; u++) {
+                int k = k0 + 32 * u;
+                if (k < steps) gemv_step(q[u], x, in, k, rows, acc);
             }
         }
     } else {
