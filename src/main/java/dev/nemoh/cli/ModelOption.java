@@ -48,7 +48,11 @@ final class ModelOption {
         return CudaModel.load(resolve(), TimeStepClamp.TRANSFORMERS, ModelOption::progressBar);
     }
 
+    /** The CPU model; commands without a GPU path (forward, info) refuse an explicit --device cuda. */
     NemotronHModel open() {
+        if (device.equals("cuda")) {
+            throw new IllegalArgumentException("this command runs on the CPU only; --device cuda works with generate, chat and bench");
+        }
         WeightFormat format = WeightFormat.parse(weights);
         return NemotronHModel.load(resolve(), TimeStepClamp.TRANSFORMERS, format, ModelOption::progressBar);
     }

@@ -84,13 +84,14 @@ public final class CudaKernels {
     public synchronized void launch(String name, int gx, int gy, int gz, int block, int sharedBytes, Object... args) {
         MemorySegment f = functions.computeIfAbsent(name, n -> cuda.function(module, n));
         if (args.length > MAX_ARGS) throw new IllegalArgumentException(name + ": too many arguments");
+        // an instanceof chain, not a pattern switch: on the decode path (hundreds of launches per token) the switch's
+        // bootstrap dispatch cost several microseconds per launch
         for (int i = 0; i < args.length; i++) {
-            switch (args[i]) {
-                case Integer v -> values.set(JAVA_INT, 8L * i, v);
-                case Float v -> values.set(JAVA_FLOAT, 8L * i, v);
-                case Long v -> values.set(JAVA_LONG, 8L * i, v);
-                default -> throw new IllegalArgumentException(name + " argument " + i + " is a " + args[i].getClass());
-            }
+            Object v = args[i];
+            if (v instanceof Long n) values.set(JAVA_LONG, 8L * i, n);
+            else if (v instanceof Integer n) values.set(JAVA_INT, 8L * i, n);
+            else if (v instanceof Float n) values.set(JAVA_FLOAT, 8L * i, n);
+            else throw new IllegalArgumentException(name + " argument " + i + " is a " + v.getClass());
         }
         cuda.launch(f, gx, gy, gz, block, sharedBytes, pointers, name);
     }
