@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the lent GPU machine (the device tool) from a checkout root, out of the kit that scripts/cuda-kit.sh packs:
 # the cuda backend's JUnit tests on the fixtures, then the Nemotron-H 8B-shape benchmark with transformers side by
-# side. Usage: bash KIT/cuda-device.sh [tests,bench,hf]. Logs go to $OUT.
+# side. Usage: bash KIT/cuda-device.sh [tests,bench,hf] (PROFILE=1: bench also times every kernel). Logs go to $OUT.
 set -uo pipefail
 kit=$(dirname "${BASH_SOURCE[0]}")
 out=${OUT:-/tmp/nemoh-out}
@@ -25,7 +25,7 @@ fi
 if [[ $steps == *bench* ]]; then
   [ -f /tmp/m8/config.json ] || { time "${java[@]}" -cp "$cp" dev.nemoh.cli.Main init --preset nemotron-h-8b --out /tmp/m8; }
   "${java[@]}" -cp "$cp" dev.nemoh.cli.Main bench --device cuda --model /tmp/m8 --prefill ${PREFILL:-4096} \
-    --context ${CONTEXT:-1024,65536} --decode-tokens ${DECODE:-32} --batch ${BATCH:-32} 2>&1 | tee "$out/bench.log"
+    --context ${CONTEXT:-1024,65536} --decode-tokens ${DECODE:-32} --batch ${BATCH:-32} ${PROFILE:+--profile} 2>&1 | tee "$out/bench.log"
 fi
 if [[ $steps == *hf* ]]; then
   PYTHONUNBUFFERED=1 python3 "$kit/hf_bench.py" /tmp/m8 --prefill 4096 --decode 32 2>&1 | grep -v Warning | tee "$out/hf.log"

@@ -3,6 +3,7 @@ package dev.nemoh.cli;
 import dev.nemoh.config.NemotronHConfig;
 import dev.nemoh.cuda.Cuda;
 import dev.nemoh.cuda.CudaModel;
+import dev.nemoh.cuda.Profiler;
 import dev.nemoh.model.LanguageModel.SequenceState;
 import dev.nemoh.model.TimeStepClamp;
 
@@ -27,13 +28,15 @@ final class CudaBench {
     private final Path dir;
     private final List<Integer> prefill, context;
     private final int decodeTokens, batch;
+    private final boolean profile;
 
-    CudaBench(Path dir, List<Integer> prefill, List<Integer> context, int decodeTokens, int batch) {
+    CudaBench(Path dir, List<Integer> prefill, List<Integer> context, int decodeTokens, int batch, boolean profile) {
         this.dir = dir;
         this.prefill = prefill;
         this.context = context;
         this.decodeTokens = decodeTokens;
         this.batch = batch;
+        this.profile = profile;
     }
 
     void run() {
@@ -87,6 +90,30 @@ final class CudaBench {
                         BATCH_CONTEXT, decodeTokens * batch, s, decodeTokens * batch / s);
             }
             System.out.println("\ndecode contexts are synthetic: caches filled with pseudo-random K/V and Mamba state of that length");
+            if (profile) profile(m, cuda, random);
+        }
+    }
+
+    /** Per-kernel GPU time of each prefill and of one batch-1 decode step after each context. */
+    private void profile(CudaModel m, Cuda cuda, SplittableRandom random) {
+        Profiler profiler = new Profiler(cuda);
+        int vocab = m.config().vocabSize;
+        for (int n : prefill) {
+            if (n <= 0) continue;
+            m.profile(profiler);
+            m.forwardLast(random.ints(n, 0, vocab).toArray(), m.newState());
+            m.profile(null);
+            System.out.printf(Locale.ROOT, "%n### prefill %d, per kernel%n%n%s", n, Profiler.table(profiler.report()));
+        }
+        for (int ctx : context) {
+            SequenceState state = m.newState();
+            m.fillSynthetic(state, ctx, 7);
+            SequenceState[] one = {state};
+            for (int i = 0; i < WARM_UP_STEPS; i++) m.decodeBatch(new int[] {random.nextInt(vocab)}, one);
+            m.profile(profiler);
+            m.decodeBatch(new int[] {random.nextInt(vocab)}, one);
+            m.profile(null);
+            System.out.printf(Locale.ROOT, "%n### decode step after %d, per kernel%n%n%s", ctx, Profiler.table(profiler.report()));
         }
     }
 

@@ -24,6 +24,8 @@ public final class Cublas {
     private final MethodHandle gemmEx;
     private final MemorySegment handle;
     private final MemorySegment alpha, beta;
+    /** Times every product while set (bench --profile). */
+    Profiler profiler;
 
     public Cublas() {
         NativeLibrary lib = NativeLibrary.load("cuBLAS, which the GPU backend uses for matrix products",
@@ -61,6 +63,7 @@ public final class Cublas {
                                    int typeB, int ldb, float b, long C, int ldc, int compute) {
         alpha.set(JAVA_FLOAT, 0, a);
         beta.set(JAVA_FLOAT, 0, b);
+        if (profiler != null) profiler.begin();
         int rc;
         try {
             rc = (int) gemmEx.invokeExact(handle, opA, opB, m, n, k, alpha, A, typeA, lda, B, typeB, ldb, beta, C,
@@ -69,6 +72,9 @@ public final class Cublas {
             throw new IllegalStateException(t);
         }
         if (rc != 0) check(rc, "cublasGemmEx (m " + m + ", n " + n + ", k " + k + ")");
+        if (profiler != null) {
+            profiler.end("cublasGemmEx " + (typeA == R_16BF ? "bf16" : "tf32") + " " + m + "×" + n + "×" + k, 2.0 * m * n * k);
+        }
     }
 
     private static void check(int rc, String what) {

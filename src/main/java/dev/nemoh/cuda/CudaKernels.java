@@ -34,6 +34,8 @@ public final class CudaKernels {
     private final Map<String, MemorySegment> functions = new HashMap<>();
     /** Argument values (8 bytes each) followed by the pointer to each, reused by every launch (launches copy them). */
     private final MemorySegment values, pointers;
+    /** Times every launch while set (bench --profile). */
+    Profiler profiler;
 
     public CudaKernels(Cuda cuda) {
         this.cuda = cuda;
@@ -93,7 +95,15 @@ public final class CudaKernels {
             else if (v instanceof Float n) values.set(JAVA_FLOAT, 8L * i, n);
             else throw new IllegalArgumentException(name + " argument " + i + " is a " + v.getClass());
         }
+        if (profiler == null) {
+            cuda.launch(f, gx, gy, gz, block, sharedBytes, pointers, name);
+            return;
+        }
+        profiler.begin();
         cuda.launch(f, gx, gy, gz, block, sharedBytes, pointers, name);
+        StringBuilder label = new StringBuilder(name).append(" (").append(gx).append('×').append(gy).append('×').append(gz);
+        for (Object v : args) if (v instanceof Integer n) label.append(", ").append(n);
+        profiler.end(label.append(')').toString(), 0);
     }
 
     public void launch1d(String name, int grid, int block, Object... args) {

@@ -144,6 +144,12 @@ public final class CudaModel implements LanguageModel {
         return logits;
     }
 
+    /** Times every kernel and cuBLAS product with {@code profiler} from now on; null stops it. */
+    public void profile(Profiler profiler) {
+        device.kernels.profiler = profiler;
+        device.blas.profiler = profiler;
+    }
+
     /** Fills a state as if it had consumed {@code tokens} tokens, for benchmarks (see {@link CudaState#fillSynthetic}). */
     public void fillSynthetic(SequenceState state, int tokens, int seed) {
         cuda.makeCurrent();
