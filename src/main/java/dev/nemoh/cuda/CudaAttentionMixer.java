@@ -11,19 +11,28 @@ import dev.nemoh.model.AttentionMixer;
  * bounded at long contexts.
  */
 final class CudaAttentionMixer implements CudaMixer {
-    /** Keys per block of the decode kernel: enough blocks to fill the GPU at long contexts, few at short ones. */
-    private static final int SPLIT = 256;
+    /** Decode blocks per SM to aim for: several, so that the key loads of enough warps are in flight. */
+    private static final int BLOCKS_PER_SM = 4;
+    /** At most this many key splits per (sequence, KV head). */
+    private static final int MAX_SPLITS = 128;
     /** Score-matrix budget of a prompt: queries per block × keys. */
     private static final long SCORES = 1L << 26;
+    private static final int DECODE_THREADS = 128;
 
     private final CudaLinear qkv, oProj;
     private final int heads, kvHeads, headDim, qWidth, kvWidth;
+    /** Lanes that read one key row of the decode kernel (8 bf16 each), and its instance for the GQA group. */
+    private final int laneGroup;
+    private final String decodeKernel;
+    private final int multiprocessors;
     private final float scaling;
 
     CudaAttentionMixer(Cuda cuda, NemotronHConfig c, AttentionMixer cpu) {
         int group = c.numAttentionHeads / c.numKeyValueHeads;
-        if (group > 32) throw new CudaException("more than 32 query heads per KV head are not supported on cuda");
-        if (c.headDim > 256) throw new CudaException("head_dim " + c.headDim + " is over the 256 the cuda attention supports");
+        if (group > 8) throw new CudaException("more than 8 query heads per KV head are not supported on cuda");
+        if (c.headDim > 256 || c.headDim % 8 != 0) {
+            throw new CudaException("head_dim " + c.headDim + " is not a multiple of 8 up to 256, as the cuda attention needs");
+        }
         qkv = CudaLinear.upload(cuda, cpu.qProj, cpu.kProj, cpu.vProj);
         oProj = CudaLinear.upload(cuda, cpu.oProj);
         heads = c.numAttentionHeads;
@@ -32,6 +41,9 @@ final class CudaAttentionMixer implements CudaMixer {
         qWidth = heads * headDim;
         kvWidth = kvHeads * headDim;
         scaling = (float) (1.0 / Math.sqrt(headDim));
+        laneGroup = Integer.highestOneBit(headDim / 8 * 2 - 1);
+        decodeKernel = "attn_decode_partial_" + Integer.highestOneBit(group * 2 - 1);
+        multiprocessors = cuda.multiprocessors;
     }
 
     @Override
@@ -51,13 +63,19 @@ final class CudaAttentionMixer implements CudaMixer {
         oProj.forward(d, out, rows, residual, true, false);
     }
 
+    /**
+     * The split-key kernel with a number of splits that depends on the batch only (not on the context), enough for
+     * {@link #BLOCKS_PER_SM} blocks per SM, then the combine.
+     */
     private void decode(CudaDevice d, CudaStep step, long qkvOut, int stride, long keys, long values, long out) {
-        int splits = (step.maxLength() + 1 + SPLIT - 1) / SPLIT;
-        long partial = d.workspace.get("attn.partial", 4L * step.sequences() * heads * splits * (headDim + 2));
-        d.kernels.launch("attn_decode_partial", kvHeads, splits, step.sequences(), 32 * (heads / kvHeads), 0, qkvOut,
-                stride, keys, values, step.lengths(), partial, heads, kvHeads, headDim, SPLIT, splits, scaling);
-        d.kernels.launch("attn_decode_combine", heads, step.sequences(), 1, (headDim + 31) / 32 * 32, 0, partial,
-                step.lengths(), out, heads, headDim, SPLIT, splits);
+        int b = step.sequences();
+        int splits = Math.clamp((BLOCKS_PER_SM * multiprocessors + kvHeads * b - 1) / (kvHeads * b), 1, MAX_SPLITS);
+        long partial = d.workspace.get("attn.partial", 4L * b * heads * splits * (headDim + 2));
+        int shared = 4 * (DECODE_THREADS / laneGroup) * (heads / kvHeads) * (headDim + 2);
+        d.kernels.launch(decodeKernel, kvHeads, splits, b, DECODE_THREADS, shared, qkvOut, stride, keys, values,
+                step.lengths(), partial, heads, kvHeads, headDim, laneGroup, splits, scaling);
+        d.kernels.launch("attn_decode_combine", heads, b, 1, (headDim + 31) / 32 * 32, 0, partial, out, heads, headDim,
+                splits);
     }
 
     private void prefill(CudaDevice d, CudaStep step, int layer, long qkvOut, int stride, long out) {

@@ -17,6 +17,9 @@ import java.lang.foreign.ValueLayout;
  */
 final class CudaLinear {
     static final int GEMV_MAX_ROWS = 8;
+    /** The GEMV instance for each row count: the smallest bound on the rows that holds it (see kernels.cu). */
+    private static final String[] GEMV = {null, "gemv_bf16_1", "gemv_bf16_2", "gemv_bf16_4", "gemv_bf16_4",
+            "gemv_bf16_8", "gemv_bf16_8", "gemv_bf16_8", "gemv_bf16_8"};
 
     final int out, in;
     private final long weight;
@@ -98,7 +101,7 @@ final class CudaLinear {
      */
     void forward(CudaDevice d, long x, int rows, long y, boolean accumulate, boolean reluSquared) {
         if (rows <= GEMV_MAX_ROWS) {
-            d.kernels.launch("gemv_bf16", (out + 7) / 8, 1, 1, 256, 0, weight, x, y, bias, out, in, rows,
+            d.kernels.launch(GEMV[rows], (out + 7) / 8, 1, 1, 256, 0, weight, x, y, bias, out, in, rows,
                     accumulate ? 1 : 0, reluSquared ? 1 : 0);
             return;
         }

@@ -20,6 +20,7 @@ final class CudaMamba2Mixer implements CudaMixer {
     CudaMamba2Mixer(Cuda cuda, NemotronHConfig c, TimeStepClamp clamp, Mamba2Mixer cpu) {
         if (c.chunkSize > 256) throw new CudaException("chunk_size " + c.chunkSize + " is over the 256 the cuda scan supports");
         if (c.mambaNumHeads > 1024) throw new CudaException("mamba_num_heads " + c.mambaNumHeads + " is over the 1024 the cuda scan supports");
+        if (c.ssmStateSize % 4 != 0) throw new CudaException("ssm_state_size " + c.ssmStateSize + " is not a multiple of 4, which the cuda recurrent step needs");
         inProj = CudaLinear.upload(cuda, cpu.inProj);
         outProj = CudaLinear.upload(cuda, cpu.outProj);
         convWeight = floats(cuda, cpu.convWeight);
@@ -58,10 +59,15 @@ final class CudaMamba2Mixer implements CudaMixer {
 
         long xBC = ws.get("mamba.xBC", 4L * rows * convDim);
         long convStates = step.table(layer, 0);
-        k.launch("conv1d", (convDim + 127) / 128, len, step.sequences(), 128, 0,
-                proj, width, inner, convWeight, convBias, convStates, xBC, len, convDim, kernel);
-        k.launch("conv1d_state", (convDim + 127) / 128, step.sequences(), 1, 128, 0,
-                proj, width, inner, convStates, len, convDim, kernel);
+        if (len == 1) {
+            k.launch("conv1d_step", (convDim + 127) / 128, step.sequences(), 1, 128, 0,
+                    proj, width, inner, convWeight, convBias, convStates, xBC, convDim, kernel);
+        } else {
+            k.launch("conv1d", (convDim + 127) / 128, len, step.sequences(), 128, 0,
+                    proj, width, inner, convWeight, convBias, convStates, xBC, len, convDim, kernel);
+            k.launch("conv1d_state", (convDim + 127) / 128, step.sequences(), 1, 128, 0,
+                    proj, width, inner, convStates, len, convDim, kernel);
+        }
 
         long y = ws.get("mamba.y", 4L * rows * inner);
         int dtOffset = inner + convDim;

@@ -54,13 +54,30 @@ extern "C" __global__ void embed(const bf16* table, const int* ids, float* x, in
     for (int i = threadIdx.x; i < hidden; i += blockDim.x) x[row * hidden + i] = bf(src[i]);
 }
 
-// y = w · x / sqrt(mean(x²) + eps) over each group of one row; grid (rows, groups).
+// y = w · x / sqrt(mean(x²) + eps) over each group of one row; grid (rows, groups). 16-byte accesses when the
+// group and its offsets allow (group a multiple of 4), else scalar.
 extern "C" __global__ void rms_norm(const float* x, const float* w, float* y, int dim, int group, float eps) {
     long base = (long) blockIdx.x * dim + blockIdx.y * group;
+    const float* wg = w + blockIdx.y * group;
     float ss = 0.f;
+    if ((group & 3) == 0 && (dim & 3) == 0) {
+        const float4* x4 = (const float4*) (x + base);
+        for (int i = threadIdx.x; i < group >> 2; i += blockDim.x) {
+            float4 v = x4[i];
+            ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+        }
+        float inv = rsqrtf(block_sum(ss) / group + eps);
+        float4* y4 = (float4*) (y + base);
+        const float4* w4 = (const float4*) wg;
+        for (int i = threadIdx.x; i < group >> 2; i += blockDim.x) {
+            float4 v = x4[i], s = w4[i];
+            y4[i] = make_float4(s.x * (v.x * inv), s.y * (v.y * inv), s.z * (v.z * inv), s.w * (v.w * inv));
+        }
+        return;
+    }
     for (int i = threadIdx.x; i < group; i += blockDim.x) { float v = x[base + i]; ss += v * v; }
     float inv = rsqrtf(block_sum(ss) / group + eps);
-    for (int i = threadIdx.x; i < group; i += blockDim.x) y[base + i] = w[blockIdx.y * group + i] * (x[base + i] * inv);
+    for (int i = threadIdx.x; i < group; i += blockDim.x) y[base + i] = wg[i] * (x[base + i] * inv);
 }
 
 // Mamba's gated norm: g = y · SiLU(z), then RMSNorm of each group of g; z is the first `inner` columns of proj.
@@ -79,21 +96,43 @@ extern "C" __global__ void gated_rms_norm(const float* y, const float* proj, int
     for (int i = threadIdx.x; i < group; i += blockDim.x) out[row * inner + g0 + i] = w[g0 + i] * (gated[i] * inv);
 }
 
+// Four elements per thread and step (16-byte loads) over n4 = n / 4 groups, then the n % 4 tail.
 extern "C" __global__ void to_bf16(const float* x, bf16* y, long n) {
-    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) y[i] = to_bf(x[i]);
+    long n4 = n >> 2, stride = (long) gridDim.x * blockDim.x;
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n4; i += stride) {
+        float4 v = ((const float4*) x)[i];
+        uint2 packed = make_uint2(to_bf(v.x) | ((unsigned) to_bf(v.y) << 16), to_bf(v.z) | ((unsigned) to_bf(v.w) << 16));
+        ((uint2*) y)[i] = packed;
+    }
+    for (long i = 4 * n4 + blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += stride) y[i] = to_bf(x[i]);
 }
 
 extern "C" __global__ void to_f32(const bf16* x, float* y, long n) {
     for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) y[i] = bf(x[i]);
 }
 
-// x ← relu(x + bias)² or x ← x + bias (bias may be null): the epilogue of a cuBLAS product.
+__device__ __forceinline__ float bias_act1(float v, float b, int reluSquared) {
+    v += b;
+    if (reluSquared) { v = fmaxf(v, 0.f); v *= v; }
+    return v;
+}
+
+// x ← relu(x + bias)² or x ← x + bias (bias may be null): the epilogue of a cuBLAS product. 16-byte steps when
+// cols is a multiple of 4.
 extern "C" __global__ void bias_act(float* x, const float* bias, long rows, int cols, int reluSquared) {
-    long n = rows * cols;
-    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
-        float v = x[i] + (bias ? bias[i % cols] : 0.f);
-        if (reluSquared) { v = fmaxf(v, 0.f); v *= v; }
-        x[i] = v;
+    long n = rows * cols, stride = (long) gridDim.x * blockDim.x;
+    if ((cols & 3) == 0) {
+        for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n >> 2; i += stride) {
+            float4 v = ((float4*) x)[i];
+            int c = (int) ((4 * i) % cols);
+            float4 b = bias ? *(const float4*) (bias + c) : make_float4(0.f, 0.f, 0.f, 0.f);
+            ((float4*) x)[i] = make_float4(bias_act1(v.x, b.x, reluSquared), bias_act1(v.y, b.y, reluSquared),
+                                           bias_act1(v.z, b.z, reluSquared), bias_act1(v.w, b.w, reluSquared));
+        }
+        return;
+    }
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += stride) {
+        x[i] = bias_act1(x[i], bias ? bias[i % cols] : 0.f, reluSquared);
     }
 }
 
@@ -114,14 +153,20 @@ extern "C" __global__ void fill_random_f32(float* x, long n, unsigned seed, floa
     }
 }
 
-#define GEMV_MAX_ROWS 8
-#define GEMV_LOADS 4
+// A 16-byte load of streamed weights that skips L1, so the activations the same SM re-reads stay cached there.
+__device__ __forceinline__ uint4 load_stream(const uint4* p) {
+    uint4 r;
+    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+        : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
+    return r;
+}
 
+template <int ROWS>
 __device__ __forceinline__ void gemv_step(uint4 q, const float* __restrict__ x, int in, int k, int rows, float* acc) {
     float wf[8] = {bf(q.x & 0xffff), bf(q.x >> 16), bf(q.y & 0xffff), bf(q.y >> 16),
                    bf(q.z & 0xffff), bf(q.z >> 16), bf(q.w & 0xffff), bf(q.w >> 16)};
 #pragma unroll
-    for (int r = 0; r < GEMV_MAX_ROWS; r++) {
+    for (int r = 0; r < ROWS; r++) {
         if (r < rows) {
             const float4* xr = (const float4*) (x + (long) r * in + (k << 3));
             float4 a = xr[0], b = xr[1];
@@ -131,45 +176,55 @@ __device__ __forceinline__ void gemv_step(uint4 q, const float* __restrict__ x, 
     }
 }
 
-// y[r, o] (+)= act(Σ_i W[o, i] · x[r, i] + bias[o]) for up to GEMV_MAX_ROWS activation rows: the decode path, where
-// streaming W once at full bandwidth is all that matters. One warp per output; each lane issues GEMV_LOADS
-// independent 16-byte loads of W before using any, so enough bytes are in flight to cover memory latency.
-// act: 0 none, 1 relu².
-extern "C" __global__ void __launch_bounds__(256, 2) gemv_bf16(const bf16* __restrict__ W, const float* __restrict__ x,
-                                                            float* y, const float* bias, int out, int in, int rows,
-                                                            int accumulate, int act) {
+// 16-byte weight loads each lane issues before using any: with 8 warps a block and several blocks an SM this keeps
+// well over the ~20 KB per SM in flight that covering HBM latency at full bandwidth takes.
+#define GEMV_LOADS 8
+
+// y[r, o] (+)= act(Σ_i W[o, i] · x[r, i] + bias[o]) for rows ≤ ROWS activation rows: the decode path, where
+// streaming W once at full bandwidth is all that matters. One warp per output row. Full rounds of GEMV_LOADS loads
+// run without bounds checks; one guarded round takes the rest of the row. act: 0 none, 1 relu².
+template <int ROWS>
+__device__ __forceinline__ void gemv(const bf16* __restrict__ W, const float* __restrict__ x, float* y,
+                                     const float* bias, int out, int in, int rows, int accumulate, int act) {
     int o = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
     if (o >= out) return;
     const bf16* w = W + (long) o * in;
-    float acc[GEMV_MAX_ROWS];
+    float acc[ROWS];
 #pragma unroll
-    for (int r = 0; r < GEMV_MAX_ROWS; r++) acc[r] = 0.f;
+    for (int r = 0; r < ROWS; r++) acc[r] = 0.f;
     if ((in & 7) == 0) {
         const uint4* __restrict__ w4 = (const uint4*) w;
-        int steps = in >> 3;
-        for (int k0 = lane; k0 < steps; k0 += 32 * GEMV_LOADS) {
+        int steps = in >> 3, k0 = lane;
+        for (; k0 + 32 * (GEMV_LOADS - 1) < steps; k0 += 32 * GEMV_LOADS) {
+            uint4 q[GEMV_LOADS];
+#pragma unroll
+            for (int u = 0; u < GEMV_LOADS; u++) q[u] = load_stream(w4 + k0 + 32 * u);
+#pragma unroll
+            for (int u = 0; u < GEMV_LOADS; u++) gemv_step<ROWS>(q[u], x, in, k0 + 32 * u, rows, acc);
+        }
+        if (k0 < steps) {
             uint4 q[GEMV_LOADS];
 #pragma unroll
             for (int u = 0; u < GEMV_LOADS; u++) {
                 int k = k0 + 32 * u;
-                q[u] = k < steps ? __ldg(w4 + k) : make_uint4(0, 0, 0, 0);
+                q[u] = k < steps ? load_stream(w4 + k) : make_uint4(0, 0, 0, 0);
             }
 #pragma unroll
             for (int u = 0; u < GEMV_LOADS; u++) {
                 int k = k0 + 32 * u;
-                if (k < steps) gemv_step(q[u], x, in, k, rows, acc);
+                if (k < steps) gemv_step<ROWS>(q[u], x, in, k, rows, acc);
             }
         }
     } else {
         for (int k = lane; k < in; k += 32) {
             float wk = bf(w[k]);
 #pragma unroll
-            for (int r = 0; r < GEMV_MAX_ROWS; r++) if (r < rows) acc[r] += wk * x[(long) r * in + k];
+            for (int r = 0; r < ROWS; r++) if (r < rows) acc[r] += wk * x[(long) r * in + k];
         }
     }
 #pragma unroll
-    for (int r = 0; r < GEMV_MAX_ROWS; r++) {
+    for (int r = 0; r < ROWS; r++) {
         if (r < rows) {
             float v = warp_sum(acc[r]);
             if (lane == 0) {
@@ -181,6 +236,18 @@ extern "C" __global__ void __launch_bounds__(256, 2) gemv_bf16(const bf16* __res
         }
     }
 }
+
+// One instance per bound on the rows, so a single decoded sequence keeps one accumulator (few registers, more
+// warps per SM) and a batch of 8 still streams W once.
+#define GEMV_KERNEL(R) \
+    extern "C" __global__ void __launch_bounds__(256) gemv_bf16_##R(const bf16* __restrict__ W, const float* __restrict__ x, \
+            float* y, const float* bias, int out, int in, int rows, int accumulate, int act) { \
+        gemv<R>(W, x, y, bias, out, in, rows, accumulate, act); \
+    }
+GEMV_KERNEL(1)
+GEMV_KERNEL(2)
+GEMV_KERNEL(4)
+GEMV_KERNEL(8)
 
 // Causal depthwise conv1d + SiLU over xBC (columns [inner, inner + convDim) of proj) for `len` tokens of each of
 // `batch` sequences; positions before the call come from the sequence's conv state [convDim, K] (oldest first).
@@ -215,7 +282,10 @@ extern "C" __global__ void conv1d_state(const float* proj, int projStride, int i
 }
 
 // One recurrent Mamba-2 step per sequence: S = exp(dt·A)·S + dt·x⊗B, y = S·C + D·x, dt = softplus(dt + dt_bias)
-// clamped into [lo, hi]. grid (heads, batch); one warp per head channel p, lanes over the state.
+// clamped into [lo, hi]. grid (heads, batch). A warp takes rows p of the head's state four at a time, lanes over the
+// state with 16-byte accesses (N a multiple of 4), so each lane has four rows' loads in flight before it uses any.
+#define SSM_ROWS 4
+
 extern "C" __global__ void ssm_step(const float* xBC, const float* proj, int projStride, int dtOffset,
                                     const float* dtBias, const float* A, const float* D, const u64* states, float* y,
                                     int heads, int headDim, int N, int groups, int inner, int convDim, float lo, float hi) {
@@ -224,21 +294,57 @@ extern "C" __global__ void ssm_step(const float* xBC, const float* proj, int pro
     float dt = fminf(fmaxf(softplus(proj[(long) b * projStride + dtOffset + h] + dtBias[h]), lo), hi);
     float decay = expf(dt * A[h]);
     const float* row = xBC + (long) b * convDim;
-    const float* B = row + inner + g * N;
-    const float* C = row + inner + groups * N + g * N;
-    float* S = (float*) states[b] + (long) h * headDim * N;
-    int lane = threadIdx.x & 31;
-    for (int p = threadIdx.x >> 5; p < headDim; p += blockDim.x >> 5) {
-        float x = row[h * headDim + p];
-        float acc = 0.f;
-        for (int n = lane; n < N; n += 32) {
-            float s = decay * S[p * N + n] + dt * x * B[n];
-            S[p * N + n] = s;
-            acc += s * C[n];
+    const float4* B = (const float4*) (row + inner + g * N);
+    const float4* C = (const float4*) (row + inner + groups * N + g * N);
+    float4* S = (float4*) ((float*) states[b] + (long) h * headDim * N);
+    int lane = threadIdx.x & 31, warps = blockDim.x >> 5, n4 = N >> 2;
+    for (int p0 = (threadIdx.x >> 5) * SSM_ROWS; p0 < headDim; p0 += warps * SSM_ROWS) {
+        float acc[SSM_ROWS], x[SSM_ROWS];
+#pragma unroll
+        for (int r = 0; r < SSM_ROWS; r++) {
+            acc[r] = 0.f;
+            x[r] = p0 + r < headDim ? row[h * headDim + p0 + r] : 0.f;
         }
-        acc = warp_sum(acc);
-        if (lane == 0) y[(long) b * inner + h * headDim + p] = acc + D[h] * x;
+        for (int n = lane; n < n4; n += 32) {
+            float4 bn = B[n], cn = C[n], st[SSM_ROWS];
+#pragma unroll
+            for (int r = 0; r < SSM_ROWS; r++) if (p0 + r < headDim) st[r] = S[(long) (p0 + r) * n4 + n];
+#pragma unroll
+            for (int r = 0; r < SSM_ROWS; r++) {
+                if (p0 + r < headDim) {
+                    float dx = dt * x[r];
+                    float4 v = make_float4(decay * st[r].x + dx * bn.x, decay * st[r].y + dx * bn.y,
+                                           decay * st[r].z + dx * bn.z, decay * st[r].w + dx * bn.w);
+                    S[(long) (p0 + r) * n4 + n] = v;
+                    acc[r] += v.x * cn.x + v.y * cn.y + v.z * cn.z + v.w * cn.w;
+                }
+            }
+        }
+#pragma unroll
+        for (int r = 0; r < SSM_ROWS; r++) {
+            float v = warp_sum(acc[r]);
+            if (lane == 0 && p0 + r < headDim) y[(long) b * inner + h * headDim + p0 + r] = v + D[h] * x[r];
+        }
     }
+}
+
+// conv1d + conv1d_state for one token of each sequence (a decode step) in one pass: each thread owns one channel,
+// so it can read the state, produce the output and shift the state in place. grid (ceil(convDim / blockDim), batch).
+extern "C" __global__ void conv1d_step(const float* proj, int projStride, int inner, const float* w, const float* bias,
+                                       const u64* states, float* out, int convDim, int K) {
+    int ch = blockIdx.x * blockDim.x + threadIdx.x;
+    int b = blockIdx.y;
+    if (ch >= convDim) return;
+    float* state = (float*) states[b] + (long) ch * K;
+    float in = proj[(long) b * projStride + inner + ch];
+    float acc = bias[ch] + w[ch * K + K - 1] * in;
+    for (int j = 0; j < K - 1; j++) {
+        float s = state[j + 1];
+        acc += w[ch * K + j] * s;
+        state[j] = s;
+    }
+    state[K - 1] = in;
+    out[(long) b * convDim + ch] = silu(acc);
 }
 
 // --- Mamba-2 SSD chunked scan for one sequence of `len` tokens (prefill) ---------------------------------------
@@ -266,27 +372,93 @@ extern "C" __global__ void ssd_dt(const float* proj, int projStride, int dtOffse
     }
 }
 
-// C[t]·B[s] for s ≤ t within each chunk, shared by the heads of a group: cb [chunks, groups, chunk, chunk].
-// grid (chunks, groups).
-extern "C" __global__ void ssd_cb(const float* xBC, float* cb, int len, int chunk, int N, int groups, int inner, int convDim) {
-    int c = blockIdx.x, g = blockIdx.y;
-    int t0 = c * chunk, T = min(chunk, len - t0);
-    float* out = cb + ((long) c * groups + g) * chunk * chunk;
-    for (int e = threadIdx.x; e < T * T; e += blockDim.x) {
-        int t = e / T, s = e % T;
-        if (s > t) continue;
-        const float* Ct = xBC + (long) (t0 + t) * convDim + inner + groups * N + g * N;
-        const float* Bs = xBC + (long) (t0 + s) * convDim + inner + g * N;
-        float acc = 0.f;
-        for (int n = 0; n < N; n++) acc += Ct[n] * Bs[n];
-        out[t * chunk + s] = acc;
+// The three products of the scan run as shared-memory tiled matrix products: a block of 256 threads computes a
+// TILE_R × TILE_C tile, each thread an 8 × 4 patch, over TILE_K-deep slices of the operands staged in shared memory
+// (each operand element is read from global memory once per tile instead of once per output).
+#define TILE_R 128
+#define TILE_C 64
+#define TILE_K 32
+
+struct Tiles {
+    float a[TILE_K][TILE_R + 4]; // [k][row]; rows padded to keep 16-byte reads aligned
+    float b[TILE_K][TILE_C + 4]; // [k][col]
+};
+
+// acc += A · B over k in [0, K) for the tile's rows and columns: fa(r, k) and fb(k, c) read the operands (tile-local
+// r and c; they return 0 outside them). A_K_FAST / B_K_FAST say whether consecutive k are adjacent in memory, which
+// decides how the threads of a warp split a slice so that their loads are contiguous. Thread t owns rows
+// (t / 16) · 8 + [0, 8) and columns (t % 16) · 4 + [0, 4). Every thread of the block must call it.
+template <bool A_K_FAST, bool B_K_FAST, class FA, class FB>
+__device__ __forceinline__ void tile_product(float (&acc)[8][4], int K, Tiles& t, FA fa, FB fb) {
+    int tid = threadIdx.x, tr = (tid >> 4) * 8, tc = (tid & 15) * 4;
+    for (int k0 = 0; k0 < K; k0 += TILE_K) {
+        for (int i = tid; i < TILE_K * TILE_R; i += 256) {
+            int r = A_K_FAST ? i / TILE_K : i % TILE_R, k = A_K_FAST ? i % TILE_K : i / TILE_R;
+            t.a[k][r] = k0 + k < K ? fa(r, k0 + k) : 0.f;
+        }
+        for (int i = tid; i < TILE_K * TILE_C; i += 256) {
+            int c = B_K_FAST ? i / TILE_K : i % TILE_C, k = B_K_FAST ? i % TILE_K : i / TILE_C;
+            t.b[k][c] = k0 + k < K ? fb(k0 + k, c) : 0.f;
+        }
+        __syncthreads();
+#pragma unroll 8
+        for (int k = 0; k < TILE_K; k++) {
+            float4 a0 = *(const float4*) &t.a[k][tr], a1 = *(const float4*) &t.a[k][tr + 4];
+            float4 b0 = *(const float4*) &t.b[k][tc];
+            float av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w}, bv[4] = {b0.x, b0.y, b0.z, b0.w};
+#pragma unroll
+            for (int i = 0; i < 8; i++) {
+#pragma unroll
+                for (int j = 0; j < 4; j++) acc[i][j] += av[i] * bv[j];
+            }
+        }
+        __syncthreads();
     }
 }
 
-// Chunk-local final states Σ_s exp(cum[last] − cum[s]) · dt[s] · x[s] ⊗ B[s]: local [chunks, heads, N, headDim].
+__device__ __forceinline__ void tile_clear(float (&acc)[8][4]) {
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+#pragma unroll
+        for (int j = 0; j < 4; j++) acc[i][j] = 0.f;
+    }
+}
+
+// C[t]·B[s] for s ≤ t within each chunk, shared by the heads of a group: cb [chunks, groups, chunk, chunk] (entries
+// above the diagonal are left unwritten or hold products nothing reads). grid (chunks, groups).
+extern "C" __global__ void __launch_bounds__(256) ssd_cb(const float* xBC, float* cb, int len, int chunk, int N,
+                                                         int groups, int inner, int convDim) {
+    __shared__ Tiles tiles;
+    int c = blockIdx.x, g = blockIdx.y;
+    int t0 = c * chunk, T = min(chunk, len - t0);
+    float* out = cb + ((long) c * groups + g) * chunk * chunk;
+    const float* C = xBC + (long) t0 * convDim + inner + groups * N + g * N;
+    const float* B = xBC + (long) t0 * convDim + inner + g * N;
+    int tr = (threadIdx.x >> 4) * 8, tc = (threadIdx.x & 15) * 4;
+    for (int r0 = 0; r0 < T; r0 += TILE_R) {
+        for (int c0 = 0; c0 < T && c0 < r0 + TILE_R; c0 += TILE_C) {
+            float acc[8][4];
+            tile_clear(acc);
+            tile_product<true, true>(acc, N, tiles,
+                [&](int r, int n) { return r0 + r < T ? C[(long) (r0 + r) * convDim + n] : 0.f; },
+                [&](int n, int s) { return c0 + s < T ? B[(long) (c0 + s) * convDim + n] : 0.f; });
+#pragma unroll
+            for (int i = 0; i < 8; i++) {
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    int t = r0 + tr + i, s = c0 + tc + j;
+                    if (t < T && s < T) out[t * chunk + s] = acc[i][j];
+                }
+            }
+        }
+    }
+}
+
+// Chunk-local final states Σ_s exp(cum[last] − cum[s]) · dt[s] · B[s] ⊗ x[s]: local [chunks, heads, N, headDim].
 // grid (chunks, heads).
-extern "C" __global__ void ssd_chunk_state(const float* xBC, const float* dt, const float* cum, float* local, int len,
-                                           int chunk, int heads, int headDim, int N, int groups, int inner, int convDim) {
+extern "C" __global__ void __launch_bounds__(256) ssd_chunk_state(const float* xBC, const float* dt, const float* cum,
+        float* local, int len, int chunk, int heads, int headDim, int N, int groups, int inner, int convDim) {
+    __shared__ Tiles tiles;
     __shared__ float w[MAX_CHUNK];
     int c = blockIdx.x, h = blockIdx.y;
     int g = h / (heads / groups);
@@ -297,13 +469,25 @@ extern "C" __global__ void ssd_chunk_state(const float* xBC, const float* dt, co
     }
     __syncthreads();
     float* out = local + ((long) c * heads + h) * N * headDim;
-    for (int e = threadIdx.x; e < N * headDim; e += blockDim.x) {
-        int n = e / headDim, p = e % headDim;
-        const float* x = xBC + (long) t0 * convDim + h * headDim + p;
-        const float* B = xBC + (long) t0 * convDim + inner + g * N + n;
-        float acc = 0.f;
-        for (int s = 0; s < T; s++) acc += w[s] * x[(long) s * convDim] * B[(long) s * convDim];
-        out[e] = acc;
+    const float* x = xBC + (long) t0 * convDim + h * headDim;
+    const float* B = xBC + (long) t0 * convDim + inner + g * N;
+    int tr = (threadIdx.x >> 4) * 8, tc = (threadIdx.x & 15) * 4;
+    for (int r0 = 0; r0 < N; r0 += TILE_R) {
+        for (int c0 = 0; c0 < headDim; c0 += TILE_C) {
+            float acc[8][4];
+            tile_clear(acc);
+            tile_product<false, false>(acc, T, tiles,
+                [&](int n, int s) { return r0 + n < N ? w[s] * B[(long) s * convDim + r0 + n] : 0.f; },
+                [&](int s, int p) { return c0 + p < headDim ? x[(long) s * convDim + c0 + p] : 0.f; });
+#pragma unroll
+            for (int i = 0; i < 8; i++) {
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    int n = r0 + tr + i, p = c0 + tc + j;
+                    if (n < N && p < headDim) out[n * headDim + p] = acc[i][j];
+                }
+            }
+        }
     }
 }
 
@@ -327,10 +511,12 @@ extern "C" __global__ void ssd_state_pass(const float* local, const float* cum, 
 }
 
 // y for every token: the state entering its chunk, the intra-chunk quadratic form and the D skip; y [len, inner].
+//   y[t] = exp(cum[t]) · Σ_n C[t, n] · S_in[n] + Σ_{s ≤ t} exp(cum[t] − cum[s]) · cb[t, s] · dt[s] · x[s] + D · x[t]
 // grid (chunks, heads).
-extern "C" __global__ void ssd_chunk_output(const float* xBC, const float* dt, const float* cum, const float* cb,
-                                            const float* sIn, const float* D, float* y, int len, int chunk, int heads,
-                                            int headDim, int N, int groups, int inner, int convDim) {
+extern "C" __global__ void __launch_bounds__(256) ssd_chunk_output(const float* xBC, const float* dt, const float* cum,
+        const float* cb, const float* sIn, const float* D, float* y, int len, int chunk, int heads, int headDim, int N,
+        int groups, int inner, int convDim) {
+    __shared__ Tiles tiles;
     __shared__ float cumS[MAX_CHUNK], dtS[MAX_CHUNK];
     int c = blockIdx.x, h = blockIdx.y;
     int g = h / (heads / groups);
@@ -342,16 +528,40 @@ extern "C" __global__ void ssd_chunk_output(const float* xBC, const float* dt, c
     __syncthreads();
     const float* state = sIn + ((long) c * heads + h) * N * headDim;
     const float* cbc = cb + ((long) c * groups + g) * chunk * chunk;
-    for (int e = threadIdx.x; e < T * headDim; e += blockDim.x) {
-        int t = e / headDim, p = e % headDim;
-        const float* row = xBC + (long) (t0 + t) * convDim;
-        const float* Ct = row + inner + groups * N + g * N;
-        float past = 0.f;
-        for (int n = 0; n < N; n++) past += Ct[n] * state[n * headDim + p];
-        float acc = expf(cumS[t]) * past;
-        const float* x = xBC + (long) t0 * convDim + h * headDim + p;
-        for (int s = 0; s <= t; s++) acc += expf(cumS[t] - cumS[s]) * cbc[t * chunk + s] * dtS[s] * x[(long) s * convDim];
-        y[(long) (t0 + t) * inner + h * headDim + p] = acc + D[h] * row[h * headDim + p];
+    const float* C = xBC + (long) t0 * convDim + inner + groups * N + g * N;
+    const float* x = xBC + (long) t0 * convDim + h * headDim;
+    int tr = (threadIdx.x >> 4) * 8, tc = (threadIdx.x & 15) * 4;
+    for (int r0 = 0; r0 < T; r0 += TILE_R) {
+        for (int c0 = 0; c0 < headDim; c0 += TILE_C) {
+            float acc[8][4];
+            tile_clear(acc);
+            tile_product<true, false>(acc, N, tiles,
+                [&](int r, int n) { return r0 + r < T ? C[(long) (r0 + r) * convDim + n] : 0.f; },
+                [&](int n, int p) { return c0 + p < headDim ? state[n * headDim + c0 + p] : 0.f; });
+#pragma unroll
+            for (int i = 0; i < 8; i++) {
+                float decay = r0 + tr + i < T ? expf(cumS[r0 + tr + i]) : 0.f;
+#pragma unroll
+                for (int j = 0; j < 4; j++) acc[i][j] *= decay;
+            }
+            // causal: rows of this tile see keys s < r0 + TILE_R only
+            tile_product<true, false>(acc, min(T, r0 + TILE_R), tiles,
+                [&](int r, int s) {
+                    int t = r0 + r;
+                    return t < T && s <= t ? expf(cumS[t] - cumS[s]) * cbc[t * chunk + s] * dtS[s] : 0.f;
+                },
+                [&](int s, int p) { return c0 + p < headDim ? x[(long) s * convDim + c0 + p] : 0.f; });
+#pragma unroll
+            for (int i = 0; i < 8; i++) {
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    int t = r0 + tr + i, p = c0 + tc + j;
+                    if (t < T && p < headDim) {
+                        y[(long) (t0 + t) * inner + h * headDim + p] = acc[i][j] + D[h] * x[(long) t * convDim + p];
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -373,75 +583,146 @@ extern "C" __global__ void kv_append(const float* qkv, int qkvStride, int kOffse
     }
 }
 
-#define MAX_HEAD_DIM 256
+// A decoded token attends with a fixed number of blocks per (sequence, KV head), `splits`, whatever the context
+// length: each block takes a contiguous share of the keys, so one launch shape serves every step. Inside a block a
+// "lane group" of G lanes (a power of two, G · 8 ≥ headDim) reads one key row with one 16-byte load per lane and
+// scores it for every query head of the GQA group at once; the lane groups walk their keys independently (online
+// softmax, two keys in flight each), then merge through shared memory into one partial (max, sum, Σ p·v) per query
+// head and split. grid (kvHeads, splits, batch); dynamic shared memory lanes/G · group · (headDim + 2) floats.
+#define ATTN_MAX_GROUP 8
 
-// One decode step (split-K "flash decoding"): block (b, kv head, split) scores keys [split·S, split·S + S) of
-// sequence b for each query head of the group (one warp per query head, so the group's heads read each key row
-// while it is in L1) and writes a partial (max, sum, Σ p·v) per query head and split. grid (kvHeads, splits, batch).
-extern "C" __global__ void attn_decode_partial(const float* qkv, int qkvStride, const u64* keys, const u64* values,
-                                               const int* lengths, float* partial, int heads, int kvHeads, int headDim,
-                                               int splitLen, int maxSplits, float scale) {
-    int kvh = blockIdx.x, split = blockIdx.y, b = blockIdx.z;
-    int group = heads / kvHeads;
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    int h = kvh * group + warp;
-    int keysN = lengths[b] + 1;
-    int s0 = split * splitLen, s1 = min(keysN, s0 + splitLen);
-    const int per = (headDim + 31) / 32;
-    float q[MAX_HEAD_DIM / 32], acc[MAX_HEAD_DIM / 32];
-    const float* qh = qkv + (long) b * qkvStride + h * headDim;
+__device__ __forceinline__ void unpack8(uint4 q, float* f) {
+    f[0] = bf(q.x & 0xffff); f[1] = bf(q.x >> 16); f[2] = bf(q.y & 0xffff); f[3] = bf(q.y >> 16);
+    f[4] = bf(q.z & 0xffff); f[5] = bf(q.z >> 16); f[6] = bf(q.w & 0xffff); f[7] = bf(q.w >> 16);
+}
+
+template <int GROUP>
+__device__ __forceinline__ void attend_key(const float (&q)[GROUP][8], uint4 kq, uint4 vq, bool valid, int G, int group,
+                                           float* m, float* l, float (&acc)[GROUP][8]) {
+    float kf[8], vf[8], dot[GROUP];
+    unpack8(kq, kf);
+    unpack8(vq, vf);
 #pragma unroll
-    for (int j = 0; j < MAX_HEAD_DIM / 32; j++) {
-        int d = lane + 32 * j;
-        q[j] = j < per && d < headDim ? qh[d] * scale : 0.f;
-        acc[j] = 0.f;
+    for (int j = 0; j < GROUP; j++) {
+        float d = 0.f;
+#pragma unroll
+        for (int i = 0; i < 8; i++) d += q[j][i] * kf[i];
+        dot[j] = d;
     }
-    float m = NEG_INF, l = 0.f;
-    int kvWidth = kvHeads * headDim;
-    const bf16* K = (const bf16*) keys[b] + kvh * headDim;
-    const bf16* V = (const bf16*) values[b] + kvh * headDim;
-    for (int s = s0; s < s1; s++) {
-        const bf16* k = K + (long) s * kvWidth;
-        float dot = 0.f;
+    for (int o = G >> 1; o > 0; o >>= 1) {
 #pragma unroll
-        for (int j = 0; j < MAX_HEAD_DIM / 32; j++) {
-            int d = lane + 32 * j;
-            if (j < per && d < headDim) dot += q[j] * bf(k[d]);
-        }
-        dot = warp_sum(dot);
-        float mNew = fmaxf(m, dot);
-        float corr = expf(m - mNew), p = expf(dot - mNew);
-        l = l * corr + p;
-        m = mNew;
-        const bf16* v = V + (long) s * kvWidth;
-#pragma unroll
-        for (int j = 0; j < MAX_HEAD_DIM / 32; j++) {
-            int d = lane + 32 * j;
-            if (j < per && d < headDim) acc[j] = acc[j] * corr + p * bf(v[d]);
-        }
+        for (int j = 0; j < GROUP; j++) dot[j] += __shfl_xor_sync(0xffffffffu, dot[j], o);
     }
-    float* out = partial + (((long) b * heads + h) * maxSplits + split) * (headDim + 2);
-    if (lane == 0) { out[0] = m; out[1] = l; }
+    if (!valid) return;
 #pragma unroll
-    for (int j = 0; j < MAX_HEAD_DIM / 32; j++) {
-        int d = lane + 32 * j;
-        if (j < per && d < headDim) out[2 + d] = acc[j];
+    for (int j = 0; j < GROUP; j++) {
+        if (j < group) {
+            float mNew = fmaxf(m[j], dot[j]);
+            float corr = __expf(m[j] - mNew), p = __expf(dot[j] - mNew);
+            l[j] = l[j] * corr + p;
+#pragma unroll
+            for (int i = 0; i < 8; i++) acc[j][i] = acc[j][i] * corr + p * vf[i];
+            m[j] = mNew;
+        }
     }
 }
 
-// Combines the splits of each (sequence, query head); grid (heads, batch), block ≥ headDim.
-extern "C" __global__ void attn_decode_combine(const float* partial, const int* lengths, float* out, int heads,
-                                               int headDim, int splitLen, int maxSplits) {
+template <int GROUP>
+__device__ __forceinline__ void attn_decode(const float* qkv, int qkvStride, const u64* keys, const u64* values,
+                                            const int* lengths, float* partial, int heads, int kvHeads, int headDim,
+                                            int G, int splits, float scale) {
+    extern __shared__ float merge[];
+    int kvh = blockIdx.x, split = blockIdx.y, b = blockIdx.z;
+    int group = heads / kvHeads;
+    int lg = threadIdx.x / G, sub = threadIdx.x % G, groups = blockDim.x / G, perWarp = 32 / G, warp = threadIdx.x >> 5;
+    int keysN = lengths[b] + 1;
+    int span = (keysN + splits - 1) / splits;
+    int s0 = split * span, s1 = min(keysN, s0 + span);
+    int d0 = sub * 8;
+    bool active = d0 < headDim;
+    float q[GROUP][8], acc[GROUP][8], m[GROUP], l[GROUP];
+#pragma unroll
+    for (int j = 0; j < GROUP; j++) {
+        const float* qh = qkv + (long) b * qkvStride + (kvh * group + j) * headDim + d0;
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            q[j][i] = j < group && active ? qh[i] * scale : 0.f;
+            acc[j][i] = 0.f;
+        }
+        m[j] = NEG_INF;
+        l[j] = 0.f;
+    }
+    int kvWidth = kvHeads * headDim;
+    const bf16* K = (const bf16*) keys[b] + kvh * headDim + d0;
+    const bf16* V = (const bf16*) values[b] + kvh * headDim + d0;
+    uint4 zero = make_uint4(0, 0, 0, 0);
+    // every lane of a warp runs the same iterations (the shuffles need them all); a key past s1 only pads
+    for (int base = s0 + warp * perWarp; base < s1; base += 2 * groups) {
+        int sa = base + lg % perWarp, sb = sa + groups;
+        bool va = sa < s1, vb = sb < s1;
+        uint4 ka = va && active ? *(const uint4*) (K + (long) sa * kvWidth) : zero;
+        uint4 xa = va && active ? *(const uint4*) (V + (long) sa * kvWidth) : zero;
+        uint4 kb = vb && active ? *(const uint4*) (K + (long) sb * kvWidth) : zero;
+        uint4 xb = vb && active ? *(const uint4*) (V + (long) sb * kvWidth) : zero;
+        attend_key<GROUP>(q, ka, xa, va, G, group, m, l, acc);
+        attend_key<GROUP>(q, kb, xb, vb, G, group, m, l, acc);
+    }
+    // merge the lane groups: merge[lg][j][0] = max, [1] = sum, [2 + d] = Σ p·v
+    int row = headDim + 2;
+#pragma unroll
+    for (int j = 0; j < GROUP; j++) {
+        if (j < group) {
+            float* at = merge + ((long) lg * group + j) * row;
+            if (sub == 0) { at[0] = m[j]; at[1] = l[j]; }
+            if (active) {
+#pragma unroll
+                for (int i = 0; i < 8; i++) at[2 + d0 + i] = acc[j][i];
+            }
+        }
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < group * headDim; e += blockDim.x) {
+        int j = e / headDim, d = e % headDim;
+        float mx = NEG_INF;
+        for (int g = 0; g < groups; g++) mx = fmaxf(mx, merge[((long) g * group + j) * row]);
+        float sum = 0.f, a = 0.f;
+        if (mx != NEG_INF) {
+            for (int g = 0; g < groups; g++) {
+                const float* at = merge + ((long) g * group + j) * row;
+                float w = __expf(at[0] - mx);
+                sum += at[1] * w;
+                a += at[2 + d] * w;
+            }
+        }
+        float* out = partial + (((long) b * heads + kvh * group + j) * splits + split) * row;
+        if (d == 0) { out[0] = mx; out[1] = sum; }
+        out[2 + d] = a;
+    }
+}
+
+#define ATTN_KERNEL(GR) \
+    extern "C" __global__ void __launch_bounds__(128) attn_decode_partial_##GR(const float* qkv, int qkvStride, \
+            const u64* keys, const u64* values, const int* lengths, float* partial, int heads, int kvHeads, \
+            int headDim, int G, int splits, float scale) { \
+        attn_decode<GR>(qkv, qkvStride, keys, values, lengths, partial, heads, kvHeads, headDim, G, splits, scale); \
+    }
+ATTN_KERNEL(1)
+ATTN_KERNEL(2)
+ATTN_KERNEL(4)
+ATTN_KERNEL(8)
+
+// Combines the splits of each (sequence, query head); a split with no keys has max −∞ and weighs 0.
+// grid (heads, batch), block ≥ headDim.
+extern "C" __global__ void attn_decode_combine(const float* partial, float* out, int heads, int headDim, int splits) {
     int h = blockIdx.x, b = blockIdx.y, d = threadIdx.x;
     if (d >= headDim) return;
-    int splits = (lengths[b] + 1 + splitLen - 1) / splitLen;
-    const float* p = partial + ((long) b * heads + h) * maxSplits * (headDim + 2);
+    const float* p = partial + ((long) b * heads + h) * splits * (headDim + 2);
     float m = NEG_INF;
     for (int i = 0; i < splits; i++) m = fmaxf(m, p[i * (headDim + 2)]);
     float l = 0.f, acc = 0.f;
     for (int i = 0; i < splits; i++) {
         const float* part = p + i * (headDim + 2);
-        float w = expf(part[0] - m);
+        float w = __expf(part[0] - m);
         l += part[1] * w;
         acc += part[2 + d] * w;
     }

@@ -91,6 +91,22 @@ class CudaForwardFixtureTest {
     }
 
     @Test
+    void decodeAfterLongPromptMatchesPrefill() {
+        // 1,000 cached keys spread over the decode kernel's splits and lane groups; the prefill attends through cuBLAS
+        try (CudaModel model = CudaModel.load(Fixtures.model("nemotron-h-tiny"), TimeStepClamp.EVERYWHERE, null)) {
+            int vocab = model.config().vocabSize;
+            int[] ids = new java.util.SplittableRandom(5).ints(1000, 0, vocab).toArray();
+            float[] all = model.forward(ids, model.newState());
+            SequenceState state = model.newState();
+            model.forwardLast(Arrays.copyOf(ids, ids.length - 1), state);
+            float[] step = model.forwardLast(new int[] {ids[ids.length - 1]}, state);
+            double rel = Fixtures.relative(step, toDoubles(Arrays.copyOfRange(all, (ids.length - 1) * vocab, ids.length * vocab)));
+            System.out.printf("cuda decode after 999 tokens vs prefill: rel %.3g%n", rel);
+            assertTrue(rel < REL, "decode step after a long prompt differs from the prefill by " + rel);
+        }
+    }
+
+    @Test
     void batchedDecodeRowsEqualSingleSequenceSteps() {
         try (CudaModel model = CudaModel.load(Fixtures.model("nemotron-h-tiny"))) {
             int vocab = model.config().vocabSize;
