@@ -27,7 +27,7 @@ public final class Cublas {
     /** Times every product while set (bench --profile). */
     Profiler profiler;
 
-    public Cublas() {
+    public Cublas(Cuda cuda) {
         NativeLibrary lib = NativeLibrary.load("cuBLAS, which the GPU backend uses for matrix products",
                 "libcublas.so", "libcublas.so.13", "libcublas.so.12");
         MethodHandle create = lib.function("cublasCreate_v2", JAVA_INT, ADDRESS);
@@ -38,6 +38,8 @@ public final class Cublas {
         MemorySegment h = arena.allocate(ADDRESS);
         check((int) Cuda.call(create, h), "cublasCreate");
         handle = h.get(ADDRESS, 0);
+        MethodHandle setStream = lib.function("cublasSetStream_v2", JAVA_INT, ADDRESS, ADDRESS);
+        check((int) Cuda.call(setStream, handle, cuda.stream), "cublasSetStream");
         alpha = arena.allocate(JAVA_FLOAT);
         beta = arena.allocate(JAVA_FLOAT);
     }

@@ -27,8 +27,14 @@ public final class Cuda {
 
     private final MethodHandle getErrorName, ctxSetCurrent, ctxSynchronize, memAlloc, memFree, memcpyHtoD, memcpyDtoH,
             memcpyDtoD, memsetD8, memGetInfo, moduleLoadData, moduleGetFunction, launchKernel, funcSetAttribute,
-            eventCreate, eventRecord, eventSynchronize, eventElapsedTime;
+            eventCreate, eventRecord, eventSynchronize, eventElapsedTime, streamBeginCapture, streamEndCapture,
+            graphInstantiate, graphLaunch, graphDestroy, graphExecDestroy;
     private final MemorySegment context;
+    /**
+     * The stream every kernel and cuBLAS product runs on. Created blocking, so it stays ordered with the legacy
+     * default stream that copies and events use; unlike that stream it can be captured into a CUDA graph.
+     */
+    final MemorySegment stream;
     public final String deviceName;
     public final int computeMajor, computeMinor, multiprocessors;
     public final long totalMemory;
@@ -89,6 +95,13 @@ public final class Cuda {
         eventRecord = lib.function("cuEventRecord", JAVA_INT, ADDRESS, ADDRESS);
         eventSynchronize = lib.function("cuEventSynchronize", JAVA_INT, ADDRESS);
         eventElapsedTime = lib.function("cuEventElapsedTime", JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
+        MethodHandle streamCreate = lib.function("cuStreamCreate", JAVA_INT, ADDRESS, JAVA_INT);
+        streamBeginCapture = lib.function("cuStreamBeginCapture_v2", JAVA_INT, ADDRESS, JAVA_INT);
+        streamEndCapture = lib.function("cuStreamEndCapture", JAVA_INT, ADDRESS, ADDRESS);
+        graphInstantiate = lib.function("cuGraphInstantiateWithFlags", JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG);
+        graphLaunch = lib.function("cuGraphLaunch", JAVA_INT, ADDRESS, ADDRESS);
+        graphDestroy = lib.function("cuGraphDestroy", JAVA_INT, ADDRESS);
+        graphExecDestroy = lib.function("cuGraphExecDestroy", JAVA_INT, ADDRESS);
 
         int rc = (int) call(init, 0);
         if (rc == ERROR_NO_DEVICE) throw new CudaException("no CUDA-capable GPU found (cuInit: CUDA_ERROR_NO_DEVICE); use --device cpu");
@@ -109,8 +122,11 @@ public final class Cuda {
             MemorySegment ctx = a.allocate(ADDRESS);
             check((int) call(primaryCtxRetain, ctx, 0), "cuDevicePrimaryCtxRetain");
             context = ctx.get(ADDRESS, 0);
+            makeCurrent();
+            MemorySegment st = a.allocate(ADDRESS);
+            check((int) call(streamCreate, st, 0), "cuStreamCreate");
+            stream = st.get(ADDRESS, 0);
         }
-        makeCurrent();
     }
 
     private int attribute(MethodHandle h, Arena a, int attr) {
@@ -234,16 +250,47 @@ public final class Cuda {
         check((int) call(funcSetAttribute, function, 8, bytes), "cuFuncSetAttribute");
     }
 
-    /** Queues a kernel on the default stream; {@code params} holds one pointer per kernel argument. */
+    /** Queues a kernel on {@link #stream}; {@code params} holds one pointer per kernel argument. */
     void launch(MemorySegment function, int gx, int gy, int gz, int block, int sharedBytes, MemorySegment params, String name) {
         int rc;
         try {
-            rc = (int) launchKernel.invokeExact(function, gx, gy, gz, block, 1, 1, sharedBytes, MemorySegment.NULL, params,
+            rc = (int) launchKernel.invokeExact(function, gx, gy, gz, block, 1, 1, sharedBytes, stream, params,
                     MemorySegment.NULL);
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }
         if (rc != 0) check(rc, "launch of kernel " + name + " (grid " + gx + "×" + gy + "×" + gz + ", block " + block + ")");
+    }
+
+    /**
+     * Records what {@code work} queues on {@link #stream} into an executable graph instead of running it (relaxed
+     * capture: work must only queue kernels). Returns the graph's handle for {@link #launchGraph}.
+     */
+    MemorySegment captureGraph(Runnable work) {
+        try (Arena a = Arena.ofConfined()) {
+            check((int) call(streamBeginCapture, stream, 2), "cuStreamBeginCapture");
+            MemorySegment graph = a.allocate(ADDRESS);
+            try {
+                work.run();
+            } finally {
+                check((int) call(streamEndCapture, stream, graph), "cuStreamEndCapture");
+            }
+            MemorySegment exec = a.allocate(ADDRESS);
+            try {
+                check((int) call(graphInstantiate, exec, graph.get(ADDRESS, 0), 0L), "cuGraphInstantiate");
+            } finally {
+                check((int) call(graphDestroy, graph.get(ADDRESS, 0)), "cuGraphDestroy");
+            }
+            return exec.get(ADDRESS, 0);
+        }
+    }
+
+    void launchGraph(MemorySegment exec) {
+        check((int) call(graphLaunch, exec, stream), "cuGraphLaunch");
+    }
+
+    void destroyGraph(MemorySegment exec) {
+        check((int) call(graphExecDestroy, exec), "cuGraphExecDestroy");
     }
 
     /** A device event, for timing device work. */

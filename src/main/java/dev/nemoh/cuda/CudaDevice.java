@@ -11,7 +11,7 @@ final class CudaDevice {
         this.cuda = cuda;
         cuda.makeCurrent();
         this.kernels = new CudaKernels(cuda);
-        this.blas = new Cublas();
+        this.blas = new Cublas(cuda);
         this.workspace = new Workspace(cuda);
     }
 }

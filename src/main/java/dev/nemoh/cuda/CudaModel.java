@@ -13,17 +13,25 @@ import dev.nemoh.model.NemotronHModel;
 import dev.nemoh.model.TimeStepClamp;
 import dev.nemoh.model.WeightFormat;
 
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
 
 /**
  * NemotronHForCausalLM on an NVIDIA GPU: the checkpoint is read through the CPU model's loader (same names, shapes
  * and checks) and its weights uploaded as bf16; activations and Mamba states are float32, KV caches bf16. Prompts
  * go through cuBLAS and the SSD chunked scan; decode steps, batched over sequences, through our GEMV and recurrent
- * kernels. Every call leaves the GPU idle when it returns (the logits are copied back).
+ * kernels. Every call leaves the GPU idle when it returns (the logits are copied back). A decode step of up to
+ * {@link CudaLinear#GEMV_MAX_ROWS} sequences, which queues some 250 small kernels, is captured once into a CUDA
+ * graph per batch size and replayed: its inputs (token ids, lengths, state tables) sit in fixed device buffers
+ * that are refreshed before each replay, and the graph is captured again when a workspace buffer moves.
  */
 public final class CudaModel implements LanguageModel {
     /** Longest piece of a prompt run at once; longer prompts continue through the state, which is exact. */
     private static final int PIECE = 8192;
+    /** One 16-byte group of a 4096-wide row per thread: a decode step's norms are single blocks, so width is latency. */
+    private static final int NORM_THREADS = 1024;
 
     private final NemotronHConfig config;
     private final CudaDevice device;
@@ -34,6 +42,10 @@ public final class CudaModel implements LanguageModel {
     private final long normF;
     private final CudaLinear lmHead;
     private final float eps;
+    /** The captured decode step of each batch size, and the workspace generation it was captured with. */
+    private final Map<Integer, DecodeGraph> graphs = new HashMap<>();
+
+    private record DecodeGraph(MemorySegment exec, long generation, long logits) {}
 
     /** Loads a Hugging Face model directory onto GPU 0. */
     public static CudaModel load(Path dir, TimeStepClamp clamp, NemotronHModel.LoadProgress progress) {
@@ -107,6 +119,7 @@ public final class CudaModel implements LanguageModel {
 
     private float[] prompt(int[] ids, CudaState s, boolean allLogits) {
         if (ids.length == 0) throw new IllegalArgumentException("no input tokens");
+        if (ids.length == 1) return decodeBatch(ids, new SequenceState[] {s}); // the captured decode step
         checkIds(ids);
         cuda.makeCurrent();
         int v = config.vocabSize;
@@ -115,11 +128,11 @@ public final class CudaModel implements LanguageModel {
             int len = Math.min(PIECE, ids.length - start);
             int[] piece = java.util.Arrays.copyOfRange(ids, start, start + len);
             s.reserve(len);
-            long x = run(piece, new CudaState[] {s}, len);
+            long x = blocks(inputs(piece, new CudaState[] {s}, len));
             if (allLogits) {
-                System.arraycopy(head(x, 0, len), 0, logits, start * v, len * v);
+                System.arraycopy(cuda.downloadFloats(head(x, 0, len), len * v), 0, logits, start * v, len * v);
             } else if (start + len == ids.length) {
-                logits = head(x, len - 1, 1);
+                logits = cuda.downloadFloats(head(x, len - 1, 1), v);
             }
             s.advance(len);
         }
@@ -138,10 +151,26 @@ public final class CudaModel implements LanguageModel {
             s[b] = gpuState(states[b]);
             s[b].reserve(1);
         }
-        long x = run(tokens, s, 1);
-        float[] logits = head(x, 0, tokens.length);
+        int batch = tokens.length;
+        CudaStep step = inputs(tokens, s, 1);
+        long logits;
+        DecodeGraph graph = graphs.get(batch);
+        if (graph != null && graph.generation == device.workspace.generation() && device.kernels.profiler == null) {
+            cuda.launchGraph(graph.exec);
+            logits = graph.logits;
+        } else {
+            // run it eagerly, which also sizes every workspace buffer, then capture it for the next steps
+            logits = head(blocks(step), 0, batch);
+            if (batch <= CudaLinear.GEMV_MAX_ROWS && device.kernels.profiler == null) {
+                if (graph != null) cuda.destroyGraph(graph.exec);
+                long generation = device.workspace.generation();
+                MemorySegment exec = cuda.captureGraph(() -> head(blocks(step), 0, batch));
+                graphs.put(batch, new DecodeGraph(exec, generation, logits));
+            }
+        }
+        float[] out = cuda.downloadFloats(logits, batch * config.vocabSize);
         for (CudaState st : s) st.advance(1);
-        return logits;
+        return out;
     }
 
     /** Times every kernel and cuBLAS product with {@code profiler} from now on; null stops it. */
@@ -157,11 +186,11 @@ public final class CudaModel implements LanguageModel {
     }
 
     /**
-     * Runs the blocks over {@code ids}: {@code len} tokens of each of {@code states} (room for them reserved). Returns
-     * the residual stream [rows, hidden] after the last block, a workspace buffer.
+     * Uploads the inputs of a forward call over {@code ids}: {@code len} tokens of each of {@code states} (room for
+     * them reserved), with each sequence's length and state buffers.
      */
-    private long run(int[] ids, CudaState[] states, int len) {
-        int sequences = states.length, rows = ids.length, h = config.hiddenSize;
+    private CudaStep inputs(int[] ids, CudaState[] states, int len) {
+        int sequences = states.length, rows = ids.length;
         Workspace ws = device.workspace;
         int[] ints = new int[rows + sequences];
         System.arraycopy(ids, 0, ints, 0, rows);
@@ -178,26 +207,31 @@ public final class CudaModel implements LanguageModel {
         long tablesDev = ws.get("step.tables", 8L * tables.length);
         cuda.upload(intsDev, ints);
         cuda.upload(tablesDev, tables);
-        CudaStep step = new CudaStep(sequences, len, intsDev + 4L * rows, tablesDev, maxLength, states);
+        return new CudaStep(sequences, len, intsDev, intsDev + 4L * rows, tablesDev, maxLength, states);
+    }
 
+    /** Queues the blocks over the step's tokens; returns the residual stream [rows, hidden] after the last block. */
+    private long blocks(CudaStep step) {
+        int rows = step.rows(), h = config.hiddenSize;
+        Workspace ws = device.workspace;
         long x = ws.get("residual", 4L * rows * h);
         long normed = ws.get("normed", 4L * rows * h);
-        device.kernels.launch1d("embed", rows, 256, embeddings.weight(), intsDev, x, h);
+        device.kernels.launch1d("embed", rows, 256, embeddings.weight(), step.ids(), x, h);
         for (int layer = 0; layer < mixers.length; layer++) {
-            device.kernels.launch("rms_norm", rows, 1, 1, 256, 0, x, norms[layer], normed, h, h, eps);
+            device.kernels.launch("rms_norm", rows, 1, 1, NORM_THREADS, 0, x, norms[layer], normed, h, h, eps);
             mixers[layer].forward(device, step, layer, normed, x);
         }
         return x;
     }
 
-    /** norm_f and the LM head over rows [first, first + count) of the residual stream; the logits come back to the host. */
-    private float[] head(long x, int first, int count) {
+    /** Queues norm_f and the LM head over rows [first, first + count) of the residual stream; returns the logits' buffer. */
+    private long head(long x, int first, int count) {
         int h = config.hiddenSize, v = config.vocabSize;
         long normed = device.workspace.get("normed", 4L * count * h);
-        device.kernels.launch("rms_norm", count, 1, 1, 256, 0, x + 4L * first * h, normF, normed, h, h, eps);
+        device.kernels.launch("rms_norm", count, 1, 1, NORM_THREADS, 0, x + 4L * first * h, normF, normed, h, h, eps);
         long logits = device.workspace.get("logits", 4L * count * v);
         lmHead.forward(device, normed, count, logits, false, false);
-        return cuda.downloadFloats(logits, count * v);
+        return logits;
     }
 
     private void checkIds(int[] ids) {
@@ -218,6 +252,8 @@ public final class CudaModel implements LanguageModel {
     public void close() {
         cuda.makeCurrent();
         cuda.synchronize();
+        for (DecodeGraph g : graphs.values()) cuda.destroyGraph(g.exec);
+        graphs.clear();
         embeddings.free(cuda);
         lmHead.free(cuda);
         for (long p : norms) cuda.free(p);

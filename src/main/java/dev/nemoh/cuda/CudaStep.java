@@ -3,11 +3,11 @@ package dev.nemoh.cuda;
 /**
  * One forward call as the layers see it: {@code len} new tokens for each of {@code sequences} sequences (a prefill
  * is one sequence of many tokens, a batched decode step many sequences of one token), activation rows ordered by
- * sequence then token. {@code lengths} (device int[sequences]) holds each sequence's length before the call and
- * {@code tables} (device u64) each sequence's state buffers, by layer and slot; {@code maxLength} is the longest
- * of those lengths.
+ * sequence then token. {@code ids} (device int[rows]) holds the token ids, {@code lengths} (device
+ * int[sequences]) each sequence's length before the call and {@code tables} (device u64) each sequence's state
+ * buffers, by layer and slot; {@code maxLength} is the longest of those lengths.
  */
-record CudaStep(int sequences, int len, long lengths, long tables, int maxLength, CudaState[] states) {
+record CudaStep(int sequences, int len, long ids, long lengths, long tables, int maxLength, CudaState[] states) {
     int rows() {
         return sequences * len;
     }

@@ -12,6 +12,7 @@ final class Workspace {
 
     private final Cuda cuda;
     private final Map<String, Buffer> buffers = new HashMap<>();
+    private long generation;
 
     Workspace(Cuda cuda) {
         this.cuda = cuda;
@@ -24,7 +25,13 @@ final class Workspace {
         if (b != null) cuda.free(b.ptr);
         long size = Math.max(bytes, b == null ? 0 : b.bytes * 3 / 2);
         buffers.put(name, new Buffer(cuda.alloc(size), size));
+        generation++;
         return buffers.get(name).ptr;
+    }
+
+    /** Changes whenever a buffer is allocated or moved, so work captured with the old addresses can tell. */
+    long generation() {
+        return generation;
     }
 
     void close() {

@@ -718,8 +718,10 @@ extern "C" __global__ void attn_decode_combine(const float* partial, float* out,
     if (d >= headDim) return;
     const float* p = partial + ((long) b * heads + h) * splits * (headDim + 2);
     float m = NEG_INF;
+#pragma unroll 8
     for (int i = 0; i < splits; i++) m = fmaxf(m, p[i * (headDim + 2)]);
     float l = 0.f, acc = 0.f;
+#pragma unroll 8
     for (int i = 0; i < splits; i++) {
         const float* part = p + i * (headDim + 2);
         float w = __expf(part[0] - m);

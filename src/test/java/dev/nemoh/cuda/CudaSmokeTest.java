@@ -48,7 +48,7 @@ class CudaSmokeTest {
     @Test
     void cublasBf16ProductMatchesFloat64() {
         CudaKernels kernels = new CudaKernels(cuda);
-        Cublas blas = new Cublas();
+        Cublas blas = new Cublas(cuda);
         int rows = 37, out = 300, in = 512;
         SplittableRandom r = new SplittableRandom(3);
         float[] w = new float[out * in], x = new float[rows * in];
