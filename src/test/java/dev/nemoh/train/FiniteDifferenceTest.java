@@ -115,6 +115,42 @@ class FiniteDifferenceTest {
         check("SSD chunked scan", loss, List.of(xBC, dt, a, d), List.of(dx, dDt, dA, dD), 1e-3, 1e-3);
     }
 
+    private static DenseProjection randomLinear(Random rng, String name, int out, int in, List<Parameter> params) {
+        Parameter p = new Parameter(name, new int[] {out, in}, random(rng, out * in, 1 / Math.sqrt(in), 0));
+        params.add(p);
+        return new DenseProjection(p, null, true);
+    }
+
+    @Test
+    void causalGroupedQueryAttention() {
+        NemotronHConfig c = NemotronHConfig.builder().hiddenSize(12).vocabSize(8).pattern("*").attentionHeads(4, 2, 5).build();
+        Random rng = new Random(7);
+        List<Parameter> params = new ArrayList<>();
+        AttentionLayer attn = new AttentionLayer(c, randomLinear(rng, "q", 20, 12, params), randomLinear(rng, "k", 10, 12, params),
+                randomLinear(rng, "v", 10, 12, params), randomLinear(rng, "o", 12, 20, params));
+        int len = 6;
+        float[] x = random(rng, len * 12, 1, 0), r = random(rng, len * 12, 1, 0);
+        attn.forward(x, len);
+        List<float[]> values = new ArrayList<>(valuesOf(params)), grads = new ArrayList<>(gradsOf(params));
+        values.add(x);
+        grads.add(attn.backward(r, len));
+        check("causal GQA attention", () -> project(attn.forward(x, len), r), values, grads, 1e-3, 1e-3);
+    }
+
+    @Test
+    void squaredReluMlp() {
+        Random rng = new Random(8);
+        List<Parameter> params = new ArrayList<>();
+        MlpLayer mlp = new MlpLayer(randomLinear(rng, "up", 24, 10, params), randomLinear(rng, "down", 10, 24, params));
+        int len = 5;
+        float[] x = random(rng, len * 10, 1, 0), r = random(rng, len * 10, 1, 0);
+        mlp.forward(x, len);
+        List<float[]> values = new ArrayList<>(valuesOf(params)), grads = new ArrayList<>(gradsOf(params));
+        values.add(x);
+        grads.add(mlp.backward(r, len));
+        check("relu² MLP", () -> project(mlp.forward(x, len), r), values, grads, 1e-3, 1e-3);
+    }
+
     private static List<float[]> valuesOf(List<Parameter> ps) {
         return ps.stream().map(p -> p.value).toList();
     }
@@ -127,9 +163,11 @@ class FiniteDifferenceTest {
      * The MoE block of moe-tiny (layer 1: router, six experts, shared expert) on a fixed input. A step small enough
      * not to change any token's choice of experts: the choice is piecewise constant, its gradient zero.
      */
-    @Test
-    void mixtureOfExpertsBlock() {
-        NemotronHConfig c = NemotronHConfig.load(Fixtures.model("moe-tiny"));
+    @ParameterizedTest
+    @CsvSource({"true", "false"})
+    void mixtureOfExpertsBlock(boolean normalizeTopK) {
+        NemotronHConfig c = NemotronHConfig.load(Fixtures.model("moe-tiny")).toBuilder()
+                .moeRouting(1, 1, normalizeTopK, 2.5).build();
         List<Parameter> params = new ArrayList<>();
         MoeLayer moe;
         try (Checkpoint ckpt = Checkpoint.open(Fixtures.model("moe-tiny"))) {
@@ -156,7 +194,7 @@ class FiniteDifferenceTest {
         List<float[]> values = new ArrayList<>(valuesOf(params)), grads = new ArrayList<>(gradsOf(params));
         values.add(x);
         grads.add(dx);
-        check("MoE block (router, experts, shared expert, input)", () -> project(moe.forward(x, len), r), values, grads,
+        check("MoE block (router, experts, shared expert, input), norm_topk_prob " + normalizeTopK, () -> project(moe.forward(x, len), r), values, grads,
                 1e-3, 1e-3);
     }
 
