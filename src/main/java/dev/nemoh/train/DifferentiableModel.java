@@ -152,6 +152,13 @@ final class DifferentiableModel {
     /** Logits [len, vocab] of one sequence; the activations stay for {@link #backward}. */
     float[] forward(int[] ids) {
         int len = ids.length, h = config.hiddenSize;
+        if (len == 0) throw new IllegalArgumentException("no input tokens");
+        for (int t = 0; t < len; t++) {
+            if (ids[t] < 0 || ids[t] >= config.vocabSize) {
+                throw new IllegalArgumentException("token id " + ids[t] + " at position " + t
+                        + " is outside the vocabulary [0, " + config.vocabSize + ")");
+            }
+        }
         float[] x = new float[len * h];
         for (int t = 0; t < len; t++) System.arraycopy(embeddings.value, ids[t] * h, x, t * h, h);
         layerInputs = new float[layers.size()][];
@@ -230,17 +237,12 @@ final class DifferentiableModel {
         }
         int v = config.vocabSize;
         for (int row = 0; row < ids.length; row++) {
-            if (ids[row].length == 0) throw new IllegalArgumentException("row " + row + " has no tokens");
             if (ids[row].length != labels[row].length) {
                 throw new IllegalArgumentException("row " + row + ": " + ids[row].length + " input ids but "
                         + labels[row].length + " labels; give one label per token (-100 to ignore it)");
             }
-            for (int t = 0; t < ids[row].length; t++) {
-                int id = ids[row][t], label = labels[row][t];
-                if (id < 0 || id >= v) {
-                    throw new IllegalArgumentException("token id " + id + " at row " + row + ", position " + t
-                            + " is outside the vocabulary [0, " + v + ")");
-                }
+            for (int t = 0; t < labels[row].length; t++) {
+                int label = labels[row][t];
                 if (label != -100 && (label < 0 || label >= v)) {
                     throw new IllegalArgumentException("label " + label + " at row " + row + ", position " + t
                             + " is outside the vocabulary [0, " + v + ") and is not -100 (ignored)");

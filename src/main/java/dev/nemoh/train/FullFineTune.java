@@ -6,12 +6,11 @@ import java.util.List;
 import java.util.Map;
 
 /** Every weight of the model trains, from float32 master copies of the checkpoint's (often bf16) values. */
-public final class FullFineTune implements TrainableModel {
-    private final DifferentiableModel model;
+public final class FullFineTune extends TrainableNemotronH {
     private final List<Parameter> parameters;
 
     private FullFineTune(DifferentiableModel model) {
-        this.model = model;
+        super(model);
         this.parameters = model.baseParameters();
     }
 
@@ -26,24 +25,9 @@ public final class FullFineTune implements TrainableModel {
         return parameters;
     }
 
-    @Override
-    public LossSum lossAndBackward(int[][] inputIds, int[][] labels, double normalizer) {
-        return model.run(inputIds, labels, normalizer, true);
-    }
-
-    @Override
-    public LossSum loss(int[][] inputIds, int[][] labels) {
-        return model.run(inputIds, labels, 1, false);
-    }
-
     /** Full fine-tuning has no dropout: transformers' NemotronH applies none in the layers trained here. */
     @Override
     public void setTraining(boolean training) {}
-
-    /** Logits [len, vocab] of one sequence with the current weights. */
-    public float[] logits(int[] ids) {
-        return model.forward(ids);
-    }
 
     /** A Hugging Face checkpoint of the current weights, in the base checkpoint's dtypes, loadable by nemoh and transformers. */
     public void export(Path outDir) {

@@ -13,8 +13,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * A frozen base model with LoRA (or DoRA) adapters on the target linear layers; only the adapters train. Adapters
  * load from and save to PEFT's format, and merge into a Hugging Face checkpoint.
  */
-public final class LoraModel implements TrainableModel {
-    private final DifferentiableModel model;
+public final class LoraModel extends TrainableNemotronH {
     private final LoraConfig config;
     private final Path baseDir;
     private final List<Parameter> parameters;
@@ -24,7 +23,7 @@ public final class LoraModel implements TrainableModel {
 
     private LoraModel(DifferentiableModel model, LoraConfig config, Path baseDir, List<Parameter> parameters,
                       Map<String, LoraProjection> adapters, AtomicBoolean training) {
-        this.model = model;
+        super(model);
         this.config = config;
         this.baseDir = baseDir;
         this.parameters = Collections.unmodifiableList(parameters);
@@ -88,25 +87,10 @@ public final class LoraModel implements TrainableModel {
         return parameters;
     }
 
-    @Override
-    public LossSum lossAndBackward(int[][] inputIds, int[][] labels, double normalizer) {
-        return model.run(inputIds, labels, normalizer, true);
-    }
-
-    @Override
-    public LossSum loss(int[][] inputIds, int[][] labels) {
-        return model.run(inputIds, labels, 1, false);
-    }
-
     /** LoRA dropout applies only while training. */
     @Override
     public void setTraining(boolean training) {
         this.training.set(training);
-    }
-
-    /** Logits [len, vocab] of the adapted model for one sequence. */
-    public float[] logits(int[] ids) {
-        return model.forward(ids);
     }
 
     /** adapter_config.json + adapter_model.safetensors, as PEFT's {@code save_pretrained} writes them. */

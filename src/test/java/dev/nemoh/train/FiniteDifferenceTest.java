@@ -115,6 +115,16 @@ class FiniteDifferenceTest {
         check("SSD chunked scan", loss, List.of(xBC, dt, a, d), List.of(dx, dDt, dA, dD), 1e-3, 1e-3);
     }
 
+    /** A training layer's backward against its forward on a random input, through its weights and the input. */
+    private static void checkLayer(String what, TrainableMixer layer, List<Parameter> params, int len, int hidden, Random rng) {
+        float[] x = random(rng, len * hidden, 1, 0), r = random(rng, len * hidden, 1, 0);
+        layer.forward(x, len);
+        List<float[]> values = new ArrayList<>(valuesOf(params)), grads = new ArrayList<>(gradsOf(params));
+        values.add(x);
+        grads.add(layer.backward(r, len));
+        check(what, () -> project(layer.forward(x, len), r), values, grads, 1e-3, 1e-3);
+    }
+
     private static DenseProjection randomLinear(Random rng, String name, int out, int in, List<Parameter> params) {
         Parameter p = new Parameter(name, new int[] {out, in}, random(rng, out * in, 1 / Math.sqrt(in), 0));
         params.add(p);
@@ -128,13 +138,7 @@ class FiniteDifferenceTest {
         List<Parameter> params = new ArrayList<>();
         AttentionLayer attn = new AttentionLayer(c, randomLinear(rng, "q", 20, 12, params), randomLinear(rng, "k", 10, 12, params),
                 randomLinear(rng, "v", 10, 12, params), randomLinear(rng, "o", 12, 20, params));
-        int len = 6;
-        float[] x = random(rng, len * 12, 1, 0), r = random(rng, len * 12, 1, 0);
-        attn.forward(x, len);
-        List<float[]> values = new ArrayList<>(valuesOf(params)), grads = new ArrayList<>(gradsOf(params));
-        values.add(x);
-        grads.add(attn.backward(r, len));
-        check("causal GQA attention", () -> project(attn.forward(x, len), r), values, grads, 1e-3, 1e-3);
+        checkLayer("causal GQA attention", attn, params, 6, 12, rng);
     }
 
     @Test
@@ -142,13 +146,7 @@ class FiniteDifferenceTest {
         Random rng = new Random(8);
         List<Parameter> params = new ArrayList<>();
         MlpLayer mlp = new MlpLayer(randomLinear(rng, "up", 24, 10, params), randomLinear(rng, "down", 10, 24, params));
-        int len = 5;
-        float[] x = random(rng, len * 10, 1, 0), r = random(rng, len * 10, 1, 0);
-        mlp.forward(x, len);
-        List<float[]> values = new ArrayList<>(valuesOf(params)), grads = new ArrayList<>(gradsOf(params));
-        values.add(x);
-        grads.add(mlp.backward(r, len));
-        check("relu² MLP", () -> project(mlp.forward(x, len), r), values, grads, 1e-3, 1e-3);
+        checkLayer("relu² MLP", mlp, params, 5, 10, rng);
     }
 
     private static List<float[]> valuesOf(List<Parameter> ps) {
@@ -186,16 +184,8 @@ class FiniteDifferenceTest {
                     experts, new MlpLayer(linear.apply(pre + "shared_experts.up_proj"), linear.apply(pre + "shared_experts.down_proj")),
                     null, null);
         }
-        Random rng = new Random(6);
-        int len = 9;
-        float[] x = random(rng, len * c.hiddenSize, 1, 0), r = random(rng, len * c.hiddenSize, 1, 0);
-        moe.forward(x, len);
-        float[] dx = moe.backward(r, len);
-        List<float[]> values = new ArrayList<>(valuesOf(params)), grads = new ArrayList<>(gradsOf(params));
-        values.add(x);
-        grads.add(dx);
-        check("MoE block (router, experts, shared expert, input), norm_topk_prob " + normalizeTopK, () -> project(moe.forward(x, len), r), values, grads,
-                1e-3, 1e-3);
+        checkLayer("MoE block (router, experts, shared expert), norm_topk_prob " + normalizeTopK, moe, params, 9,
+                c.hiddenSize, new Random(6));
     }
 
     /** Adapters on every linear layer, including the Mamba out_proj that PEFT refuses, with B made non-zero. */
