@@ -55,7 +55,7 @@ public final class AdamW {
                 mi[j] += oneMinusB1 * (g - mi[j]); // torch's lerp_, same rounding
                 vi[j] = vi[j] * b2 + oneMinusB2 * g * g;
                 float denom = (float) Math.sqrt(vi[j]) / bc2SqrtF + epsF;
-                value[j] -= stepSize * mi[j] / denom;
+                value[j] -= stepSize * (mi[j] / denom); // torch addcdiv_: value · (m / denom)
             }
         }
     }
