@@ -50,4 +50,30 @@ public final class MatMul {
             }
         });
     }
+
+    /** {@code x Wᵀ} for a float32 W [out, in] held in an array. */
+    public static float[] matmul(float[] x, int rows, float[] w, int out, int in) {
+        float[] y = new float[rows * out];
+        matmul(x, rows, new FloatWeights("W", w, out, in), 1f, y);
+        return y;
+    }
+
+    /**
+     * Gradients of {@code y = x Wᵀ} for W [out, in]: {@code dx += dy W} and {@code dW += dyᵀ x}, either may be null.
+     * Both run through the tiled matmul on transposed copies, which cost O(size) against its O(rows · size).
+     */
+    public static void matmulBackward(float[] dy, float[] x, int rows, float[] w, int out, int in, float[] dx,
+                                      float[] dw) {
+        if (dx != null) Vec.add(dx, matmul(dy, rows, transpose(w, out, in), in, out), rows * in);
+        if (dw != null) Vec.add(dw, matmul(transpose(dy, rows, out), out, transpose(x, rows, in), in, rows), out * in);
+    }
+
+    /** [rows, cols] → [cols, rows] */
+    public static float[] transpose(float[] a, int rows, int cols) {
+        float[] t = new float[rows * cols];
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) t[c * rows + r] = a[r * cols + c];
+        }
+        return t;
+    }
 }

@@ -69,6 +69,12 @@ public final class Vec {
         return x / (1f + (float) Math.exp(-x));
     }
 
+    /** d silu(x) / dx = σ(x) · (1 + x · (1 − σ(x))) */
+    public static float siluGrad(float x) {
+        float s = 1f / (1f + (float) Math.exp(-x));
+        return s * (1 + x * (1 - s));
+    }
+
     /** softplus as torch computes it: linear above 20 to avoid overflow. */
     public static float softplus(float x) {
         return x > 20f ? x : (float) Math.log1p(Math.exp(x));

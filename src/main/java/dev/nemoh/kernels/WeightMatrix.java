@@ -1,7 +1,7 @@
 package dev.nemoh.kernels;
 
 /** A weight matrix W [rows = out, cols = in] in some storage format, as the matmul reads it. */
-public sealed interface WeightMatrix permits DenseWeights, QuantizedWeights {
+public sealed interface WeightMatrix permits DenseWeights, QuantizedWeights, FloatWeights {
     String name();
 
     int rows();
