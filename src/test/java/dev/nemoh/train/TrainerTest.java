@@ -38,7 +38,7 @@ class TrainerTest {
         return rows;
     }
 
-    private static Trainer trainer(BigramModel model, int batch, int accum, LrSchedule schedule, int saveEvery,
+    private static Trainer trainer(TrainableModel model, int batch, int accum, LrSchedule schedule, int saveEvery,
                                    Path out) {
         StepPlan plan = new StepPlan(chains(6), batch, accum, 42);
         Trainer.Settings s = new Trainer.Settings(schedule, 1.0, 0.01, 3, saveEvery, 4, 42);
@@ -81,8 +81,8 @@ class TrainerTest {
         BigramModel reference = new BigramModel(V, 0.1);
         trainer(reference, 2, 2, schedule, 4, whole).train(null);
 
-        BigramModel victim = new BigramModel(V, 0.1);
-        victim.failOnCall = 19; // two micro-batches a step: dies inside step 10, after checkpoint-8
+        // two micro-batches a step: dies inside step 10, after checkpoint-8
+        TrainableModel victim = new KilledAfter(new BigramModel(V, 0.1), 19);
         assertThrows(IllegalStateException.class, () -> trainer(victim, 2, 2, schedule, 4, killed).train(null));
         Path latest = TrainingCheckpoint.latest(killed).orElseThrow();
         assertEquals("checkpoint-8", latest.getFileName().toString());
@@ -107,7 +107,7 @@ class TrainerTest {
     }
 
     /** The CSV without its last column (tok/s depends on the machine's speed at that moment). */
-    private static List<String> withoutRate(Path csv) throws IOException {
+    static List<String> withoutRate(Path csv) throws IOException {
         return Files.readAllLines(csv).stream().map(l -> l.substring(0, l.lastIndexOf(','))).toList();
     }
 
