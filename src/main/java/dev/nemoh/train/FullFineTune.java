@@ -47,8 +47,13 @@ public final class FullFineTune implements TrainableModel {
 
     /** A Hugging Face checkpoint of the current weights, in the base checkpoint's dtypes, loadable by nemoh and transformers. */
     public void export(Path outDir) {
+        export(outDir, false);
+    }
+
+    /** As {@link #export(Path)}; with {@code float32} every floating tensor is written as float32 (exact master weights). */
+    public void export(Path outDir, boolean float32) {
         Map<String, float[]> values = new LinkedHashMap<>();
         for (Parameter p : parameters) values.put(p.name, p.value);
-        HfExport.write(model.dir, outDir, values);
+        HfExport.write(model.dir, outDir, values, float32);
     }
 }

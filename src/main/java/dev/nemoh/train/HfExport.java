@@ -1,5 +1,7 @@
 package dev.nemoh.train;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.nemoh.io.Checkpoint;
 import dev.nemoh.io.CheckpointException;
 import dev.nemoh.io.SafetensorsWriter;
@@ -19,15 +21,17 @@ import java.util.stream.Stream;
 
 /**
  * Writes a Hugging Face checkpoint directory: the base model's tensors, with the trained ones replaced, in one
- * {@code model.safetensors} in each tensor's stored dtype, plus every non-weight file of the base directory
- * (config.json, tokenizer, chat template, generation config) copied unchanged.
+ * {@code model.safetensors}, plus every non-weight file of the base directory (config.json, tokenizer, chat
+ * template, generation config) copied. Tensors keep their stored dtype, or all floating ones become float32 (and
+ * config.json says so), which keeps trained values exact.
  */
 final class HfExport {
+    private static final ObjectMapper JSON = new ObjectMapper();
     private static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private HfExport() {}
 
-    static void write(Path baseDir, Path outDir, Map<String, float[]> replaced) {
+    static void write(Path baseDir, Path outDir, Map<String, float[]> replaced, boolean float32) {
         if (Files.exists(outDir) && sameDir(baseDir, outDir)) {
             throw new IllegalArgumentException("export directory " + outDir
                     + " is the base model's own directory; choose a new one so the base stays intact");
@@ -36,12 +40,19 @@ final class HfExport {
             SafetensorsWriter writer = new SafetensorsWriter().metadata("format", "pt");
             for (String name : new TreeSet<>(ckpt.names())) {
                 Tensor t = ckpt.get(name);
-                float[] values = replaced.get(name);
+                boolean widen = float32 && t.dtype().isFloat();
+                if (widen && (t.dtype() == DType.F8_E4M3 || t.dtype() == DType.F8_E5M2)) {
+                    throw new IllegalArgumentException(name + " is " + t.dtype() + " with a separate scale; a float32"
+                            + " export of an FP8 checkpoint is not supported: export in the stored dtypes");
+                }
+                float[] values = replaced.containsKey(name) ? replaced.get(name) : widen ? t.toFloatArray() : null;
+                DType dtype = widen ? DType.F32 : t.dtype();
                 if (values == null) writer.add(t);
-                else writer.add(name, t.dtype(), t.shape(), dst -> encode(name, t.dtype(), values, dst));
+                else writer.add(name, dtype, t.shape(), dst -> encode(name, dtype, values, dst));
             }
             Files.createDirectories(outDir);
             copyOtherFiles(baseDir, outDir);
+            if (float32) markFloat32(outDir.resolve("config.json"));
             writer.write(outDir.resolve(Checkpoint.SINGLE));
         } catch (IOException e) {
             throw new CheckpointException("cannot write " + outDir + ": " + e.getMessage(), e);
@@ -66,6 +77,13 @@ final class HfExport {
             default -> throw new IllegalArgumentException(name + " is stored as " + dtype
                     + "; trained weights can be written as F32, BF16 or F16 only: export from a bf16 checkpoint");
         }
+    }
+
+    /** transformers loads with {@code dtype="auto"} in the config's dtype: it must not round float32 weights back. */
+    private static void markFloat32(Path config) throws IOException {
+        ObjectNode json = (ObjectNode) JSON.readTree(config.toFile());
+        for (String key : new String[] {"dtype", "torch_dtype"}) if (json.has(key)) json.put(key, "float32");
+        Files.writeString(config, json.toPrettyString());
     }
 
     private static void copyOtherFiles(Path baseDir, Path outDir) throws IOException {

@@ -29,11 +29,6 @@ final class TrainingFixtures {
         return n;
     }
 
-    /** transformers' in-memory name ({@code model.layers.0...}) for a checkpoint name ({@code backbone.layers.0...}). */
-    static String inMemoryName(String checkpointName) {
-        return checkpointName.startsWith("backbone.") ? "model." + checkpointName.substring("backbone.".length()) : checkpointName;
-    }
-
     /** ‖a − b‖ / ‖b‖ */
     static double relative(float[] a, float[] b) {
         double num = 0, den = 0;
