@@ -3,8 +3,10 @@ package dev.nemoh.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import picocli.CommandLine;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Model.OptionSpec;
+import picocli.CommandLine.ParseResult;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -22,6 +24,19 @@ import java.util.TreeSet;
  */
 final class Recipe {
     private Recipe() {}
+
+    /**
+     * Sets each option of the parsed {@code command} that its command line left out to the recipe's value, converted
+     * and checked by picocli as a command-line value would be.
+     */
+    static void apply(Path file, CommandSpec command) {
+        CommandLine fromRecipe = new CommandLine(command.userObject().getClass());
+        ParseResult recipe = fromRecipe.parseArgs(arguments(file, command).toArray(String[]::new));
+        ParseResult given = command.commandLine().getParseResult();
+        for (OptionSpec o : recipe.matchedOptions()) {
+            if (!given.hasMatchedOption(o.longestName())) command.findOption(o.longestName()).setValue(o.getValue());
+        }
+    }
 
     /** The arguments of {@code file} for {@code command}; names the key and the fix for anything it cannot use. */
     static List<String> arguments(Path file, CommandSpec command) {

@@ -9,7 +9,6 @@ import picocli.CommandLine.Option;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -29,10 +28,9 @@ class RecipeTest {
 
     private static Demo parse(Path recipe, String... cli) {
         Demo d = new Demo();
-        CommandLine c = new CommandLine(d).setOverwrittenOptionsAllowed(true);
-        List<String> args = new ArrayList<>(Recipe.arguments(recipe, c.getCommandSpec()));
-        args.addAll(List.of(cli));
-        c.parseArgs(args.toArray(String[]::new));
+        CommandLine c = new CommandLine(d);
+        c.parseArgs(cli);
+        Recipe.apply(recipe, c.getCommandSpec());
         return d;
     }
 
