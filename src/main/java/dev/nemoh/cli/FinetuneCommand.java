@@ -138,6 +138,9 @@ final class FinetuneCommand implements Callable<Integer> {
         if (evalData != null && evalFraction > 0) {
             throw new IllegalArgumentException("--eval-data and --eval-fraction both name a held-out set: use one");
         }
+        LrSchedule.Kind scheduleKind = LrSchedule.Kind.parse(schedule);
+        LoraConfig loraConfig = full ? null
+                : new LoraConfig(r, alpha, dropout, targets, rslora, peft.equalsIgnoreCase("dora"), seed);
         PrintStream log = System.err;
         Path modelDir = ModelOption.resolve(model);
         Tokenizer tokenizer = Tokenizer.load(modelDir);
@@ -157,7 +160,7 @@ final class FinetuneCommand implements Callable<Integer> {
                 pack ? " packed" : "", evalRows.size(), total, batchSize * gradAccum, plan.stepsPerEpoch());
 
         double peak = lr != null ? lr : full ? 2e-5 : 2e-4;
-        LrSchedule lrSchedule = new LrSchedule(LrSchedule.Kind.parse(schedule), peak, warmup, total);
+        LrSchedule lrSchedule = new LrSchedule(scheduleKind, peak, warmup, total);
         Trainer.Settings settings = new Trainer.Settings(lrSchedule, clip, weightDecay, evalEvery, saveEvery,
                 batchSize, seed);
         Path from = resume != null ? resume : TrainingCheckpoint.latest(out).orElse(null);
@@ -168,8 +171,7 @@ final class FinetuneCommand implements Callable<Integer> {
         }
 
         long t0 = System.nanoTime();
-        LoraModel adapter = full ? null : LoraModel.create(modelDir, new LoraConfig(r, alpha, dropout, targets, rslora,
-                peft.equalsIgnoreCase("dora"), seed));
+        LoraModel adapter = full ? null : LoraModel.create(modelDir, loraConfig);
         FullFineTune whole = full ? FullFineTune.load(modelDir) : null;
         TrainableModel trainable = full ? whole : adapter;
         log.printf(Locale.ROOT, "%s: %,d trainable parameters, loaded in %.1f s%n", full ? "full fine-tuning" : peft,

@@ -81,4 +81,19 @@ class FineTuneAcceptanceTest {
         trainer(FullFineTune.load(TINY), rows, schedule, 2, killed).train(TrainingCheckpoint.latest(killed).orElseThrow());
         assertEquals(TrainerTest.withoutRate(whole.resolve("loss.csv")), TrainerTest.withoutRate(killed.resolve("loss.csv")));
     }
+
+    @Test
+    void loraWithDropoutResumesOnTheSameCurve(@TempDir Path tmp) throws IOException {
+        List<SftExample> rows = toyTask(tmp);
+        LrSchedule schedule = new LrSchedule(LrSchedule.Kind.LINEAR, 1e-2, 1, 6);
+        LoraConfig config = new LoraConfig(4, 8, 0.1, List.of("in_proj", "q_proj", "up_proj"), false, true, 7);
+        Path whole = Files.createDirectory(tmp.resolve("whole")), killed = Files.createDirectory(tmp.resolve("killed"));
+        trainer(LoraModel.create(TINY, config), rows, schedule, 2, whole).train(null);
+        assertThrows(IllegalStateException.class, () ->
+                trainer(new KilledAfter(LoraModel.create(TINY, config), 5), rows, schedule, 2, killed).train(null));
+        trainer(LoraModel.create(TINY, config), rows, schedule, 2, killed).train(TrainingCheckpoint.latest(killed).orElseThrow());
+        List<String> curve = TrainerTest.withoutRate(whole.resolve("loss.csv"));
+        assertEquals(curve, TrainerTest.withoutRate(killed.resolve("loss.csv")));
+        assertTrue(Double.parseDouble(curve.getLast().split(",")[1]) < Double.parseDouble(curve.get(1).split(",")[1]));
+    }
 }
