@@ -37,6 +37,11 @@ final class ModelOption {
     }
 
     Path resolve() {
+        return resolve(model);
+    }
+
+    /** {@code model}, or the bundled model when it is null. */
+    static Path resolve(Path model) {
         if (model != null) return model;
         String env = System.getenv("NEMOH_DEFAULT_MODEL");
         String prop = env != null ? env : System.getProperty(DEFAULT_PROPERTY);

@@ -20,15 +20,18 @@ public final class LoraModel extends TrainableNemotronH {
     /** by the base checkpoint's weight name ({@code backbone.layers.0.mixer.in_proj.weight}) */
     private final Map<String, LoraProjection> adapters;
     private final AtomicBoolean training;
+    /** Shared by every adapter's dropout (after it drew A's initial values). */
+    private final Random rng;
 
     private LoraModel(DifferentiableModel model, LoraConfig config, Path baseDir, List<Parameter> parameters,
-                      Map<String, LoraProjection> adapters, AtomicBoolean training) {
+                      Map<String, LoraProjection> adapters, AtomicBoolean training, Random rng) {
         super(model);
         this.config = config;
         this.baseDir = baseDir;
         this.parameters = Collections.unmodifiableList(parameters);
         this.adapters = adapters;
         this.training = training;
+        this.rng = rng;
     }
 
     /**
@@ -64,7 +67,7 @@ public final class LoraModel extends TrainableNemotronH {
             throw new IllegalArgumentException("the model in " + baseDir + " has none of the target modules "
                     + cfg.targetModules() + "; choose from its layers' " + LoraConfig.MODULES);
         }
-        return new LoraModel(model, cfg, baseDir, params, adapters, training);
+        return new LoraModel(model, cfg, baseDir, params, adapters, training, rng);
     }
 
     /** Adapters saved in PEFT's format (by PEFT or by {@link #save}) on the base model they were trained on. */
@@ -91,6 +94,12 @@ public final class LoraModel extends TrainableNemotronH {
     @Override
     public void setTraining(boolean training) {
         this.training.set(training);
+    }
+
+    /** The trainer reseeds the dropout masks every step, so a resumed run draws the masks of an unbroken one. */
+    @Override
+    public void seedDropout(long seed) {
+        rng.setSeed(seed);
     }
 
     /** adapter_config.json + adapter_model.safetensors, as PEFT's {@code save_pretrained} writes them. */
