@@ -76,6 +76,12 @@ public final class MoeMixer implements Mixer {
         return y;
     }
 
+    /** Routing is per token and the experts keep no state, so a batch of sequences is just more rows. */
+    @Override
+    public float[] decode(float[] x, int batch, HybridCache.Layer[] caches) {
+        return forward(x, batch, null);
+    }
+
     Route route(float[] logits, int off) {
         int n = c.nRoutedExperts;
         float[] scores = new float[n];
