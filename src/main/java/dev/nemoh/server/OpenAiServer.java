@@ -65,9 +65,9 @@ public final class OpenAiServer implements AutoCloseable {
         return http.getAddress().getPort();
     }
 
-    /** The metrics as {@code GET /metrics} shows them. */
-    String metricsText() {
-        return metrics.render();
+    /** Requests answered on {@code endpoint} with {@code status}. */
+    long metricsCount(String endpoint, int status) {
+        return metrics.requests(endpoint, status);
     }
 
     private void handle(HttpExchange ex) {
