@@ -7,7 +7,6 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.util.concurrent.CountDownLatch;
 
 @Command(name = "serve", mixinStandardHelpOptions = true,
@@ -30,14 +29,19 @@ final class ServeCommand implements Runnable {
 
     @Override
     public void run() {
+        OpenAiServer.Options options = server.options(host, port);
         TextModel tm = TextModel.open(model);
         String id = name != null ? name : model.resolve().toAbsolutePath().normalize().getFileName().toString();
         OpenAiServer s;
         try {
-            s = OpenAiServer.start(ServedModel.of(id, tm.model(), tm.tokenizer(), tm.stopTokens()), server.options(host, port));
+            s = OpenAiServer.start(ServedModel.of(id, tm.model(), tm.tokenizer(), tm.stopTokens()), options);
         } catch (IOException e) {
             tm.close();
-            throw new UncheckedIOException("cannot listen on " + host + ":" + port + ": " + e.getMessage(), e);
+            throw new IllegalArgumentException("cannot listen on " + host + ":" + port + " (" + e.getMessage()
+                    + "); pick another --port or --host");
+        } catch (RuntimeException e) {
+            tm.close();
+            throw e;
         }
         System.err.printf("serving %s on http://%s:%d/v1 (max batch %d, queue %d, max tokens %d); Ctrl-C stops%n",
                 id, host, s.port(), server.maxBatch, server.maxQueue, server.maxTokens);

@@ -22,6 +22,9 @@ final class ServerOptions {
     int maxBodyBytes;
 
     OpenAiServer.Options options(String host, int port) {
+        if (maxCacheMib < 1 || maxCacheMib > Long.MAX_VALUE >> 20) {
+            throw new IllegalArgumentException("--max-cache-memory must be a positive number of MiB, got " + maxCacheMib);
+        }
         return new OpenAiServer.Options(host, port, maxBatch, maxQueue, maxTokens, maxCacheMib << 20, maxBodyBytes);
     }
 }

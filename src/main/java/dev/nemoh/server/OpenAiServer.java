@@ -31,9 +31,12 @@ public final class OpenAiServer implements AutoCloseable {
     public record Options(String host, int port, int maxBatch, int maxQueue, int maxTokens, long maxCacheBytes,
                           int maxBodyBytes) {
         public Options {
-            if (port < 0 || port > 65535) throw new IllegalArgumentException("port must be in [0, 65535], got " + port);
-            if (maxTokens < 1) throw new IllegalArgumentException("the max tokens bound must be >= 1, got " + maxTokens);
-            if (maxBodyBytes < 1) throw new IllegalArgumentException("the body size bound must be >= 1, got " + maxBodyBytes);
+            if (port < 0 || port > 65535) throw new IllegalArgumentException("--port must be in [0, 65535], got " + port);
+            if (maxBatch < 1) throw new IllegalArgumentException("--max-batch must be >= 1, got " + maxBatch);
+            if (maxQueue < 0) throw new IllegalArgumentException("--max-queue must be >= 0, got " + maxQueue);
+            if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens-limit must be >= 1, got " + maxTokens);
+            if (maxCacheBytes < 1) throw new IllegalArgumentException("--max-cache-memory must be > 0, got " + maxCacheBytes + " bytes");
+            if (maxBodyBytes < 1) throw new IllegalArgumentException("--max-body-bytes must be >= 1, got " + maxBodyBytes);
         }
     }
 

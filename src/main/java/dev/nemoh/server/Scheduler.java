@@ -21,13 +21,8 @@ import java.util.List;
  * {@link #submit} refuses with 429.
  */
 final class Scheduler implements AutoCloseable {
-    record Limits(int maxBatch, int maxQueue, long maxCacheBytes) {
-        Limits {
-            if (maxBatch < 1) throw new IllegalArgumentException("the batch bound must be >= 1, got " + maxBatch);
-            if (maxQueue < 0) throw new IllegalArgumentException("the queue bound must be >= 0, got " + maxQueue);
-            if (maxCacheBytes < 1) throw new IllegalArgumentException("the cache memory bound must be > 0, got " + maxCacheBytes);
-        }
-    }
+    /** Checked by {@link OpenAiServer.Options}. */
+    record Limits(int maxBatch, int maxQueue, long maxCacheBytes) {}
 
     private final LanguageModel model;
     private final Tokenizer tokenizer;
