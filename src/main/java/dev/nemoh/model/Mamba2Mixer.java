@@ -55,10 +55,26 @@ public final class Mamba2Mixer implements Mixer {
 
     @Override
     public float[] forward(float[] hidden, int len, HybridCache.Layer layerCache) {
-        HybridCache.MambaState state = (HybridCache.MambaState) layerCache;
-        int width = inProj.out;
         float[] proj = inProj.forward(hidden, len); // [len, z | xBC | dt]
+        float[] y = mix(proj, len, (HybridCache.MambaState) layerCache);
+        return outProj.forward(norm.forward(y, len), len);
+    }
 
+    @Override
+    public float[] decode(float[] hidden, int batch, HybridCache.Layer[] caches) {
+        int width = inProj.out;
+        float[] proj = inProj.forward(hidden, batch);
+        float[] y = new float[batch * inner];
+        for (int b = 0; b < batch; b++) {
+            float[] row = java.util.Arrays.copyOfRange(proj, b * width, (b + 1) * width);
+            System.arraycopy(mix(row, 1, (HybridCache.MambaState) caches[b]), 0, y, b * inner, inner);
+        }
+        return outProj.forward(norm.forward(y, batch), batch);
+    }
+
+    /** From the in_proj output of {@code len} tokens to the gated SSM output [len, inner], advancing the state. */
+    private float[] mix(float[] proj, int len, HybridCache.MambaState state) {
+        int width = inProj.out;
         float[] convState = state != null ? state.conv : new float[convDim * kernel];
         float[] xBC = conv.forward(proj, len, width, inner, convState);
         float[] ssm = state != null ? state.ssm : new float[heads * headDim * stateSize];
@@ -71,7 +87,7 @@ public final class Mamba2Mixer implements Mixer {
             scan.forward(xBC, dt, a, d, len, ssm, y, null);
         }
         gate(y, proj, len, inner, width);
-        return outProj.forward(norm.forward(y, len), len);
+        return y;
     }
 
     /**

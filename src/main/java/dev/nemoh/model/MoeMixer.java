@@ -76,6 +76,12 @@ public final class MoeMixer implements Mixer {
         return y;
     }
 
+    /** Routing is per token and the experts keep no state, so a batch of sequences is just more rows. */
+    @Override
+    public float[] decode(float[] x, int batch, HybridCache.Layer[] caches) {
+        return forward(x, batch, null);
+    }
+
     /**
      * The experts of one token from its router logits at {@code off}: sigmoid scores, chosen by score plus correction
      * bias, weighted by the plain scores (normalised over the chosen ones when {@code norm_topk_prob}) times

@@ -179,17 +179,32 @@ public final class NemotronHModel implements LanguageModel {
         return forwardLast(ids, cpuState(state));
     }
 
+    /**
+     * One pass through the stack with one row per sequence: every projection and the LM head run once on all rows
+     * (decode is bound by reading the weights, so a step of many sequences costs little more than a step of one),
+     * while each sequence's Mamba states and KV cache advance on their own.
+     */
     @Override
     public float[] decodeBatch(int[] tokens, SequenceState[] states) {
         if (tokens.length != states.length) {
             throw new IllegalArgumentException(tokens.length + " tokens for " + states.length + " sequences");
         }
-        int v = config.vocabSize;
-        float[] logits = new float[tokens.length * v];
-        for (int b = 0; b < tokens.length; b++) {
-            System.arraycopy(forwardLast(new int[] {tokens[b]}, cpuState(states[b])), 0, logits, b * v, v);
+        int batch = tokens.length;
+        if (batch == 0) throw new IllegalArgumentException("no sequences to decode");
+        HybridCache[] caches = new HybridCache[batch];
+        java.util.Set<HybridCache> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        for (int b = 0; b < batch; b++) {
+            caches[b] = cpuState(states[b]);
+            if (!seen.add(caches[b])) throw new IllegalArgumentException("sequence " + b + "'s state is already in this batch");
         }
-        return logits;
+        float[] x = embed(tokens);
+        HybridCache.Layer[] layer = new HybridCache.Layer[batch];
+        for (Block block : blocks) {
+            for (int b = 0; b < batch; b++) layer[b] = caches[b].layer(block.index);
+            block.decode(x, batch, layer);
+        }
+        for (HybridCache c : caches) c.advance(1);
+        return lmHead.forward(normF.forward(x, batch), batch);
     }
 
     private static HybridCache cpuState(SequenceState state) {

@@ -203,4 +203,19 @@ class CliTest {
             assertEquals(logits[id] - max - Math.log(sum), Double.parseDouble(first[1]), 1e-4);
         }
     }
+
+    @Test
+    void benchServeGivesTheSameTextsBatchedAndOneAtATime() {
+        Run r = run("bench-serve", "--model", "models/nemoh-tiny", "--clients", "3", "--max-tokens", "4");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("continuous batching") && r.out().contains("one at a time"), r.out());
+        assertTrue(r.out().contains("same texts both ways: yes"), r.out());
+    }
+
+    @Test
+    void serveRejectsBadBoundsInOneLine() {
+        Run r = run("serve", "--model", "models/nemoh-tiny", "--max-batch", "0");
+        assertEquals(2, r.code());
+        assertEquals("error: --max-batch must be >= 1, got 0", r.err().strip());
+    }
 }

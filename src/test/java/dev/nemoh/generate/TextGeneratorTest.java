@@ -47,7 +47,7 @@ class TextGeneratorTest {
             assertEquals(full.substring(0, full.indexOf(stop)), cut.text());
             assertEquals(cut.text(), streamed.toString());
             assertFalse(streamed.toString().contains(stop));
-            assertEquals(TextGenerator.Finish.STOP, cut.finish());
+            assertEquals(TextSequence.Finish.STOP, cut.finish());
         }
     }
 }
