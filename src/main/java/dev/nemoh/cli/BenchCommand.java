@@ -37,9 +37,19 @@ final class BenchCommand implements Runnable {
     @Option(names = "--decode-tokens", defaultValue = "16", description = "Decode steps timed per context (default ${DEFAULT-VALUE}).")
     int decodeTokens;
 
+    @Option(names = "--batch", defaultValue = "32", description = "Sequences decoded together for the aggregate figure, --device cuda only (default ${DEFAULT-VALUE}); 0 skips it.")
+    int batch;
+
+    @Option(names = "--profile", description = "With --device cuda: also time every kernel of one decode step (after each --context) and of each prefill, and print where the GPU time goes.")
+    boolean profile;
+
     @Override
     public void run() {
         Path dir = model.resolve();
+        if (model.onCuda()) {
+            new CudaBench(dir, prefill, context, decodeTokens, batch, profile).run();
+            return;
+        }
         try (NemotronHModel m = model.open()) {
             NemotronHConfig c = m.config;
             SplittableRandom random = new SplittableRandom(1);

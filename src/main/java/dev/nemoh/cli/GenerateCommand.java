@@ -3,7 +3,7 @@ package dev.nemoh.cli;
 import dev.nemoh.generate.Generation;
 import dev.nemoh.generate.SamplingParams;
 import dev.nemoh.generate.TextGenerator;
-import dev.nemoh.model.NemotronHModel;
+import dev.nemoh.model.LanguageModel;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -79,8 +79,8 @@ final class GenerateCommand implements Runnable {
     }
 
     private void runIds(int[] prompt) {
-        try (NemotronHModel m = model.open()) {
-            SamplingParams params = sampling.params(ignoreEos ? java.util.List.of() : m.config.eosTokenIds);
+        try (LanguageModel m = model.openOnDevice()) {
+            SamplingParams params = sampling.params(ignoreEos ? java.util.List.of() : m.config().eosTokenIds);
             Generation g = new Generation(m, prompt, params);
             StringBuilder line = new StringBuilder();
             StringBuilder logprobLines = new StringBuilder();

@@ -1,5 +1,6 @@
 package dev.nemoh.cli;
 
+import dev.nemoh.cuda.CudaException;
 import dev.nemoh.chat.ChatTemplateException;
 import dev.nemoh.config.ConfigException;
 import dev.nemoh.io.CheckpointException;
@@ -23,7 +24,7 @@ public final class Main {
         CommandLine cli = new CommandLine(new Main());
         cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
             if (e instanceof ConfigException || e instanceof CheckpointException || e instanceof IllegalArgumentException
-                    || e instanceof TokenizerException || e instanceof ChatTemplateException) {
+                    || e instanceof TokenizerException || e instanceof ChatTemplateException || e instanceof CudaException) {
                 cmd.getErr().println("error: " + e.getMessage());
                 return 2;
             }

@@ -1,5 +1,8 @@
 package dev.nemoh.cli;
 
+import dev.nemoh.cuda.Cuda;
+import dev.nemoh.cuda.CudaModel;
+import dev.nemoh.model.LanguageModel;
 import dev.nemoh.model.NemotronHModel;
 import dev.nemoh.model.TimeStepClamp;
 import dev.nemoh.model.WeightFormat;
@@ -21,7 +24,35 @@ final class ModelOption {
             description = "Weights in memory: as-stored (mapped, not copied), q8_0 or q4_0 (quantized on load). Default: ${DEFAULT-VALUE}.")
     String weights;
 
+    @Option(names = "--device", defaultValue = "cpu", paramLabel = "cpu|cuda|auto",
+            description = "Where the model runs: cpu, cuda (NVIDIA GPU 0, bf16 weights on the GPU) or auto (cuda when a"
+                    + " GPU and driver are found, else cpu). Default: ${DEFAULT-VALUE}.")
+    String device;
+
+    /** Whether --device asks for the GPU backend (auto: when a CUDA driver and GPU are present). */
+    boolean onCuda() {
+        return switch (device) {
+            case "cpu" -> false;
+            case "cuda" -> true;
+            case "auto" -> Cuda.available();
+            default -> throw new IllegalArgumentException("--device must be cpu, cuda or auto, not \"" + device + "\"");
+        };
+    }
+
+    /** The model on the device --device names. */
+    LanguageModel openOnDevice() {
+        if (!onCuda()) return open();
+        if (!weights.equals("as-stored")) {
+            throw new IllegalArgumentException("--weights " + weights + " is CPU-only; --device cuda runs the checkpoint's weights as bf16");
+        }
+        return CudaModel.load(resolve(), TimeStepClamp.TRANSFORMERS, ModelOption::progressBar);
+    }
+
+    /** The CPU model; commands without a GPU path (forward, info) refuse an explicit --device cuda. */
     NemotronHModel open() {
+        if (device.equals("cuda")) {
+            throw new IllegalArgumentException("this command runs on the CPU only; --device cuda works with generate, chat, serve and bench");
+        }
         WeightFormat format = WeightFormat.parse(weights);
         return NemotronHModel.load(resolve(), TimeStepClamp.TRANSFORMERS, format, ModelOption::progressBar);
     }

@@ -11,7 +11,7 @@ record TextModel(LanguageModel model, Tokenizer tokenizer, java.util.List<Intege
         Path dir = option.resolve();
         long t0 = System.nanoTime();
         Tokenizer tokenizer = Tokenizer.load(dir);
-        LanguageModel model = option.open();
+        LanguageModel model = option.openOnDevice();
         System.err.printf(java.util.Locale.ROOT, "loaded %s (%,d parameters, %d layers) in %.1f s%n", dir,
                 model.config().paramCount(), model.config().numLayers(), (System.nanoTime() - t0) / 1e9);
         return new TextModel(model, tokenizer, stopTokens(dir, model.config().eosTokenIds));

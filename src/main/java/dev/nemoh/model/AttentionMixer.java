@@ -11,7 +11,7 @@ import dev.nemoh.kernels.Vec;
  * code defines {@code apply_rotary_pos_emb} but never calls it, so position comes only from the Mamba layers.
  */
 public final class AttentionMixer implements Mixer {
-    final Linear qProj, kProj, vProj, oProj;
+    public final Linear qProj, kProj, vProj, oProj;
     final int heads, kvHeads, headDim;
     final float scaling;
 

@@ -7,8 +7,8 @@ import dev.nemoh.generate.HybridCache;
 public final class Block {
     public final int index;
     public final LayerType type;
-    final RmsNorm norm;
-    final Mixer mixer;
+    public final RmsNorm norm;
+    public final Mixer mixer;
 
     public Block(int index, LayerType type, RmsNorm norm, Mixer mixer) {
         this.index = index;

@@ -8,9 +8,9 @@ import dev.nemoh.kernels.Vec;
  */
 public final class CausalConv1d {
     /** [channels, K] (the checkpoint's [channels, 1, K]), read live */
-    final float[] weight;
+    public final float[] weight;
     /** [channels], zeros when the checkpoint has no conv bias */
-    final float[] bias;
+    public final float[] bias;
     final int channels, kernel;
 
     public CausalConv1d(float[] weight, float[] bias, int kernel) {

@@ -18,8 +18,10 @@ public final class Linear {
     public final int in;
     public final int out;
     public final WeightMatrix weight;
-    private final float scale;
-    private final float[] bias;
+    /** Multiplies every output (FP8 per-tensor scale; 1 otherwise). */
+    public final float scale;
+    /** [out], or null */
+    public final float[] bias;
 
     public Linear(String name, WeightMatrix weight, float scale, float[] bias) {
         this.name = name;

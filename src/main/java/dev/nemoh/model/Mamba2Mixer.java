@@ -13,15 +13,15 @@ import dev.nemoh.kernels.Vec;
  */
 public final class Mamba2Mixer implements Mixer {
     final NemotronHConfig c;
-    final Linear inProj;
-    final Linear outProj;
-    final CausalConv1d conv;
+    public final Linear inProj;
+    public final Linear outProj;
+    public final CausalConv1d conv;
     final SsdScan scan;
-    final float[] dtBias;
+    public final float[] dtBias;
     /** A = -exp(A_log), per head */
-    final float[] a;
-    final float[] d;
-    final RmsNorm norm;
+    public final float[] a;
+    public final float[] d;
+    public final RmsNorm norm;
 
     final int heads, headDim, stateSize, groups, inner, convDim, kernel;
     final TimeStepClamp clamp;

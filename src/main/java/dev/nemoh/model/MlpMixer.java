@@ -4,8 +4,8 @@ import dev.nemoh.generate.HybridCache;
 
 /** Nemotron-H's MLP: {@code down(relu(up(x))²)}; no gate, unlike SwiGLU. */
 public final class MlpMixer implements Mixer {
-    final Linear upProj;
-    final Linear downProj;
+    public final Linear upProj;
+    public final Linear downProj;
 
     public MlpMixer(Linear upProj, Linear downProj) {
         this.upProj = upProj;

@@ -26,10 +26,10 @@ public final class NemotronHModel implements LanguageModel {
 
     public final NemotronHConfig config;
     private final Checkpoint checkpoint;
-    private final Tensor embeddings;
+    public final Tensor embeddings;
     public final List<Block> blocks;
-    private final RmsNorm normF;
-    private final Linear lmHead;
+    public final RmsNorm normF;
+    public final Linear lmHead;
 
     private NemotronHModel(NemotronHConfig config, Checkpoint checkpoint, Tensor embeddings, List<Block> blocks,
                            RmsNorm normF, Linear lmHead) {

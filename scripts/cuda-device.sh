@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs on the lent GPU machine (the device tool) from a checkout root, out of the kit that scripts/cuda-kit.sh packs:
+# the cuda backend's JUnit tests on the fixtures, then the Nemotron-H 8B-shape benchmark with transformers side by
+# side, and greedy generation on cpu, cuda and auto compared. Usage: bash KIT/cuda-device.sh [tests,bench,hf,generate] (PROFILE=1: bench also times every kernel). Logs go to $OUT.
+set -uo pipefail
+kit=$(dirname "${BASH_SOURCE[0]}")
+out=${OUT:-/tmp/nemoh-out}
+mkdir -p "$out"
+java=("$kit/jdk/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss4m -XX:MaxDirectMemorySize=1t)
+cp="$kit/nemoh.jar:$kit/lib/*"
+steps=${1:-tests,bench,hf}
+
+# libnvrtc and libcublas may exist only inside Python wheels
+dirs=$(find /usr/local/cuda* /opt /usr/lib /usr/local/lib \( -name 'libnvrtc.so*' -o -name 'libcublas.so*' \) 2>/dev/null \
+  | xargs -r -n1 dirname | sort -u | paste -sd:)
+export NEMOH_CUDA_LIBS="$dirs" LD_LIBRARY_PATH="$dirs:${LD_LIBRARY_PATH:-}"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+echo "CUDA libraries: $dirs"
+
+if [[ $steps == *tests* ]]; then
+  "${java[@]}" -jar "$kit"/junit-platform-console-standalone-*.jar -cp "$kit/test-classes:src/test/resources:$cp" \
+    --select-class dev.nemoh.cuda.CudaSmokeTest --select-class dev.nemoh.cuda.CudaForwardFixtureTest \
+    --details=tree --disable-banner --disable-ansi-colors 2>&1 | tee "$out/junit.log" | grep -E "cuda|GPU|cuBLAS|✘|✔|tests (successful|failed)|Exception|expected" | head -60
+fi
+if [[ $steps == *bench* ]]; then
+  [ -f /tmp/m8/config.json ] || { time "${java[@]}" -cp "$cp" dev.nemoh.cli.Main init --preset nemotron-h-8b --out /tmp/m8; }
+  "${java[@]}" -cp "$cp" dev.nemoh.cli.Main bench --device cuda --model /tmp/m8 --prefill ${PREFILL:-4096} \
+    --context ${CONTEXT:-1024,65536} --decode-tokens ${DECODE:-32} --batch ${BATCH:-32} ${PROFILE:+--profile} 2>&1 | tee "$out/bench.log"
+fi
+if [[ $steps == *generate* ]]; then
+  for device in cpu cuda auto; do
+    "${java[@]}" -cp "$cp" dev.nemoh.cli.Main generate --device $device --model models/nemoh-tiny \
+      --prompt "${PROMPT:-The capital of France is}" --max-tokens 16 > "$out/generate-$device.txt" 2> "$out/generate-$device.err"
+    tail -2 "$out/generate-$device.err"; echo "generate --device $device: $(tr '\n' ' ' < "$out/generate-$device.txt" | cut -c1-300)"
+  done
+  cmp -s "$out/generate-cpu.txt" "$out/generate-cuda.txt" && cmp -s "$out/generate-cpu.txt" "$out/generate-auto.txt" \
+    && echo "generate: cuda and auto text equal to cpu" || echo "generate: TEXT DIFFERS from cpu"
+fi
+if [[ $steps == *hf* ]]; then
+  PYTHONUNBUFFERED=1 python3 "$kit/hf_bench.py" /tmp/m8 --prefill 4096 --decode 32 2>&1 | grep -v Warning | tee "$out/hf.log"
+fi

@@ -1,0 +1,152 @@
+package dev.nemoh.cli;
+
+import dev.nemoh.config.NemotronHConfig;
+import dev.nemoh.cuda.Cuda;
+import dev.nemoh.cuda.CudaModel;
+import dev.nemoh.cuda.Profiler;
+import dev.nemoh.model.LanguageModel.SequenceState;
+import dev.nemoh.model.TimeStepClamp;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+
+/**
+ * {@code nemoh bench --device cuda}: the GPU's copy bandwidth and the decode roofline it implies, prefill tok/s
+ * (median of three after a warm-up of the same length), decode tok/s at batch 1 after synthetic contexts, and the
+ * aggregate tok/s of a batched decode step. Every timed call returns logits to the host, so wall-clock time covers
+ * the GPU work.
+ */
+final class CudaBench {
+    /** Context of each sequence in the batched decode figure. */
+    private static final int BATCH_CONTEXT = 1024;
+    private static final int WARM_UP_STEPS = 16;
+
+    private final Path dir;
+    private final List<Integer> prefill, context;
+    private final int decodeTokens, batch;
+    private final boolean profile;
+
+    CudaBench(Path dir, List<Integer> prefill, List<Integer> context, int decodeTokens, int batch, boolean profile) {
+        this.dir = dir;
+        this.prefill = prefill;
+        this.context = context;
+        this.decodeTokens = decodeTokens;
+        this.batch = batch;
+        this.profile = profile;
+    }
+
+    void run() {
+        Cuda cuda = Cuda.get();
+        long t0 = System.nanoTime();
+        try (CudaModel m = CudaModel.load(dir, TimeStepClamp.TRANSFORMERS, null)) {
+            NemotronHConfig c = m.config();
+            double load = (System.nanoTime() - t0) / 1e9;
+            double bandwidth = copyBandwidth(cuda, 1L << 30);
+            long bytesPerToken = m.decodeWeightBytes();
+            double roofline = bandwidth / bytesPerToken;
+            System.out.printf(Locale.ROOT, "model        %s (%,d params), loaded in %.1f s%n", dir, c.paramCount(), load);
+            System.out.printf(Locale.ROOT, "device       %s (%s, %d SMs, %.1f GiB)%n", cuda.deviceName, cuda.arch(),
+                    cuda.multiprocessors, cuda.totalMemory / 1073741824.0);
+            System.out.printf(Locale.ROOT, "weights      bf16, %.2f GB read per decoded token%n", bytesPerToken / 1e9);
+            System.out.printf(Locale.ROOT, "copy bw      %.0f GB/s (device-to-device, bytes read + written)%n", bandwidth / 1e9);
+            System.out.printf(Locale.ROOT, "roofline     %.1f tok/s decode (copy bw / bytes per token)%n%n", roofline);
+            System.out.println("| phase | tokens | time (s) | tok/s | % of roofline |");
+            System.out.println("| --- | --- | --- | --- | --- |");
+            SplittableRandom random = new SplittableRandom(1);
+            for (int n : prefill) {
+                if (n <= 0) continue;
+                int[] ids = random.ints(n, 0, c.vocabSize).toArray();
+                m.forwardLast(ids, m.newState()); // warm-up: workspace allocation, cuBLAS heuristics
+                double[] s = new double[3];
+                for (int i = 0; i < s.length; i++) {
+                    SequenceState state = m.newState();
+                    long start = System.nanoTime();
+                    m.forwardLast(ids, state);
+                    s[i] = (System.nanoTime() - start) / 1e9;
+                }
+                Arrays.sort(s);
+                System.out.printf(Locale.ROOT, "| prefill | %d | %.3f | %.0f | |%n", n, s[1], n / s[1]);
+            }
+            for (int ctx : context) {
+                SequenceState state = m.newState();
+                m.fillSynthetic(state, ctx, 7);
+                double s = decode(m, new SequenceState[] {state}, random);
+                double tps = decodeTokens / s;
+                System.out.printf(Locale.ROOT, "| decode after %d | %d | %.3f | %.1f | %.0f%% |%n", ctx, decodeTokens, s, tps,
+                        100 * tps / roofline);
+            }
+            if (batch > 0) {
+                SequenceState[] states = new SequenceState[batch];
+                for (int b = 0; b < batch; b++) {
+                    states[b] = m.newState();
+                    m.fillSynthetic(states[b], BATCH_CONTEXT, 11 + b);
+                }
+                double s = decode(m, states, random);
+                System.out.printf(Locale.ROOT, "| decode batch %d after %d, aggregate | %d | %.3f | %.1f | |%n", batch,
+                        BATCH_CONTEXT, decodeTokens * batch, s, decodeTokens * batch / s);
+            }
+            System.out.println("\ndecode contexts are synthetic: caches filled with pseudo-random K/V and Mamba state of that length");
+            if (profile) profile(m, cuda, random);
+        }
+    }
+
+    /** Per-kernel GPU time of each prefill and of one batch-1 decode step after each context. */
+    private void profile(CudaModel m, Cuda cuda, SplittableRandom random) {
+        Profiler profiler = new Profiler(cuda);
+        int vocab = m.config().vocabSize;
+        for (int n : prefill) {
+            if (n <= 0) continue;
+            m.profile(profiler);
+            m.forwardLast(random.ints(n, 0, vocab).toArray(), m.newState());
+            m.profile(null);
+            System.out.printf(Locale.ROOT, "%n### prefill %d, per kernel%n%n%s", n, Profiler.table(profiler.report()));
+        }
+        for (int ctx : context) {
+            SequenceState state = m.newState();
+            m.fillSynthetic(state, ctx, 7);
+            SequenceState[] one = {state};
+            for (int i = 0; i < WARM_UP_STEPS; i++) m.decodeBatch(new int[] {random.nextInt(vocab)}, one);
+            m.profile(profiler);
+            m.decodeBatch(new int[] {random.nextInt(vocab)}, one);
+            m.profile(null);
+            System.out.printf(Locale.ROOT, "%n### decode step after %d, per kernel%n%n%s", ctx, Profiler.table(profiler.report()));
+        }
+    }
+
+    /**
+     * Seconds for decodeTokens steps of all {@code states} together, after warm-up steps that also let the JIT
+     * compile the launch path.
+     */
+    private double decode(CudaModel m, SequenceState[] states, SplittableRandom random) {
+        int[] tokens = new int[states.length];
+        for (int i = 0; i < WARM_UP_STEPS; i++) m.decodeBatch(random.ints(states.length, 0, m.config().vocabSize).toArray(), states);
+        long start = System.nanoTime();
+        for (int i = 0; i < decodeTokens; i++) {
+            for (int b = 0; b < tokens.length; b++) tokens[b] = random.nextInt(m.config().vocabSize);
+            m.decodeBatch(tokens, states);
+        }
+        return (System.nanoTime() - start) / 1e9;
+    }
+
+    /** Device-to-device copy rate counting bytes read and written, the median of five copies timed with events. */
+    private static double copyBandwidth(Cuda cuda, long bytes) {
+        long a = cuda.alloc(bytes), b = cuda.alloc(bytes);
+        MemorySegment start = cuda.event(), end = cuda.event();
+        cuda.copy(b, a, bytes); // warm-up
+        float[] ms = new float[5];
+        for (int i = 0; i < ms.length; i++) {
+            cuda.record(start);
+            cuda.copy(b, a, bytes);
+            cuda.record(end);
+            ms[i] = cuda.elapsedMillis(start, end);
+        }
+        cuda.free(a);
+        cuda.free(b);
+        Arrays.sort(ms);
+        return 2.0 * bytes / (ms[2] / 1e3);
+    }
+}

@@ -1,0 +1,84 @@
+package dev.nemoh.cuda;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * cuBLAS bound through {@code java.lang.foreign}, for the products that are matrix-bound: prefill linears (bf16
+ * operands, float32 accumulation and output) and prefill attention (float32 operands on TF32 tensor cores).
+ * Row-major callers describe their matrices column-major, so {@code y = x Wᵀ} for row-major x [rows, in] and
+ * W [out, in] is the column-major {@code yᵀ = W xᵀ} with W transposed.
+ */
+public final class Cublas {
+    private static final int OP_N = 0, OP_T = 1;
+    private static final int R_32F = 0, R_16BF = 14;
+    private static final int COMPUTE_32F = 68, COMPUTE_32F_FAST_TF32 = 77;
+    private static final int GEMM_DEFAULT = -1;
+
+    private final MethodHandle gemmEx;
+    private final MemorySegment handle;
+    private final MemorySegment alpha, beta;
+    /** Times every product while set (bench --profile). */
+    Profiler profiler;
+
+    public Cublas() {
+        NativeLibrary lib = NativeLibrary.load("cuBLAS, which the GPU backend uses for matrix products",
+                "libcublas.so", "libcublas.so.13", "libcublas.so.12");
+        MethodHandle create = lib.function("cublasCreate_v2", JAVA_INT, ADDRESS);
+        gemmEx = lib.function("cublasGemmEx", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+                ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT,
+                JAVA_INT, JAVA_INT, JAVA_INT);
+        Arena arena = Arena.ofAuto();
+        MemorySegment h = arena.allocate(ADDRESS);
+        check((int) Cuda.call(create, h), "cublasCreate");
+        handle = h.get(ADDRESS, 0);
+        alpha = arena.allocate(JAVA_FLOAT);
+        beta = arena.allocate(JAVA_FLOAT);
+    }
+
+    /**
+     * Row-major {@code y[rows, out] = x[rows, in] · W[out, in]ᵀ (+ y when accumulate)} with x and W bf16, y float32.
+     */
+    public void linear(long w, long xBf16, long y, int rows, int out, int in, boolean accumulate) {
+        gemm(OP_T, OP_N, out, rows, in, 1f, w, R_16BF, in, xBf16, R_16BF, in, accumulate ? 1f : 0f, y, out, COMPUTE_32F);
+    }
+
+    /**
+     * Column-major float32 {@code C[m, n] = alpha · op(A) · op(B) + beta · C} on TF32 tensor cores; op is a
+     * transpose when {@code transA}/{@code transB}.
+     */
+    public void gemmF32(boolean transA, boolean transB, int m, int n, int k, float alpha, long a, int lda, long b,
+                        int ldb, float beta, long c, int ldc) {
+        gemm(transA ? OP_T : OP_N, transB ? OP_T : OP_N, m, n, k, alpha, a, R_32F, lda, b, R_32F, ldb, beta, c, ldc,
+                COMPUTE_32F_FAST_TF32);
+    }
+
+    private synchronized void gemm(int opA, int opB, int m, int n, int k, float a, long A, int typeA, int lda, long B,
+                                   int typeB, int ldb, float b, long C, int ldc, int compute) {
+        alpha.set(JAVA_FLOAT, 0, a);
+        beta.set(JAVA_FLOAT, 0, b);
+        if (profiler != null) profiler.begin();
+        int rc;
+        try {
+            rc = (int) gemmEx.invokeExact(handle, opA, opB, m, n, k, alpha, A, typeA, lda, B, typeB, ldb, beta, C,
+                    R_32F, ldc, compute, GEMM_DEFAULT);
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+        if (rc != 0) check(rc, "cublasGemmEx (m " + m + ", n " + n + ", k " + k + ")");
+        if (profiler != null) {
+            profiler.end("cublasGemmEx " + (typeA == R_16BF ? "bf16" : "tf32") + " " + m + "×" + n + "×" + k, 2.0 * m * n * k);
+        }
+    }
+
+    private static void check(int rc, String what) {
+        if (rc == 3) throw new CudaException(what + " failed: cuBLAS could not allocate GPU memory (out of GPU memory)");
+        if (rc != 0) throw new CudaException(what + " failed: cuBLAS status " + rc);
+    }
+}

@@ -1,0 +1,291 @@
+package dev.nemoh.cuda;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * The CUDA driver API (libcuda) bound through {@code java.lang.foreign}: device 0's primary context, device memory,
+ * copies, modules and kernel launches, all on the legacy default stream so that our kernels and cuBLAS calls run in
+ * issue order. Device pointers are plain {@code long}s. One instance per process ({@link #get}).
+ */
+public final class Cuda {
+    private static final int ATTR_MULTIPROCESSORS = 16;
+    private static final int ATTR_CC_MAJOR = 75;
+    private static final int ATTR_CC_MINOR = 76;
+    private static final int ERROR_OUT_OF_MEMORY = 2;
+    private static final int ERROR_NO_DEVICE = 100;
+
+    private static Cuda instance;
+    private static CudaException unavailable;
+
+    private final MethodHandle getErrorName, ctxSetCurrent, ctxSynchronize, memAlloc, memFree, memcpyHtoD, memcpyDtoH,
+            memcpyDtoD, memsetD8, memGetInfo, moduleLoadData, moduleGetFunction, launchKernel, funcSetAttribute,
+            eventCreate, eventRecord, eventSynchronize, eventElapsedTime;
+    private final MemorySegment context;
+    public final String deviceName;
+    public final int computeMajor, computeMinor, multiprocessors;
+    public final long totalMemory;
+
+    /** The driver and device 0, initialised once; throws a {@link CudaException} saying why when there is none. */
+    public static synchronized Cuda get() {
+        if (instance != null) return instance;
+        if (unavailable != null) throw unavailable;
+        try {
+            instance = new Cuda();
+            return instance;
+        } catch (CudaException e) {
+            unavailable = e;
+            throw e;
+        }
+    }
+
+    /** Whether a CUDA driver and a GPU are present; {@link #get} says why not. */
+    public static boolean available() {
+        try {
+            get();
+            return true;
+        } catch (CudaException e) {
+            return false;
+        }
+    }
+
+    private Cuda() {
+        NativeLibrary lib;
+        try {
+            lib = NativeLibrary.load("the NVIDIA driver's CUDA library; is there an NVIDIA GPU and driver on this machine?",
+                    "libcuda.so.1", "libcuda.so");
+        } catch (CudaException e) {
+            throw new CudaException("no CUDA driver: " + e.getMessage());
+        }
+        getErrorName = lib.function("cuGetErrorName", JAVA_INT, JAVA_INT, ADDRESS);
+        MethodHandle init = lib.function("cuInit", JAVA_INT, JAVA_INT);
+        MethodHandle deviceGetCount = lib.function("cuDeviceGetCount", JAVA_INT, ADDRESS);
+        MethodHandle deviceGetName = lib.function("cuDeviceGetName", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
+        MethodHandle deviceGetAttribute = lib.function("cuDeviceGetAttribute", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
+        MethodHandle deviceTotalMem = lib.function("cuDeviceTotalMem_v2", JAVA_INT, ADDRESS, JAVA_INT);
+        MethodHandle primaryCtxRetain = lib.function("cuDevicePrimaryCtxRetain", JAVA_INT, ADDRESS, JAVA_INT);
+        ctxSetCurrent = lib.function("cuCtxSetCurrent", JAVA_INT, ADDRESS);
+        ctxSynchronize = lib.function("cuCtxSynchronize", JAVA_INT);
+        memAlloc = lib.function("cuMemAlloc_v2", JAVA_INT, ADDRESS, JAVA_LONG);
+        memFree = lib.function("cuMemFree_v2", JAVA_INT, JAVA_LONG);
+        memcpyHtoD = lib.function("cuMemcpyHtoD_v2", JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG);
+        memcpyDtoH = lib.function("cuMemcpyDtoH_v2", JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG);
+        memcpyDtoD = lib.function("cuMemcpyDtoD_v2", JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG);
+        memsetD8 = lib.function("cuMemsetD8_v2", JAVA_INT, JAVA_LONG, JAVA_BYTE, JAVA_LONG);
+        memGetInfo = lib.function("cuMemGetInfo_v2", JAVA_INT, ADDRESS, ADDRESS);
+        moduleLoadData = lib.function("cuModuleLoadData", JAVA_INT, ADDRESS, ADDRESS);
+        moduleGetFunction = lib.function("cuModuleGetFunction", JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
+        launchKernel = lib.function("cuLaunchKernel", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+                JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
+        funcSetAttribute = lib.function("cuFuncSetAttribute", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
+        eventCreate = lib.function("cuEventCreate", JAVA_INT, ADDRESS, JAVA_INT);
+        eventRecord = lib.function("cuEventRecord", JAVA_INT, ADDRESS, ADDRESS);
+        eventSynchronize = lib.function("cuEventSynchronize", JAVA_INT, ADDRESS);
+        eventElapsedTime = lib.function("cuEventElapsedTime", JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
+
+        int rc = (int) call(init, 0);
+        if (rc == ERROR_NO_DEVICE) throw new CudaException("no CUDA-capable GPU found (cuInit: CUDA_ERROR_NO_DEVICE); use --device cpu");
+        check(rc, "cuInit");
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment n = a.allocate(JAVA_INT);
+            check((int) call(deviceGetCount, n), "cuDeviceGetCount");
+            if (n.get(JAVA_INT, 0) == 0) throw new CudaException("no CUDA-capable GPU found; use --device cpu");
+            MemorySegment name = a.allocate(256);
+            check((int) call(deviceGetName, name, 256, 0), "cuDeviceGetName");
+            deviceName = name.getString(0);
+            computeMajor = attribute(deviceGetAttribute, a, ATTR_CC_MAJOR);
+            computeMinor = attribute(deviceGetAttribute, a, ATTR_CC_MINOR);
+            multiprocessors = attribute(deviceGetAttribute, a, ATTR_MULTIPROCESSORS);
+            MemorySegment total = a.allocate(JAVA_LONG);
+            check((int) call(deviceTotalMem, total, 0), "cuDeviceTotalMem");
+            totalMemory = total.get(JAVA_LONG, 0);
+            MemorySegment ctx = a.allocate(ADDRESS);
+            check((int) call(primaryCtxRetain, ctx, 0), "cuDevicePrimaryCtxRetain");
+            context = ctx.get(ADDRESS, 0);
+        }
+        makeCurrent();
+    }
+
+    private int attribute(MethodHandle h, Arena a, int attr) {
+        MemorySegment v = a.allocate(JAVA_INT);
+        check((int) call(h, v, attr, 0), "cuDeviceGetAttribute");
+        return v.get(JAVA_INT, 0);
+    }
+
+    /** "sm_90" for an H100. */
+    public String arch() {
+        return "sm_" + computeMajor + computeMinor;
+    }
+
+    /** Binds the context to the calling thread; the entry points of the backend call it, so any thread may drive it. */
+    public void makeCurrent() {
+        check((int) call(ctxSetCurrent, context), "cuCtxSetCurrent");
+    }
+
+    public void synchronize() {
+        check((int) call(ctxSynchronize), "cuCtxSynchronize (an earlier kernel failed)");
+    }
+
+    public long alloc(long bytes) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment p = a.allocate(JAVA_LONG);
+            int rc = (int) call(memAlloc, p, Math.max(bytes, 1));
+            if (rc == ERROR_OUT_OF_MEMORY) {
+                long[] info = memoryInfo();
+                throw new CudaException(String.format(java.util.Locale.ROOT,
+                        "out of GPU memory: %.2f GiB asked, %.2f GiB free of %.2f GiB on %s; use a smaller model, context or batch",
+                        bytes / 1073741824.0, info[0] / 1073741824.0, info[1] / 1073741824.0, deviceName));
+            }
+            check(rc, "cuMemAlloc of " + bytes + " bytes");
+            return p.get(JAVA_LONG, 0);
+        }
+    }
+
+    /** Allocates and zeroes. */
+    public long allocZeroed(long bytes) {
+        long p = alloc(bytes);
+        check((int) call(memsetD8, p, (byte) 0, bytes), "cuMemsetD8");
+        return p;
+    }
+
+    public void free(long ptr) {
+        if (ptr != 0) check((int) call(memFree, ptr), "cuMemFree");
+    }
+
+    /** {free, total} bytes of device memory. */
+    public long[] memoryInfo() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment free = a.allocate(JAVA_LONG), total = a.allocate(JAVA_LONG);
+            check((int) call(memGetInfo, free, total), "cuMemGetInfo");
+            return new long[] {free.get(JAVA_LONG, 0), total.get(JAVA_LONG, 0)};
+        }
+    }
+
+    /** Host (off-heap or mapped) to device; synchronous for pageable memory. */
+    public void upload(long dst, MemorySegment src, long bytes) {
+        check((int) call(memcpyHtoD, dst, src, bytes), "cuMemcpyHtoD");
+    }
+
+    public void upload(long dst, float[] src) {
+        try (Arena a = Arena.ofConfined()) {
+            upload(dst, a.allocateFrom(JAVA_FLOAT, src), 4L * src.length);
+        }
+    }
+
+    public void upload(long dst, int[] src) {
+        try (Arena a = Arena.ofConfined()) {
+            upload(dst, a.allocateFrom(JAVA_INT, src), 4L * src.length);
+        }
+    }
+
+    public void upload(long dst, long[] src) {
+        try (Arena a = Arena.ofConfined()) {
+            upload(dst, a.allocateFrom(JAVA_LONG, src), 8L * src.length);
+        }
+    }
+
+    /** Device to host; waits for the work queued before it. */
+    public float[] downloadFloats(long src, int count) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment host = a.allocate(JAVA_FLOAT, count);
+            check((int) call(memcpyDtoH, host, src, 4L * count), "cuMemcpyDtoH (an earlier kernel may have failed)");
+            return host.toArray(JAVA_FLOAT);
+        }
+    }
+
+    public int[] downloadInts(long src, int count) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment host = a.allocate(JAVA_INT, count);
+            check((int) call(memcpyDtoH, host, src, 4L * count), "cuMemcpyDtoH (an earlier kernel may have failed)");
+            return host.toArray(JAVA_INT);
+        }
+    }
+
+    public void copy(long dst, long src, long bytes) {
+        check((int) call(memcpyDtoD, dst, src, bytes), "cuMemcpyDtoD");
+    }
+
+    /** Loads a cubin image and returns the module handle. */
+    MemorySegment loadModule(byte[] image) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment m = a.allocate(ADDRESS);
+            check((int) call(moduleLoadData, m, a.allocateFrom(JAVA_BYTE, image)), "cuModuleLoadData");
+            return m.get(ADDRESS, 0);
+        }
+    }
+
+    MemorySegment function(MemorySegment module, String name) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment f = a.allocate(ADDRESS);
+            check((int) call(moduleGetFunction, f, module, a.allocateFrom(name)), "cuModuleGetFunction " + name);
+            return f.get(ADDRESS, 0);
+        }
+    }
+
+    /** Raises a kernel's dynamic shared memory limit past the default 48 KB. */
+    void maxDynamicSharedMemory(MemorySegment function, int bytes) {
+        check((int) call(funcSetAttribute, function, 8, bytes), "cuFuncSetAttribute");
+    }
+
+    /** Queues a kernel on the default stream; {@code params} holds one pointer per kernel argument. */
+    void launch(MemorySegment function, int gx, int gy, int gz, int block, int sharedBytes, MemorySegment params, String name) {
+        int rc;
+        try {
+            rc = (int) launchKernel.invokeExact(function, gx, gy, gz, block, 1, 1, sharedBytes, MemorySegment.NULL, params,
+                    MemorySegment.NULL);
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+        if (rc != 0) check(rc, "launch of kernel " + name + " (grid " + gx + "×" + gy + "×" + gz + ", block " + block + ")");
+    }
+
+    /** A device event, for timing device work. */
+    public MemorySegment event() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment e = a.allocate(ADDRESS);
+            check((int) call(eventCreate, e, 0), "cuEventCreate");
+            return e.get(ADDRESS, 0);
+        }
+    }
+
+    public void record(MemorySegment event) {
+        check((int) call(eventRecord, event, MemorySegment.NULL), "cuEventRecord");
+    }
+
+    /** Milliseconds between two recorded events, waiting for the second. */
+    public float elapsedMillis(MemorySegment start, MemorySegment end) {
+        check((int) call(eventSynchronize, end), "cuEventSynchronize");
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment ms = a.allocate(JAVA_FLOAT);
+            check((int) call(eventElapsedTime, ms, start, end), "cuEventElapsedTime");
+            return ms.get(JAVA_FLOAT, 0);
+        }
+    }
+
+    void check(int rc, String what) {
+        if (rc == 0) return;
+        String name = "error " + rc;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment p = a.allocate(ADDRESS);
+            if ((int) call(getErrorName, rc, p) == 0) name = p.get(ADDRESS, 0).reinterpret(256).getString(0);
+        }
+        throw new CudaException(what + " failed: " + name);
+    }
+
+    static Object call(MethodHandle h, Object... args) {
+        try {
+            return h.invokeWithArguments(args);
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+}

@@ -1,0 +1,118 @@
+package dev.nemoh.cuda;
+
+import dev.nemoh.config.NemotronHConfig;
+import dev.nemoh.model.AttentionMixer;
+
+/**
+ * Causal grouped-query attention on the GPU, the function of {@link AttentionMixer} (no RoPE, 1/√headDim scaling).
+ * q, k and v come from one stacked projection; k and v are appended to the sequence's bf16 cache. A decoded token
+ * attends with a split-key kernel (each block a slice of the cache, then a combine); a prompt attends through cuBLAS
+ * (scores = q·kᵀ per head, a causal softmax, then scores·v), a block of queries at a time so the score matrix stays
+ * bounded at long contexts.
+ */
+final class CudaAttentionMixer implements CudaMixer {
+    /** Decode blocks per SM to aim for: several, so that the key loads of enough warps are in flight. */
+    private static final int BLOCKS_PER_SM = 4;
+    /** At most this many key splits per (sequence, KV head). */
+    private static final int MAX_SPLITS = 128;
+    /** Score-matrix budget of a prompt: queries per block × keys. */
+    private static final long SCORES = 1L << 26;
+    private static final int DECODE_THREADS = 128;
+
+    private final CudaLinear qkv, oProj;
+    private final int heads, kvHeads, headDim, qWidth, kvWidth;
+    /** Lanes that read one key row of the decode kernel (8 bf16 each), and its instance for the GQA group. */
+    private final int laneGroup;
+    private final String decodeKernel;
+    private final int multiprocessors;
+    private final float scaling;
+
+    CudaAttentionMixer(Cuda cuda, NemotronHConfig c, AttentionMixer cpu) {
+        int group = c.numAttentionHeads / c.numKeyValueHeads;
+        if (group > 8) throw new CudaException("more than 8 query heads per KV head are not supported on cuda");
+        if (c.headDim > 256 || c.headDim % 8 != 0) {
+            throw new CudaException("head_dim " + c.headDim + " is not a multiple of 8 up to 256, as the cuda attention needs");
+        }
+        qkv = CudaLinear.upload(cuda, cpu.qProj, cpu.kProj, cpu.vProj);
+        oProj = CudaLinear.upload(cuda, cpu.oProj);
+        heads = c.numAttentionHeads;
+        kvHeads = c.numKeyValueHeads;
+        headDim = c.headDim;
+        qWidth = heads * headDim;
+        kvWidth = kvHeads * headDim;
+        scaling = (float) (1.0 / Math.sqrt(headDim));
+        laneGroup = Integer.highestOneBit(headDim / 8 * 2 - 1);
+        decodeKernel = "attn_decode_partial_" + Integer.highestOneBit(group * 2 - 1);
+        multiprocessors = cuda.multiprocessors;
+    }
+
+    @Override
+    public void forward(CudaDevice d, CudaStep step, int layer, long x, long residual) {
+        int rows = step.rows(), len = step.len(), stride = qkv.out;
+        long qkvOut = d.workspace.get("attn.qkv", 4L * rows * stride);
+        qkv.forward(d, x, rows, qkvOut, false, false);
+        long keys = step.table(layer, 0), values = step.table(layer, 1);
+        d.kernels.launch("kv_append", len, step.sequences(), 1, 256, 0, qkvOut, stride, qWidth, qWidth + kvWidth, keys,
+                values, step.lengths(), len, kvWidth);
+        long out = d.workspace.get("attn.out", 4L * rows * qWidth);
+        if (len == 1) {
+            decode(d, step, qkvOut, stride, keys, values, out);
+        } else {
+            prefill(d, step, layer, qkvOut, stride, out);
+        }
+        oProj.forward(d, out, rows, residual, true, false);
+    }
+
+    /**
+     * The split-key kernel with a number of splits that depends on the batch only (not on the context), enough for
+     * {@link #BLOCKS_PER_SM} blocks per SM, then the combine.
+     */
+    private void decode(CudaDevice d, CudaStep step, long qkvOut, int stride, long keys, long values, long out) {
+        int b = step.sequences();
+        int splits = Math.clamp((BLOCKS_PER_SM * multiprocessors + kvHeads * b - 1) / (kvHeads * b), 1, MAX_SPLITS);
+        long partial = d.workspace.get("attn.partial", 4L * b * heads * splits * (headDim + 2));
+        int shared = 4 * (DECODE_THREADS / laneGroup) * (heads / kvHeads) * (headDim + 2);
+        d.kernels.launch(decodeKernel, kvHeads, splits, b, DECODE_THREADS, shared, qkvOut, stride, keys, values,
+                step.lengths(), partial, heads, kvHeads, headDim, laneGroup, splits, scaling);
+        d.kernels.launch("attn_decode_combine", heads, b, 1, (headDim + 31) / 32 * 32, 0, partial, out, heads, headDim,
+                splits);
+    }
+
+    private void prefill(CudaDevice d, CudaStep step, int layer, long qkvOut, int stride, long out) {
+        CudaState state = step.states()[0];
+        int len = step.len(), past = step.maxLength(), total = past + len;
+        // the cache holds bf16; cuBLAS reads float32 copies of the keys and values this prompt can see
+        long kf = d.workspace.get("attn.k.f32", 4L * total * kvWidth);
+        long vf = d.workspace.get("attn.v.f32", 4L * total * kvWidth);
+        long n = (long) total * kvWidth;
+        d.kernels.launch1d("to_f32", CudaKernels.gridFor(n, 256), 256, state.buffers[layer][0], kf, n);
+        d.kernels.launch1d("to_f32", CudaKernels.gridFor(n, 256), 256, state.buffers[layer][1], vf, n);
+        int block = (int) Math.max(1, Math.min(len, SCORES / total));
+        long scores = d.workspace.get("attn.scores", 4L * block * total);
+        int group = heads / kvHeads;
+        for (int q0 = 0; q0 < len; q0 += block) {
+            int qb = Math.min(block, len - q0);
+            int keysN = past + q0 + qb;
+            for (int h = 0; h < heads; h++) {
+                int g = h / group;
+                // column-major: scores[keysN, qb] = K_gᵀ · Q_h, i.e. row-major [qb, keysN]
+                d.blas.gemmF32(true, false, keysN, qb, headDim, scaling, kf + 4L * g * headDim, kvWidth,
+                        qkvOut + 4L * ((long) q0 * stride + (long) h * headDim), stride, 0f, scores, keysN);
+                d.kernels.launch("causal_softmax", qb, 1, 1, 256, 0, scores, keysN, past + q0);
+                d.blas.gemmF32(false, false, headDim, qb, keysN, 1f, vf + 4L * g * headDim, kvWidth, scores, keysN, 0f,
+                        out + 4L * ((long) q0 * qWidth + (long) h * headDim), qWidth);
+            }
+        }
+    }
+
+    @Override
+    public long decodeWeightBytes() {
+        return qkv.bytes() + oProj.bytes();
+    }
+
+    @Override
+    public void free(Cuda cuda) {
+        qkv.free(cuda);
+        oProj.free(cuda);
+    }
+}

@@ -1,0 +1,122 @@
+package dev.nemoh.cuda;
+
+import dev.nemoh.kernels.DenseWeights;
+import dev.nemoh.model.Linear;
+import dev.nemoh.tensor.DType;
+import dev.nemoh.tensor.Tensor;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * A linear layer on the GPU with bf16 weights [out, in]. Up to {@link #GEMV_MAX_ROWS} rows (decode) run through our
+ * GEMV kernel, which reads float32 activations and streams the weights once; more rows (prefill, large batches) go
+ * to cuBLAS with the activations rounded to bf16, float32 accumulation and output. Several checkpoint linears that
+ * read the same input (q, k, v) can be stacked into one, so one pass reads them all.
+ */
+final class CudaLinear {
+    static final int GEMV_MAX_ROWS = 8;
+    /** The GEMV instance for each row count: the smallest bound on the rows that holds it (see kernels.cu). */
+    private static final String[] GEMV = {null, "gemv_bf16_1", "gemv_bf16_2", "gemv_bf16_4", "gemv_bf16_4",
+            "gemv_bf16_8", "gemv_bf16_8", "gemv_bf16_8", "gemv_bf16_8"};
+
+    final int out, in;
+    private final long weight;
+    private final long bias;
+
+    private CudaLinear(int out, int in, long weight, long bias) {
+        this.out = out;
+        this.in = in;
+        this.weight = weight;
+        this.bias = bias;
+    }
+
+    /** Uploads the rows of {@code parts} stacked in order; all must have the same input width. */
+    static CudaLinear upload(Cuda cuda, Linear... parts) {
+        int in = parts[0].in, out = 0;
+        boolean anyBias = false;
+        for (Linear p : parts) {
+            if (p.in != in) throw new IllegalArgumentException("stacked linears differ in input width");
+            out += p.out;
+            anyBias |= p.bias != null;
+        }
+        long weight = cuda.alloc(2L * out * in);
+        long at = weight;
+        float[] biases = new float[out];
+        int row = 0;
+        for (Linear p : parts) {
+            uploadBf16(cuda, p, at);
+            at += 2L * p.out * in;
+            if (p.bias != null) System.arraycopy(p.bias, 0, biases, row, p.out);
+            row += p.out;
+        }
+        long bias = 0;
+        if (anyBias) {
+            bias = cuda.alloc(4L * out);
+            cuda.upload(bias, biases);
+        }
+        return new CudaLinear(out, in, weight, bias);
+    }
+
+    /** bf16 weights go up as mapped; other precisions are widened, scaled and rounded to bf16 a block of rows at a time. */
+    private static void uploadBf16(Cuda cuda, Linear p, long dst) {
+        if (!(p.weight instanceof DenseWeights dense)) {
+            throw new CudaException(p.name + " is quantized (" + p.weight.getClass().getSimpleName()
+                    + "); the cuda backend takes the checkpoint's weights: use --weights as-stored");
+        }
+        Tensor t = dense.tensor();
+        long bytes = 2L * p.out * p.in;
+        if (t.dtype() == DType.BF16 && p.scale == 1f) {
+            cuda.upload(dst, t.data(), bytes);
+            return;
+        }
+        int rowsPerBlock = Math.max(1, (1 << 22) / p.in);
+        float[] rows = new float[rowsPerBlock * p.in];
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment host = a.allocate(2L * rows.length, 2);
+            for (int r0 = 0; r0 < p.out; r0 += rowsPerBlock) {
+                int n = Math.min(rowsPerBlock, p.out - r0);
+                dense.widen(r0, n, rows);
+                for (int i = 0; i < n * p.in; i++) {
+                    host.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, dev.nemoh.tensor.Numerics.floatToBf16(rows[i] * p.scale));
+                }
+                cuda.upload(dst + 2L * r0 * p.in, host, 2L * n * p.in);
+            }
+        }
+    }
+
+    /** Device address of the bf16 weights [out, in]. */
+    long weight() {
+        return weight;
+    }
+
+    long bytes() {
+        return 2L * out * in;
+    }
+
+    /**
+     * {@code y[rows, out] (+)= x[rows, in] · Wᵀ + bias}, then relu² when {@code reluSquared}; x and y are float32
+     * device buffers.
+     */
+    void forward(CudaDevice d, long x, int rows, long y, boolean accumulate, boolean reluSquared) {
+        if (rows <= GEMV_MAX_ROWS) {
+            d.kernels.launch(GEMV[rows], (out + 7) / 8, 1, 1, 256, 0, weight, x, y, bias, out, in, rows,
+                    accumulate ? 1 : 0, reluSquared ? 1 : 0);
+            return;
+        }
+        long xb = d.workspace.get("linear.x.bf16", 2L * rows * in);
+        long n = (long) rows * in;
+        d.kernels.launch1d("to_bf16", CudaKernels.gridFor(n, 256), 256, x, xb, n);
+        d.blas.linear(weight, xb, y, rows, out, in, accumulate);
+        if (bias != 0 || reluSquared) {
+            long m = (long) rows * out;
+            d.kernels.launch1d("bias_act", CudaKernels.gridFor(m, 256), 256, y, bias, (long) rows, out, reluSquared ? 1 : 0);
+        }
+    }
+
+    void free(Cuda cuda) {
+        cuda.free(weight);
+        cuda.free(bias);
+    }
+}

@@ -1,0 +1,103 @@
+package dev.nemoh.cuda;
+
+import dev.nemoh.config.LayerType;
+import dev.nemoh.config.NemotronHConfig;
+import dev.nemoh.model.LanguageModel;
+
+import java.lang.ref.Cleaner;
+
+/**
+ * One sequence's state in device memory: per Mamba layer the conv state [convDim, K] and SSM state
+ * [heads, headDim, state] (float32, the layout of the CPU {@code HybridCache}), per attention layer bf16 keys and
+ * values [position, kvHeads, headDim]. The KV buffers grow by doubling; the device memory is freed when the state
+ * is no longer reachable.
+ */
+final class CudaState implements LanguageModel.SequenceState {
+    private static final Cleaner CLEANER = Cleaner.create();
+
+    /** Device pointers per layer: conv state or keys in slot 0, SSM state or values in slot 1 (0 for stateless layers). */
+    final long[][] buffers;
+    private final Cuda cuda;
+    private final NemotronHConfig c;
+    private int capacity;
+    private int length;
+
+    private record Release(Cuda cuda, long[][] buffers) implements Runnable {
+        @Override
+        public void run() {
+            cuda.makeCurrent();
+            for (long[] slots : buffers) for (long p : slots) cuda.free(p);
+        }
+    }
+
+    CudaState(Cuda cuda, NemotronHConfig c) {
+        this.cuda = cuda;
+        this.c = c;
+        buffers = new long[c.numLayers()][2];
+        capacity = 256;
+        for (int i = 0; i < buffers.length; i++) {
+            if (c.layers.get(i) == LayerType.MAMBA) {
+                buffers[i][0] = cuda.allocZeroed(4L * c.convDim() * c.convKernel);
+                buffers[i][1] = cuda.allocZeroed(4L * c.mambaNumHeads * c.mambaHeadDim * c.ssmStateSize);
+            } else if (c.layers.get(i) == LayerType.ATTENTION) {
+                buffers[i][0] = cuda.alloc(kvBytes(capacity));
+                buffers[i][1] = cuda.alloc(kvBytes(capacity));
+            }
+        }
+        CLEANER.register(this, new Release(cuda, buffers));
+    }
+
+    private long kvBytes(long tokens) {
+        return 2L * tokens * c.numKeyValueHeads * c.headDim;
+    }
+
+    @Override
+    public int length() {
+        return length;
+    }
+
+    void advance(int tokens) {
+        length += tokens;
+    }
+
+    /** Makes room for {@code extra} more tokens in every KV cache, copying what is cached into larger buffers. */
+    void reserve(int extra) {
+        long need = (long) length + extra;
+        if (need <= capacity) return;
+        int grown = (int) Math.min(Integer.MAX_VALUE, Math.max(need, 2L * capacity));
+        for (int i = 0; i < buffers.length; i++) {
+            if (c.layers.get(i) != LayerType.ATTENTION) continue;
+            for (int s = 0; s < 2; s++) {
+                long bigger = cuda.alloc(kvBytes(grown));
+                cuda.copy(bigger, buffers[i][s], kvBytes(length));
+                cuda.free(buffers[i][s]);
+                buffers[i][s] = bigger;
+            }
+        }
+        capacity = grown;
+    }
+
+    /**
+     * Puts the state in that of a {@code tokens}-long context with pseudo-random contents, for benchmarks: a decode
+     * step costs the same whatever the cached values are.
+     */
+    void fillSynthetic(CudaKernels kernels, int tokens, int seed) {
+        length = 0;
+        reserve(tokens);
+        for (int i = 0; i < buffers.length; i++) {
+            if (c.layers.get(i) == LayerType.MAMBA) {
+                fill(kernels, "fill_random_f32", buffers[i][0], (long) c.convDim() * c.convKernel, seed + 2 * i, 2f);
+                fill(kernels, "fill_random_f32", buffers[i][1], (long) c.mambaNumHeads * c.mambaHeadDim * c.ssmStateSize, seed + 2 * i + 1, 0.2f);
+            } else if (c.layers.get(i) == LayerType.ATTENTION) {
+                for (int s = 0; s < 2; s++) {
+                    fill(kernels, "fill_random_bf16", buffers[i][s], (long) tokens * c.numKeyValueHeads * c.headDim, seed + 2 * i + s, 2f);
+                }
+            }
+        }
+        length = tokens;
+    }
+
+    private static void fill(CudaKernels kernels, String kernel, long ptr, long n, int seed, float scale) {
+        kernels.launch1d(kernel, CudaKernels.gridFor(n, 256), 256, ptr, n, seed, scale);
+    }
+}

@@ -1,0 +1,70 @@
+package dev.nemoh.cuda;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A shared library of the CUDA stack, found at run time: first by the dynamic loader's own search (LD_LIBRARY_PATH,
+ * ldconfig), then in the directories of {@code NEMOH_CUDA_LIBS} (colon-separated) and of the usual CUDA installs.
+ * Nothing is linked at build time, so nemoh builds and runs its CPU backend where no CUDA is installed.
+ */
+final class NativeLibrary {
+    private static final Linker LINKER = Linker.nativeLinker();
+    private final SymbolLookup lookup;
+    final String name;
+
+    private NativeLibrary(String name, SymbolLookup lookup) {
+        this.name = name;
+        this.lookup = lookup;
+    }
+
+    /** Loads the first of {@code fileNames} found; {@code purpose} completes the error message. */
+    static NativeLibrary load(String purpose, String... fileNames) {
+        List<String> tried = new ArrayList<>();
+        for (String file : fileNames) {
+            try {
+                return new NativeLibrary(file, SymbolLookup.libraryLookup(file, Arena.global()));
+            } catch (IllegalArgumentException notFound) {
+                tried.add(file);
+            }
+        }
+        for (Path dir : searchDirs()) {
+            for (String file : fileNames) {
+                Path p = dir.resolve(file);
+                if (Files.exists(p)) return new NativeLibrary(p.toString(), SymbolLookup.libraryLookup(p, Arena.global()));
+            }
+        }
+        throw new CudaException("no " + fileNames[0] + " found (" + purpose + "); tried " + String.join(", ", tried)
+                + " and " + searchDirs() + ". Install the CUDA toolkit or its pip wheels, or point NEMOH_CUDA_LIBS at the"
+                + " directory holding it");
+    }
+
+    private static List<Path> searchDirs() {
+        List<Path> dirs = new ArrayList<>();
+        String env = System.getenv("NEMOH_CUDA_LIBS");
+        if (env != null) for (String d : env.split(":")) if (!d.isBlank()) dirs.add(Path.of(d));
+        for (String home : new String[] {System.getenv("CUDA_HOME"), System.getenv("CUDA_PATH"), "/usr/local/cuda"}) {
+            if (home == null) continue;
+            dirs.add(Path.of(home, "lib64"));
+            dirs.add(Path.of(home, "targets", "x86_64-linux", "lib"));
+        }
+        dirs.add(Path.of("/usr/local/nvidia/lib64"));
+        dirs.add(Path.of("/usr/lib/x86_64-linux-gnu"));
+        return dirs;
+    }
+
+    /** A downcall handle for {@code symbol}; {@code ret} null for void. */
+    MethodHandle function(String symbol, MemoryLayout ret, MemoryLayout... args) {
+        var address = lookup.find(symbol).orElseThrow(() ->
+                new CudaException(name + " has no symbol " + symbol + "; it is older than the CUDA 12 API nemoh needs"));
+        return LINKER.downcallHandle(address, ret == null ? FunctionDescriptor.ofVoid(args) : FunctionDescriptor.of(ret, args));
+    }
+}

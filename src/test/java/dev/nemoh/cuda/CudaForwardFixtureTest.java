@@ -1,0 +1,142 @@
+package dev.nemoh.cuda;
+
+import dev.nemoh.Fixtures;
+import dev.nemoh.io.SafetensorsFile;
+import dev.nemoh.kernels.Vec;
+import dev.nemoh.model.LanguageModel.SequenceState;
+import dev.nemoh.model.TimeStepClamp;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.util.Arrays;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * The cuda backend against transformers' NemotronHForCausalLM on the fixtures (as {@code ForwardFixtureTest} checks
+ * the CPU model). Weights are bf16 and accumulation float32 everywhere; prompts (more than 8 rows) multiply with
+ * bf16-rounded activations on cuBLAS and attend on TF32 tensor cores, and the KV cache is bf16, so logits agree to
+ * bf16 precision (relative error {@value #REL}), not to the CPU model's 1e-5. Decode steps (8 rows or fewer) keep
+ * float32 activations.
+ */
+class CudaForwardFixtureTest {
+    static final double REL = 2e-2;
+
+    @BeforeAll
+    static void gpu() {
+        assumeTrue(Cuda.available(), "no CUDA GPU here: the cuda backend's tests run on a GPU machine");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"nemotron-h-tiny", "nano-v2-tiny"})
+    void promptLogitsMatchFloat64Reference(String fixture) {
+        try (CudaModel model = CudaModel.load(Fixtures.model(fixture));
+             SafetensorsFile ref = Fixtures.reference(fixture)) {
+            int[] ids = Fixtures.ids(ref.get("input_ids"));
+            float[] logits = model.forward(ids, model.newState());
+            double[] expected = ref.get("logits_f64").toDoubleArray();
+            double maxAbs = Fixtures.maxAbs(logits, expected);
+            double rel = Fixtures.relative(logits, expected);
+            System.out.printf("cuda %s prompt logits: max abs %.3g, rel %.3g%n", fixture, maxAbs, rel);
+            assertTrue(rel < REL, fixture + " logits relative error " + rel);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"nemotron-h-tiny", "nano-v2-tiny"})
+    void greedyDecodingThroughCacheMatches(String fixture) {
+        try (CudaModel model = CudaModel.load(Fixtures.model(fixture));
+             SafetensorsFile ref = Fixtures.reference(fixture)) {
+            int[] prompt = Fixtures.ids(ref.get("input_ids"));
+            int[] expectedTokens = Fixtures.ids(ref.get("greedy_tokens"));
+            float[] expectedStepLogits = ref.get("greedy_step_logits").toFloatArray();
+            int vocab = model.config().vocabSize;
+            SequenceState state = model.newState();
+            float[] logits = model.forwardLast(prompt, state);
+            int[] tokens = new int[expectedTokens.length];
+            double worst = 0;
+            for (int i = 0; i < tokens.length; i++) {
+                double[] expectedRow = toDoubles(Arrays.copyOfRange(expectedStepLogits, i * vocab, (i + 1) * vocab));
+                worst = Math.max(worst, Fixtures.relative(logits, expectedRow));
+                tokens[i] = Vec.argmax(logits, 0, vocab);
+                logits = model.forwardLast(new int[] {tokens[i]}, state);
+            }
+            System.out.printf("cuda %s greedy: %s, worst step logits rel %.3g%n", fixture,
+                    Arrays.equals(expectedTokens, tokens) ? "tokens equal" : "tokens differ", worst);
+            assertTrue(worst < REL, fixture + " step logits relative error " + worst);
+            assertArrayEquals(expectedTokens, tokens, fixture + " greedy tokens");
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"nemotron-h-tiny", "nano-v2-tiny"})
+    void chunkedScanPrefillEqualsRecurrentSteps(String fixture) {
+        // with one dt clamp rule in both paths, the SSD scan and the recurrence compute the same function
+        try (CudaModel model = CudaModel.load(Fixtures.model(fixture), TimeStepClamp.EVERYWHERE, null);
+             SafetensorsFile ref = Fixtures.reference(fixture)) {
+            int[] prompt = Fixtures.ids(ref.get("input_ids"));
+            float[] prefill = model.forwardLast(prompt, model.newState());
+            SequenceState stepped = model.newState();
+            float[] step = null;
+            for (int id : prompt) step = model.forwardLast(new int[] {id}, stepped);
+            double rel = Fixtures.relative(prefill, toDoubles(step));
+            System.out.printf("cuda %s prefill vs token-by-token last logits: rel %.3g%n", fixture, rel);
+            assertTrue(rel < REL, fixture + " prefill and recurrent steps differ by " + rel);
+        }
+    }
+
+    @Test
+    void decodeAfterLongPromptMatchesPrefill() {
+        // 1,000 cached keys spread over the decode kernel's splits and lane groups; the prefill attends through cuBLAS
+        try (CudaModel model = CudaModel.load(Fixtures.model("nemotron-h-tiny"), TimeStepClamp.EVERYWHERE, null)) {
+            int vocab = model.config().vocabSize;
+            int[] ids = new java.util.SplittableRandom(5).ints(1000, 0, vocab).toArray();
+            float[] all = model.forward(ids, model.newState());
+            SequenceState state = model.newState();
+            model.forwardLast(Arrays.copyOf(ids, ids.length - 1), state);
+            float[] step = model.forwardLast(new int[] {ids[ids.length - 1]}, state);
+            double rel = Fixtures.relative(step, toDoubles(Arrays.copyOfRange(all, (ids.length - 1) * vocab, ids.length * vocab)));
+            System.out.printf("cuda decode after 999 tokens vs prefill: rel %.3g%n", rel);
+            assertTrue(rel < REL, "decode step after a long prompt differs from the prefill by " + rel);
+        }
+    }
+
+    @Test
+    void batchedDecodeRowsEqualSingleSequenceSteps() {
+        try (CudaModel model = CudaModel.load(Fixtures.model("nemotron-h-tiny"))) {
+            int vocab = model.config().vocabSize;
+            int[][] prompts = {{5, 17, 42, 9, 100, 3, 8, 11, 12, 13}, {7}, {1, 2, 3}};
+            int[] next = {33, 44, 55};
+            SequenceState[] batch = new SequenceState[prompts.length];
+            float[] single = new float[prompts.length * vocab];
+            for (int b = 0; b < prompts.length; b++) {
+                batch[b] = model.newState();
+                model.forwardLast(prompts[b], batch[b]);
+                SequenceState alone = model.newState();
+                model.forwardLast(prompts[b], alone);
+                System.arraycopy(model.forwardLast(new int[] {next[b]}, alone), 0, single, b * vocab, vocab);
+            }
+            float[] batched = model.decodeBatch(next, batch);
+            double err = Fixtures.maxAbs(batched, toDoubles(single));
+            System.out.printf("cuda batched vs single decode: max abs %.3g%n", err);
+            assertTrue(err < 1e-4, "batched decode rows differ from single steps by " + err);
+        }
+    }
+
+    @Test
+    void mixtureOfExpertsIsRefusedClearly() {
+        CudaException e = assertThrows(CudaException.class, () -> CudaModel.load(Fixtures.model("moe-tiny")));
+        assertTrue(e.getMessage().contains("not supported on cuda"), e.getMessage());
+    }
+
+    private static double[] toDoubles(float[] a) {
+        double[] d = new double[a.length];
+        for (int i = 0; i < a.length; i++) d[i] = a[i];
+        return d;
+    }
+}

@@ -1,0 +1,83 @@
+package dev.nemoh.cuda;
+
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/** The FFM bindings end to end on a real GPU: driver, memory, an NVRTC-built kernel, one cuBLAS product. */
+class CudaSmokeTest {
+    static Cuda cuda;
+
+    @BeforeAll
+    static void gpu() {
+        assumeTrue(Cuda.available(), "no CUDA GPU here: the cuda backend's tests run on a GPU machine");
+        cuda = Cuda.get();
+        cuda.makeCurrent();
+        System.out.printf("GPU %s, %s, %d SMs, %.1f GiB%n", cuda.deviceName, cuda.arch(), cuda.multiprocessors,
+                cuda.totalMemory / 1073741824.0);
+    }
+
+    @Test
+    void memoryRoundTrip() {
+        float[] data = new float[1000];
+        for (int i = 0; i < data.length; i++) data[i] = i * 0.5f - 7;
+        long p = cuda.alloc(4L * data.length);
+        cuda.upload(p, data);
+        assertArrayEquals(data, cuda.downloadFloats(p, data.length));
+        cuda.free(p);
+    }
+
+    @Test
+    void nvrtcKernelRoundsToBf16() {
+        CudaKernels kernels = new CudaKernels(cuda);
+        float[] x = {1f, -2.5f, 3.140625f, 1 + 1f / 256, 1 + 3f / 512};
+        long src = cuda.alloc(4L * x.length), bf = cuda.alloc(2L * x.length), back = cuda.alloc(4L * x.length);
+        cuda.upload(src, x);
+        kernels.launch1d("to_bf16", 1, 32, src, bf, (long) x.length);
+        kernels.launch1d("to_f32", 1, 32, bf, back, (long) x.length);
+        // 1 + 3/512 lies between two bf16 values and rounds to the even one, 1 + 1/128
+        assertArrayEquals(new float[] {1f, -2.5f, 3.140625f, 1f, 1 + 1f / 128}, cuda.downloadFloats(back, x.length));
+        for (long q : new long[] {src, bf, back}) cuda.free(q);
+    }
+
+    @Test
+    void cublasBf16ProductMatchesFloat64() {
+        CudaKernels kernels = new CudaKernels(cuda);
+        Cublas blas = new Cublas();
+        int rows = 37, out = 300, in = 512;
+        SplittableRandom r = new SplittableRandom(3);
+        float[] w = new float[out * in], x = new float[rows * in];
+        for (int i = 0; i < w.length; i++) w[i] = bf16((float) r.nextGaussian());
+        for (int i = 0; i < x.length; i++) x[i] = bf16((float) r.nextGaussian());
+        long wf = cuda.alloc(4L * w.length), wb = cuda.alloc(2L * w.length), xf = cuda.alloc(4L * x.length),
+                xb = cuda.alloc(2L * x.length), y = cuda.alloc(4L * rows * out);
+        cuda.upload(wf, w);
+        cuda.upload(xf, x);
+        kernels.launch1d("to_bf16", 64, 256, wf, wb, (long) w.length);
+        kernels.launch1d("to_bf16", 64, 256, xf, xb, (long) x.length);
+        blas.linear(wb, xb, y, rows, out, in, false);
+        float[] got = cuda.downloadFloats(y, rows * out);
+        double num = 0, den = 0;
+        for (int t = 0; t < rows; t++) {
+            for (int o = 0; o < out; o++) {
+                double ref = 0;
+                for (int i = 0; i < in; i++) ref += (double) x[t * in + i] * w[o * in + i];
+                num += Math.pow(got[t * out + o] - ref, 2);
+                den += ref * ref;
+            }
+        }
+        double rel = Math.sqrt(num / den);
+        System.out.printf("cuBLAS bf16 GEMM %dx%dx%d: relative error %.3g vs float64%n", rows, out, in, rel);
+        assertTrue(rel < 1e-5, "bf16 inputs are exact and accumulation is float32: " + rel);
+        for (long q : new long[] {wf, wb, xf, xb, y}) cuda.free(q);
+    }
+
+    static float bf16(float f) {
+        return dev.nemoh.tensor.Numerics.bf16ToFloat(dev.nemoh.tensor.Numerics.floatToBf16(f));
+    }
+}
