@@ -123,16 +123,20 @@ record CompletionRequest(boolean chat, int[] prompt, boolean stream, boolean inc
         }
 
         boolean ignoreEos = Boolean.TRUE.equals(f.bool("ignore_eos"));
+        double topP = f.number("top_p", 0, 1, 1);
+        if (topP == 0) throw ApiException.invalid("top_p", "top_p must be in (0, 1] (1 = off), got 0");
+        double repetitionPenalty = f.number("repetition_penalty", 0, Double.MAX_VALUE, 1);
+        if (repetitionPenalty == 0) throw ApiException.invalid("repetition_penalty", "repetition_penalty must be > 0 (1 = off), got 0");
         SamplingParams params;
         try {
             params = SamplingParams.builder()
                     .temperature(f.number("temperature", 0, 2, 1))
-                    .topP(f.number("top_p", 0, 1, 1))
+                    .topP(topP)
                     .topK(orElse(f.integer("top_k", -1, Integer.MAX_VALUE), 0))
                     .minP(f.number("min_p", 0, 1, 0))
                     .presencePenalty(f.number("presence_penalty", -2, 2, 0))
                     .frequencyPenalty(f.number("frequency_penalty", -2, 2, 0))
-                    .repetitionPenalty(f.number("repetition_penalty", 0, Double.MAX_VALUE, 1))
+                    .repetitionPenalty(repetitionPenalty)
                     .seed(f.longInteger("seed"))
                     .logprobs(logprobs)
                     .maxTokens(maxTokens)

@@ -127,9 +127,11 @@ class CliTest {
         Run again = run("init", "--config", config, "--out", dir.toString());
         assertEquals(2, again.code());
         assertTrue(again.err().contains("--force"), again.err());
-        Run bench = run("bench", "--model", dir.toString(), "--prefill", "8", "--context", "16", "--decode-tokens", "2", "--bandwidth-mib", "16");
+        Run bench = run("bench", "--model", dir.toString(), "--prefill", "8", "--context", "16", "--decode-tokens", "2",
+                "--bandwidth-mib", "16", "--batch", "3");
         assertEquals(0, bench.code(), bench.err());
         assertTrue(bench.out().contains("| prefill | 8 |") && bench.out().contains("| decode after 16 | 2 |"), bench.out());
+        assertTrue(bench.out().contains("| decode batch of 3 after 16 | 6 |"), bench.out());
         Run neither = run("init", "--out", dir.toString());
         assertEquals(2, neither.code());
         assertTrue(neither.err().contains("--preset") && neither.err().contains("--config"), neither.err());
