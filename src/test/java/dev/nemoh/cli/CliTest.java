@@ -138,6 +138,21 @@ class CliTest {
     }
 
     @Test
+    void exportGgufWritesTheBundledModelAndRefusesWhatItCannotWrite(@TempDir Path tmp) {
+        Path out = tmp.resolve("tiny.gguf");
+        Run ok = run("export-gguf", "--model", TINY, "--out", out.toString(), "--type", "q8_0");
+        assertEquals(0, ok.code(), ok.err());
+        assertTrue(ok.out().contains("64 tensors, matrices q8_0"), ok.out());
+        assertTrue(java.nio.file.Files.exists(out));
+        Run badType = run("export-gguf", "--model", TINY, "--out", out.toString(), "--type", "q4_k");
+        assertEquals(2, badType.code());
+        assertTrue(badType.err().contains("use bf16, f32 or q8_0"), badType.err());
+        Run moe = run("export-gguf", "--model", Fixtures.model("moe-tiny").toString(), "--out", tmp.resolve("m.gguf").toString());
+        assertEquals(2, moe.code());
+        assertEquals(1, moe.err().strip().lines().count(), moe.err());
+    }
+
+    @Test
     void sampledGenerationIsReproducibleForASeed() {
         String model = Fixtures.model("nemotron-h-tiny").toString();
         String[] args = {"generate", "--model", model, "--ids", "5,17,42", "--max-tokens", "24", "--temperature", "1.5",
