@@ -69,6 +69,8 @@ final class TrainBenchCommand implements Runnable {
         System.out.printf(Locale.ROOT, "batch       %d x %d tokens, %d timed steps, last loss %.4f%n", batch, seqLen, steps, loss);
         System.out.printf(Locale.ROOT, "train step  %.3f s, %.0f tok/s (forward + backward + AdamW)%n", train / steps, tokens * steps / train);
         System.out.printf(Locale.ROOT, "forward     %.3f s, %.0f tok/s (loss only)%n", forward, tokens / forward);
+        System.out.printf(Locale.ROOT, "peak RSS    %.2f GiB (VmHWM; mapped frozen weights count once read), heap limit %.1f GiB%n",
+                BenchCommand.peakRssBytes() / (double) (1L << 30), Runtime.getRuntime().maxMemory() / (double) (1L << 30));
     }
 
     private static double step(TrainableModel m, AdamW opt, int[][] ids) {
