@@ -73,7 +73,7 @@ final class TrainBenchCommand implements Runnable {
         System.out.printf(Locale.ROOT, "forward     %.3f s, %.0f tok/s (loss only)%n", forward, tokens / forward);
         long heapPeak = ManagementFactory.getMemoryPoolMXBeans().stream().filter(p -> p.getType() == MemoryType.HEAP)
                 .mapToLong(p -> p.getPeakUsage().getUsed()).sum();
-        System.out.printf(Locale.ROOT, "peak RSS    %.2f GiB (VmHWM; mapped frozen weights count once read); Java heap peak %.2f of %.1f GiB%n",
+        System.out.printf(Locale.ROOT, "peak RSS    %.2f GiB (VmHWM; mapped frozen weights count once read); heap pools' peaks sum to %.2f GiB, limit %.1f GiB%n",
                 BenchCommand.peakRssBytes() / (double) (1L << 30), heapPeak / (double) (1L << 30),
                 Runtime.getRuntime().maxMemory() / (double) (1L << 30));
     }
