@@ -117,7 +117,8 @@ final class BenchCommand implements Runnable {
     }
 
 
-    private static long peakRssBytes() {
+    /** The process's peak resident set (VmHWM), or 0 where /proc/self/status is not there. */
+    static long peakRssBytes() {
         try {
             for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
                 if (line.startsWith("VmHWM:")) return Long.parseLong(line.replaceAll("\\D+", "")) * 1024;

@@ -12,6 +12,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.lang.management.ManagementFactory;
+import java.lang.management.MemoryType;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.SplittableRandom;
@@ -69,6 +71,11 @@ final class TrainBenchCommand implements Runnable {
         System.out.printf(Locale.ROOT, "batch       %d x %d tokens, %d timed steps, last loss %.4f%n", batch, seqLen, steps, loss);
         System.out.printf(Locale.ROOT, "train step  %.3f s, %.0f tok/s (forward + backward + AdamW)%n", train / steps, tokens * steps / train);
         System.out.printf(Locale.ROOT, "forward     %.3f s, %.0f tok/s (loss only)%n", forward, tokens / forward);
+        long heapPeak = ManagementFactory.getMemoryPoolMXBeans().stream().filter(p -> p.getType() == MemoryType.HEAP)
+                .mapToLong(p -> p.getPeakUsage().getUsed()).sum();
+        System.out.printf(Locale.ROOT, "peak RSS    %.2f GiB (VmHWM; mapped frozen weights count once read); heap pools' peaks sum to %.2f GiB, limit %.1f GiB%n",
+                BenchCommand.peakRssBytes() / (double) (1L << 30), heapPeak / (double) (1L << 30),
+                Runtime.getRuntime().maxMemory() / (double) (1L << 30));
     }
 
     private static double step(TrainableModel m, AdamW opt, int[][] ids) {

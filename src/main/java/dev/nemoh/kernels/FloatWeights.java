@@ -26,4 +26,9 @@ public record FloatWeights(String name, float[] values, int rows, int cols) impl
     public void widen(int first, int n, float[] dst) {
         System.arraycopy(values, first * cols, dst, 0, n * cols);
     }
+
+    @Override
+    public void widen(int row, int first, int n, float[] dst, int dstOff) {
+        System.arraycopy(values, row * cols + first, dst, dstOff, n);
+    }
 }

@@ -9,7 +9,8 @@ final class Tile {
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
 
-    static void run(float[] x, int r, int n, int in, float[] w, int o, int m, float[] y, int out, int yCol, float scale) {
+    static void run(float[] x, int r, int n, int in, float[] w, int o, int m, float[] y, int out, int yCol, float scale,
+                    boolean add) {
         FloatVector a00 = FloatVector.zero(F), a01 = FloatVector.zero(F), a10 = FloatVector.zero(F), a11 = FloatVector.zero(F);
         FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F), a30 = FloatVector.zero(F), a31 = FloatVector.zero(F);
         int w0 = o * in, w1 = m > 1 ? w0 + in : w0;
@@ -41,7 +42,10 @@ final class Tile {
             }
         }
         for (int k = 0; k < n; k++) {
-            for (int j = 0; j < m; j++) y[(r + k) * out + yCol + j] = scale * s[2 * k + j];
+            for (int j = 0; j < m; j++) {
+                int at = (r + k) * out + yCol + j;
+                y[at] = add ? y[at] + scale * s[2 * k + j] : scale * s[2 * k + j];
+            }
         }
     }
 }

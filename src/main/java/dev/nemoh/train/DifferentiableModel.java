@@ -1,6 +1,9 @@
 package dev.nemoh.train;
 
 import dev.nemoh.config.NemotronHConfig;
+import dev.nemoh.kernels.DenseWeights;
+import dev.nemoh.kernels.FloatWeights;
+import dev.nemoh.kernels.WeightMatrix;
 import dev.nemoh.io.Checkpoint;
 import dev.nemoh.io.CheckpointException;
 import dev.nemoh.model.RmsNorm;
@@ -14,24 +17,39 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * NemotronHForCausalLM with a backward pass: every weight of a checkpoint in float32 (read from bf16 or whatever it
- * stores), the training forward of each block, the causal-LM cross-entropy and the gradients, layer by layer in
- * reverse, in the spirit of llm.c. Sequences run one at a time; gradients add up over them.
+ * NemotronHForCausalLM with a backward pass: the training forward of each block, the causal-LM cross-entropy and the
+ * gradients, layer by layer in reverse, in the spirit of llm.c. Sequences run one at a time; gradients add up over
+ * them. When the base trains, every weight is a float32 master copy (read from bf16 or whatever the checkpoint
+ * stores) with its gradient; when it is frozen (under adapters), the matrices (embeddings, linear layers, lm_head)
+ * stay as stored in the mapped checkpoint, read in place by the matmuls, and only the small 1-D tensors (norms,
+ * conv, time-step and SSM parameters) are copied to float32.
  */
 final class DifferentiableModel {
     /** Makes the layer for one of the adaptable linear layers (in_proj, q_proj...) from its frozen or trainable weights. */
     interface Projections {
-        Projection create(String prefix, String module, Parameter weight, Parameter bias);
+        Projection create(String prefix, String module, WeightMatrix weight, Parameter bias);
     }
+
+    /**
+     * Rows of logits (and their gradient) computed at once by the loss: [rows, vocab] floats stay near 16M (64 MB)
+     * for a 131K vocabulary, instead of a whole sequence's.
+     */
+    static final int LOGIT_FLOATS = 1 << 24;
 
     private record Layer(RmsNorm norm, Parameter normWeight, TrainableMixer mixer) {}
 
     final NemotronHConfig config;
     final Path dir;
-    /** Every checkpoint tensor that the forward uses, by checkpoint name, in checkpoint order of the layers. */
+    /**
+     * The float32 copies of checkpoint tensors, by checkpoint name, in checkpoint order of the layers: every tensor
+     * the forward uses when the base trains, the 1-D ones when it is frozen.
+     */
     final Map<String, Parameter> weights = new LinkedHashMap<>();
     private final boolean trainBase;
+    /** the trained embeddings, or null when the base is frozen */
     private final Parameter embeddings;
+    /** the embeddings as the lookup reads them: over the trained values, or as stored */
+    private final WeightMatrix embeddingTable;
     private final List<Layer> layers = new ArrayList<>();
     private final RmsNorm normF;
     private final Parameter normFWeight;
@@ -45,7 +63,8 @@ final class DifferentiableModel {
         this.dir = dir;
         this.trainBase = trainBase;
         int h = config.hiddenSize;
-        embeddings = load(ckpt, "backbone.embeddings.weight", config.vocabSize, h);
+        embeddings = trainBase ? load(ckpt, "backbone.embeddings.weight", config.vocabSize, h) : null;
+        embeddingTable = matrix(ckpt, embeddings, "backbone.embeddings.weight", config.vocabSize, h);
         for (int i = 0; i < config.numLayers(); i++) {
             String p = "backbone.layers." + i;
             Parameter normWeight = load(ckpt, p + ".norm.weight", h);
@@ -60,16 +79,30 @@ final class DifferentiableModel {
         normFWeight = load(ckpt, "backbone.norm_f.weight", h);
         normF = new RmsNorm(normFWeight.value, config.layerNormEpsilon, 1);
         // as transformers: a stored lm_head is used even when tie_word_embeddings is set
-        lmHead = ckpt.has("lm_head.weight") || !config.tieWordEmbeddings
-                ? new DenseProjection(load(ckpt, "lm_head.weight", config.vocabSize, h), null, trainBase)
-                : new DenseProjection(embeddings, null, trainBase);
+        boolean tied = !ckpt.has("lm_head.weight") && config.tieWordEmbeddings;
+        lmHead = tied ? dense(embeddings, embeddingTable, null) : linear(ckpt, "lm_head", null, config.vocabSize, h, null);
     }
 
-    /** Reads a Hugging Face model directory; {@code trainBase} says whether the base weights get gradients. */
-    static DifferentiableModel load(Path dir, boolean trainBase, Projections projections) {
+    /** Every weight trains, from float32 master copies; the checkpoint is closed once they are read. */
+    static DifferentiableModel trainAll(Path dir) {
         NemotronHConfig config = NemotronHConfig.load(dir);
         try (Checkpoint ckpt = Checkpoint.open(dir)) {
-            return new DifferentiableModel(config, dir, ckpt, trainBase, projections);
+            return new DifferentiableModel(config, dir, ckpt, true, null);
+        }
+    }
+
+    /**
+     * The base frozen as stored, with {@code projections} making the adaptable linear layers. The checkpoint stays
+     * mapped for the model's life, as the inference model's does.
+     */
+    static DifferentiableModel frozen(Path dir, Projections projections) {
+        NemotronHConfig config = NemotronHConfig.load(dir);
+        Checkpoint ckpt = Checkpoint.open(dir);
+        try {
+            return new DifferentiableModel(config, dir, ckpt, false, projections);
+        } catch (RuntimeException e) {
+            ckpt.close();
+            throw e;
         }
     }
 
@@ -82,10 +115,21 @@ final class DifferentiableModel {
         return p;
     }
 
+    /** A matrix as the forward reads it: the trained parameter's values, or the checkpoint's tensor as stored. */
+    private WeightMatrix matrix(Checkpoint ckpt, Parameter trained, String name, int rows, int cols) {
+        return trained != null ? new FloatWeights(name, trained.value, rows, cols) : new DenseWeights(ckpt.get(name, rows, cols), rows, cols);
+    }
+
+    private static DenseProjection dense(Parameter trained, WeightMatrix w, Parameter bias) {
+        return trained != null ? new DenseProjection(trained, bias, true) : new DenseProjection(w, bias);
+    }
+
+    /** A linear layer: trained, frozen, or (frozen with a {@code module} name) what {@code projections} makes of it. */
     private Projection linear(Checkpoint ckpt, String prefix, String module, int out, int in, Projections projections) {
-        Parameter w = load(ckpt, prefix + ".weight", out, in);
+        Parameter trained = trainBase ? load(ckpt, prefix + ".weight", out, in) : null;
         Parameter b = ckpt.has(prefix + ".bias") ? load(ckpt, prefix + ".bias", out) : null;
-        return module == null ? new DenseProjection(w, b, trainBase) : projections.create(prefix, module, w, b);
+        WeightMatrix w = matrix(ckpt, trained, prefix + ".weight", out, in);
+        return trainBase || module == null ? dense(trained, w, b) : projections.create(prefix, module, w, b);
     }
 
     private MambaLayer mamba(Checkpoint ckpt, String p, Projections projections) {
@@ -151,6 +195,11 @@ final class DifferentiableModel {
 
     /** Logits [len, vocab] of one sequence; the activations stay for {@link #backward}. */
     float[] forward(int[] ids) {
+        return lmHead.forward(hidden(ids), ids.length);
+    }
+
+    /** The normalised final hidden states [len, hidden] of one sequence; the activations stay for {@link #backward}. */
+    private float[] hidden(int[] ids) {
         int len = ids.length, h = config.hiddenSize;
         if (len == 0) throw new IllegalArgumentException("no input tokens");
         for (int t = 0; t < len; t++) {
@@ -160,7 +209,7 @@ final class DifferentiableModel {
             }
         }
         float[] x = new float[len * h];
-        for (int t = 0; t < len; t++) System.arraycopy(embeddings.value, ids[t] * h, x, t * h, h);
+        for (int t = 0; t < len; t++) embeddingTable.widen(ids[t], 0, h, x, t * h);
         layerInputs = new float[layers.size()][];
         for (int i = 0; i < layers.size(); i++) {
             Layer layer = layers.get(i);
@@ -169,13 +218,12 @@ final class DifferentiableModel {
             for (int j = 0; j < x.length; j++) x[j] += out[j];
         }
         finalInput = x;
-        return lmHead.forward(normF.forward(x, len), len);
+        return normF.forward(x, len);
     }
 
-    /** Gradients from dL/d(logits) of the sequence last run through {@link #forward}. */
-    void backward(int[] ids, float[] dLogits) {
+    /** Gradients from dL/d(normalised final hidden states) of the sequence last run through {@link #hidden}. */
+    private void backward(int[] ids, float[] dNormed) {
         int len = ids.length, h = config.hiddenSize;
-        float[] dNormed = lmHead.backward(dLogits, len);
         float[] dx = new float[len * h];
         normF.backward(dNormed, finalInput, len, dx, trainBase ? normFWeight.grad : null);
         for (int i = layers.size() - 1; i >= 0; i--) {
@@ -201,18 +249,32 @@ final class DifferentiableModel {
         }
         double sum = 0;
         long targets = 0;
-        int v = config.vocabSize;
+        int v = config.vocabSize, h = config.hiddenSize;
+        int chunk = Math.max(1, LOGIT_FLOATS / v);
         for (int row = 0; row < ids.length; row++) {
             int len = ids[row].length;
-            float[] logits = forward(ids[row]);
-            float[] dLogits = backward ? new float[logits.length] : null;
-            for (int t = 0; t + 1 < len; t++) {
-                int target = labels[row][t + 1];
-                if (target == -100) continue;
-                sum += crossEntropy(logits, t * v, v, target, dLogits, 1 / normalizer);
-                targets++;
+            float[] normed = hidden(ids[row]);
+            float[] dNormed = backward ? new float[len * h] : null;
+            // only positions with a target get logits, a chunk of them at a time, each chunk's lm_head backward
+            // right after its loss
+            int[] positions = new int[len];
+            int n = 0;
+            for (int t = 0; t + 1 < len; t++) if (labels[row][t + 1] != -100) positions[n++] = t;
+            for (int c0 = 0; c0 < n; c0 += chunk) {
+                int rows = Math.min(chunk, n - c0);
+                float[] x = new float[rows * h];
+                for (int i = 0; i < rows; i++) System.arraycopy(normed, positions[c0 + i] * h, x, i * h, h);
+                float[] logits = lmHead.forward(x, rows);
+                float[] dLogits = backward ? new float[logits.length] : null;
+                for (int i = 0; i < rows; i++) {
+                    sum += crossEntropy(logits, i * v, v, labels[row][positions[c0 + i] + 1], dLogits, 1 / normalizer);
+                }
+                targets += rows;
+                if (!backward) continue;
+                float[] dx = lmHead.backward(dLogits, rows);
+                for (int i = 0; i < rows; i++) System.arraycopy(dx, i * h, dNormed, positions[c0 + i] * h, h);
             }
-            if (backward) backward(ids[row], dLogits);
+            if (backward) backward(ids[row], dNormed);
         }
         return new TrainableModel.LossSum(sum, targets);
     }

@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /** Every weight of the model trains, from float32 master copies of the checkpoint's (often bf16) values. */
 public final class FullFineTune extends TrainableNemotronH {
@@ -15,8 +16,7 @@ public final class FullFineTune extends TrainableNemotronH {
     }
 
     public static FullFineTune load(Path modelDir) {
-        return new FullFineTune(DifferentiableModel.load(modelDir, true,
-                (prefix, module, weight, bias) -> new DenseProjection(weight, bias, true)));
+        return new FullFineTune(DifferentiableModel.trainAll(modelDir));
     }
 
     /** Named by the checkpoint ({@code backbone.layers.0.mixer.in_proj.weight}...), in the checkpoint's layer order. */
@@ -36,8 +36,8 @@ public final class FullFineTune extends TrainableNemotronH {
 
     /** As {@link #export(Path)}; with {@code float32} every floating tensor is written as float32 (exact master weights). */
     public void export(Path outDir, boolean float32) {
-        Map<String, float[]> values = new LinkedHashMap<>();
-        for (Parameter p : parameters) values.put(p.name, p.value);
+        Map<String, Supplier<float[]>> values = new LinkedHashMap<>();
+        for (Parameter p : parameters) values.put(p.name, () -> p.value);
         HfExport.write(model.dir, outDir, values, float32);
     }
 }

@@ -17,6 +17,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.Map;
 import java.util.TreeSet;
+import java.util.function.Supplier;
 import java.util.stream.Stream;
 
 /**
@@ -31,7 +32,11 @@ final class HfExport {
 
     private HfExport() {}
 
-    static void write(Path baseDir, Path outDir, Map<String, float[]> replaced, boolean float32) {
+    /**
+     * {@code replaced} gives the new values of trained tensors by name; each is asked for only while its tensor is
+     * written, so a merged or widened model is never held in memory whole.
+     */
+    static void write(Path baseDir, Path outDir, Map<String, Supplier<float[]>> replaced, boolean float32) {
         if (Files.exists(outDir) && sameDir(baseDir, outDir)) {
             throw new IllegalArgumentException("export directory " + outDir
                     + " is the base model's own directory; choose a new one so the base stays intact");
@@ -45,10 +50,10 @@ final class HfExport {
                     throw new IllegalArgumentException(name + " is " + t.dtype() + " with a separate scale; a float32"
                             + " export of an FP8 checkpoint is not supported: export in the stored dtypes");
                 }
-                float[] values = replaced.containsKey(name) ? replaced.get(name) : widen ? t.toFloatArray() : null;
+                Supplier<float[]> values = replaced.containsKey(name) ? replaced.get(name) : widen ? t::toFloatArray : null;
                 DType dtype = widen ? DType.F32 : t.dtype();
                 if (values == null) writer.add(t);
-                else writer.add(name, dtype, t.shape(), dst -> encode(name, dtype, values, dst));
+                else writer.add(name, dtype, t.shape(), dst -> encode(name, dtype, values.get(), dst));
             }
             Files.createDirectories(outDir);
             copyOtherFiles(baseDir, outDir);

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
 
 /**
  * A frozen base model with LoRA (or DoRA) adapters on the target linear layers; only the adapters train. Adapters
@@ -43,24 +44,26 @@ public final class LoraModel extends TrainableNemotronH {
         Map<String, LoraProjection> adapters = new LinkedHashMap<>();
         AtomicBoolean training = new AtomicBoolean(false);
         Random rng = new Random(cfg.seed());
-        DifferentiableModel model = DifferentiableModel.load(baseDir, false, (prefix, module, weight, bias) -> {
-            if (!cfg.targetModules().contains(module)) return new DenseProjection(weight, bias, false);
+        DifferentiableModel model = DifferentiableModel.frozen(baseDir, (prefix, module, weight, bias) -> {
+            if (!cfg.targetModules().contains(module)) return new DenseProjection(weight, bias);
             String name = TrainingNames.peftModule(prefix);
-            int out = weight.shape[0], in = weight.shape[1];
+            int out = weight.rows(), in = weight.cols();
             float[] a = new float[cfg.r() * in];
             double bound = 1 / Math.sqrt(in);
             for (int i = 0; i < a.length; i++) a[i] = (float) ((rng.nextDouble() * 2 - 1) * bound);
             Parameter loraA = new Parameter(name + ".lora_A.weight", new int[] {cfg.r(), in}, a);
             Parameter loraB = new Parameter(name + ".lora_B.weight", new int[] {out, cfg.r()}, new float[out * cfg.r()]);
             Parameter magnitude = cfg.useDora()
-                    ? new Parameter(name + ".lora_magnitude_vector", new int[] {out}, LoraProjection.rowNorms(weight.value, out, in))
+                    ? new Parameter(name + ".lora_magnitude_vector", new int[] {out}, new float[out])
                     : null;
             params.add(loraA);
             params.add(loraB);
             if (magnitude != null) params.add(magnitude);
-            LoraProjection p = new LoraProjection(weight.value, bias == null ? null : bias.value, loraA, loraB, magnitude,
+            LoraProjection p = new LoraProjection(weight, bias == null ? null : bias.value, loraA, loraB, magnitude,
                     cfg.scaling(), cfg.dropout(), rng, training::get);
-            adapters.put(weight.name, p);
+            // B is zero, so these are the row norms of W
+            if (magnitude != null) System.arraycopy(p.adaptedRowNorms(), 0, magnitude.value, 0, out);
+            adapters.put(weight.name(), p);
             return p;
         });
         if (adapters.isEmpty()) {
@@ -117,8 +120,8 @@ public final class LoraModel extends TrainableNemotronH {
 
     /** As {@link #mergeAndExport(Path)}; with {@code float32} every floating tensor is written as float32. */
     public void mergeAndExport(Path outDir, boolean float32) {
-        Map<String, float[]> merged = new LinkedHashMap<>();
-        adapters.forEach((name, adapter) -> merged.put(name, adapter.mergedWeight()));
+        Map<String, Supplier<float[]>> merged = new LinkedHashMap<>();
+        adapters.forEach((name, adapter) -> merged.put(name, adapter::mergedWeight));
         HfExport.write(baseDir, outDir, merged, float32);
     }
 }

@@ -1,7 +1,11 @@
 package dev.nemoh.train;
 
 import dev.nemoh.kernels.MatMul;
+import dev.nemoh.kernels.Parallel;
+import dev.nemoh.kernels.Vec;
+import dev.nemoh.kernels.WeightMatrix;
 
+import java.util.Arrays;
 import java.util.Random;
 import java.util.function.BooleanSupplier;
 
@@ -11,7 +15,8 @@ import java.util.function.BooleanSupplier;
  * recomputed at every forward but treated as constants by the gradient (the DoRA paper's section 4.3, as PEFT does).
  */
 final class LoraProjection implements Projection {
-    final float[] weight;
+    /** W as stored: bf16 read in place, never copied, no gradient */
+    final WeightMatrix weight;
     final float[] bias;
     final Parameter loraA, loraB, magnitude;
     final int out, in, r;
@@ -22,7 +27,7 @@ final class LoraProjection implements Projection {
 
     private float[] x, dropped, mask, ax, bx, baseDropped, rowScale, rowNorm;
 
-    LoraProjection(float[] weight, float[] bias, Parameter loraA, Parameter loraB, Parameter magnitude,
+    LoraProjection(WeightMatrix weight, float[] bias, Parameter loraA, Parameter loraB, Parameter magnitude,
                    double scaling, double dropout, Random rng, BooleanSupplier training) {
         this.weight = weight;
         this.bias = bias;
@@ -38,32 +43,42 @@ final class LoraProjection implements Projection {
         this.training = training;
     }
 
-    /** {@code W + s · B A}, the weight the adapter stands for (before DoRA's row rescaling). */
-    float[] adaptedWeight() {
-        float[] delta = MatMul.matmul(loraB.value, out, MatMul.transpose(loraA.value, r, in), in, r);
-        float[] w = weight.clone();
-        for (int i = 0; i < w.length; i++) w[i] += scaling * delta[i];
-        return w;
+    /**
+     * {@code W[o, :] + s · (B A)[o, :]} into row: a row of the weight the adapter stands for, W read as stored;
+     * delta [in] is scratch.
+     */
+    private void adaptedRow(int o, float[] row, float[] delta) {
+        weight.widen(o, 0, in, row, 0);
+        Arrays.fill(delta, 0f);
+        for (int k = 0; k < r; k++) Vec.axpy(loraB.value[o * r + k], loraA.value, k * in, delta, 0, in);
+        for (int i = 0; i < in; i++) row[i] += scaling * delta[i];
     }
 
-    static float[] rowNorms(float[] w, int rows, int cols) {
-        float[] norms = new float[rows];
-        for (int o = 0; o < rows; o++) {
-            double ss = 0;
-            for (int i = 0; i < cols; i++) ss += (double) w[o * cols + i] * w[o * cols + i];
-            norms[o] = (float) Math.sqrt(ss);
-        }
+    /** The row norms ‖W + s BA‖, streamed over W's rows (no copy of W): DoRA's denominators. */
+    float[] adaptedRowNorms() {
+        float[] norms = new float[out];
+        int block = 16;
+        Parallel.forEach((out + block - 1) / block, (long) block * in * (r + 2), b -> {
+            float[] row = new float[in], delta = new float[in];
+            for (int o = b * block; o < Math.min(out, (b + 1) * block); o++) {
+                adaptedRow(o, row, delta);
+                double ss = 0;
+                for (int i = 0; i < in; i++) ss += (double) row[i] * row[i];
+                norms[o] = (float) Math.sqrt(ss);
+            }
+        });
         return norms;
     }
 
     /** The weight to merge into the base checkpoint: {@code W + s BA}, rescaled per row to m under DoRA. */
     float[] mergedWeight() {
-        float[] w = adaptedWeight();
-        if (magnitude == null) return w;
-        float[] norms = rowNorms(w, out, in);
+        float[] w = new float[out * in];
+        float[] norms = magnitude == null ? null : adaptedRowNorms();
+        float[] row = new float[in], delta = new float[in];
         for (int o = 0; o < out; o++) {
-            float f = magnitude.value[o] / norms[o];
-            for (int i = 0; i < in; i++) w[o * in + i] *= f;
+            adaptedRow(o, row, delta);
+            float f = norms == null ? 1f : magnitude.value[o] / norms[o];
+            for (int i = 0; i < in; i++) w[o * in + i] = norms == null ? row[i] : row[i] * f;
         }
         return w;
     }
@@ -78,14 +93,14 @@ final class LoraProjection implements Projection {
             dropped = new float[x.length];
             for (int i = 0; i < x.length; i++) dropped[i] = x[i] * mask[i];
         }
-        float[] y = MatMul.matmul(x, rows, weight, out, in);
+        float[] y = MatMul.matmul(x, rows, weight);
         ax = MatMul.matmul(dropped, rows, loraA.value, r, in);
         bx = MatMul.matmul(ax, rows, loraB.value, out, r);
         if (magnitude != null) {
-            rowNorm = rowNorms(adaptedWeight(), out, in);
+            rowNorm = adaptedRowNorms();
             rowScale = new float[out];
             for (int o = 0; o < out; o++) rowScale[o] = magnitude.value[o] / rowNorm[o];
-            baseDropped = drop ? MatMul.matmul(dropped, rows, weight, out, in) : y.clone();
+            baseDropped = drop ? MatMul.matmul(dropped, rows, weight) : y.clone();
         }
         for (int row = 0; row < rows; row++) {
             for (int o = 0; o < out; o++) {
@@ -109,7 +124,7 @@ final class LoraProjection implements Projection {
     @Override
     public float[] backward(float[] dy, int rows) {
         float[] dx = new float[rows * in];
-        MatMul.matmulBackward(dy, x, rows, weight, out, in, dx, null);
+        MatMul.matmulInputGrad(dy, rows, weight, dx);
         float[] dBx = new float[dy.length];
         float[] dDropped = new float[rows * in];
         if (magnitude != null) {
@@ -122,7 +137,7 @@ final class LoraProjection implements Projection {
                     magnitude.grad[o] += dy[i] * (baseDropped[i] + scaling * bx[i]) / rowNorm[o];
                 }
             }
-            MatMul.matmulBackward(dBase, dropped, rows, weight, out, in, dDropped, null);
+            MatMul.matmulInputGrad(dBase, rows, weight, dDropped);
         } else {
             for (int i = 0; i < dy.length; i++) dBx[i] = scaling * dy[i];
         }
