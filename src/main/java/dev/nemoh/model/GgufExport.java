@@ -213,7 +213,7 @@ public final class GgufExport {
                     int inner = c.mambaIntermediateSize();
                     matrix(w, b + "ssm_in.weight", ckpt, m + ".in_proj", c.inProjSize(), h, type);
                     floats(w, b + "ssm_conv1d.weight", ckpt.get(m + ".conv1d.weight", conv, 1, c.convKernel).toFloatArray(), c.convKernel, conv);
-                    float[] convBias = ckpt.has(m + ".conv1d.bias") ? ckpt.get(m + ".conv1d.bias", conv).toFloatArray() : new float[conv];
+                    float[] convBias = NemotronHModel.hasConvBias(c, ckpt, m) ? ckpt.get(m + ".conv1d.bias", conv).toFloatArray() : new float[conv];
                     floats(w, b + "ssm_conv1d.bias", convBias, conv);
                     floats(w, b + "ssm_dt.bias", ckpt.get(m + ".dt_bias", heads).toFloatArray(), heads);
                     float[] a = ckpt.get(m + ".A_log", heads).toFloatArray();

@@ -101,12 +101,21 @@ public final class NemotronHModel implements LanguageModel {
         return ckpt.get(name, shape).toFloatArray();
     }
 
-    private static Mamba2Mixer loadMamba(NemotronHConfig c, TimeStepClamp clamp, WeightFormat f, Checkpoint ckpt, String p) {
-        int conv = c.convDim();
-        float[] convBias = ckpt.has(p + ".conv1d.bias") ? floats(ckpt, p + ".conv1d.bias", conv) : new float[conv];
-        if (c.useConvBias && !ckpt.has(p + ".conv1d.bias")) {
+    /**
+     * Whether the Mamba mixer at {@code p} stores a conv1d bias; a missing one reads as zeros unless config.json
+     * promises it ({@code use_conv_bias}), which makes it an error.
+     */
+    public static boolean hasConvBias(NemotronHConfig c, Checkpoint ckpt, String p) {
+        boolean has = ckpt.has(p + ".conv1d.bias");
+        if (c.useConvBias && !has) {
             throw new CheckpointException("tensor " + p + ".conv1d.bias is missing but config.json sets use_conv_bias = true");
         }
+        return has;
+    }
+
+    private static Mamba2Mixer loadMamba(NemotronHConfig c, TimeStepClamp clamp, WeightFormat f, Checkpoint ckpt, String p) {
+        int conv = c.convDim();
+        float[] convBias = hasConvBias(c, ckpt, p) ? floats(ckpt, p + ".conv1d.bias", conv) : new float[conv];
         return new Mamba2Mixer(c, clamp,
                 Linear.load(ckpt, p + ".in_proj", c.inProjSize(), c.hiddenSize, f),
                 Linear.load(ckpt, p + ".out_proj", c.hiddenSize, c.mambaIntermediateSize(), f),

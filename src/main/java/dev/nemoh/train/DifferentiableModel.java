@@ -5,7 +5,7 @@ import dev.nemoh.kernels.DenseWeights;
 import dev.nemoh.kernels.FloatWeights;
 import dev.nemoh.kernels.WeightMatrix;
 import dev.nemoh.io.Checkpoint;
-import dev.nemoh.io.CheckpointException;
+import dev.nemoh.model.NemotronHModel;
 import dev.nemoh.model.RmsNorm;
 import dev.nemoh.tensor.Tensor;
 
@@ -135,14 +135,9 @@ final class DifferentiableModel {
     private MambaLayer mamba(Checkpoint ckpt, String p, Projections projections) {
         NemotronHConfig c = config;
         int conv = c.convDim();
-        Parameter convBias;
-        if (ckpt.has(p + ".conv1d.bias")) {
-            convBias = load(ckpt, p + ".conv1d.bias", conv);
-        } else if (c.useConvBias) {
-            throw new CheckpointException("tensor " + p + ".conv1d.bias is missing but config.json sets use_conv_bias = true");
-        } else {
-            convBias = new Parameter(p + ".conv1d.bias", new int[] {conv}, new float[conv]); // not a weight: never trained
-        }
+        Parameter convBias = NemotronHModel.hasConvBias(c, ckpt, p)
+                ? load(ckpt, p + ".conv1d.bias", conv)
+                : new Parameter(p + ".conv1d.bias", new int[] {conv}, new float[conv]); // not a weight: never trained
         return new MambaLayer(c,
                 linear(ckpt, p + ".in_proj", "in_proj", c.inProjSize(), c.hiddenSize, projections),
                 linear(ckpt, p + ".out_proj", "out_proj", c.hiddenSize, c.mambaIntermediateSize(), projections),
