@@ -43,6 +43,80 @@ public final class Reasoning {
                 true);
     }
 
+    /**
+     * {@link #split} for text that arrives in pieces, as a stream shows it: each piece is routed to the reasoning or
+     * the answer as soon as that is decided, and a tail that could be the start of a tag is held back until the next
+     * piece settles it. Tags are dropped and whitespace is kept (only the whole-text {@link #split} strips it), so
+     * the reasoning deltas and answer deltas add up to what {@link #split} returns, before stripping.
+     */
+    public static final class Splitter {
+        /** What one piece adds to each channel; either may be empty. */
+        public record Delta(String reasoning, String answer) {
+            public boolean isEmpty() {
+                return reasoning.isEmpty() && answer.isEmpty();
+            }
+        }
+
+        private final StringBuilder pending = new StringBuilder();
+        private boolean inside;
+        /** Whether the text can no longer open with {@code <think>}. */
+        private boolean opened;
+        private boolean closed;
+
+        public Splitter(boolean startsInThinking) {
+            inside = startsInThinking;
+        }
+
+        public Delta push(String piece) {
+            pending.append(piece);
+            StringBuilder reasoning = new StringBuilder(), answer = new StringBuilder();
+            if (!opened) {
+                String lead = PyStr.lstrip(pending.toString(), null);
+                if (lead.startsWith(OPEN)) {
+                    pending.setLength(0);
+                    pending.append(lead.substring(OPEN.length()));
+                    inside = true;
+                } else if (OPEN.startsWith(lead)) {
+                    return new Delta("", ""); // still could be "<think>"
+                }
+                opened = true;
+            }
+            if (inside && !closed) {
+                int close = pending.indexOf(CLOSE);
+                if (close >= 0) {
+                    reasoning.append(pending, 0, close);
+                    pending.delete(0, close + CLOSE.length());
+                    inside = false;
+                    closed = true;
+                } else {
+                    int keep = partialTag(pending);
+                    reasoning.append(pending, 0, pending.length() - keep);
+                    pending.delete(0, pending.length() - keep);
+                }
+            }
+            if (!inside) {
+                answer.append(pending);
+                pending.setLength(0);
+            }
+            return new Delta(reasoning.toString(), answer.toString());
+        }
+
+        /** The held-back tail, at the end of the stream, in the channel it was in. */
+        public Delta flush() {
+            String rest = pending.toString();
+            pending.setLength(0);
+            return inside ? new Delta(rest, "") : new Delta("", rest);
+        }
+
+        /** Length of the longest tail of {@code text} that is a proper prefix of {@code </think>}. */
+        private static int partialTag(CharSequence text) {
+            for (int n = Math.min(CLOSE.length() - 1, text.length()); n > 0; n--) {
+                if (CLOSE.startsWith(text.subSequence(text.length() - n, text.length()).toString())) return n;
+            }
+            return 0;
+        }
+    }
+
     /** Whether Nano v2's template turns thinking on for these messages: the last /think or /no_think wins. */
     public static boolean thinkingEnabled(Iterable<? extends java.util.Map<String, Object>> messages) {
         boolean on = true;

@@ -1,5 +1,7 @@
 package dev.nemoh.chat;
 
+import dev.nemoh.generate.Generation;
+import dev.nemoh.generate.TextSequence;
 import dev.nemoh.tokenizer.Tokenizer;
 
 /**
@@ -68,6 +70,21 @@ public final class ThinkingBudget {
         }
         return new ThinkingBudget(budget, mode, DEFAULT_GRACE, tokenizer.id(Reasoning.OPEN), close,
                 tokenizer.encode(DEFAULT_CLOSING_TEXT, false), startsInThinking);
+    }
+
+    /** This budget as the generation loop's steering: it forces the closing tokens into the sequence when due. */
+    public TextSequence.Steering steering() {
+        return new TextSequence.Steering() {
+            @Override
+            public void atStart(Generation g) {
+                g.force(ThinkingBudget.this.atStart());
+            }
+
+            @Override
+            public void afterToken(int token, String piece, Generation g) {
+                g.force(ThinkingBudget.this.afterToken(token, piece));
+            }
+        };
     }
 
     /** Tokens to inject right after the prompt: the closing tokens when the budget is 0 and thinking is open. */

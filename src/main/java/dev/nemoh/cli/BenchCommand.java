@@ -5,6 +5,7 @@ import dev.nemoh.config.NemotronHConfig;
 import dev.nemoh.generate.HybridCache;
 import dev.nemoh.kernels.MemoryBandwidth;
 import dev.nemoh.kernels.Parallel;
+import dev.nemoh.model.LanguageModel;
 import dev.nemoh.model.NemotronHModel;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -37,8 +38,9 @@ final class BenchCommand implements Runnable {
     @Option(names = "--decode-tokens", defaultValue = "16", description = "Decode steps timed per context (default ${DEFAULT-VALUE}).")
     int decodeTokens;
 
-    @Option(names = "--batch", defaultValue = "32", description = "Sequences decoded together for the aggregate figure, --device cuda only (default ${DEFAULT-VALUE}); 0 skips it.")
-    int batch;
+    @Option(names = "--batch", split = ",", paramLabel = "N,..",
+            description = "Also time batched decode steps of N sequences each (CPU: after the first --context; cuda: after 1024 tokens), as the server runs them; tok/s counts every sequence's token.")
+    List<Integer> batch = List.of();
 
     @Option(names = "--profile", description = "With --device cuda: also time every kernel of one decode step (after each --context) and of each prefill, and print where the GPU time goes.")
     boolean profile;
@@ -94,13 +96,29 @@ final class BenchCommand implements Runnable {
                 System.out.printf(Locale.ROOT, "| decode after %d | %d | %.2f | %.2f | %.0f%% | %.1f%% |%n", ctx, decodeTokens, s, tps,
                         100 * tps / (bandwidth / bytesPerToken), 100.0 * attention[0] / elapsed);
             }
+            for (int b : batch) {
+                if (b < 1) throw new IllegalArgumentException("--batch sizes must be >= 1, got " + b);
+                LanguageModel.SequenceState[] states = new LanguageModel.SequenceState[b];
+                for (int i = 0; i < b; i++) {
+                    HybridCache cache = m.newCache();
+                    cache.fillSynthetic(context.getFirst(), 7 + i);
+                    states[i] = cache;
+                }
+                m.decodeBatch(random.ints(b, 0, c.vocabSize).toArray(), states); // warm-up step
+                long t0 = System.nanoTime();
+                for (int i = 0; i < decodeTokens; i++) m.decodeBatch(random.ints(b, 0, c.vocabSize).toArray(), states);
+                double s = (System.nanoTime() - t0) / 1e9;
+                System.out.printf(Locale.ROOT, "| decode batch of %d after %d | %d | %.2f | %.2f | | |%n", b, context.getFirst(),
+                        b * decodeTokens, s, b * decodeTokens / s);
+            }
             System.out.printf(Locale.ROOT, "%npeak RSS     %.2f GiB (mapped weights count once they are read)%n", peakRssBytes() / (double) (1L << 30));
             System.out.println("decode contexts are synthetic: the cache is filled with random K/V and Mamba state of that length");
         }
     }
 
 
-    private static long peakRssBytes() {
+    /** The process's peak resident set (VmHWM), or 0 where /proc/self/status is not there. */
+    static long peakRssBytes() {
         try {
             for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
                 if (line.startsWith("VmHWM:")) return Long.parseLong(line.replaceAll("\\D+", "")) * 1024;

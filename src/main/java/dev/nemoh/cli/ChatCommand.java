@@ -3,9 +3,9 @@ package dev.nemoh.cli;
 import dev.nemoh.chat.ChatTemplate;
 import dev.nemoh.chat.Reasoning;
 import dev.nemoh.chat.ThinkingBudget;
-import dev.nemoh.generate.Generation;
 import dev.nemoh.generate.SamplingParams;
 import dev.nemoh.generate.TextGenerator;
+import dev.nemoh.generate.TextSequence;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -71,8 +71,8 @@ final class ChatCommand implements Runnable {
                 messages.addAll(history);
                 String prompt = template.render(messages, true);
                 boolean opensThinking = prompt.stripTrailing().endsWith(Reasoning.OPEN);
-                TextGenerator.Steering budget = thinkingBudget == null ? null
-                        : steer(ThinkingBudget.of(tm.tokenizer(), thinkingBudget, thinkingBudgetMode, opensThinking));
+                TextSequence.Steering budget = thinkingBudget == null ? null
+                        : ThinkingBudget.of(tm.tokenizer(), thinkingBudget, thinkingBudgetMode, opensThinking).steering();
                 long t0 = System.nanoTime();
                 TextGenerator.Result r = generator.generate(tm.tokenizer().encode(prompt, false), params, List.of(), budget, piece -> {
                     out.print(piece);
@@ -90,19 +90,5 @@ final class ChatCommand implements Runnable {
         } catch (IOException e) {
             throw new java.io.UncheckedIOException(e);
         }
-    }
-
-    private static TextGenerator.Steering steer(ThinkingBudget budget) {
-        return new TextGenerator.Steering() {
-            @Override
-            public void atStart(Generation g) {
-                g.force(budget.atStart());
-            }
-
-            @Override
-            public void afterToken(int token, String piece, Generation g) {
-                g.force(budget.afterToken(token, piece));
-            }
-        };
     }
 }

@@ -27,15 +27,16 @@ final class CudaBench {
 
     private final Path dir;
     private final List<Integer> prefill, context;
-    private final int decodeTokens, batch;
+    private final int decodeTokens;
+    private final List<Integer> batches;
     private final boolean profile;
 
-    CudaBench(Path dir, List<Integer> prefill, List<Integer> context, int decodeTokens, int batch, boolean profile) {
+    CudaBench(Path dir, List<Integer> prefill, List<Integer> context, int decodeTokens, List<Integer> batches, boolean profile) {
         this.dir = dir;
         this.prefill = prefill;
         this.context = context;
         this.decodeTokens = decodeTokens;
-        this.batch = batch;
+        this.batches = batches;
         this.profile = profile;
     }
 
@@ -79,7 +80,8 @@ final class CudaBench {
                 System.out.printf(Locale.ROOT, "| decode after %d | %d | %.3f | %.1f | %.0f%% |%n", ctx, decodeTokens, s, tps,
                         100 * tps / roofline);
             }
-            if (batch > 0) {
+            for (int batch : batches) {
+                if (batch < 1) throw new IllegalArgumentException("--batch sizes must be >= 1, got " + batch);
                 SequenceState[] states = new SequenceState[batch];
                 for (int b = 0; b < batch; b++) {
                     states[b] = m.newState();

@@ -11,7 +11,9 @@ import picocli.CommandLine.Command;
 /** Entry point of the {@code nemoh} command. */
 @Command(name = "nemoh", mixinStandardHelpOptions = true, version = "nemoh 0.1.0",
         description = "Runs NVIDIA Nemotron-H hybrid Mamba-2/Transformer models on the JVM.",
-        subcommands = {InfoCommand.class, ForwardCommand.class, GenerateCommand.class, ChatCommand.class, InitCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {InfoCommand.class, ForwardCommand.class, GenerateCommand.class, ChatCommand.class, InitCommand.class,
+                BenchCommand.class, ServeCommand.class, BenchServeCommand.class, FinetuneCommand.class, TrainBenchCommand.class, ExportGgufCommand.class,
+                CommandLine.HelpCommand.class})
 public final class Main {
     public static void main(String[] args) {
         System.exit(run(args));

@@ -51,7 +51,7 @@ final class ModelOption {
     /** The CPU model; commands without a GPU path (forward, info) refuse an explicit --device cuda. */
     NemotronHModel open() {
         if (device.equals("cuda")) {
-            throw new IllegalArgumentException("this command runs on the CPU only; --device cuda works with generate, chat and bench");
+            throw new IllegalArgumentException("this command runs on the CPU only; --device cuda works with generate, chat, serve and bench");
         }
         WeightFormat format = WeightFormat.parse(weights);
         return NemotronHModel.load(resolve(), TimeStepClamp.TRANSFORMERS, format, ModelOption::progressBar);
@@ -68,6 +68,11 @@ final class ModelOption {
     }
 
     Path resolve() {
+        return resolve(model);
+    }
+
+    /** {@code model}, or the bundled model when it is null. */
+    static Path resolve(Path model) {
         if (model != null) return model;
         String env = System.getenv("NEMOH_DEFAULT_MODEL");
         String prop = env != null ? env : System.getProperty(DEFAULT_PROPERTY);

@@ -14,15 +14,15 @@ record TextModel(LanguageModel model, Tokenizer tokenizer, java.util.List<Intege
         LanguageModel model = option.openOnDevice();
         System.err.printf(java.util.Locale.ROOT, "loaded %s (%,d parameters, %d layers) in %.1f s%n", dir,
                 model.config().paramCount(), model.config().numLayers(), (System.nanoTime() - t0) / 1e9);
-        return new TextModel(model, tokenizer, stopTokens(dir, model));
+        return new TextModel(model, tokenizer, stopTokens(dir, model.config().eosTokenIds));
     }
 
     /**
      * config.json's eos_token_id plus generation_config.json's, which chat models use for their end-of-turn token
      * (it may be one id or a list).
      */
-    private static java.util.List<Integer> stopTokens(Path dir, LanguageModel model) {
-        java.util.Set<Integer> ids = new java.util.LinkedHashSet<>(model.config().eosTokenIds);
+    static java.util.List<Integer> stopTokens(Path dir, java.util.List<Integer> configEos) {
+        java.util.Set<Integer> ids = new java.util.LinkedHashSet<>(configEos);
         Path gen = dir.resolve("generation_config.json");
         if (java.nio.file.Files.exists(gen)) {
             try {

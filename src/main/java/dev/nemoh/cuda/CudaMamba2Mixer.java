@@ -23,8 +23,8 @@ final class CudaMamba2Mixer implements CudaMixer {
         if (c.ssmStateSize % 4 != 0) throw new CudaException("ssm_state_size " + c.ssmStateSize + " is not a multiple of 4, which the cuda recurrent step needs");
         inProj = CudaLinear.upload(cuda, cpu.inProj);
         outProj = CudaLinear.upload(cuda, cpu.outProj);
-        convWeight = floats(cuda, cpu.convWeight);
-        convBias = floats(cuda, cpu.convBias);
+        convWeight = floats(cuda, cpu.conv.weight);
+        convBias = floats(cuda, cpu.conv.bias);
         dtBias = floats(cuda, cpu.dtBias);
         a = floats(cuda, cpu.a);
         d = floats(cuda, cpu.d);

@@ -8,7 +8,9 @@ import java.util.Deque;
 /**
  * One sequence being generated: the prompt is prefilled on creation, then each {@link #next()} picks a token
  * (sampled, or forced by the caller) and feeds it back through the cache. Tokens are fed lazily, at the next call,
- * so the last token costs no forward pass. Not thread-safe.
+ * so the last token costs no forward pass. {@link #next()} runs the model itself; a batching loop instead feeds
+ * {@link #pendingToken()} of many sequences in one step and calls {@link #acceptLogits} and {@link #choose()}.
+ * Not thread-safe.
  */
 public final class Generation {
     private final LanguageModel model;
@@ -50,17 +52,45 @@ public final class Generation {
         for (int t : tokens) forced.addLast(t);
     }
 
-    /** Picks, records and returns the next token. */
+    /** Picks, records and returns the next token, first feeding the previous one through the model. */
     public int next() {
         if (done()) throw new IllegalStateException("generation is over");
         long t0 = System.nanoTime();
-        if (pending >= 0) logits = model.forwardLast(new int[] {pending}, state);
+        if (pending >= 0) acceptLogits(model.forwardLast(new int[] {pending}, state));
+        int token = choose();
+        decodeNanos += System.nanoTime() - t0;
+        return token;
+    }
+
+    /**
+     * The token chosen last that the model has not seen yet, or -1. A loop that decodes many sequences in one batched
+     * step feeds it (with {@link #state()}) to {@link LanguageModel#decodeBatch} and hands the row of logits to
+     * {@link #acceptLogits}, then calls {@link #choose()}.
+     */
+    public int pendingToken() {
+        return pending;
+    }
+
+    public LanguageModel.SequenceState state() {
+        return state;
+    }
+
+    /** Takes the logits computed for {@link #pendingToken()} by a batched step; {@code logits} may be longer than the vocabulary. */
+    public void acceptLogits(float[] logits) {
+        if (pending < 0) throw new IllegalStateException("no token is waiting for its logits");
+        this.logits = logits;
+        pending = -1;
+    }
+
+    /** Picks and records the next token from the logits at hand (the prompt's, or the last accepted ones). */
+    public int choose() {
+        if (done()) throw new IllegalStateException("generation is over");
+        if (pending >= 0) throw new IllegalStateException("token " + pending + " has not been fed through the model yet");
         int token = forced.isEmpty() ? sampler.sample(logits) : forced.removeFirst();
         sampler.accept(token);
         pending = token;
         generated++;
         if (sampler.isStopToken(token)) stoppedAtStopToken = true;
-        decodeNanos += System.nanoTime() - t0;
         return token;
     }
 

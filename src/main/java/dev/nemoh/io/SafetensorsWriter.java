@@ -5,17 +5,11 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.nemoh.tensor.DType;
 import dev.nemoh.tensor.Tensor;
 
-import java.io.IOException;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -26,9 +20,9 @@ import java.util.function.Consumer;
 
 /**
  * Writes tensors in safetensors format. The header is padded with spaces to a multiple of 8 bytes so that readers
- * may map tensors aligned. The output file is memory-mapped and each tensor's bytes are written (or generated) in
- * place, so a multi-gigabyte checkpoint never passes through the heap. The file is written under a temporary name
- * and moved into place, so a crash never leaves a half-written checkpoint under the real name.
+ * may map tensors aligned. Each tensor's bytes are written (or generated) in place in the memory-mapped output
+ * ({@link MappedOutput}), so a multi-gigabyte checkpoint never passes through the heap and a crash never leaves a
+ * half-written one under the real name.
  */
 public final class SafetensorsWriter {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -74,26 +68,15 @@ public final class SafetensorsWriter {
         int padded = (json.length + 7) / 8 * 8;
         long dataStart = 8L + padded;
 
-        Path tmp = path.resolveSibling(path.getFileName() + ".tmp");
-        try {
-            if (path.getParent() != null) Files.createDirectories(path.getParent());
-            try (Arena arena = Arena.ofShared();
-                 FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
-                         StandardOpenOption.READ, StandardOpenOption.WRITE)) {
-                MemorySegment file = ch.map(FileChannel.MapMode.READ_WRITE, 0, dataStart + offset, arena);
-                file.set(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0, padded);
-                MemorySegment.copy(json, 0, file, ValueLayout.JAVA_BYTE, 8, json.length);
-                file.asSlice(8 + json.length, padded - json.length).fill((byte) ' ');
-                long pos = dataStart;
-                for (Entry e : entries) {
-                    e.fill.accept(file.asSlice(pos, e.bytes));
-                    pos += e.bytes;
-                }
-                file.force();
+        MappedOutput.write(path, dataStart + offset, file -> {
+            file.set(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0, padded);
+            MemorySegment.copy(json, 0, file, ValueLayout.JAVA_BYTE, 8, json.length);
+            file.asSlice(8 + json.length, padded - json.length).fill((byte) ' ');
+            long pos = dataStart;
+            for (Entry e : entries) {
+                e.fill.accept(file.asSlice(pos, e.bytes));
+                pos += e.bytes;
             }
-            Files.move(tmp, path, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            throw new CheckpointException("cannot write " + path + ": " + e.getMessage(), e);
-        }
+        });
     }
 }

@@ -77,28 +77,37 @@ public record DenseWeights(Tensor tensor, int rows, int cols) implements WeightM
                 return s;
             }
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        // Vec.sum, not reduceLanes: the same rounding in every JIT tier (training reads frozen weights through here)
+        float s = Vec.sum(acc);
         for (; i < cols; i++) s += x[xOff + i] * tensor.getFloat(base + i);
         return s;
     }
 
     @Override
     public void widen(int first, int n, float[] dst) {
+        widenRange((long) first * cols, n * cols, dst, 0);
+    }
+
+    @Override
+    public void widen(int row, int first, int n, float[] dst, int dstOff) {
+        widenRange((long) row * cols + first, n, dst, dstOff);
+    }
+
+    /** Elements [start, start + len) of the flat matrix as float32 into dst from dstOff. */
+    private void widenRange(long start, int len, float[] dst, int dstOff) {
         MemorySegment seg = tensor.data();
-        long start = (long) first * cols;
-        int len = n * cols;
         switch (tensor.dtype()) {
-            case F32 -> MemorySegment.copy(seg, FLOAT, start * 4, dst, 0, len);
+            case F32 -> MemorySegment.copy(seg, FLOAT, start * 4, dst, dstOff, len);
             case BF16 -> {
                 int i = 0;
-                for (int bound = F.loopBound(len); i < bound; i += F.length()) bf16(seg, (start + i) * 2).intoArray(dst, i);
-                for (; i < len; i++) dst[i] = Numerics.bf16ToFloat(seg.get(SHORT, (start + i) * 2));
+                for (int bound = F.loopBound(len); i < bound; i += F.length()) bf16(seg, (start + i) * 2).intoArray(dst, dstOff + i);
+                for (; i < len; i++) dst[dstOff + i] = Numerics.bf16ToFloat(seg.get(SHORT, (start + i) * 2));
             }
             case F8_E4M3 -> {
-                for (int i = 0; i < len; i++) dst[i] = E4M3[seg.get(ValueLayout.JAVA_BYTE, start + i) & 0xff];
+                for (int i = 0; i < len; i++) dst[dstOff + i] = E4M3[seg.get(ValueLayout.JAVA_BYTE, start + i) & 0xff];
             }
             default -> {
-                for (int i = 0; i < len; i++) dst[i] = tensor.getFloat(start + i);
+                for (int i = 0; i < len; i++) dst[dstOff + i] = tensor.getFloat(start + i);
             }
         }
     }

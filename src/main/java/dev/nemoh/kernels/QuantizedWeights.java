@@ -80,12 +80,7 @@ public final class QuantizedWeights implements WeightMatrix {
         int index = row * blocksPerRow + block;
         long base = (long) index * format.blockBytes;
         if (format == Format.Q8_0) {
-            float amax = 0;
-            for (int i = 0; i < BLOCK; i++) amax = Math.max(amax, Math.abs(src[off + i]));
-            float d = amax / 127f;
-            float inv = d == 0 ? 0 : 1 / d;
-            for (int i = 0; i < BLOCK; i++) quants.set(ValueLayout.JAVA_BYTE, base + i, (byte) Math.round(src[off + i] * inv));
-            scales[index] = d;
+            scales[index] = quantizeQ8Block(src, off, quants, base);
         } else {
             float amax = 0, max = 0;
             for (int i = 0; i < BLOCK; i++) {
@@ -103,6 +98,23 @@ public final class QuantizedWeights implements WeightMatrix {
             }
             scales[index] = d;
         }
+    }
+
+    /**
+     * Quantizes the {@link #BLOCK} values {@code src[off..]} as GGML's Q8_0 does: {@code d = max|w| / 127},
+     * {@code q = round(w / d)} (halves away from zero, as C's roundf); writes the quants to {@code dst} at
+     * {@code dstOff} and returns d.
+     */
+    public static float quantizeQ8Block(float[] src, int off, MemorySegment dst, long dstOff) {
+        float amax = 0;
+        for (int i = 0; i < BLOCK; i++) amax = Math.max(amax, Math.abs(src[off + i]));
+        float d = amax / 127f;
+        float inv = d == 0 ? 0 : 1 / d;
+        for (int i = 0; i < BLOCK; i++) {
+            float v = src[off + i] * inv;
+            dst.set(ValueLayout.JAVA_BYTE, dstOff + i, (byte) (v < 0 ? -Math.round(-v) : Math.round(v)));
+        }
+        return d;
     }
 
     @Override

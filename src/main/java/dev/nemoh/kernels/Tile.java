@@ -1,7 +1,6 @@
 package dev.nemoh.kernels;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /** The register tile of the prefill matmul: up to 4 input rows against up to 2 float32 weight rows. */
@@ -10,7 +9,8 @@ final class Tile {
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
 
-    static void run(float[] x, int r, int n, int in, float[] w, int o, int m, float[] y, int out, int yCol, float scale) {
+    static void run(float[] x, int r, int n, int in, float[] w, int o, int m, float[] y, int out, int yCol, float scale,
+                    boolean add) {
         FloatVector a00 = FloatVector.zero(F), a01 = FloatVector.zero(F), a10 = FloatVector.zero(F), a11 = FloatVector.zero(F);
         FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F), a30 = FloatVector.zero(F), a31 = FloatVector.zero(F);
         int w0 = o * in, w1 = m > 1 ? w0 + in : w0;
@@ -32,11 +32,8 @@ final class Tile {
             a30 = u.fma(v0, a30);
             a31 = u.fma(v1, a31);
         }
-        float[] s = {
-                a00.reduceLanes(VectorOperators.ADD), a01.reduceLanes(VectorOperators.ADD),
-                a10.reduceLanes(VectorOperators.ADD), a11.reduceLanes(VectorOperators.ADD),
-                a20.reduceLanes(VectorOperators.ADD), a21.reduceLanes(VectorOperators.ADD),
-                a30.reduceLanes(VectorOperators.ADD), a31.reduceLanes(VectorOperators.ADD)};
+        // Vec.sum, not reduceLanes: the same rounding in every JIT tier, so training runs repeat exactly
+        float[] s = {Vec.sum(a00), Vec.sum(a01), Vec.sum(a10), Vec.sum(a11), Vec.sum(a20), Vec.sum(a21), Vec.sum(a30), Vec.sum(a31)};
         int[] xs = {x0, x1, x2, x3};
         for (; i < in; i++) {
             for (int k = 0; k < 4; k++) {
@@ -45,7 +42,10 @@ final class Tile {
             }
         }
         for (int k = 0; k < n; k++) {
-            for (int j = 0; j < m; j++) y[(r + k) * out + yCol + j] = scale * s[2 * k + j];
+            for (int j = 0; j < m; j++) {
+                int at = (r + k) * out + yCol + j;
+                y[at] = add ? y[at] + scale * s[2 * k + j] : scale * s[2 * k + j];
+            }
         }
     }
 }

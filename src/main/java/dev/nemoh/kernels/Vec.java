@@ -16,8 +16,20 @@ public final class Vec {
         for (int bound = F.loopBound(n); i < bound; i += F.length()) {
             acc = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = sum(acc);
         for (; i < n; i++) s += a[aOff + i] * b[bOff + i];
+        return s;
+    }
+
+    /**
+     * The sum of the lanes, added in lane order. {@code reduceLanes(ADD)} leaves the order to the implementation: the
+     * interpreter's fallback and C2's intrinsic add in different orders, so the same dot product rounds differently
+     * before and after the JIT compiles it, and a training run resumed in a new JVM would not repeat its loss curve
+     * bit for bit. One fixed order costs a few adds per dot product.
+     */
+    public static float sum(FloatVector v) {
+        float s = 0;
+        for (int lane = 0; lane < v.length(); lane++) s += v.lane(lane);
         return s;
     }
 
@@ -67,6 +79,12 @@ public final class Vec {
 
     public static float silu(float x) {
         return x / (1f + (float) Math.exp(-x));
+    }
+
+    /** d silu(x) / dx = σ(x) · (1 + x · (1 − σ(x))) */
+    public static float siluGrad(float x) {
+        float s = 1f / (1f + (float) Math.exp(-x));
+        return s * (1 + x * (1 - s));
     }
 
     /** softplus as torch computes it: linear above 20 to avoid overflow. */

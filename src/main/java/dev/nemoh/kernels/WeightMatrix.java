@@ -1,7 +1,7 @@
 package dev.nemoh.kernels;
 
 /** A weight matrix W [rows = out, cols = in] in some storage format, as the matmul reads it. */
-public sealed interface WeightMatrix permits DenseWeights, QuantizedWeights {
+public sealed interface WeightMatrix permits DenseWeights, QuantizedWeights, FloatWeights {
     String name();
 
     int rows();
@@ -16,4 +16,24 @@ public sealed interface WeightMatrix permits DenseWeights, QuantizedWeights {
 
     /** Writes rows [first, first + n) as float32 into dst. */
     void widen(int first, int n, float[] dst);
+
+    /** Writes {@code W[row, first .. first + n)} as float32 into dst from dstOff. */
+    default void widen(int row, int first, int n, float[] dst, int dstOff) {
+        float[] whole = new float[cols()];
+        widen(row, 1, whole);
+        System.arraycopy(whole, first, dst, dstOff, n);
+    }
+
+    /**
+     * Writes columns [first, first + n) transposed, as float32: {@code dst[j · rows + o] = W[o, first + j]}. Reads
+     * each row's slice where it is stored, so a column block costs one pass over the matrix's bytes of those columns.
+     */
+    default void widenColumns(int first, int n, float[] dst) {
+        int rows = rows();
+        float[] slice = new float[n];
+        for (int o = 0; o < rows; o++) {
+            widen(o, first, n, slice, 0);
+            for (int j = 0; j < n; j++) dst[j * rows + o] = slice[j];
+        }
+    }
 }

@@ -43,6 +43,24 @@ public final class AttentionMixer implements Mixer {
         return oProj.forward(out, len);
     }
 
+    @Override
+    public float[] decode(float[] x, int batch, HybridCache.Layer[] caches) {
+        float[] q = qProj.forward(x, batch);
+        float[] k = kProj.forward(x, batch);
+        float[] v = vProj.forward(x, batch);
+        int qWidth = heads * headDim, kvWidth = kvHeads * headDim;
+        float[] out = new float[batch * qWidth];
+        for (int b = 0; b < batch; b++) {
+            HybridCache.KvCache kv = (HybridCache.KvCache) caches[b];
+            int past = kv.length();
+            kv.append(java.util.Arrays.copyOfRange(k, b * kvWidth, (b + 1) * kvWidth),
+                    java.util.Arrays.copyOfRange(v, b * kvWidth, (b + 1) * kvWidth), 1);
+            float[] row = attend(java.util.Arrays.copyOfRange(q, b * qWidth, (b + 1) * qWidth), kv, 1, past);
+            System.arraycopy(row, 0, out, b * qWidth, qWidth);
+        }
+        return oProj.forward(out, batch);
+    }
+
     /** Keys scored per step of the online softmax: one vectorised exp per block instead of one call per key. */
     private static final int KEY_BLOCK = 128;
 

@@ -22,4 +22,10 @@ public final class Block {
         float[] out = mixer.forward(norm.forward(x, len), len, cache);
         for (int i = 0; i < x.length; i++) x[i] += out[i];
     }
+
+    /** One decode step of {@code batch} sequences, row b continuing the sequence whose layer state is caches[b]. */
+    public void decode(float[] x, int batch, HybridCache.Layer[] caches) {
+        float[] out = mixer.decode(norm.forward(x, batch), batch, caches);
+        for (int i = 0; i < x.length; i++) x[i] += out[i];
+    }
 }

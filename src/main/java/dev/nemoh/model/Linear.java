@@ -35,25 +35,28 @@ public final class Linear {
     /** Loads {@code prefix.weight} of shape [out, in] and, when present, {@code prefix.bias} and {@code prefix.weight_scale}. */
     public static Linear load(Checkpoint ckpt, String prefix, int out, int in, WeightFormat format) {
         Tensor w = ckpt.get(prefix + ".weight", out, in);
+        float scale = weightScale(ckpt, prefix, w);
+        float[] bias = ckpt.has(prefix + ".bias") ? ckpt.get(prefix + ".bias", out).toFloatArray() : null;
+        return new Linear(prefix, weights(w, format), scale, bias);
+    }
+
+    /** The factor every output of {@code prefix.weight} takes: its FP8 {@code weight_scale}, or 1. */
+    static float weightScale(Checkpoint ckpt, String prefix, Tensor w) {
         if (!w.dtype().isFloat()) {
             throw new CheckpointException(prefix + ".weight is " + w.dtype() + "; weights must be a floating type");
         }
-        float scale = 1f;
-        if (w.dtype() == DType.F8_E4M3 || w.dtype() == DType.F8_E5M2) {
-            String scaleName = prefix + ".weight_scale";
-            if (!ckpt.has(scaleName)) {
-                throw new CheckpointException(prefix + ".weight is " + w.dtype() + " but " + scaleName
-                        + " is missing; FP8 checkpoints need their per-tensor scales");
-            }
-            Tensor s = ckpt.get(scaleName);
-            if (s.numel() != 1) {
-                throw new CheckpointException(scaleName + " has shape " + s.shapeString()
-                        + "; only per-tensor FP8 scales (one value) are supported");
-            }
-            scale = s.getFloat(0);
+        if (w.dtype() != DType.F8_E4M3 && w.dtype() != DType.F8_E5M2) return 1f;
+        String scaleName = prefix + ".weight_scale";
+        if (!ckpt.has(scaleName)) {
+            throw new CheckpointException(prefix + ".weight is " + w.dtype() + " but " + scaleName
+                    + " is missing; FP8 checkpoints need their per-tensor scales");
         }
-        float[] bias = ckpt.has(prefix + ".bias") ? ckpt.get(prefix + ".bias", out).toFloatArray() : null;
-        return new Linear(prefix, weights(w, format), scale, bias);
+        Tensor s = ckpt.get(scaleName);
+        if (s.numel() != 1) {
+            throw new CheckpointException(scaleName + " has shape " + s.shapeString()
+                    + "; only per-tensor FP8 scales (one value) are supported");
+        }
+        return s.getFloat(0);
     }
 
     static WeightMatrix weights(Tensor w, WeightFormat format) {

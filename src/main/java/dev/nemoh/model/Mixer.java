@@ -12,6 +12,17 @@ public interface Mixer {
      */
     float[] forward(float[] x, int len, HybridCache.Layer cache);
 
+    /**
+     * One decode step for {@code batch} sequences at once: row b of {@code x} is the next token of the sequence whose
+     * layer state is {@code caches[b]}. The projections run once over all rows, so their weights are read once per
+     * step whatever the batch; only the per-sequence state updates loop over the rows.
+     *
+     * @param x      [batch, hidden] row-major
+     * @param caches this layer's state of each sequence (entries are null for stateless layers)
+     * @return [batch, hidden]
+     */
+    float[] decode(float[] x, int batch, HybridCache.Layer[] caches);
+
     /** Bytes of weights one token reads in this mixer. */
     long decodeWeightBytes();
 }

@@ -26,4 +26,10 @@ public final class MlpMixer implements Mixer {
         }
         return downProj.forward(h, len);
     }
+
+    /** Rows are independent tokens and the MLP keeps no state, so a batch of sequences is just more rows. */
+    @Override
+    public float[] decode(float[] x, int batch, HybridCache.Layer[] caches) {
+        return forward(x, batch, null);
+    }
 }

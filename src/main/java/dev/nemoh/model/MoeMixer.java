@@ -35,7 +35,7 @@ public final class MoeMixer implements Mixer {
     }
 
     /** The experts chosen for one token and their weights. */
-    record Route(int[] experts, float[] weights) {}
+    public record Route(int[] experts, float[] weights) {}
 
     @Override
     public long decodeWeightBytes() {
@@ -50,7 +50,7 @@ public final class MoeMixer implements Mixer {
         int hidden = c.hiddenSize;
         float[] logits = gate.forward(x, len);
         Route[] routes = new Route[len];
-        for (int t = 0; t < len; t++) routes[t] = route(logits, t * c.nRoutedExperts);
+        for (int t = 0; t < len; t++) routes[t] = route(c, correctionBias, logits, t * c.nRoutedExperts);
 
         float[] expertIn = latentIn != null ? latentIn.forward(x, len) : x;
         int width = latentIn != null ? latentIn.out : hidden;
@@ -76,7 +76,18 @@ public final class MoeMixer implements Mixer {
         return y;
     }
 
-    Route route(float[] logits, int off) {
+    /** Routing is per token and the experts keep no state, so a batch of sequences is just more rows. */
+    @Override
+    public float[] decode(float[] x, int batch, HybridCache.Layer[] caches) {
+        return forward(x, batch, null);
+    }
+
+    /**
+     * The experts of one token from its router logits at {@code off}: sigmoid scores, chosen by score plus correction
+     * bias, weighted by the plain scores (normalised over the chosen ones when {@code norm_topk_prob}) times
+     * {@code routed_scaling_factor}.
+     */
+    public static Route route(NemotronHConfig c, float[] correctionBias, float[] logits, int off) {
         int n = c.nRoutedExperts;
         float[] scores = new float[n];
         float[] choice = new float[n];
@@ -84,7 +95,7 @@ public final class MoeMixer implements Mixer {
             scores[e] = 1f / (1f + (float) Math.exp(-logits[off + e]));
             choice[e] = scores[e] + correctionBias[e];
         }
-        if (c.nGroup > 1) maskGroups(choice);
+        if (c.nGroup > 1) maskGroups(c, choice);
         int k = c.numExpertsPerTok;
         int[] chosen = topK(choice, k);
         float[] w = new float[k];
@@ -114,7 +125,7 @@ public final class MoeMixer implements Mixer {
     }
 
     /** Keeps the experts of the {@code topk_group} groups whose two best choice scores sum highest. */
-    private void maskGroups(float[] choice) {
+    private static void maskGroups(NemotronHConfig c, float[] choice) {
         int groupSize = c.nRoutedExperts / c.nGroup;
         float[] groupScore = new float[c.nGroup];
         for (int g = 0; g < c.nGroup; g++) {

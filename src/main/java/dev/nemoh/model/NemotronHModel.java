@@ -101,12 +101,21 @@ public final class NemotronHModel implements LanguageModel {
         return ckpt.get(name, shape).toFloatArray();
     }
 
-    private static Mamba2Mixer loadMamba(NemotronHConfig c, TimeStepClamp clamp, WeightFormat f, Checkpoint ckpt, String p) {
-        int conv = c.convDim();
-        float[] convBias = ckpt.has(p + ".conv1d.bias") ? floats(ckpt, p + ".conv1d.bias", conv) : new float[conv];
-        if (c.useConvBias && !ckpt.has(p + ".conv1d.bias")) {
+    /**
+     * Whether the Mamba mixer at {@code p} stores a conv1d bias; a missing one reads as zeros unless config.json
+     * promises it ({@code use_conv_bias}), which makes it an error.
+     */
+    public static boolean hasConvBias(NemotronHConfig c, Checkpoint ckpt, String p) {
+        boolean has = ckpt.has(p + ".conv1d.bias");
+        if (c.useConvBias && !has) {
             throw new CheckpointException("tensor " + p + ".conv1d.bias is missing but config.json sets use_conv_bias = true");
         }
+        return has;
+    }
+
+    private static Mamba2Mixer loadMamba(NemotronHConfig c, TimeStepClamp clamp, WeightFormat f, Checkpoint ckpt, String p) {
+        int conv = c.convDim();
+        float[] convBias = hasConvBias(c, ckpt, p) ? floats(ckpt, p + ".conv1d.bias", conv) : new float[conv];
         return new Mamba2Mixer(c, clamp,
                 Linear.load(ckpt, p + ".in_proj", c.inProjSize(), c.hiddenSize, f),
                 Linear.load(ckpt, p + ".out_proj", c.hiddenSize, c.mambaIntermediateSize(), f),
@@ -179,17 +188,32 @@ public final class NemotronHModel implements LanguageModel {
         return forwardLast(ids, cpuState(state));
     }
 
+    /**
+     * One pass through the stack with one row per sequence: every projection and the LM head run once on all rows
+     * (decode is bound by reading the weights, so a step of many sequences costs little more than a step of one),
+     * while each sequence's Mamba states and KV cache advance on their own.
+     */
     @Override
     public float[] decodeBatch(int[] tokens, SequenceState[] states) {
         if (tokens.length != states.length) {
             throw new IllegalArgumentException(tokens.length + " tokens for " + states.length + " sequences");
         }
-        int v = config.vocabSize;
-        float[] logits = new float[tokens.length * v];
-        for (int b = 0; b < tokens.length; b++) {
-            System.arraycopy(forwardLast(new int[] {tokens[b]}, cpuState(states[b])), 0, logits, b * v, v);
+        int batch = tokens.length;
+        if (batch == 0) throw new IllegalArgumentException("no sequences to decode");
+        HybridCache[] caches = new HybridCache[batch];
+        java.util.Set<HybridCache> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        for (int b = 0; b < batch; b++) {
+            caches[b] = cpuState(states[b]);
+            if (!seen.add(caches[b])) throw new IllegalArgumentException("sequence " + b + "'s state is already in this batch");
         }
-        return logits;
+        float[] x = embed(tokens);
+        HybridCache.Layer[] layer = new HybridCache.Layer[batch];
+        for (Block block : blocks) {
+            for (int b = 0; b < batch; b++) layer[b] = caches[b].layer(block.index);
+            block.decode(x, batch, layer);
+        }
+        for (HybridCache c : caches) c.advance(1);
+        return lmHead.forward(normF.forward(x, batch), batch);
     }
 
     private static HybridCache cpuState(SequenceState state) {

@@ -5,7 +5,8 @@ import java.util.Arrays;
 /**
  * One trainable tensor: float32 master values (also when the checkpoint stores bf16), the gradient accumulated into
  * it, and its name — the checkpoint's for full fine-tuning, PEFT's (without the {@code base_model.model.} prefix)
- * for adapter weights.
+ * for adapter weights. Frozen matrices are not parameters: under adapters they stay as the checkpoint stores them
+ * (see {@link DifferentiableModel}); only small frozen 1-D tensors are float32 parameters whose gradient is unused.
  */
 public final class Parameter {
     public final String name;

@@ -29,4 +29,11 @@ public interface TrainableModel {
 
     /** Dropout is active only while training. */
     void setTraining(boolean training);
+
+    /**
+     * Seeds the dropout masks of the passes that follow. The trainer calls it before every optimizer step with a
+     * seed made from the run's seed and the step number, so a run resumed from a checkpoint draws the same masks
+     * as one that never stopped. A model with dropout must override it; one without has nothing to seed.
+     */
+    default void seedDropout(long seed) {}
 }

@@ -61,4 +61,33 @@ class ReasoningTest {
         assertNull(r.route(13));
         assertEquals(Reasoning.Channel.REASONING, r.route(102));
     }
+
+    /**
+     * Streamed in pieces cut at every pair of positions, the splitter's deltas add up to what {@link Reasoning#split}
+     * finds in the whole text (which strips whitespace), and no tag leaks into either channel.
+     */
+    @Test
+    void splitterOnPiecesAgreesWithSplitOnTheWhole() {
+        String[] texts = {"Let me think.\n</think>\n\nThe answer.", "  <think>inner</think>outer", "no tags at all",
+                "thinking, cut off", "<thi", "a </thin b </think> c </think> d", "\n<think>\n</think>x"};
+        for (String text : texts) {
+            for (boolean starts : new boolean[] {true, false}) {
+                Reasoning.Parts whole = Reasoning.split(text, starts);
+                for (int i = 0; i <= text.length(); i++) {
+                    for (int j = i; j <= text.length(); j++) {
+                        Reasoning.Splitter sp = new Reasoning.Splitter(starts);
+                        StringBuilder reasoning = new StringBuilder(), answer = new StringBuilder();
+                        for (var d : List.of(sp.push(text.substring(0, i)), sp.push(text.substring(i, j)),
+                                sp.push(text.substring(j)), sp.flush())) {
+                            reasoning.append(d.reasoning());
+                            answer.append(d.answer());
+                        }
+                        String where = "'" + text + "' cut at " + i + ", " + j + ", starts in thinking " + starts;
+                        assertEquals(whole.reasoning(), reasoning.toString().strip(), where);
+                        assertEquals(whole.answer(), answer.toString().strip(), where);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -127,12 +127,29 @@ class CliTest {
         Run again = run("init", "--config", config, "--out", dir.toString());
         assertEquals(2, again.code());
         assertTrue(again.err().contains("--force"), again.err());
-        Run bench = run("bench", "--model", dir.toString(), "--prefill", "8", "--context", "16", "--decode-tokens", "2", "--bandwidth-mib", "16");
+        Run bench = run("bench", "--model", dir.toString(), "--prefill", "8", "--context", "16", "--decode-tokens", "2",
+                "--bandwidth-mib", "16", "--batch", "3");
         assertEquals(0, bench.code(), bench.err());
         assertTrue(bench.out().contains("| prefill | 8 |") && bench.out().contains("| decode after 16 | 2 |"), bench.out());
+        assertTrue(bench.out().contains("| decode batch of 3 after 16 | 6 |"), bench.out());
         Run neither = run("init", "--out", dir.toString());
         assertEquals(2, neither.code());
         assertTrue(neither.err().contains("--preset") && neither.err().contains("--config"), neither.err());
+    }
+
+    @Test
+    void exportGgufWritesTheBundledModelAndRefusesWhatItCannotWrite(@TempDir Path tmp) {
+        Path out = tmp.resolve("tiny.gguf");
+        Run ok = run("export-gguf", "--model", TINY, "--out", out.toString(), "--type", "q8_0");
+        assertEquals(0, ok.code(), ok.err());
+        assertTrue(ok.out().contains("64 tensors, matrices q8_0"), ok.out());
+        assertTrue(java.nio.file.Files.exists(out));
+        Run badType = run("export-gguf", "--model", TINY, "--out", out.toString(), "--type", "q4_k");
+        assertEquals(2, badType.code());
+        assertTrue(badType.err().contains("use bf16, f32 or q8_0"), badType.err());
+        Run moe = run("export-gguf", "--model", Fixtures.model("moe-tiny").toString(), "--out", tmp.resolve("m.gguf").toString());
+        assertEquals(2, moe.code());
+        assertEquals(1, moe.err().strip().lines().count(), moe.err());
     }
 
     @Test
@@ -202,5 +219,20 @@ class CliTest {
             int id = Integer.parseInt(first[0]);
             assertEquals(logits[id] - max - Math.log(sum), Double.parseDouble(first[1]), 1e-4);
         }
+    }
+
+    @Test
+    void benchServeGivesTheSameTextsBatchedAndOneAtATime() {
+        Run r = run("bench-serve", "--model", "models/nemoh-tiny", "--clients", "3", "--max-tokens", "4");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("continuous batching") && r.out().contains("one at a time"), r.out());
+        assertTrue(r.out().contains("same texts both ways: yes"), r.out());
+    }
+
+    @Test
+    void serveRejectsBadBoundsInOneLine() {
+        Run r = run("serve", "--model", "models/nemoh-tiny", "--max-batch", "0");
+        assertEquals(2, r.code());
+        assertEquals("error: --max-batch must be >= 1, got 0", r.err().strip());
     }
 }

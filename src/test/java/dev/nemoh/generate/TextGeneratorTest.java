@@ -2,6 +2,7 @@ package dev.nemoh.generate;
 
 import dev.nemoh.Fixtures;
 import dev.nemoh.io.SafetensorsFile;
+import dev.nemoh.model.LanguageModel;
 import dev.nemoh.model.NemotronHModel;
 import dev.nemoh.tokenizer.Tokenizer;
 import org.junit.jupiter.api.Test;
@@ -11,6 +12,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The bundled tiny model (fixture weights + a 320-token byte-level BPE) generating text. */
@@ -47,7 +49,26 @@ class TextGeneratorTest {
             assertEquals(full.substring(0, full.indexOf(stop)), cut.text());
             assertEquals(cut.text(), streamed.toString());
             assertFalse(streamed.toString().contains(stop));
-            assertEquals(TextGenerator.Finish.STOP, cut.finish());
+            assertEquals(TextSequence.Finish.STOP, cut.finish());
+        }
+    }
+
+    /** The batched path: a loop feeds pending tokens itself; misuse fails loudly rather than decoding wrongly. */
+    @Test
+    void generationFedByABatchedStepMatchesItsOwnLoop() {
+        try (NemotronHModel m = NemotronHModel.load(TINY)) {
+            int[] prompt = Tokenizer.load(TINY).encode("Hello world", true);
+            SamplingParams p = SamplingParams.greedy().withMaxTokens(8);
+            Generation alone = new Generation(m, prompt, p), fed = new Generation(m, prompt, p);
+            assertThrows(IllegalStateException.class, () -> fed.acceptLogits(new float[m.config().vocabSize]));
+            for (int i = 0; i < 8; i++) {
+                if (fed.pendingToken() >= 0) {
+                    fed.acceptLogits(m.decodeBatch(new int[] {fed.pendingToken()}, new LanguageModel.SequenceState[] {fed.state()}));
+                }
+                assertEquals(alone.next(), fed.choose(), "token " + i);
+                if (i < 7) assertThrows(IllegalStateException.class, fed::choose, "the chosen token must be fed first");
+            }
+            assertTrue(fed.done());
         }
     }
 }

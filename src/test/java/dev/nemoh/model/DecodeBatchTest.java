@@ -2,13 +2,17 @@ package dev.nemoh.model;
 
 import dev.nemoh.Fixtures;
 import dev.nemoh.model.LanguageModel.SequenceState;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.util.Arrays;
+import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** A batched decode step gives every sequence the logits it would get decoding alone. */
 class DecodeBatchTest {
@@ -39,6 +43,58 @@ class DecodeBatchTest {
                 assertArrayEquals(alone[b], row, 1e-5f, "sequence " + b);
                 assertEquals(prompts[b].length + 1, batch[b].length());
             }
+        }
+    }
+
+    /**
+     * Eleven sequences of 1 to 53 prompt tokens (across the fixtures' chunk size of 16) decode six steps; the batch
+     * changes every step, as in a server where sequences join and leave between steps (at step s, sequences with
+     * index ≡ s mod 3 sit out). Every row must match the same sequence decoded alone, token for token.
+     */
+    @ParameterizedTest
+    @MethodSource("models")
+    void changingBatchesOfDifferentLengthsMatchDecodingAlone(String name) {
+        try (NemotronHModel m = NemotronHModel.load(Fixtures.model(name))) {
+            int v = m.config().vocabSize;
+            SplittableRandom r = new SplittableRandom(7);
+            int n = 11;
+            SequenceState[] batched = new SequenceState[n], alone = new SequenceState[n];
+            for (int b = 0; b < n; b++) {
+                int[] prompt = r.ints(1 + b * 52 / (n - 1), 3, v).toArray();
+                batched[b] = m.newState();
+                alone[b] = m.newState();
+                m.forwardLast(prompt, batched[b]);
+                m.forwardLast(prompt, alone[b]);
+            }
+            double worst = 0;
+            for (int step = 0; step < 6; step++) {
+                int s = step;
+                int[] members = java.util.stream.IntStream.range(0, n).filter(b -> b % 3 != s % 3).toArray();
+                int[] tokens = new int[members.length];
+                SequenceState[] states = new SequenceState[members.length];
+                for (int i = 0; i < members.length; i++) {
+                    tokens[i] = r.nextInt(3, v);
+                    states[i] = batched[members[i]];
+                }
+                float[] logits = m.decodeBatch(tokens, states);
+                for (int i = 0; i < members.length; i++) {
+                    float[] expected = m.forwardLast(new int[] {tokens[i]}, alone[members[i]]);
+                    float[] row = Arrays.copyOfRange(logits, i * v, (i + 1) * v);
+                    worst = Math.max(worst, Fixtures.maxAbs(row, expected));
+                    assertEquals(alone[members[i]].length(), states[i].length());
+                }
+            }
+            assertTrue(worst < 1e-5, "max abs difference " + worst);
+        }
+    }
+
+    @Test
+    void aStateTwiceInOneBatchIsRejected() {
+        try (NemotronHModel m = NemotronHModel.load(Fixtures.model("nemotron-h-tiny"))) {
+            SequenceState s = m.newState();
+            m.forwardLast(new int[] {1, 2}, s);
+            var e = assertThrows(IllegalArgumentException.class, () -> m.decodeBatch(new int[] {3, 4}, new SequenceState[] {s, s}));
+            assertTrue(e.getMessage().contains("already in this batch"), e.getMessage());
         }
     }
 }

@@ -1,0 +1,30 @@
+package dev.nemoh.cli;
+
+import dev.nemoh.server.OpenAiServer;
+import picocli.CommandLine.Option;
+
+/** The server's bounds, shared by {@code serve} and {@code bench-serve}. */
+final class ServerOptions {
+    @Option(names = "--max-batch", defaultValue = "32", paramLabel = "N", description = "Sequences decoded together at most (default ${DEFAULT-VALUE}).")
+    int maxBatch;
+
+    @Option(names = "--max-queue", defaultValue = "256", paramLabel = "N", description = "Requests waiting for a place at most; more get 429 (default ${DEFAULT-VALUE}).")
+    int maxQueue;
+
+    @Option(names = "--max-tokens-limit", defaultValue = "4096", paramLabel = "N", description = "Largest max_tokens a request may ask for (default ${DEFAULT-VALUE}).")
+    int maxTokens;
+
+    @Option(names = "--max-cache-memory", defaultValue = "4096", paramLabel = "MIB",
+            description = "Cache memory (Mamba states + KV) the running sequences may reserve together, each at prompt + max_tokens, in MiB (default ${DEFAULT-VALUE}).")
+    long maxCacheMib;
+
+    @Option(names = "--max-body-bytes", defaultValue = "1048576", paramLabel = "N", description = "Largest request body; more gets 413 (default ${DEFAULT-VALUE}).")
+    int maxBodyBytes;
+
+    OpenAiServer.Options options(String host, int port) {
+        if (maxCacheMib < 1 || maxCacheMib > Long.MAX_VALUE >> 20) {
+            throw new IllegalArgumentException("--max-cache-memory must be a positive number of MiB, got " + maxCacheMib);
+        }
+        return new OpenAiServer.Options(host, port, maxBatch, maxQueue, maxTokens, maxCacheMib << 20, maxBodyBytes);
+    }
+}

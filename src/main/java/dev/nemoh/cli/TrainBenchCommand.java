@@ -1,0 +1,88 @@
+package dev.nemoh.cli;
+
+import dev.nemoh.config.NemotronHConfig;
+import dev.nemoh.kernels.Parallel;
+import dev.nemoh.train.AdamW;
+import dev.nemoh.train.FullFineTune;
+import dev.nemoh.train.LoraConfig;
+import dev.nemoh.train.LoraModel;
+import dev.nemoh.train.Parameter;
+import dev.nemoh.train.TrainableModel;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.lang.management.ManagementFactory;
+import java.lang.management.MemoryType;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.SplittableRandom;
+
+@Command(name = "train-bench", mixinStandardHelpOptions = true,
+        description = "Times fine-tuning steps (forward, backward, AdamW) on random tokens; prints training tok/s.")
+final class TrainBenchCommand implements Runnable {
+    @Mixin
+    ModelOption model;
+
+    @Option(names = "--seq-len", defaultValue = "256", description = "Tokens per sequence (default ${DEFAULT-VALUE}).")
+    int seqLen;
+
+    @Option(names = "--batch", defaultValue = "4", description = "Sequences per step (default ${DEFAULT-VALUE}).")
+    int batch;
+
+    @Option(names = "--steps", defaultValue = "5", description = "Timed steps, after one warm-up step (default ${DEFAULT-VALUE}).")
+    int steps;
+
+    @Option(names = "--lora-r", defaultValue = "0", description = "LoRA rank on every linear layer; 0 trains every weight (default).")
+    int loraR;
+
+    @Option(names = "--dora", description = "DoRA instead of plain LoRA (with --lora-r).")
+    boolean dora;
+
+    @Override
+    public void run() {
+        if (seqLen < 2 || batch < 1 || steps < 1) {
+            throw new IllegalArgumentException("--seq-len must be >= 2, --batch and --steps >= 1");
+        }
+        Path dir = model.resolve();
+        NemotronHConfig c = NemotronHConfig.load(dir);
+        TrainableModel m = loraR > 0
+                ? LoraModel.create(dir, new LoraConfig(loraR, 2.0 * loraR, 0, LoraConfig.MODULES, false, dora, 0))
+                : FullFineTune.load(dir);
+        long trainable = m.parameters().stream().mapToLong(Parameter::numel).sum();
+        AdamW opt = new AdamW(m.parameters(), 0.9, 0.95, 1e-8, 0.1);
+        SplittableRandom random = new SplittableRandom(1);
+        int[][] ids = new int[batch][];
+        for (int b = 0; b < batch; b++) ids[b] = random.ints(seqLen, 0, c.vocabSize).toArray();
+        m.setTraining(true);
+        step(m, opt, ids);
+        long t0 = System.nanoTime();
+        double loss = 0;
+        for (int s = 0; s < steps; s++) loss = step(m, opt, ids);
+        double train = (System.nanoTime() - t0) / 1e9;
+        m.setTraining(false);
+        long t1 = System.nanoTime();
+        m.loss(ids, ids);
+        double forward = (System.nanoTime() - t1) / 1e9;
+        long tokens = (long) batch * seqLen;
+        System.out.printf(Locale.ROOT, "model       %s (%,d params, %s), %d threads%n", dir, c.paramCount(), c.pattern(), Parallel.threads());
+        System.out.printf(Locale.ROOT, "training    %s, %,d trainable parameters%n",
+                loraR > 0 ? (dora ? "DoRA" : "LoRA") + " r=" + loraR + " on every linear layer" : "every weight", trainable);
+        System.out.printf(Locale.ROOT, "batch       %d x %d tokens, %d timed steps, last loss %.4f%n", batch, seqLen, steps, loss);
+        System.out.printf(Locale.ROOT, "train step  %.3f s, %.0f tok/s (forward + backward + AdamW)%n", train / steps, tokens * steps / train);
+        System.out.printf(Locale.ROOT, "forward     %.3f s, %.0f tok/s (loss only)%n", forward, tokens / forward);
+        long heapPeak = ManagementFactory.getMemoryPoolMXBeans().stream().filter(p -> p.getType() == MemoryType.HEAP)
+                .mapToLong(p -> p.getPeakUsage().getUsed()).sum();
+        System.out.printf(Locale.ROOT, "peak RSS    %.2f GiB (VmHWM; mapped frozen weights count once read); heap pools' peaks sum to %.2f GiB, limit %.1f GiB%n",
+                BenchCommand.peakRssBytes() / (double) (1L << 30), heapPeak / (double) (1L << 30),
+                Runtime.getRuntime().maxMemory() / (double) (1L << 30));
+    }
+
+    private static double step(TrainableModel m, AdamW opt, int[][] ids) {
+        long targets = (long) ids.length * (ids[0].length - 1);
+        double loss = m.lossAndBackward(ids, ids, targets).mean();
+        opt.step(1e-4);
+        m.parameters().forEach(Parameter::zeroGrad);
+        return loss;
+    }
+}

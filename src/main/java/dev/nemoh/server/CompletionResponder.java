@@ -1,0 +1,234 @@
+package dev.nemoh.server;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.nemoh.chat.Reasoning;
+import dev.nemoh.generate.Sampler;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Turns one job's events into OpenAI's response shapes: a whole {@code chat.completion} / {@code text_completion}
+ * object, or a stream of chunks as server-sent events ending with {@code data: [DONE]}. For chat with a reasoning
+ * model the reasoning goes to {@code reasoning_content} (in the message, or in stream deltas), apart from
+ * {@code content}, as vLLM reports it.
+ */
+final class CompletionResponder {
+    /** While waiting for tokens, a stream sends an SSE comment this often: a write is how a gone client shows. */
+    private static final long KEEP_ALIVE_MILLIS = 1000;
+
+    private final ServedModel served;
+    private final CompletionRequest req;
+    private final Job job;
+    private final String id;
+    private final long created = System.currentTimeMillis() / 1000;
+
+    CompletionResponder(ServedModel served, CompletionRequest req, Job job) {
+        this.served = served;
+        this.req = req;
+        this.job = job;
+        this.id = (req.chat() ? "chatcmpl-" : "cmpl-") + java.util.UUID.randomUUID().toString().replace("-", "");
+    }
+
+    /** Waits for the whole generation and returns the response object. */
+    ObjectNode whole() throws InterruptedException {
+        StringBuilder text = new StringBuilder();
+        List<Job.Token> tokens = new ArrayList<>();
+        while (true) {
+            Job.Event e = job.events.take();
+            switch (e) {
+                case Job.Token t -> {
+                    text.append(t.text());
+                    if (t.logprobs() != null) tokens.add(t);
+                }
+                case Job.Failed f -> throw new ApiException(500, "server_error", null, null, f.message());
+                case Job.Finished f -> {
+                    ObjectNode choice = Json.object().put("index", 0);
+                    if (req.chat()) {
+                        ObjectNode message = choice.putObject("message").put("role", "assistant");
+                        if (req.splitReasoning()) {
+                            Reasoning.Parts parts = Reasoning.split(text.toString(), req.opensThinking());
+                            message.put("content", parts.answer());
+                            if (parts.reasoning().isEmpty()) message.putNull("reasoning_content");
+                            else message.put("reasoning_content", parts.reasoning());
+                        } else {
+                            message.put("content", text.toString());
+                        }
+                    } else {
+                        choice.put("text", text.toString());
+                    }
+                    choice.set("logprobs", req.logprobs() < 0 ? null : logprobs(tokens, 0));
+                    choice.put("finish_reason", f.finish().openAiName());
+                    ObjectNode out = envelope(req.chat() ? "chat.completion" : "text_completion");
+                    out.putArray("choices").add(choice);
+                    out.set("usage", usage(f));
+                    return out;
+                }
+            }
+        }
+    }
+
+    /**
+     * Writes the generation as server-sent events while it runs. A failed write means the client went away: the job
+     * is cancelled and the exception passes on.
+     */
+    void stream(OutputStream out) throws IOException, InterruptedException {
+        try {
+            streamEvents(out);
+        } catch (IOException e) {
+            job.cancel();
+            throw e;
+        }
+    }
+
+    private void streamEvents(OutputStream out) throws IOException, InterruptedException {
+        Reasoning.Splitter splitter = req.splitReasoning() ? new Reasoning.Splitter(req.opensThinking()) : null;
+        List<Job.Token> pending = new ArrayList<>();
+        int offset = 0;
+        if (req.chat()) {
+            ObjectNode delta = Json.object().put("role", "assistant").put("content", "");
+            send(out, chunk(delta, null, null, null));
+        }
+        while (true) {
+            Job.Event e = job.events.poll(KEEP_ALIVE_MILLIS, TimeUnit.MILLISECONDS);
+            if (e == null) {
+                out.write(": keep-alive\n\n".getBytes(StandardCharsets.UTF_8));
+                out.flush();
+                continue;
+            }
+            switch (e) {
+                case Job.Token t -> {
+                    if (t.logprobs() != null) pending.add(t);
+                    if (splitter != null) {
+                        Reasoning.Splitter.Delta d = splitter.push(t.text());
+                        if (!d.isEmpty()) offset = sendDelta(out, d.reasoning(), d.answer(), pending, offset);
+                    } else if (!t.text().isEmpty()) {
+                        offset = sendDelta(out, "", t.text(), pending, offset);
+                    }
+                }
+                case Job.Failed f -> {
+                    ObjectNode error = Json.object();
+                    error.set("error", OpenAiServer.errorObject(new ApiException(500, "server_error", null, null, f.message())));
+                    send(out, error);
+                    done(out);
+                    return;
+                }
+                case Job.Finished f -> {
+                    if (splitter != null) {
+                        Reasoning.Splitter.Delta d = splitter.flush();
+                        if (!d.isEmpty() || !pending.isEmpty()) offset = sendDelta(out, d.reasoning(), d.answer(), pending, offset);
+                    } else if (!pending.isEmpty()) {
+                        offset = sendDelta(out, "", "", pending, offset);
+                    }
+                    send(out, chunk(req.chat() ? Json.object() : null, "", null, f.finish().openAiName()));
+                    if (req.includeUsage()) {
+                        ObjectNode last = envelope(req.chat() ? "chat.completion.chunk" : "text_completion");
+                        last.putArray("choices");
+                        last.set("usage", usage(f));
+                        send(out, last);
+                    }
+                    done(out);
+                    return;
+                }
+            }
+        }
+    }
+
+    /** Sends the text as one chunk (two for chat when it spans reasoning and answer); returns the new text offset. */
+    private int sendDelta(OutputStream out, String reasoning, String answer, List<Job.Token> tokens, int offset)
+            throws IOException {
+        ObjectNode lp = req.logprobs() < 0 ? null : logprobs(tokens, offset);
+        tokens.clear();
+        if (req.chat()) {
+            if (!reasoning.isEmpty()) {
+                send(out, chunk(Json.object().put("reasoning_content", reasoning), null, lp, null));
+                lp = null;
+            }
+            if (!answer.isEmpty() || lp != null) send(out, chunk(Json.object().put("content", answer), null, lp, null));
+        } else {
+            send(out, chunk(null, answer, lp, null));
+        }
+        return offset + reasoning.length() + answer.length();
+    }
+
+    /** One streamed chunk: chat carries a delta, a completion carries text. */
+    private ObjectNode chunk(ObjectNode delta, String text, ObjectNode logprobs, String finishReason) {
+        ObjectNode choice = Json.object().put("index", 0);
+        if (req.chat()) choice.set("delta", delta);
+        else choice.put("text", text);
+        choice.set("logprobs", logprobs);
+        choice.put("finish_reason", finishReason);
+        ObjectNode out = envelope(req.chat() ? "chat.completion.chunk" : "text_completion");
+        out.putArray("choices").add(choice);
+        return out;
+    }
+
+    private ObjectNode envelope(String object) {
+        return Json.object().put("id", id).put("object", object).put("created", created).put("model", served.id());
+    }
+
+    private static ObjectNode usage(Job.Finished f) {
+        return Json.object().put("prompt_tokens", f.promptTokens()).put("completion_tokens", f.completionTokens())
+                .put("total_tokens", f.promptTokens() + f.completionTokens());
+    }
+
+    /**
+     * Chat: {@code {"content": [{token, logprob, bytes, top_logprobs}]}}. Completions: {@code {tokens,
+     * token_logprobs, top_logprobs, text_offset}} (offsets count from {@code offset}, in characters).
+     */
+    private ObjectNode logprobs(List<Job.Token> tokens, int offset) {
+        ObjectNode out = Json.object();
+        if (req.chat()) {
+            ArrayNode content = out.putArray("content");
+            for (Job.Token t : tokens) {
+                ObjectNode entry = tokenEntry(t.id(), t.logprobs().logprob());
+                ArrayNode top = entry.putArray("top_logprobs");
+                for (Sampler.TokenLogprob alt : t.logprobs().top()) top.add(tokenEntry(alt.token(), alt.logprob()));
+                content.add(entry);
+            }
+            return out;
+        }
+        ArrayNode texts = out.putArray("tokens"), lps = out.putArray("token_logprobs");
+        ArrayNode tops = out.putArray("top_logprobs"), offsets = out.putArray("text_offset");
+        for (Job.Token t : tokens) {
+            String s = tokenText(t.id());
+            texts.add(s);
+            lps.add(t.logprobs().logprob());
+            ObjectNode top = Json.object();
+            for (Sampler.TokenLogprob alt : t.logprobs().top()) top.put(tokenText(alt.token()), alt.logprob());
+            tops.add(top);
+            offsets.add(offset);
+            offset += s.length();
+        }
+        return out;
+    }
+
+    private ObjectNode tokenEntry(int token, double logprob) {
+        String s = tokenText(token);
+        ObjectNode e = Json.object().put("token", s).put("logprob", logprob);
+        ArrayNode bytes = e.putArray("bytes");
+        for (byte b : s.getBytes(StandardCharsets.UTF_8)) bytes.add(b & 0xff);
+        return e;
+    }
+
+    private String tokenText(int token) {
+        return served.tokenizer().decode(new int[] {token}, false);
+    }
+
+    private static void send(OutputStream out, ObjectNode data) throws IOException {
+        out.write("data: ".getBytes(StandardCharsets.UTF_8));
+        out.write(Json.bytes(data));
+        out.write("\n\n".getBytes(StandardCharsets.UTF_8));
+        out.flush();
+    }
+
+    private static void done(OutputStream out) throws IOException {
+        out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
+        out.flush();
+    }
+}

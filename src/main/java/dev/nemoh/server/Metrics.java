@@ -1,0 +1,97 @@
+package dev.nemoh.server;
+
+import java.util.ArrayDeque;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+
+/** The server's counters and gauges, rendered in Prometheus' text exposition format for {@code GET /metrics}. */
+final class Metrics {
+    /** Generated tokens per second are averaged over this window. */
+    private static final long RATE_WINDOW_NANOS = 10_000_000_000L;
+
+    private final Map<String, LongAdder> requests = new ConcurrentHashMap<>();
+    final LongAdder promptTokens = new LongAdder();
+    final LongAdder generatedTokens = new LongAdder();
+    final LongAdder cancelled = new LongAdder();
+    final LongAdder rejected = new LongAdder();
+    final LongAdder decodeSteps = new LongAdder();
+    final LongAdder decodeRows = new LongAdder();
+    final AtomicInteger queueDepth = new AtomicInteger();
+    final AtomicInteger activeSequences = new AtomicInteger();
+    final AtomicInteger batchSize = new AtomicInteger();
+    final AtomicLong reservedCacheBytes = new AtomicLong();
+    /** (time, tokens) of recent decode steps, for the rate. */
+    private final ArrayDeque<long[]> recent = new ArrayDeque<>();
+
+    /** Counts a finished HTTP request by endpoint and status. */
+    void request(String endpoint, int status) {
+        requests.computeIfAbsent(endpoint + "\u0000" + status, k -> new LongAdder()).increment();
+    }
+
+    long requests(String endpoint, int status) {
+        LongAdder a = requests.get(endpoint + "\u0000" + status);
+        return a == null ? 0 : a.sum();
+    }
+
+    /** Records one scheduler step that produced {@code tokens} tokens. */
+    synchronized void step(int rows, int tokens) {
+        decodeSteps.increment();
+        decodeRows.add(rows);
+        batchSize.set(rows);
+        generatedTokens.add(tokens);
+        long now = System.nanoTime();
+        recent.addLast(new long[] {now, tokens});
+        trim(now);
+    }
+
+    /** Generated tokens per second over the last ten seconds. */
+    synchronized double tokensPerSecond() {
+        long now = System.nanoTime();
+        trim(now);
+        long tokens = 0;
+        for (long[] r : recent) tokens += r[1];
+        return tokens / (RATE_WINDOW_NANOS / 1e9);
+    }
+
+    private void trim(long now) {
+        while (!recent.isEmpty() && now - recent.peekFirst()[0] > RATE_WINDOW_NANOS) recent.removeFirst();
+    }
+
+    String render() {
+        StringBuilder out = new StringBuilder();
+        out.append("# HELP nemoh_requests_total HTTP requests answered, by endpoint and status.\n");
+        out.append("# TYPE nemoh_requests_total counter\n");
+        Map<String, Long> sorted = new TreeMap<>();
+        requests.forEach((k, v) -> sorted.put(k, v.sum()));
+        sorted.forEach((k, v) -> {
+            String[] parts = k.split("\u0000");
+            out.append("nemoh_requests_total{endpoint=\"").append(parts[0]).append("\",status=\"").append(parts[1])
+                    .append("\"} ").append(v).append('\n');
+        });
+        metric(out, "nemoh_prompt_tokens_total", "counter", "Prompt tokens prefilled.", promptTokens.sum());
+        metric(out, "nemoh_generation_tokens_total", "counter", "Tokens generated.", generatedTokens.sum());
+        metric(out, "nemoh_requests_cancelled_total", "counter", "Generations stopped because the client went away.", cancelled.sum());
+        metric(out, "nemoh_requests_rejected_total", "counter", "Requests refused because the queue was full or the server was stopping.", rejected.sum());
+        metric(out, "nemoh_decode_steps_total", "counter", "Batched decode steps run.", decodeSteps.sum());
+        metric(out, "nemoh_decode_rows_total", "counter", "Sequence rows over all decode steps (rows / steps = mean batch size).", decodeRows.sum());
+        metric(out, "nemoh_queue_depth", "gauge", "Requests waiting for a place in the batch.", queueDepth.get());
+        metric(out, "nemoh_active_sequences", "gauge", "Sequences being generated.", activeSequences.get());
+        metric(out, "nemoh_batch_size", "gauge", "Sequences in the last decode step.", batchSize.get());
+        metric(out, "nemoh_reserved_cache_bytes", "gauge", "Cache memory reserved by the active sequences.", reservedCacheBytes.get());
+        out.append("# HELP nemoh_generation_tokens_per_second Tokens generated per second over the last 10 s.\n");
+        out.append("# TYPE nemoh_generation_tokens_per_second gauge\n");
+        out.append(String.format(Locale.ROOT, "nemoh_generation_tokens_per_second %.3f%n", tokensPerSecond()));
+        return out.toString();
+    }
+
+    private static void metric(StringBuilder out, String name, String type, String help, long value) {
+        out.append("# HELP ").append(name).append(' ').append(help).append('\n');
+        out.append("# TYPE ").append(name).append(' ').append(type).append('\n');
+        out.append(name).append(' ').append(value).append('\n');
+    }
+}

@@ -1,0 +1,254 @@
+package dev.nemoh.server;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+
+/**
+ * An OpenAI-compatible HTTP server for one model: {@code POST /v1/chat/completions}, {@code POST /v1/completions}
+ * (whole or streamed as server-sent events), {@code GET /v1/models}, {@code GET /health} and {@code GET /metrics}
+ * (Prometheus text). Requests are parsed and checked on their own (virtual) threads, then generated together by the
+ * {@link Scheduler}'s continuous batching.
+ *
+ * <p>HTTP comes from the JDK's {@code com.sun.net.httpserver}: it streams chunked responses with a flush per event,
+ * and a write to a client that has gone fails, which is how a disconnect shows (streams also send a comment every
+ * second while waiting). What it cannot do is notice a gone client of a non-streamed request before the response is
+ * written; such a generation runs to its (bounded) end.
+ */
+public final class OpenAiServer implements AutoCloseable {
+    /**
+     * @param maxTokens      the largest max_tokens a request may ask for (and the default cap for chat)
+     * @param maxCacheBytes  cache memory all running sequences may reserve together, each at its full length
+     * @param maxBodyBytes   the largest request body accepted (413 beyond)
+     */
+    public record Options(String host, int port, int maxBatch, int maxQueue, int maxTokens, long maxCacheBytes,
+                          int maxBodyBytes) {
+        public Options {
+            if (port < 0 || port > 65535) throw new IllegalArgumentException("--port must be in [0, 65535], got " + port);
+            if (maxBatch < 1) throw new IllegalArgumentException("--max-batch must be >= 1, got " + maxBatch);
+            if (maxQueue < 0) throw new IllegalArgumentException("--max-queue must be >= 0, got " + maxQueue);
+            if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens-limit must be >= 1, got " + maxTokens);
+            if (maxCacheBytes < 1) throw new IllegalArgumentException("--max-cache-memory must be > 0, got " + maxCacheBytes + " bytes");
+            if (maxBodyBytes < 1) throw new IllegalArgumentException("--max-body-bytes must be >= 1, got " + maxBodyBytes);
+        }
+    }
+
+    /*
+     * The JDK server reads its socket settings once per JVM, from system properties, when the first server starts.
+     * TCP_NODELAY: without it Nagle's algorithm holds each small SSE chunk back until the previous one is
+     * acknowledged, which halved streaming throughput on loopback (docs/PERFORMANCE.md). The connection bound keeps a
+     * flood of idle connections from using up file descriptors; -D on the command line overrides either.
+     */
+    static {
+        if (System.getProperty("sun.net.httpserver.nodelay") == null) System.setProperty("sun.net.httpserver.nodelay", "true");
+        if (System.getProperty("jdk.httpserver.maxConnections") == null) System.setProperty("jdk.httpserver.maxConnections", "1024");
+    }
+
+    private final ServedModel served;
+    private final Options options;
+    private final Metrics metrics = new Metrics();
+    private final Scheduler scheduler;
+    private final ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
+    private final HttpServer http;
+    private final long started = System.currentTimeMillis() / 1000;
+
+    private OpenAiServer(ServedModel served, Options options) throws IOException {
+        this.served = served;
+        this.options = options;
+        this.scheduler = new Scheduler(served.model(), served.tokenizer(),
+                new Scheduler.Limits(options.maxBatch(), options.maxQueue(), options.maxCacheBytes()), metrics);
+        this.http = HttpServer.create(new InetSocketAddress(options.host(), options.port()), 0);
+        http.createContext("/", this::handle);
+        http.setExecutor(executor);
+        http.start();
+    }
+
+    /** Binds the port and starts serving; port 0 picks a free one (see {@link #port()}). */
+    public static OpenAiServer start(ServedModel served, Options options) throws IOException {
+        return new OpenAiServer(served, options);
+    }
+
+    public int port() {
+        return http.getAddress().getPort();
+    }
+
+    /** Requests answered on {@code endpoint} with {@code status}. */
+    long metricsCount(String endpoint, int status) {
+        return metrics.requests(endpoint, status);
+    }
+
+    private void handle(HttpExchange ex) {
+        String path = ex.getRequestURI().getPath();
+        String endpoint = switch (path) {
+            case "/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions" -> path;
+            default -> path.startsWith("/v1/models/") ? "/v1/models/{id}" : "other";
+        };
+        int status = 500;
+        try {
+            status = route(ex, path);
+        } catch (ApiException e) {
+            status = e.status;
+            ObjectNode body = Json.object();
+            body.set("error", errorObject(e));
+            trySend(ex, e.status, "application/json", Json.bytes(body));
+        } catch (IOException e) {
+            status = 499; // the client closed the connection (nginx's code for it)
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            status = 503;
+        } catch (RuntimeException e) {
+            ObjectNode body = Json.object();
+            body.set("error", errorObject(new ApiException(500, "server_error", null, null, "internal error: " + e)));
+            trySend(ex, 500, "application/json", Json.bytes(body));
+        } finally {
+            ex.close();
+            metrics.request(endpoint, status);
+        }
+    }
+
+    private int route(HttpExchange ex, String path) throws IOException, InterruptedException {
+        switch (path) {
+            case "/health" -> {
+                method(ex, "GET");
+                return send(ex, 200, Json.object().put("status", "ok"));
+            }
+            case "/metrics" -> {
+                method(ex, "GET");
+                ex.getResponseHeaders().set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+                byte[] text = metrics.render().getBytes(StandardCharsets.UTF_8);
+                ex.sendResponseHeaders(200, text.length);
+                ex.getResponseBody().write(text);
+                return 200;
+            }
+            case "/v1/models" -> {
+                method(ex, "GET");
+                ObjectNode list = Json.object().put("object", "list");
+                list.putArray("data").add(modelObject());
+                return send(ex, 200, list);
+            }
+            case "/v1/chat/completions" -> {
+                method(ex, "POST");
+                return complete(ex, true);
+            }
+            case "/v1/completions" -> {
+                method(ex, "POST");
+                return complete(ex, false);
+            }
+            default -> {
+                if (path.startsWith("/v1/models/")) {
+                    method(ex, "GET");
+                    String id = path.substring("/v1/models/".length());
+                    if (!id.equals(served.id())) throw ApiException.modelNotFound(id, served.id());
+                    return send(ex, 200, modelObject());
+                }
+                throw new ApiException(404, "invalid_request_error", null, "not_found", "no such endpoint: "
+                        + ex.getRequestMethod() + " " + path + "; the server has POST /v1/chat/completions, POST /v1/completions,"
+                        + " GET /v1/models, GET /health and GET /metrics");
+            }
+        }
+    }
+
+    private ObjectNode modelObject() {
+        return Json.object().put("id", served.id()).put("object", "model").put("created", started)
+                .put("owned_by", "nemoh").put("max_model_len", served.model().config().maxPositionEmbeddings);
+    }
+
+    private int complete(HttpExchange ex, boolean chat) throws IOException, InterruptedException {
+        byte[] body = readBody(ex);
+        CompletionRequest req = CompletionRequest.parse(Json.parse(body), chat, served,
+                new CompletionRequest.Bounds(options.maxTokens(), options.maxCacheBytes()));
+        Job job = req.job(served);
+        scheduler.submit(job);
+        CompletionResponder responder = new CompletionResponder(served, req, job);
+        if (!req.stream()) {
+            try {
+                return send(ex, 200, responder.whole());
+            } catch (IOException e) {
+                job.cancel();
+                throw e;
+            }
+        }
+        ex.getResponseHeaders().set("Content-Type", "text/event-stream; charset=utf-8");
+        ex.getResponseHeaders().set("Cache-Control", "no-cache");
+        try {
+            ex.sendResponseHeaders(200, 0);
+        } catch (IOException e) {
+            job.cancel();
+            throw e;
+        }
+        responder.stream(ex.getResponseBody());
+        return 200;
+    }
+
+    /** The body, refused with 413 beyond the bound, before reading it when Content-Length tells. */
+    private byte[] readBody(HttpExchange ex) throws IOException {
+        String declared = ex.getRequestHeaders().getFirst("Content-Length");
+        if (declared != null) {
+            long length;
+            try {
+                length = Long.parseLong(declared.strip());
+            } catch (NumberFormatException e) {
+                throw ApiException.invalid(null, "Content-Length is not a number: " + declared);
+            }
+            if (length > options.maxBodyBytes()) throw tooLarge();
+        }
+        byte[] body = ex.getRequestBody().readNBytes(options.maxBodyBytes() + 1);
+        if (body.length > options.maxBodyBytes()) throw tooLarge();
+        return body;
+    }
+
+    private ApiException tooLarge() {
+        return new ApiException(413, "invalid_request_error", null, "request_too_large",
+                "the request body is larger than " + options.maxBodyBytes() + " bytes, the server's bound (--max-body-bytes)");
+    }
+
+    private static void method(HttpExchange ex, String allowed) {
+        if (!ex.getRequestMethod().equals(allowed)) {
+            ex.getResponseHeaders().set("Allow", allowed);
+            throw new ApiException(405, "invalid_request_error", null, "method_not_allowed",
+                    ex.getRequestMethod() + " is not allowed on " + ex.getRequestURI().getPath() + "; use " + allowed);
+        }
+    }
+
+    static ObjectNode errorObject(ApiException e) {
+        ObjectNode error = Json.object().put("message", e.getMessage()).put("type", e.type);
+        error.put("param", e.param);
+        error.put("code", e.code);
+        return error;
+    }
+
+    private static int send(HttpExchange ex, int status, ObjectNode body) throws IOException {
+        byte[] bytes = Json.bytes(body);
+        ex.getResponseHeaders().set("Content-Type", "application/json");
+        ex.sendResponseHeaders(status, bytes.length);
+        OutputStream out = ex.getResponseBody();
+        out.write(bytes);
+        return status;
+    }
+
+    /** Sends an error unless the response has begun (a stream that failed midway), when nothing more can be said. */
+    private static void trySend(HttpExchange ex, int status, String type, byte[] body) {
+        try {
+            ex.getResponseHeaders().set("Content-Type", type);
+            ex.sendResponseHeaders(status, body.length);
+            ex.getResponseBody().write(body);
+        } catch (IOException | RuntimeException e) {
+            // the response had already started, or the client is gone
+        }
+    }
+
+    /** Refuses new requests (503), lets running generations finish, then stops listening. */
+    @Override
+    public void close() {
+        scheduler.close();
+        http.stop(1);
+        executor.close();
+    }
+}

@@ -1,0 +1,100 @@
+package dev.nemoh.train;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Adam with decoupled weight decay, step for step as {@code torch.optim.AdamW} (default, non-amsgrad, non-fused):
+ * the decay shrinks the value before the moment update, and both moments are bias-corrected. Arithmetic runs in
+ * float32 like torch's, except the per-step scalars (bias corrections, step size), which torch also keeps in double.
+ */
+public final class AdamW {
+    private final List<Parameter> params;
+    private final double beta1;
+    private final double beta2;
+    private final double eps;
+    private final double weightDecay;
+    private final List<float[]> m = new ArrayList<>();
+    private final List<float[]> v = new ArrayList<>();
+    private long steps;
+
+    public AdamW(List<Parameter> params, double beta1, double beta2, double eps, double weightDecay) {
+        if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) {
+            throw new IllegalArgumentException("AdamW betas must lie in [0, 1), got " + beta1 + ", " + beta2);
+        }
+        if (!(eps > 0)) throw new IllegalArgumentException("AdamW eps must be positive, got " + eps);
+        if (!(weightDecay >= 0)) {
+            throw new IllegalArgumentException("AdamW weight decay must be >= 0, got " + weightDecay);
+        }
+        this.params = List.copyOf(params);
+        this.beta1 = beta1;
+        this.beta2 = beta2;
+        this.eps = eps;
+        this.weightDecay = weightDecay;
+        for (Parameter p : this.params) {
+            m.add(new float[p.numel()]);
+            v.add(new float[p.numel()]);
+        }
+    }
+
+    /** One update of every parameter from its accumulated {@code grad} (which the caller zeroes afterwards). */
+    public void step(double lr) {
+        steps++;
+        double bc1 = 1 - Math.pow(beta1, steps);
+        double bc2Sqrt = Math.sqrt(1 - Math.pow(beta2, steps));
+        float decay = (float) (1 - lr * weightDecay);
+        float stepSize = (float) (lr / bc1);
+        float oneMinusB1 = (float) (1 - beta1), b2 = (float) beta2, oneMinusB2 = (float) (1 - beta2);
+        float epsF = (float) eps, bc2SqrtF = (float) bc2Sqrt;
+        for (int i = 0; i < params.size(); i++) {
+            Parameter p = params.get(i);
+            float[] value = p.value, grad = p.grad, mi = m.get(i), vi = v.get(i);
+            for (int j = 0; j < value.length; j++) {
+                float g = grad[j];
+                value[j] *= decay;
+                mi[j] += oneMinusB1 * (g - mi[j]); // torch's lerp_, same rounding
+                vi[j] = vi[j] * b2 + oneMinusB2 * g * g;
+                float denom = (float) Math.sqrt(vi[j]) / bc2SqrtF + epsF;
+                value[j] -= stepSize * (mi[j] / denom); // torch addcdiv_: value · (m / denom)
+            }
+        }
+    }
+
+    /** Optimizer steps taken so far (torch's {@code state['step']}). */
+    public long steps() {
+        return steps;
+    }
+
+    /** First moment of parameter {@code i}, live (for checkpoints). */
+    public float[] m(int i) {
+        return m.get(i);
+    }
+
+    /** Second moment of parameter {@code i}, live (for checkpoints). */
+    public float[] v(int i) {
+        return v.get(i);
+    }
+
+    /** Resumes from a checkpoint: the step count and a copy of each parameter's moments, in {@link #params} order. */
+    public void restore(long steps, List<float[]> m, List<float[]> v) {
+        if (steps < 0) throw new IllegalArgumentException("AdamW step count must be >= 0, got " + steps);
+        if (m.size() != params.size() || v.size() != params.size()) {
+            throw new IllegalArgumentException("AdamW state holds " + m.size() + "/" + v.size()
+                    + " moment tensors but the model trains " + params.size() + " parameters: resume with the same"
+                    + " model and adapter settings");
+        }
+        for (int i = 0; i < params.size(); i++) {
+            Parameter p = params.get(i);
+            if (m.get(i).length != p.numel() || v.get(i).length != p.numel()) {
+                throw new IllegalArgumentException("AdamW state for " + p.name + " holds " + m.get(i).length + "/"
+                        + v.get(i).length + " values, the parameter " + p.numel()
+                        + ": resume with the same model and adapter settings");
+            }
+        }
+        for (int i = 0; i < params.size(); i++) {
+            System.arraycopy(m.get(i), 0, this.m.get(i), 0, params.get(i).numel());
+            System.arraycopy(v.get(i), 0, this.v.get(i), 0, params.get(i).numel());
+        }
+        this.steps = steps;
+    }
+}

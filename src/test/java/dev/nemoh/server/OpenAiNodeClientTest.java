@@ -1,0 +1,99 @@
+package dev.nemoh.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.nemoh.chat.ChatTemplate;
+import dev.nemoh.chat.Reasoning;
+import dev.nemoh.generate.SamplingParams;
+import dev.nemoh.generate.TextGenerator;
+import org.junit.jupiter.api.Test;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * OpenAI's own Node client library against the server: a whole and a streamed chat completion on the tiny model.
+ * Runs where {@code node} and {@code npm} are on the PATH (skipped otherwise); installs the pinned {@code openai}
+ * package from the npm registry into {@code target/openai-client} on first use.
+ */
+class OpenAiNodeClientTest {
+    static final String OPENAI_PACKAGE = "openai@6.30.1";
+    static final Path CLIENT_DIR = Path.of("target/openai-client");
+
+    @Test
+    void officialNodeClientTalksToTheServer() throws Exception {
+        assumeTrue(onPath("node") && onPath("npm"), "node and npm are not on the PATH");
+        installClient();
+        Files.copy(Path.of("src/test/node/openai-client.mjs"), CLIENT_DIR.resolve("openai-client.mjs"),
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        try (TestServer s = TestServer.start(TestServer.options(4, 16))) {
+            ProcessBuilder pb = new ProcessBuilder("node", "openai-client.mjs").directory(CLIENT_DIR.toFile());
+            pb.environment().put("NEMOH_BASE_URL", "http://127.0.0.1:" + s.server.port() + "/v1");
+            pb.environment().put("NEMOH_MODEL", "nemoh-tiny");
+            Result r = run(pb, 60);
+            assertEquals(0, r.code(), "node failed:\n" + r.output());
+            String lastLine = r.output().strip().substring(r.output().strip().lastIndexOf('\n') + 1);
+            JsonNode got = Json.parse(lastLine.getBytes(StandardCharsets.UTF_8));
+
+            assertEquals("nemoh-tiny", got.get("models").get(0).asText());
+
+            var noThink = ChatTemplate.messages("system", "/no_think", "user", "Say something.");
+            TextGenerator.Result whole = s.alone(s.chatPrompt(noThink), SamplingParams.greedy().withMaxTokens(16), List.of(), null);
+            assertEquals(Reasoning.split(whole.text(), false).answer(), got.get("whole").get("content").asText());
+            assertFalse(got.get("whole").get("content").asText().isEmpty());
+            assertEquals(whole.finish().openAiName(), got.get("whole").get("finishReason").asText());
+            assertEquals(whole.completionTokens(), got.get("whole").get("usage").get("completion_tokens").asInt());
+
+            var think = ChatTemplate.messages("user", "Think, then say something.");
+            TextGenerator.Result streamed = s.alone(s.chatPrompt(think), SamplingParams.greedy().withMaxTokens(16), List.of(), null);
+            Reasoning.Parts parts = Reasoning.split(streamed.text(), true);
+            JsonNode stream = got.get("stream");
+            assertEquals(parts.reasoning(), stream.get("reasoning").asText().strip());
+            assertEquals(parts.answer(), stream.get("content").asText().strip());
+            assertEquals(streamed.finish().openAiName(), stream.get("finishReason").asText());
+            assertEquals(streamed.completionTokens(), stream.get("usage").get("completion_tokens").asInt());
+        }
+    }
+
+    record Result(int code, String output) {}
+
+    private static void installClient() throws IOException, InterruptedException {
+        if (Files.isDirectory(CLIENT_DIR.resolve("node_modules/openai"))) return;
+        Files.createDirectories(CLIENT_DIR);
+        ProcessBuilder pb = new ProcessBuilder("npm", "install", "--no-audit", "--no-fund", "--prefix", ".", OPENAI_PACKAGE)
+                .directory(CLIENT_DIR.toFile());
+        Result r = run(pb, 300);
+        assertEquals(0, r.code(), "npm install " + OPENAI_PACKAGE + " failed:\n" + r.output());
+    }
+
+    private static Result run(ProcessBuilder pb, long timeoutSeconds) throws IOException, InterruptedException {
+        Path log = Files.createTempFile("nemoh-node", ".log");
+        try {
+            Process p = pb.redirectErrorStream(true).redirectOutput(log.toFile()).start();
+            if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                return new Result(-1, "timed out after " + timeoutSeconds + " s:\n" + Files.readString(log));
+            }
+            return new Result(p.exitValue(), Files.readString(log));
+        } finally {
+            Files.deleteIfExists(log);
+        }
+    }
+
+    private static boolean onPath(String program) {
+        String path = System.getenv("PATH");
+        if (path == null) return false;
+        for (String dir : path.split(File.pathSeparator)) {
+            if (Files.isExecutable(Path.of(dir, program))) return true;
+        }
+        return false;
+    }
+}
