@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs on the lent GPU machine (the device tool) from a checkout root, out of the kit that scripts/cuda-kit.sh packs:
 # the cuda backend's JUnit tests on the fixtures, then the Nemotron-H 8B-shape benchmark with transformers side by
-# side, and greedy generation on cpu, cuda and auto compared. Usage: bash KIT/cuda-device.sh [tests,bench,hf,generate] (PROFILE=1: bench also times every kernel). Logs go to $OUT.
+# side, and greedy generation on cpu, cuda and auto compared. Usage: bash KIT/cuda-device.sh [tests,bench,hf,generate,serve] (PROFILE=1: bench also times every kernel). Logs go to $OUT.
 set -uo pipefail
 kit=$(dirname "${BASH_SOURCE[0]}")
 out=${OUT:-/tmp/nemoh-out}
 mkdir -p "$out"
-java=("$kit/jdk/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss4m -XX:MaxDirectMemorySize=1t)
+jdk=/tmp/nemoh-jdk
+[ -x $jdk/jdk/bin/java ] || { mkdir -p $jdk && tar xJf "$kit/jdk.tar.xz" -C $jdk; }
+java=("$jdk/jdk/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss4m -XX:MaxDirectMemorySize=1t)
 cp="$kit/nemoh.jar:$kit/lib/*"
 steps=${1:-tests,bench,hf}
 
@@ -35,6 +37,35 @@ if [[ $steps == *generate* ]]; then
   done
   cmp -s "$out/generate-cpu.txt" "$out/generate-cuda.txt" && cmp -s "$out/generate-cpu.txt" "$out/generate-auto.txt" \
     && echo "generate: cuda and auto text equal to cpu" || echo "generate: TEXT DIFFERS from cpu"
+fi
+if [[ $steps == *serve* ]]; then
+  for device in cpu cuda; do
+    printf 'Hello there\n/exit\n' | "${java[@]}" -cp "$cp" dev.nemoh.cli.Main chat --device $device --model models/nemoh-tiny \
+      --max-tokens 12 > "$out/chat-$device.txt" 2>&1
+    echo "chat --device $device: $(tr '\n' ' ' < "$out/chat-$device.txt" | cut -c1-200)"
+    "${java[@]}" -cp "$cp" dev.nemoh.cli.Main serve --device $device --model models/nemoh-tiny --port 8199 > "$out/serve-$device.log" 2>&1 &
+    pid=$!
+    for i in $(seq 60); do python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8199/v1/models')" 2>/dev/null && break; sleep 1; done
+    python3 - "$device" "$out" <<'PY'
+import json, sys, urllib.request, concurrent.futures as cf
+device, out = sys.argv[1], sys.argv[2]
+def ask(i, stream=False):
+    body = {"model": "nemoh-tiny", "messages": [{"role": "user", "content": f"Count to {i}"}], "max_tokens": 12, "temperature": 0, "stream": stream}
+    req = urllib.request.Request("http://127.0.0.1:8199/v1/chat/completions", json.dumps(body).encode(), {"Content-Type": "application/json"})
+    raw = urllib.request.urlopen(req).read().decode()
+    if not stream:
+        m = json.loads(raw)["choices"][0]["message"]
+        return (m.get("reasoning_content") or "") + "|" + (m.get("content") or "")
+    deltas = [json.loads(l[6:])["choices"][0]["delta"] for l in raw.splitlines() if l.startswith("data: {")]
+    return "".join(d.get("reasoning_content") or "" for d in deltas) + "|" + "".join(d.get("content") or "" for d in deltas)
+with cf.ThreadPoolExecutor(8) as pool:
+    answers = list(pool.map(ask, range(8))) + [ask(3, True)]
+json.dump(answers, open(f"{out}/serve-{device}.json", "w"))
+print(f"serve --device {device}: 8 concurrent + 1 streamed answered; first: {answers[0]!r}; streamed==whole: {answers[-1] == answers[3]}")
+PY
+    kill $pid; wait $pid 2>/dev/null
+  done
+  cmp -s "$out/serve-cpu.json" "$out/serve-cuda.json" && echo "serve: cuda answers equal to cpu" || echo "serve: ANSWERS DIFFER from cpu"
 fi
 if [[ $steps == *hf* ]]; then
   PYTHONUNBUFFERED=1 python3 "$kit/hf_bench.py" /tmp/m8 --prefill 4096 --decode 32 2>&1 | grep -v Warning | tee "$out/hf.log"

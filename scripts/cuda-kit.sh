@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Packs what the GPU machine (which has no JDK or Maven) needs into one folder KIT: a small jlink image of JDK 25,
+# Packs what the GPU machine (which has no JDK or Maven) needs into one folder KIT: a small jlink image of JDK 25 (xz),
 # nemoh.jar with the runtime jars the benchmarks and tests need, the compiled test classes, the JUnit console, and
 # the device scripts. Run there from a checkout root as: bash KIT/cuda-device.sh (fixtures come from the checkout).
 set -euo pipefail
@@ -9,12 +9,17 @@ find_jdk
 kit=${1:?usage: scripts/cuda-kit.sh KIT_DIR}
 mvn -B -q -DskipTests package
 mvn -B -q dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.11.4 -DoutputDirectory="$kit"
-rm -rf "$kit/jdk" "$kit/lib" "$kit/test-classes"
-"$JAVA_HOME/bin/jlink" --add-modules java.base,java.logging,java.management,java.sql,java.naming,jdk.unsupported,jdk.incubator.vector \
-  --strip-debug --no-header-files --no-man-pages --compress=zip-6 --output "$kit/jdk" 2> >(grep -v incubator >&2)
-strip --strip-unneeded "$kit/jdk/lib/server/libjvm.so" 2>/dev/null || true # jlink keeps libjvm's symbols: 29 MB → 25 MB
+rm -rf "$kit/jdk" "$kit/jdk.tar.xz" "$kit/lib" "$kit/test-classes"
+# The device call carries 64 MiB at most: an uncompressed, stripped image packed with xz is 21 MB where jlink's own
+# zip compression leaves 58 MB (java.desktop, which the template engine needs for java.beans, is large).
+image=$(mktemp -d)
+"$JAVA_HOME/bin/jlink" --add-modules java.base,java.desktop,java.logging,java.management,java.sql,java.naming,jdk.unsupported,jdk.incubator.vector,jdk.httpserver \
+  --strip-debug --no-header-files --no-man-pages --output "$image/jdk" 2> >(grep -v incubator >&2)
+strip --strip-unneeded "$image/jdk/lib/server/libjvm.so"
+XZ_OPT=-T0 tar cJf "$kit/jdk.tar.xz" -C "$image" jdk
+rm -rf "$image"
 mkdir -p "$kit/lib" "$kit/test-classes"
 cp target/nemoh.jar scripts/cuda-device.sh tools/reference/hf_bench.py "$kit/"
-cp target/lib/jackson-*.jar target/lib/picocli-*.jar target/lib/slf4j-*.jar target/lib/snakeyaml-*.jar "$kit/lib/"
+cp target/lib/*.jar "$kit/lib/" # every runtime jar: chat and serve need the template engine too
 cp -r target/test-classes/dev "$kit/test-classes/"
 du -sh "$kit"

@@ -21,14 +21,16 @@ public final class Cuda {
     private static final int ATTR_CC_MINOR = 76;
     private static final int ERROR_OUT_OF_MEMORY = 2;
     private static final int ERROR_NO_DEVICE = 100;
+    private static final int LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
 
     private static Cuda instance;
     private static CudaException unavailable;
 
     private final MethodHandle getErrorName, ctxSetCurrent, ctxSynchronize, memAlloc, memFree, memcpyHtoD, memcpyDtoH,
-            memcpyDtoD, memsetD8, memGetInfo, moduleLoadData, moduleGetFunction, launchKernel, funcSetAttribute,
+            memcpyDtoD, memsetD8, memGetInfo, moduleLoadData, moduleGetFunction, launchKernel, launchKernelEx, funcSetAttribute,
             eventCreate, eventRecord, eventSynchronize, eventElapsedTime, streamBeginCapture, streamEndCapture,
-            graphInstantiate, graphLaunch, graphDestroy, graphExecDestroy;
+            graphInstantiate, graphLaunch, graphDestroy, graphExecDestroy, memAllocHost, memFreeHost, memcpyHtoDAsync,
+            memcpyDtoHAsync, streamSynchronize;
     private final MemorySegment context;
     /**
      * The stream every kernel and cuBLAS product runs on. Created blocking, so it stays ordered with the legacy
@@ -38,6 +40,15 @@ public final class Cuda {
     public final String deviceName;
     public final int computeMajor, computeMinor, multiprocessors;
     public final long totalMemory;
+    /**
+     * Whether kernels are launched with programmatic dependent launch (compute capability 9.0 and later, unless
+     * {@code NEMOH_CUDA_PDL=0}): a kernel may start while the one before it finishes; each of ours waits for its
+     * inputs itself ({@code begin_kernel} in kernels.cu). A decode step is some 250 short kernels, so the ends and
+     * starts this overlaps add up.
+     */
+    public final boolean programmaticLaunch;
+    /** A CUlaunchConfig (56 bytes) and its one CUlaunchAttribute (72 bytes), reused by every launch. */
+    private final MemorySegment launchConfig;
 
     /** The driver and device 0, initialised once; throws a {@link CudaException} saying why when there is none. */
     public static synchronized Cuda get() {
@@ -90,6 +101,7 @@ public final class Cuda {
         moduleGetFunction = lib.function("cuModuleGetFunction", JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
         launchKernel = lib.function("cuLaunchKernel", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
                 JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
+        launchKernelEx = lib.function("cuLaunchKernelEx", JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
         funcSetAttribute = lib.function("cuFuncSetAttribute", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
         eventCreate = lib.function("cuEventCreate", JAVA_INT, ADDRESS, JAVA_INT);
         eventRecord = lib.function("cuEventRecord", JAVA_INT, ADDRESS, ADDRESS);
@@ -102,6 +114,11 @@ public final class Cuda {
         graphLaunch = lib.function("cuGraphLaunch", JAVA_INT, ADDRESS, ADDRESS);
         graphDestroy = lib.function("cuGraphDestroy", JAVA_INT, ADDRESS);
         graphExecDestroy = lib.function("cuGraphExecDestroy", JAVA_INT, ADDRESS);
+        memAllocHost = lib.function("cuMemAllocHost_v2", JAVA_INT, ADDRESS, JAVA_LONG);
+        memFreeHost = lib.function("cuMemFreeHost", JAVA_INT, ADDRESS);
+        memcpyHtoDAsync = lib.function("cuMemcpyHtoDAsync_v2", JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS);
+        memcpyDtoHAsync = lib.function("cuMemcpyDtoHAsync_v2", JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS);
+        streamSynchronize = lib.function("cuStreamSynchronize", JAVA_INT, ADDRESS);
 
         int rc = (int) call(init, 0);
         if (rc == ERROR_NO_DEVICE) throw new CudaException("no CUDA-capable GPU found (cuInit: CUDA_ERROR_NO_DEVICE); use --device cpu");
@@ -127,6 +144,16 @@ public final class Cuda {
             check((int) call(streamCreate, st, 0), "cuStreamCreate");
             stream = st.get(ADDRESS, 0);
         }
+        programmaticLaunch = computeMajor >= 9 && !"0".equals(System.getenv("NEMOH_CUDA_PDL"));
+        launchConfig = Arena.global().allocate(56 + 72, 8);
+        MemorySegment attribute = launchConfig.asSlice(56);
+        launchConfig.set(JAVA_INT, 16, 1); // blockDimY
+        launchConfig.set(JAVA_INT, 20, 1); // blockDimZ
+        launchConfig.set(ADDRESS, 32, stream);
+        launchConfig.set(ADDRESS, 40, attribute);
+        launchConfig.set(JAVA_INT, 48, 1); // numAttrs
+        attribute.set(JAVA_INT, 0, LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
+        attribute.set(JAVA_INT, 8, 1); // programmaticStreamSerializationAllowed
     }
 
     private int attribute(MethodHandle h, Arena a, int attr) {
@@ -251,11 +278,20 @@ public final class Cuda {
     }
 
     /** Queues a kernel on {@link #stream}; {@code params} holds one pointer per kernel argument. */
-    void launch(MemorySegment function, int gx, int gy, int gz, int block, int sharedBytes, MemorySegment params, String name) {
+    synchronized void launch(MemorySegment function, int gx, int gy, int gz, int block, int sharedBytes, MemorySegment params, String name) {
         int rc;
         try {
-            rc = (int) launchKernel.invokeExact(function, gx, gy, gz, block, 1, 1, sharedBytes, stream, params,
-                    MemorySegment.NULL);
+            if (programmaticLaunch) {
+                launchConfig.set(JAVA_INT, 0, gx);
+                launchConfig.set(JAVA_INT, 4, gy);
+                launchConfig.set(JAVA_INT, 8, gz);
+                launchConfig.set(JAVA_INT, 12, block);
+                launchConfig.set(JAVA_INT, 24, sharedBytes);
+                rc = (int) launchKernelEx.invokeExact(launchConfig, function, params, MemorySegment.NULL);
+            } else {
+                rc = (int) launchKernel.invokeExact(function, gx, gy, gz, block, 1, 1, sharedBytes, stream, params,
+                        MemorySegment.NULL);
+            }
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }
@@ -286,7 +322,62 @@ public final class Cuda {
     }
 
     void launchGraph(MemorySegment exec) {
-        check((int) call(graphLaunch, exec, stream), "cuGraphLaunch");
+        int rc;
+        try {
+            rc = (int) graphLaunch.invokeExact(exec, stream);
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+        check(rc, "cuGraphLaunch");
+    }
+
+    /**
+     * Page-locked host memory of {@code bytes}: copies to and from it run at full speed, with no staging copy, and
+     * can be queued on the stream ({@link #uploadAsync}, {@link #downloadAsync}). Free with {@link #freeHost}.
+     */
+    MemorySegment allocHost(long bytes) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment p = a.allocate(ADDRESS);
+            check((int) call(memAllocHost, p, bytes), "cuMemAllocHost (" + bytes + " bytes of page-locked memory)");
+            return p.get(ADDRESS, 0).reinterpret(bytes);
+        }
+    }
+
+    void freeHost(MemorySegment host) {
+        check((int) call(memFreeHost, host), "cuMemFreeHost");
+    }
+
+    /** Queues a copy from page-locked {@code src} on the stream; {@code src} must stay unchanged until it has run. */
+    void uploadAsync(long dst, MemorySegment src, long bytes) {
+        int rc;
+        try {
+            rc = (int) memcpyHtoDAsync.invokeExact(dst, src, bytes, stream);
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+        check(rc, "cuMemcpyHtoDAsync");
+    }
+
+    /** Queues a copy into page-locked {@code dst} on the stream; it holds the data after {@link #synchronizeStream}. */
+    void downloadAsync(MemorySegment dst, long src, long bytes) {
+        int rc;
+        try {
+            rc = (int) memcpyDtoHAsync.invokeExact(dst, src, bytes, stream);
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+        check(rc, "cuMemcpyDtoHAsync");
+    }
+
+    /** Waits for everything queued on the stream. */
+    void synchronizeStream() {
+        int rc;
+        try {
+            rc = (int) streamSynchronize.invokeExact(stream);
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+        check(rc, "cuStreamSynchronize (an earlier kernel may have failed)");
     }
 
     void destroyGraph(MemorySegment exec) {

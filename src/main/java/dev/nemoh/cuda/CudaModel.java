@@ -14,6 +14,7 @@ import dev.nemoh.model.TimeStepClamp;
 import dev.nemoh.model.WeightFormat;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
@@ -22,10 +23,10 @@ import java.util.Map;
  * NemotronHForCausalLM on an NVIDIA GPU: the checkpoint is read through the CPU model's loader (same names, shapes
  * and checks) and its weights uploaded as bf16; activations and Mamba states are float32, KV caches bf16. Prompts
  * go through cuBLAS and the SSD chunked scan; decode steps, batched over sequences, through our GEMV and recurrent
- * kernels. Every call leaves the GPU idle when it returns (the logits are copied back). A decode step of up to
- * {@link CudaLinear#GEMV_MAX_ROWS} sequences, which queues some 250 small kernels, is captured once into a CUDA
- * graph per batch size and replayed: its inputs (token ids, lengths, state tables) sit in fixed device buffers
- * that are refreshed before each replay, and the graph is captured again when a workspace buffer moves.
+ * kernels. Every call leaves the GPU idle when it returns (the logits are copied back). A decode step, some 250
+ * small kernels, is captured once into a CUDA graph per batch size and replayed: its inputs (token ids, lengths,
+ * state tables) sit in fixed device buffers that are refreshed before each replay, and the graph is captured again
+ * when a workspace buffer moves.
  */
 public final class CudaModel implements LanguageModel {
     /** Longest piece of a prompt run at once; longer prompts continue through the state, which is exact. */
@@ -44,6 +45,7 @@ public final class CudaModel implements LanguageModel {
     private final float eps;
     /** The captured decode step of each batch size, and the workspace generation it was captured with. */
     private final Map<Integer, DecodeGraph> graphs = new HashMap<>();
+    private final PinnedBuffer pinnedInputs, pinnedLogits;
 
     private record DecodeGraph(MemorySegment exec, long generation, long logits) {}
 
@@ -82,6 +84,8 @@ public final class CudaModel implements LanguageModel {
         }
         normF = CudaMamba2Mixer.floats(cuda, cpu.normF.weight);
         lmHead = CudaLinear.upload(cuda, cpu.lmHead);
+        pinnedInputs = new PinnedBuffer(cuda);
+        pinnedLogits = new PinnedBuffer(cuda);
     }
 
     @Override
@@ -161,16 +165,19 @@ public final class CudaModel implements LanguageModel {
         } else {
             // run it eagerly, which also sizes every workspace buffer, then capture it for the next steps
             logits = head(blocks(step), 0, batch);
-            if (batch <= CudaLinear.GEMV_MAX_ROWS && device.kernels.profiler == null) {
+            if (device.kernels.profiler == null) {
                 if (graph != null) cuda.destroyGraph(graph.exec);
                 long generation = device.workspace.generation();
                 MemorySegment exec = cuda.captureGraph(() -> head(blocks(step), 0, batch));
                 graphs.put(batch, new DecodeGraph(exec, generation, logits));
             }
         }
-        float[] out = cuda.downloadFloats(logits, batch * config.vocabSize);
+        long bytes = 4L * batch * config.vocabSize;
+        MemorySegment host = pinnedLogits.get(bytes);
+        cuda.downloadAsync(host, logits, bytes);
+        cuda.synchronizeStream();
         for (CudaState st : s) st.advance(1);
-        return out;
+        return host.toArray(ValueLayout.JAVA_FLOAT);
     }
 
     /** Times every kernel and cuBLAS product with {@code profiler} from now on; null stops it. */
@@ -191,23 +198,25 @@ public final class CudaModel implements LanguageModel {
      */
     private CudaStep inputs(int[] ids, CudaState[] states, int len) {
         int sequences = states.length, rows = ids.length;
-        Workspace ws = device.workspace;
-        int[] ints = new int[rows + sequences];
-        System.arraycopy(ids, 0, ints, 0, rows);
-        long[] tables = new long[2 * norms.length * sequences];
+        // one copy: the tables (u64, by layer, slot and sequence) first, then the ids and the lengths
+        long tableBytes = 8L * 2 * norms.length * sequences;
+        long bytes = tableBytes + 4L * (rows + sequences);
+        cuda.synchronizeStream(); // the previous call's upload may still be reading the staging memory
+        MemorySegment host = pinnedInputs.get(bytes);
         int maxLength = 0;
         for (int b = 0; b < sequences; b++) {
-            ints[rows + b] = states[b].length();
+            host.setAtIndex(ValueLayout.JAVA_INT, tableBytes / 4 + rows + b, states[b].length());
             maxLength = Math.max(maxLength, states[b].length());
             for (int layer = 0; layer < norms.length; layer++) {
-                for (int slot = 0; slot < 2; slot++) tables[(2 * layer + slot) * sequences + b] = states[b].buffers[layer][slot];
+                for (int slot = 0; slot < 2; slot++) {
+                    host.setAtIndex(ValueLayout.JAVA_LONG, (2L * layer + slot) * sequences + b, states[b].buffers[layer][slot]);
+                }
             }
         }
-        long intsDev = ws.get("step.ints", 4L * ints.length);
-        long tablesDev = ws.get("step.tables", 8L * tables.length);
-        cuda.upload(intsDev, ints);
-        cuda.upload(tablesDev, tables);
-        return new CudaStep(sequences, len, intsDev, intsDev + 4L * rows, tablesDev, maxLength, states);
+        MemorySegment.copy(ids, 0, host, ValueLayout.JAVA_INT, tableBytes, rows);
+        long dev = device.workspace.get("step.inputs", bytes);
+        cuda.uploadAsync(dev, host, bytes);
+        return new CudaStep(sequences, len, dev + tableBytes, dev + tableBytes + 4L * rows, dev, maxLength, states);
     }
 
     /** Queues the blocks over the step's tokens; returns the residual stream [rows, hidden] after the last block. */
@@ -259,6 +268,8 @@ public final class CudaModel implements LanguageModel {
         for (long p : norms) cuda.free(p);
         for (CudaMixer m : mixers) m.free(cuda);
         cuda.free(normF);
+        pinnedInputs.free();
+        pinnedLogits.free();
         device.workspace.close();
     }
 }

@@ -20,6 +20,17 @@ __device__ __forceinline__ bf16 to_bf(float f) {
     return (bf16) (u >> 16);
 }
 
+// Programmatic dependent launch (sm_90 and later, when the host launches with it; see Cuda.launch): a kernel's
+// blocks may start while the kernel before it in the stream is still running, so every kernel waits here before
+// it reads what earlier kernels wrote or writes anything, and lets the next kernel start at once: its blocks then
+// take the SMs the tail of this one leaves idle and can do work that needs no inputs (the GEMV streams weights).
+__device__ __forceinline__ void begin_kernel() {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;");
+#endif
+}
+
 __device__ __forceinline__ float silu(float x) { return x / (1.f + __expf(-x)); }
 
 __device__ __forceinline__ float softplus(float x) { return x > 20.f ? x : log1pf(expf(x)); }
@@ -49,6 +60,7 @@ __device__ float block_sum(float v) {
 }
 
 extern "C" __global__ void embed(const bf16* table, const int* ids, float* x, int hidden) {
+    begin_kernel();
     long row = blockIdx.x;
     const bf16* src = table + (long) ids[row] * hidden;
     for (int i = threadIdx.x; i < hidden; i += blockDim.x) x[row * hidden + i] = bf(src[i]);
@@ -57,6 +69,7 @@ extern "C" __global__ void embed(const bf16* table, const int* ids, float* x, in
 // y = w · x / sqrt(mean(x²) + eps) over each group of one row; grid (rows, groups). 16-byte accesses when the
 // group and its offsets allow (group a multiple of 4), else scalar.
 extern "C" __global__ void rms_norm(const float* x, const float* w, float* y, int dim, int group, float eps) {
+    begin_kernel();
     long base = (long) blockIdx.x * dim + blockIdx.y * group;
     const float* wg = w + blockIdx.y * group;
     float ss = 0.f;
@@ -83,6 +96,7 @@ extern "C" __global__ void rms_norm(const float* x, const float* w, float* y, in
 // Mamba's gated norm: g = y · SiLU(z), then RMSNorm of each group of g; z is the first `inner` columns of proj.
 extern "C" __global__ void gated_rms_norm(const float* y, const float* proj, int projStride, const float* w, float* out,
                                           int inner, int group, float eps) {
+    begin_kernel();
     long row = blockIdx.x;
     int g0 = blockIdx.y * group;
     extern __shared__ float gated[];
@@ -98,6 +112,7 @@ extern "C" __global__ void gated_rms_norm(const float* y, const float* proj, int
 
 // Four elements per thread and step (16-byte loads) over n4 = n / 4 groups, then the n % 4 tail.
 extern "C" __global__ void to_bf16(const float* x, bf16* y, long n) {
+    begin_kernel();
     long n4 = n >> 2, stride = (long) gridDim.x * blockDim.x;
     for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n4; i += stride) {
         float4 v = ((const float4*) x)[i];
@@ -108,6 +123,7 @@ extern "C" __global__ void to_bf16(const float* x, bf16* y, long n) {
 }
 
 extern "C" __global__ void to_f32(const bf16* x, float* y, long n) {
+    begin_kernel();
     for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) y[i] = bf(x[i]);
 }
 
@@ -120,6 +136,7 @@ __device__ __forceinline__ float bias_act1(float v, float b, int reluSquared) {
 // x ← relu(x + bias)² or x ← x + bias (bias may be null): the epilogue of a cuBLAS product. 16-byte steps when
 // cols is a multiple of 4.
 extern "C" __global__ void bias_act(float* x, const float* bias, long rows, int cols, int reluSquared) {
+    begin_kernel();
     long n = rows * cols, stride = (long) gridDim.x * blockDim.x;
     if ((cols & 3) == 0) {
         for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n >> 2; i += stride) {
@@ -138,6 +155,7 @@ extern "C" __global__ void bias_act(float* x, const float* bias, long rows, int 
 
 // Deterministic pseudo-random fill, for synthetic benchmark contexts (never zeros).
 extern "C" __global__ void fill_random_bf16(bf16* x, long n, unsigned seed, float scale) {
+    begin_kernel();
     for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
         unsigned h = (unsigned) i * 2654435761u ^ seed;
         h ^= h >> 15; h *= 2246822519u; h ^= h >> 13; h *= 3266489917u; h ^= h >> 16;
@@ -146,6 +164,7 @@ extern "C" __global__ void fill_random_bf16(bf16* x, long n, unsigned seed, floa
 }
 
 extern "C" __global__ void fill_random_f32(float* x, long n, unsigned seed, float scale) {
+    begin_kernel();
     for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
         unsigned h = (unsigned) i * 2654435761u ^ seed;
         h ^= h >> 15; h *= 2246822519u; h ^= h >> 13; h *= 3266489917u; h ^= h >> 16;
@@ -179,17 +198,30 @@ __device__ __forceinline__ void gemv_step(uint4 q, const float* __restrict__ x, 
 // 16-byte weight loads each lane issues before using any: with 8 warps a block and several blocks an SM this keeps
 // well over the ~20 KB per SM in flight that covering HBM latency at full bandwidth takes.
 #define GEMV_LOADS 8
+// Rounds of those loads a warp prefetches into L2 before a GEMV waits for its inputs: 8 KB a warp, some 34 MB over a
+// full GPU of resident warps, inside the H100's 50 MB L2.
+#define GEMV_PREFETCH_ROUNDS 2
 
 // y[r, o] (+)= act(Σ_i W[o, i] · x[r, i] + bias[o]) for rows ≤ ROWS activation rows: the decode path, where
 // streaming W once at full bandwidth is all that matters. One warp per output row. Full rounds of GEMV_LOADS loads
 // run without bounds checks; one guarded round takes the rest of the row. act: 0 none, 1 relu².
+// (Measured on the H100 and dropped: splitting each row over 2–8 warps to shorten the tail, and prefetching the
+// rows of the block a wave later into L2; both made a decode step slower.)
 template <int ROWS>
 __device__ __forceinline__ void gemv(const bf16* __restrict__ W, const float* __restrict__ x, float* y,
                                      const float* bias, int out, int in, int rows, int accumulate, int act) {
     int o = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
+    const bf16* w = W + (long) min(o, out - 1) * in;
+    // the weights depend on no earlier kernel: start pulling this warp's first rounds into L2 while that one ends
+    if ((in & 7) == 0 && o < out) {
+        const uint4* w4 = (const uint4*) w;
+        for (int k = lane; k < min(in >> 3, 32 * GEMV_LOADS * GEMV_PREFETCH_ROUNDS); k += 32) {
+            asm volatile("prefetch.global.L2 [%0];" :: "l"(w4 + k));
+        }
+    }
+    begin_kernel();
     if (o >= out) return;
-    const bf16* w = W + (long) o * in;
     float acc[ROWS];
 #pragma unroll
     for (int r = 0; r < ROWS; r++) acc[r] = 0.f;
@@ -238,7 +270,7 @@ __device__ __forceinline__ void gemv(const bf16* __restrict__ W, const float* __
 }
 
 // One instance per bound on the rows, so a single decoded sequence keeps one accumulator (few registers, more
-// warps per SM) and a batch of 8 still streams W once.
+// warps per SM). Past 2 rows cuBLAS is faster (see CudaLinear).
 #define GEMV_KERNEL(R) \
     extern "C" __global__ void __launch_bounds__(256) gemv_bf16_##R(const bf16* __restrict__ W, const float* __restrict__ x, \
             float* y, const float* bias, int out, int in, int rows, int accumulate, int act) { \
@@ -246,14 +278,13 @@ __device__ __forceinline__ void gemv(const bf16* __restrict__ W, const float* __
     }
 GEMV_KERNEL(1)
 GEMV_KERNEL(2)
-GEMV_KERNEL(4)
-GEMV_KERNEL(8)
 
 // Causal depthwise conv1d + SiLU over xBC (columns [inner, inner + convDim) of proj) for `len` tokens of each of
 // `batch` sequences; positions before the call come from the sequence's conv state [convDim, K] (oldest first).
 // grid (ceil(convDim / blockDim), len, batch).
 extern "C" __global__ void conv1d(const float* proj, int projStride, int inner, const float* w, const float* bias,
                                   const u64* states, float* out, int len, int convDim, int K) {
+    begin_kernel();
     int ch = blockIdx.x * blockDim.x + threadIdx.x;
     int t = blockIdx.y, b = blockIdx.z;
     if (ch >= convDim) return;
@@ -270,6 +301,7 @@ extern "C" __global__ void conv1d(const float* proj, int projStride, int inner, 
 // After conv1d: each channel's state keeps its last K inputs. In place: slot j reads slot len + j > j, or the input.
 extern "C" __global__ void conv1d_state(const float* proj, int projStride, int inner, const u64* states, int len,
                                         int convDim, int K) {
+    begin_kernel();
     int ch = blockIdx.x * blockDim.x + threadIdx.x;
     int b = blockIdx.y;
     if (ch >= convDim) return;
@@ -289,6 +321,7 @@ extern "C" __global__ void conv1d_state(const float* proj, int projStride, int i
 extern "C" __global__ void ssm_step(const float* xBC, const float* proj, int projStride, int dtOffset,
                                     const float* dtBias, const float* A, const float* D, const u64* states, float* y,
                                     int heads, int headDim, int N, int groups, int inner, int convDim, float lo, float hi) {
+    begin_kernel();
     int h = blockIdx.x, b = blockIdx.y;
     int g = h / (heads / groups);
     float dt = fminf(fmaxf(softplus(proj[(long) b * projStride + dtOffset + h] + dtBias[h]), lo), hi);
@@ -332,6 +365,7 @@ extern "C" __global__ void ssm_step(const float* xBC, const float* proj, int pro
 // so it can read the state, produce the output and shift the state in place. grid (ceil(convDim / blockDim), batch).
 extern "C" __global__ void conv1d_step(const float* proj, int projStride, int inner, const float* w, const float* bias,
                                        const u64* states, float* out, int convDim, int K) {
+    begin_kernel();
     int ch = blockIdx.x * blockDim.x + threadIdx.x;
     int b = blockIdx.y;
     if (ch >= convDim) return;
@@ -360,6 +394,7 @@ extern "C" __global__ void conv1d_step(const float* proj, int projStride, int in
 // dt and its within-chunk cumulative A·dt, [len, heads]; grid (chunks), block heads.
 extern "C" __global__ void ssd_dt(const float* proj, int projStride, int dtOffset, const float* dtBias, const float* A,
                                   float* dt, float* cum, int len, int heads, int chunk, float lo, float hi) {
+    begin_kernel();
     int h = threadIdx.x;
     if (h >= heads) return;
     int t0 = blockIdx.x * chunk, t1 = min(len, t0 + chunk);
@@ -428,6 +463,7 @@ __device__ __forceinline__ void tile_clear(float (&acc)[8][4]) {
 // above the diagonal are left unwritten or hold products nothing reads). grid (chunks, groups).
 extern "C" __global__ void __launch_bounds__(256) ssd_cb(const float* xBC, float* cb, int len, int chunk, int N,
                                                          int groups, int inner, int convDim) {
+    begin_kernel();
     __shared__ Tiles tiles;
     int c = blockIdx.x, g = blockIdx.y;
     int t0 = c * chunk, T = min(chunk, len - t0);
@@ -458,6 +494,7 @@ extern "C" __global__ void __launch_bounds__(256) ssd_cb(const float* xBC, float
 // grid (chunks, heads).
 extern "C" __global__ void __launch_bounds__(256) ssd_chunk_state(const float* xBC, const float* dt, const float* cum,
         float* local, int len, int chunk, int heads, int headDim, int N, int groups, int inner, int convDim) {
+    begin_kernel();
     __shared__ Tiles tiles;
     __shared__ float w[MAX_CHUNK];
     int c = blockIdx.x, h = blockIdx.y;
@@ -495,6 +532,7 @@ extern "C" __global__ void __launch_bounds__(256) ssd_chunk_state(const float* x
 // leaves the final state in the sequence's SSM state ([heads, headDim, N]). grid (ceil(N·headDim / block), heads).
 extern "C" __global__ void ssd_state_pass(const float* local, const float* cum, float* state, float* sIn, int len,
                                           int chunk, int heads, int headDim, int N) {
+    begin_kernel();
     int e = blockIdx.x * blockDim.x + threadIdx.x, h = blockIdx.y;
     if (e >= N * headDim) return;
     int n = e / headDim, p = e % headDim;
@@ -516,6 +554,7 @@ extern "C" __global__ void ssd_state_pass(const float* local, const float* cum, 
 extern "C" __global__ void __launch_bounds__(256) ssd_chunk_output(const float* xBC, const float* dt, const float* cum,
         const float* cb, const float* sIn, const float* D, float* y, int len, int chunk, int heads, int headDim, int N,
         int groups, int inner, int convDim) {
+    begin_kernel();
     __shared__ Tiles tiles;
     __shared__ float cumS[MAX_CHUNK], dtS[MAX_CHUNK];
     int c = blockIdx.x, h = blockIdx.y;
@@ -572,6 +611,7 @@ extern "C" __global__ void __launch_bounds__(256) ssd_chunk_output(const float* 
 // grid (len, batch).
 extern "C" __global__ void kv_append(const float* qkv, int qkvStride, int kOffset, int vOffset, const u64* keys,
                                      const u64* values, const int* lengths, int len, int kvWidth) {
+    begin_kernel();
     int t = blockIdx.x, b = blockIdx.y;
     const float* row = qkv + ((long) b * len + t) * qkvStride;
     long at = (long) (lengths[b] + t) * kvWidth;
@@ -703,7 +743,7 @@ __device__ __forceinline__ void attn_decode(const float* qkv, int qkvStride, con
 #define ATTN_KERNEL(GR) \
     extern "C" __global__ void __launch_bounds__(128) attn_decode_partial_##GR(const float* qkv, int qkvStride, \
             const u64* keys, const u64* values, const int* lengths, float* partial, int heads, int kvHeads, \
-            int headDim, int G, int splits, float scale) { \
+            int headDim, int G, int splits, float scale) { begin_kernel(); \
         attn_decode<GR>(qkv, qkvStride, keys, values, lengths, partial, heads, kvHeads, headDim, G, splits, scale); \
     }
 ATTN_KERNEL(1)
@@ -714,6 +754,7 @@ ATTN_KERNEL(8)
 // Combines the splits of each (sequence, query head); a split with no keys has max −∞ and weighs 0.
 // grid (heads, batch), block ≥ headDim.
 extern "C" __global__ void attn_decode_combine(const float* partial, float* out, int heads, int headDim, int splits) {
+    begin_kernel();
     int h = blockIdx.x, b = blockIdx.y, d = threadIdx.x;
     if (d >= headDim) return;
     const float* p = partial + ((long) b * heads + h) * splits * (headDim + 2);
@@ -734,6 +775,7 @@ extern "C" __global__ void attn_decode_combine(const float* partial, float* out,
 // Row-wise causal softmax of prefill scores [rows, keys], in place: row i is the query at absolute position
 // first + i and sees keys 0..first + i; later keys get weight 0. grid (rows).
 extern "C" __global__ void causal_softmax(float* scores, int keys, int first) {
+    begin_kernel();
     float* row = scores + (long) blockIdx.x * keys;
     int visible = min(keys, first + (int) blockIdx.x + 1);
     __shared__ float red[32];
@@ -754,6 +796,7 @@ extern "C" __global__ void causal_softmax(float* scores, int keys, int first) {
 
 // Greedy pick per row of logits [rows, vocab]; grid (rows).
 extern "C" __global__ void argmax(const float* logits, int vocab, int* out) {
+    begin_kernel();
     const float* row = logits + (long) blockIdx.x * vocab;
     float best = NEG_INF;
     int at = 0;
