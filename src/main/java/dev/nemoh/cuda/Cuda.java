@@ -322,13 +322,7 @@ public final class Cuda {
     }
 
     void launchGraph(MemorySegment exec) {
-        int rc;
-        try {
-            rc = (int) graphLaunch.invokeExact(exec, stream);
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
-        check(rc, "cuGraphLaunch");
+        checked(() -> (int) graphLaunch.invokeExact(exec, stream), "cuGraphLaunch");
     }
 
     /**
@@ -349,35 +343,17 @@ public final class Cuda {
 
     /** Queues a copy from page-locked {@code src} on the stream; {@code src} must stay unchanged until it has run. */
     void uploadAsync(long dst, MemorySegment src, long bytes) {
-        int rc;
-        try {
-            rc = (int) memcpyHtoDAsync.invokeExact(dst, src, bytes, stream);
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
-        check(rc, "cuMemcpyHtoDAsync");
+        checked(() -> (int) memcpyHtoDAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyHtoDAsync");
     }
 
     /** Queues a copy into page-locked {@code dst} on the stream; it holds the data after {@link #synchronizeStream}. */
     void downloadAsync(MemorySegment dst, long src, long bytes) {
-        int rc;
-        try {
-            rc = (int) memcpyDtoHAsync.invokeExact(dst, src, bytes, stream);
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
-        check(rc, "cuMemcpyDtoHAsync");
+        checked(() -> (int) memcpyDtoHAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyDtoHAsync");
     }
 
     /** Waits for everything queued on the stream. */
     void synchronizeStream() {
-        int rc;
-        try {
-            rc = (int) streamSynchronize.invokeExact(stream);
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
-        check(rc, "cuStreamSynchronize (an earlier kernel may have failed)");
+        checked(() -> (int) streamSynchronize.invokeExact(stream), "cuStreamSynchronize (an earlier kernel may have failed)");
     }
 
     void destroyGraph(MemorySegment exec) {
@@ -405,6 +381,22 @@ public final class Cuda {
             check((int) call(eventElapsedTime, ms, start, end), "cuEventElapsedTime");
             return ms.get(JAVA_FLOAT, 0);
         }
+    }
+
+    /** A driver call on the step's hot path: invokeExact, not {@link #call}'s boxing invokeWithArguments. */
+    @FunctionalInterface
+    private interface NativeCall {
+        int run() throws Throwable;
+    }
+
+    private void checked(NativeCall call, String what) {
+        int rc;
+        try {
+            rc = call.run();
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+        check(rc, what);
     }
 
     void check(int rc, String what) {
