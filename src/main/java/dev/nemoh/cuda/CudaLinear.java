@@ -95,8 +95,21 @@ final class CudaLinear {
         return weight;
     }
 
+    /** Device address of the float32 bias [out], or 0 without one. */
+    long bias() {
+        return bias;
+    }
+
     long bytes() {
         return 2L * out * in;
+    }
+
+    /**
+     * Rows [first, first + count) of this layer as a layer of their own, sharing its memory (one expert of a stacked
+     * set): free only the whole.
+     */
+    CudaLinear rows(int first, int count) {
+        return new CudaLinear(count, in, weight + 2L * first * in, bias == 0 ? 0 : bias + 4L * first);
     }
 
     /**

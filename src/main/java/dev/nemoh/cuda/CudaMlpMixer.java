@@ -1,12 +1,18 @@
 package dev.nemoh.cuda;
 
+import dev.nemoh.model.MlpMixer;
+
 /** Nemotron-H's MLP on the GPU: {@code down(relu(up(x))²)}, relu² fused into the up projection's epilogue. */
 final class CudaMlpMixer implements CudaMixer {
     private final CudaLinear up, down;
 
-    CudaMlpMixer(CudaLinear up, CudaLinear down) {
+    private CudaMlpMixer(CudaLinear up, CudaLinear down) {
         this.up = up;
         this.down = down;
+    }
+
+    static CudaMlpMixer upload(Cuda cuda, MlpMixer cpu) {
+        return new CudaMlpMixer(CudaLinear.upload(cuda, cpu.upProj), CudaLinear.upload(cuda, cpu.downProj));
     }
 
     @Override

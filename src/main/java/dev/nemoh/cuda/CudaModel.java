@@ -1,6 +1,5 @@
 package dev.nemoh.cuda;
 
-import dev.nemoh.config.LayerType;
 import dev.nemoh.config.NemotronHConfig;
 import dev.nemoh.kernels.DenseWeights;
 import dev.nemoh.model.AttentionMixer;
@@ -9,6 +8,7 @@ import dev.nemoh.model.LanguageModel;
 import dev.nemoh.model.Linear;
 import dev.nemoh.model.Mamba2Mixer;
 import dev.nemoh.model.MlpMixer;
+import dev.nemoh.model.MoeMixer;
 import dev.nemoh.model.NemotronHModel;
 import dev.nemoh.model.TimeStepClamp;
 import dev.nemoh.model.WeightFormat;
@@ -63,9 +63,6 @@ public final class CudaModel implements LanguageModel {
 
     private CudaModel(Cuda cuda, NemotronHModel cpu, TimeStepClamp clamp) {
         NemotronHConfig c = cpu.config;
-        if (c.count(LayerType.MOE) > 0) {
-            throw new CudaException("mixture-of-experts blocks (E in the layer pattern) are not supported on cuda yet; use --device cpu");
-        }
         this.config = c;
         this.cuda = cuda;
         this.device = new CudaDevice(cuda);
@@ -78,7 +75,8 @@ public final class CudaModel implements LanguageModel {
             mixers[b.index] = switch (b.mixer) {
                 case Mamba2Mixer m -> new CudaMamba2Mixer(cuda, c, clamp, m);
                 case AttentionMixer a -> new CudaAttentionMixer(cuda, c, a);
-                case MlpMixer m -> new CudaMlpMixer(CudaLinear.upload(cuda, m.upProj), CudaLinear.upload(cuda, m.downProj));
+                case MlpMixer m -> CudaMlpMixer.upload(cuda, m);
+                case MoeMixer m -> new CudaMoeMixer(cuda, c, m);
                 default -> throw new CudaException(b.type + " blocks are not supported on cuda yet; use --device cpu");
             };
         }

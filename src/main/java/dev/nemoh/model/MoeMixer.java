@@ -15,13 +15,14 @@ import java.util.List;
  * expert that sees every token.
  */
 public final class MoeMixer implements Mixer {
-    final NemotronHConfig c;
-    final Linear gate;
-    final float[] correctionBias;
-    final MlpMixer[] experts;
-    final MlpMixer sharedExpert;
-    final Linear latentIn;
-    final Linear latentOut;
+    public final NemotronHConfig c;
+    public final Linear gate;
+    public final float[] correctionBias;
+    public final MlpMixer[] experts;
+    public final MlpMixer sharedExpert;
+    /** Both null without {@code moe_latent_size}. */
+    public final Linear latentIn;
+    public final Linear latentOut;
 
     public MoeMixer(NemotronHConfig c, Linear gate, float[] correctionBias, MlpMixer[] experts, MlpMixer sharedExpert,
                     Linear latentIn, Linear latentOut) {
