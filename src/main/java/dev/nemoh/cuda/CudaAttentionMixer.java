@@ -24,12 +24,13 @@ final class CudaAttentionMixer implements CudaMixer {
     /** Lanes that read one key row of the decode kernel (8 bf16 each), and its instance for the GQA group. */
     private final int laneGroup;
     private final String decodeKernel;
+    /** Blocks that share one KV head's query heads, at most 8 heads each. */
+    private final int groupParts;
     private final int multiprocessors;
     private final float scaling;
 
     CudaAttentionMixer(Cuda cuda, NemotronHConfig c, AttentionMixer cpu) {
         int group = c.numAttentionHeads / c.numKeyValueHeads;
-        if (group > 8) throw new CudaException("more than 8 query heads per KV head are not supported on cuda");
         if (c.headDim > 256 || c.headDim % 8 != 0) {
             throw new CudaException("head_dim " + c.headDim + " is not a multiple of 8 up to 256, as the cuda attention needs");
         }
@@ -42,7 +43,10 @@ final class CudaAttentionMixer implements CudaMixer {
         kvWidth = kvHeads * headDim;
         scaling = (float) (1.0 / Math.sqrt(headDim));
         laneGroup = Integer.highestOneBit(headDim / 8 * 2 - 1);
-        decodeKernel = "attn_decode_partial_" + Integer.highestOneBit(group * 2 - 1);
+        // groups of more than 8 query heads (Nemotron 3 Nano has 16) run in parts of 8, each reading the keys again
+        int part = Math.min(group, 8);
+        decodeKernel = "attn_decode_partial_" + Integer.highestOneBit(part * 2 - 1);
+        groupParts = (group + part - 1) / part;
         multiprocessors = cuda.multiprocessors;
     }
 
@@ -69,10 +73,11 @@ final class CudaAttentionMixer implements CudaMixer {
      */
     private void decode(CudaDevice d, CudaStep step, long qkvOut, int stride, long keys, long values, long out) {
         int b = step.sequences();
-        int splits = Math.clamp((BLOCKS_PER_SM * multiprocessors + kvHeads * b - 1) / (kvHeads * b), 1, MAX_SPLITS);
+        int blocks = kvHeads * groupParts;
+        int splits = Math.clamp((BLOCKS_PER_SM * multiprocessors + blocks * b - 1) / (blocks * b), 1, MAX_SPLITS);
         long partial = d.workspace.get("attn.partial", 4L * b * heads * splits * (headDim + 2));
-        int shared = 4 * (DECODE_THREADS / laneGroup) * (heads / kvHeads) * (headDim + 2);
-        d.kernels.launch(decodeKernel, kvHeads, splits, b, DECODE_THREADS, shared, qkvOut, stride, keys, values,
+        int shared = 4 * (DECODE_THREADS / laneGroup) * Math.min(heads / kvHeads, 8) * (headDim + 2);
+        d.kernels.launch(decodeKernel, blocks, splits, b, DECODE_THREADS, shared, qkvOut, stride, keys, values,
                 step.lengths(), partial, heads, kvHeads, headDim, laneGroup, splits, scaling);
         d.kernels.launch("attn_decode_combine", heads, b, 1, (headDim + 31) / 32 * 32, 0, partial, out, heads, headDim,
                 splits);

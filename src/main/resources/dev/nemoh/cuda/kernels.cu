@@ -793,8 +793,10 @@ __device__ __forceinline__ void attn_decode(const float* qkv, int qkvStride, con
                                             const int* lengths, float* partial, int heads, int kvHeads, int headDim,
                                             int G, int splits, float scale) {
     extern __shared__ float merge[];
-    int kvh = blockIdx.x, split = blockIdx.y, b = blockIdx.z;
-    int group = heads / kvHeads;
+    // a GQA group of more than GROUP query heads is served in parts of GROUP by consecutive blocks along x
+    int group = heads / kvHeads, parts = (group + GROUP - 1) / GROUP;
+    int kvh = blockIdx.x / parts, first = blockIdx.x % parts * GROUP, split = blockIdx.y, b = blockIdx.z;
+    int count = min(GROUP, group - first);
     int lg = threadIdx.x / G, sub = threadIdx.x % G, groups = blockDim.x / G, perWarp = 32 / G, warp = threadIdx.x >> 5;
     int keysN = lengths[b] + 1;
     int span = (keysN + splits - 1) / splits;
@@ -804,10 +806,10 @@ __device__ __forceinline__ void attn_decode(const float* qkv, int qkvStride, con
     float q[GROUP][8], acc[GROUP][8], m[GROUP], l[GROUP];
 #pragma unroll
     for (int j = 0; j < GROUP; j++) {
-        const float* qh = qkv + (long) b * qkvStride + (kvh * group + j) * headDim + d0;
+        const float* qh = qkv + (long) b * qkvStride + (kvh * group + first + j) * headDim + d0;
 #pragma unroll
         for (int i = 0; i < 8; i++) {
-            q[j][i] = j < group && active ? qh[i] * scale : 0.f;
+            q[j][i] = j < count && active ? qh[i] * scale : 0.f;
             acc[j][i] = 0.f;
         }
         m[j] = NEG_INF;
@@ -825,15 +827,15 @@ __device__ __forceinline__ void attn_decode(const float* qkv, int qkvStride, con
         uint4 xa = va && active ? *(const uint4*) (V + (long) sa * kvWidth) : zero;
         uint4 kb = vb && active ? *(const uint4*) (K + (long) sb * kvWidth) : zero;
         uint4 xb = vb && active ? *(const uint4*) (V + (long) sb * kvWidth) : zero;
-        attend_key<GROUP>(q, ka, xa, va, G, group, m, l, acc);
-        attend_key<GROUP>(q, kb, xb, vb, G, group, m, l, acc);
+        attend_key<GROUP>(q, ka, xa, va, G, count, m, l, acc);
+        attend_key<GROUP>(q, kb, xb, vb, G, count, m, l, acc);
     }
     // merge the lane groups: merge[lg][j][0] = max, [1] = sum, [2 + d] = Σ p·v
     int row = headDim + 2;
 #pragma unroll
     for (int j = 0; j < GROUP; j++) {
-        if (j < group) {
-            float* at = merge + ((long) lg * group + j) * row;
+        if (j < count) {
+            float* at = merge + ((long) lg * count + j) * row;
             if (sub == 0) { at[0] = m[j]; at[1] = l[j]; }
             if (active) {
 #pragma unroll
@@ -842,20 +844,20 @@ __device__ __forceinline__ void attn_decode(const float* qkv, int qkvStride, con
         }
     }
     __syncthreads();
-    for (int e = threadIdx.x; e < group * headDim; e += blockDim.x) {
+    for (int e = threadIdx.x; e < count * headDim; e += blockDim.x) {
         int j = e / headDim, d = e % headDim;
         float mx = NEG_INF;
-        for (int g = 0; g < groups; g++) mx = fmaxf(mx, merge[((long) g * group + j) * row]);
+        for (int g = 0; g < groups; g++) mx = fmaxf(mx, merge[((long) g * count + j) * row]);
         float sum = 0.f, a = 0.f;
         if (mx != NEG_INF) {
             for (int g = 0; g < groups; g++) {
-                const float* at = merge + ((long) g * group + j) * row;
+                const float* at = merge + ((long) g * count + j) * row;
                 float w = __expf(at[0] - mx);
                 sum += at[1] * w;
                 a += at[2 + d] * w;
             }
         }
-        float* out = partial + (((long) b * heads + kvh * group + j) * splits + split) * row;
+        float* out = partial + (((long) b * heads + kvh * group + first + j) * splits + split) * row;
         if (d == 0) { out[0] = mx; out[1] = sum; }
         out[2 + d] = a;
     }

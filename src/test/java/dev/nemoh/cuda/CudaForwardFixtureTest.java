@@ -13,7 +13,6 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.Arrays;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -26,6 +25,12 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  */
 class CudaForwardFixtureTest {
     static final double REL = 2e-2;
+    /**
+     * A reference top-two logit gap that bf16 error cannot close: the largest max-abs logit error measured on these
+     * fixtures is 0.039, so a gap over 0.1 must give the reference's token. moe-tiny's greedy step 1 has a gap of
+     * 8e-4: there either token is right at bf16 precision (the CPU backend, in float32, matches it exactly).
+     */
+    static final double CLEAR_MARGIN = 0.1;
 
     @BeforeAll
     static void gpu() {
@@ -58,18 +63,25 @@ class CudaForwardFixtureTest {
             int vocab = model.config().vocabSize;
             SequenceState state = model.newState();
             float[] logits = model.forwardLast(prompt, state);
-            int[] tokens = new int[expectedTokens.length];
             double worst = 0;
-            for (int i = 0; i < tokens.length; i++) {
+            StringBuilder nearTies = new StringBuilder();
+            for (int i = 0; i < expectedTokens.length; i++) {
                 double[] expectedRow = toDoubles(Arrays.copyOfRange(expectedStepLogits, i * vocab, (i + 1) * vocab));
                 worst = Math.max(worst, Fixtures.relative(logits, expectedRow));
-                tokens[i] = Vec.argmax(logits, 0, vocab);
-                logits = model.forwardLast(new int[] {tokens[i]}, state);
+                int token = Vec.argmax(logits, 0, vocab);
+                double margin = topTwoGap(expectedRow);
+                if (margin > CLEAR_MARGIN) {
+                    assertTrue(token == expectedTokens[i], fixture + " step " + i + ": token " + token + ", expected "
+                            + expectedTokens[i] + " (reference margin " + margin + ")");
+                } else if (token != expectedTokens[i]) {
+                    nearTies.append(String.format(" step %d (margin %.2g)", i, margin));
+                }
+                // the reference's token goes in, so one near-tie cannot derail the steps after it
+                logits = model.forwardLast(new int[] {expectedTokens[i]}, state);
             }
-            System.out.printf("cuda %s greedy: %s, worst step logits rel %.3g%n", fixture,
-                    Arrays.equals(expectedTokens, tokens) ? "tokens equal" : "tokens differ", worst);
+            System.out.printf("cuda %s greedy: worst step logits rel %.3g, tokens equal%s%n", fixture, worst,
+                    nearTies.isEmpty() ? "" : " but at near-ties:" + nearTies);
             assertTrue(worst < REL, fixture + " step logits relative error " + worst);
-            assertArrayEquals(expectedTokens, tokens, fixture + " greedy tokens");
         }
     }
 
@@ -136,6 +148,19 @@ class CudaForwardFixtureTest {
                 assertTrue(rel < REL, "batched decode rows differ from single steps by rel " + rel);
             }
         }
+    }
+
+    private static double topTwoGap(double[] row) {
+        double best = Double.NEGATIVE_INFINITY, second = Double.NEGATIVE_INFINITY;
+        for (double v : row) {
+            if (v > best) {
+                second = best;
+                best = v;
+            } else if (v > second) {
+                second = v;
+            }
+        }
+        return best - second;
     }
 
     private static double[] toDoubles(float[] a) {
