@@ -2,7 +2,7 @@ package dev.nemoh.kernels;
 
 /**
  * {@code y[r, o] = scale · Σ_i x[r, i] · W[o, i]} for a weight matrix W [out, in], as torch's {@code F.linear}.
- * A few rows (decode) stream the weights in their storage format through {@link WeightMatrix#dot}: the step is
+ * A few rows (decode) stream the weights in their storage format through {@link WeightMatrix#rowDots}: the step is
  * bound by memory bandwidth, so each weight byte is read once and widened in registers. Many rows (prefill) are
  * compute bound: each task widens a block of weight rows to float32 once, then runs a 4×2 register tile (four
  * input rows against two weight rows) over blocks of input rows small enough to stay in L2.
@@ -33,11 +33,12 @@ public final class MatMul {
         }
         int blocks = (out + OUT_BLOCK - 1) / OUT_BLOCK;
         if (rows < TILE_MIN_ROWS) {
+            WeightMatrix.RowDots dots = w.rowDots(x, rows);
             Parallel.forEach(blocks, (long) OUT_BLOCK * in * rows, b -> {
                 int o1 = Math.min(out, (b + 1) * OUT_BLOCK);
                 for (int o = b * OUT_BLOCK; o < o1; o++) {
                     for (int r = 0; r < rows; r++) {
-                        float v = scale * w.dot(o, x, r * in);
+                        float v = scale * dots.dot(o, r);
                         y[r * out + o] = add ? y[r * out + o] + v : v;
                     }
                 }

@@ -14,6 +14,21 @@ public sealed interface WeightMatrix permits DenseWeights, QuantizedWeights, Flo
     /** {@code Σ_i x[xOff + i] · W[row, i]} */
     float dot(int row, float[] x, int xOff);
 
+    /** {@code dot(row, r) = Σ_i x[r, i] · W[row, i]} over the rows of one input x. */
+    @FunctionalInterface
+    interface RowDots {
+        float dot(int row, int r);
+    }
+
+    /**
+     * The dot products of every weight row with x [rows, cols], for a matmul that takes all of them: x is prepared
+     * once (the quantized formats quantize it), not once per weight row.
+     */
+    default RowDots rowDots(float[] x, int rows) {
+        int cols = cols();
+        return (row, r) -> dot(row, x, r * cols);
+    }
+
     /** Writes rows [first, first + n) as float32 into dst. */
     void widen(int first, int n, float[] dst);
 

@@ -21,7 +21,7 @@ import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Matmul kernels at the shape of Nemotron-H 8B's Mamba in_proj (18560 × 4096): one row (decode, bandwidth bound)
+ * Matmul kernels at the shape of Nemotron-H 8B's Mamba in_proj (18560 × 4096, or {@link #shape}): one row (decode, bandwidth bound)
  * and 64 rows (prefill, compute bound), per weight format. Run with {@code scripts/jmh.sh} (not part of the tests).
  */
 @State(Scope.Benchmark)
@@ -37,17 +37,21 @@ public class KernelBenchmarks {
     @Param({"1", "64"})
     public int rows;
 
-    static final int OUT = 18560, IN = 4096;
+    /** out × in; also 4096x4096 (attention projections' size, within L3) and 21504x4096 (the MLP's up_proj) */
+    @Param({"18560x4096"})
+    public String shape;
+
     WeightMatrix w;
     float[] x, y;
 
     @Setup
     public void setup() {
+        int out = Integer.parseInt(shape.split("x")[0]), in = Integer.parseInt(shape.split("x")[1]);
         SplittableRandom r = new SplittableRandom(1);
-        float[] v = new float[OUT * IN];
+        float[] v = new float[out * in];
         for (int i = 0; i < v.length; i++) v[i] = (float) (r.nextGaussian() * 0.02);
         // off-heap, like the mapped checkpoint weights the model reads
-        Tensor heap = Tensor.ofBf16("in_proj", v, OUT, IN);
+        Tensor heap = Tensor.ofBf16("in_proj", v, out, in);
         java.lang.foreign.MemorySegment native_ = java.lang.foreign.Arena.ofAuto().allocate(heap.data().byteSize(), 64);
         native_.copyFrom(heap.data());
         DenseWeights dense = new DenseWeights(new Tensor("in_proj", heap.dtype(), heap.shape(), native_));
@@ -56,9 +60,9 @@ public class KernelBenchmarks {
             case "q4_0" -> QuantizedWeights.quantize(dense, QuantizedWeights.Format.Q4_0);
             default -> dense;
         };
-        x = new float[rows * IN];
+        x = new float[rows * in];
         for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
-        y = new float[rows * OUT];
+        y = new float[rows * out];
     }
 
     @Benchmark

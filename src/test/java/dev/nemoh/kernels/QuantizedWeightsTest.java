@@ -4,6 +4,7 @@ import dev.nemoh.tensor.Tensor;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
+import java.util.Arrays;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -44,9 +45,8 @@ class QuantizedWeightsTest {
                             format + " weight " + k + ": " + w[k] + " -> " + deq[k] + " (step " + step + ")");
                 }
             }
-            double exact = 0;
-            for (int i = 0; i < cols; i++) exact += (double) x[i] * deq[row * cols + i];
-            assertEquals(exact, q.dot(row, x, 0), 1e-4, format + " row " + row);
+            assertEquals(floatDot(x, 0, deq, row * cols, cols), q.dot(row, x, 0), inputRounding(x, 0, deq, row * cols, cols),
+                    format + " row " + row);
         }
         long params = (long) rows * cols;
         assertEquals(params * (format == QuantizedWeights.Format.Q8_0 ? 1 : 0.5) + params / 32 * 4, q.bytes(), 0.0);
@@ -61,11 +61,88 @@ class QuantizedWeightsTest {
         SplittableRandom r = new SplittableRandom(11);
         for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
         float[] tiled = new float[n * rows];
-        MatMul.matmul(x, n, q, 1f, tiled); // several rows: widened block, register tile
+        MatMul.matmul(x, n, q, 1f, tiled); // several rows: widened block, register tile, float32 input
+        float[] deq = new float[rows * cols];
+        q.widen(0, rows, deq);
+        float[] few = new float[3 * rows];
+        MatMul.matmul(x, 3, q, 1f, few); // a decode batch: int8 input
         for (int k = 0; k < n; k++) {
             float[] one = new float[rows];
-            MatMul.matmul(java.util.Arrays.copyOfRange(x, k * cols, (k + 1) * cols), 1, q, 1f, one); // streamed dot
-            for (int o = 0; o < rows; o++) assertEquals(one[o], tiled[k * rows + o], 1e-4);
+            MatMul.matmul(Arrays.copyOfRange(x, k * cols, (k + 1) * cols), 1, q, 1f, one); // streamed dot, int8 input
+            for (int o = 0; o < rows; o++) {
+                assertEquals(q.dot(o, x, k * cols), one[o], 0f);
+                if (k < 3) assertEquals(one[o], few[k * rows + o], 0f, "the batch's rows are quantized one by one");
+                assertEquals(tiled[k * rows + o], one[o], inputRounding(x, k * cols, deq, o * cols, cols) + 1e-5);
+            }
         }
+    }
+
+    /**
+     * The int8 dot product against a float64 reference over the same quants: random blocks, blocks of zeros (scale
+     * 0) and blocks of equal magnitude (every quant ±127, the largest products the int16 lanes hold), in rows of
+     * several blocks; the quantized input x̂ = d · q comes from the dequantized weights' own quantizer, so the
+     * reference is {@code Σ x̂ · ŵ} and only float32 rounding of the block scales separates the two.
+     */
+    @ParameterizedTest
+    @EnumSource(QuantizedWeights.Format.class)
+    void int8DotMatchesTheFloatDotOfTheSameQuants(QuantizedWeights.Format format) {
+        int rows = 12, cols = 7 * 32;
+        SplittableRandom r = new SplittableRandom(21);
+        float[] w = new float[rows * cols];
+        for (int i = 0; i < w.length; i++) {
+            int block = i / 32;
+            w[i] = switch (block % 4) {
+                case 0 -> 0f;
+                case 1 -> block % 8 == 1 ? 0.5f : -0.5f;
+                default -> (float) r.nextGaussian();
+            };
+        }
+        QuantizedWeights q = QuantizedWeights.quantize(new FloatWeights("w", w, rows, cols), format);
+        float[] deq = new float[rows * cols];
+        q.widen(0, rows, deq);
+        float[] x = new float[2 * cols];
+        for (int i = 0; i < x.length; i++) {
+            int block = i / 32;
+            x[i] = switch (block % 3) {
+                case 0 -> (float) (r.nextGaussian() * 3);
+                case 1 -> block % 2 == 0 ? -2f : 2f;
+                default -> 0f;
+            };
+        }
+        QuantizedWeights.Int8Rows xq = q.quantizeInput(x, 0, 2);
+        for (int i = 0; i < x.length; i++) {
+            assertTrue(Math.abs(xq.q()[i]) <= 127);
+            if (Math.abs(x[i]) == 2f) assertEquals(127, Math.abs(xq.q()[i]), "a block of ±2 quantizes to ±127");
+        }
+        WeightMatrix.RowDots dots = q.rowDots(x, 2);
+        for (int k = 0; k < 2; k++) {
+            for (int o = 0; o < rows; o++) {
+                double exact = 0, magnitude = 0;
+                for (int i = 0; i < cols; i++) {
+                    double v = (double) deq[o * cols + i] * xq.d()[(k * cols + i) / 32] * xq.q()[k * cols + i];
+                    exact += v;
+                    magnitude += Math.abs(v);
+                }
+                assertEquals(exact, dots.dot(o, k), 1e-6 * magnitude, format + " row " + o + " input " + k);
+            }
+        }
+    }
+
+    /** Σ x · w in float64 */
+    private static double floatDot(float[] x, int xOff, float[] w, int wOff, int n) {
+        double s = 0;
+        for (int i = 0; i < n; i++) s += (double) x[xOff + i] * w[wOff + i];
+        return s;
+    }
+
+    /** The most that quantizing x to Q8_0 (each value within half a step, d / 2) moves Σ x · w. */
+    private static double inputRounding(float[] x, int xOff, float[] w, int wOff, int n) {
+        double bound = 0;
+        for (int b = 0; b < n; b += 32) {
+            float amax = 0;
+            for (int i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(x[xOff + b + i]));
+            for (int i = 0; i < 32; i++) bound += Math.abs(w[wOff + b + i]) * amax / 127 / 2;
+        }
+        return bound * 1.001 + 1e-6;
     }
 }
