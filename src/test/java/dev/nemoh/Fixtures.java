@@ -42,9 +42,13 @@ public final class Fixtures {
     }
 
     public static double maxAbs(float[] a, float[] b) {
-        double[] d = new double[b.length];
-        for (int i = 0; i < b.length; i++) d[i] = b[i];
-        return maxAbs(a, d);
+        return maxAbs(a, widen(b));
+    }
+
+    public static double[] widen(float[] a) {
+        double[] d = new double[a.length];
+        for (int i = 0; i < a.length; i++) d[i] = a[i];
+        return d;
     }
 
     /** ‖a − b‖ / ‖b‖. */

@@ -12,8 +12,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * The CUDA driver API (libcuda) bound through {@code java.lang.foreign}: device 0's primary context, device memory,
- * copies, modules and kernel launches, all on the legacy default stream so that our kernels and cuBLAS calls run in
- * issue order. Device pointers are plain {@code long}s. One instance per process ({@link #get}).
+ * copies, modules and kernel launches. Kernels and cuBLAS calls run in issue order on one blocking stream
+ * ({@link #stream}), which the synchronous copies on the legacy default stream also wait for and are waited for by.
+ * Device pointers are plain {@code long}s. One instance per process ({@link #get}).
  */
 public final class Cuda {
     private static final int ATTR_MULTIPROCESSORS = 16;
@@ -225,12 +226,6 @@ public final class Cuda {
     public void upload(long dst, int[] src) {
         try (Arena a = Arena.ofConfined()) {
             upload(dst, a.allocateFrom(JAVA_INT, src), 4L * src.length);
-        }
-    }
-
-    public void upload(long dst, long[] src) {
-        try (Arena a = Arena.ofConfined()) {
-            upload(dst, a.allocateFrom(JAVA_LONG, src), 8L * src.length);
         }
     }
 

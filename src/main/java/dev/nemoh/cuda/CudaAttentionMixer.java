@@ -24,8 +24,8 @@ final class CudaAttentionMixer implements CudaMixer {
     /** Lanes that read one key row of the decode kernel (8 bf16 each), and its instance for the GQA group. */
     private final int laneGroup;
     private final String decodeKernel;
-    /** Blocks that share one KV head's query heads, at most 8 heads each. */
-    private final int groupParts;
+    /** Query heads one decode block scores (at most 8), and the blocks that share one KV head's query heads. */
+    private final int partHeads, groupParts;
     private final int multiprocessors;
     private final float scaling;
 
@@ -44,9 +44,9 @@ final class CudaAttentionMixer implements CudaMixer {
         scaling = (float) (1.0 / Math.sqrt(headDim));
         laneGroup = Integer.highestOneBit(headDim / 8 * 2 - 1);
         // groups of more than 8 query heads (Nemotron 3 Nano has 16) run in parts of 8, each reading the keys again
-        int part = Math.min(group, 8);
-        decodeKernel = "attn_decode_partial_" + Integer.highestOneBit(part * 2 - 1);
-        groupParts = (group + part - 1) / part;
+        partHeads = Math.min(group, 8);
+        decodeKernel = "attn_decode_partial_" + Integer.highestOneBit(partHeads * 2 - 1);
+        groupParts = (group + partHeads - 1) / partHeads;
         multiprocessors = cuda.multiprocessors;
     }
 
@@ -76,7 +76,7 @@ final class CudaAttentionMixer implements CudaMixer {
         int blocks = kvHeads * groupParts;
         int splits = Math.clamp((BLOCKS_PER_SM * multiprocessors + blocks * b - 1) / (blocks * b), 1, MAX_SPLITS);
         long partial = d.workspace.get("attn.partial", 4L * b * heads * splits * (headDim + 2));
-        int shared = 4 * (DECODE_THREADS / laneGroup) * Math.min(heads / kvHeads, 8) * (headDim + 2);
+        int shared = 4 * (DECODE_THREADS / laneGroup) * partHeads * (headDim + 2);
         d.kernels.launch(decodeKernel, blocks, splits, b, DECODE_THREADS, shared, qkvOut, stride, keys, values,
                 step.lengths(), partial, heads, kvHeads, headDim, laneGroup, splits, scaling);
         d.kernels.launch("attn_decode_combine", heads, b, 1, (headDim + 31) / 32 * 32, 0, partial, out, heads, headDim,

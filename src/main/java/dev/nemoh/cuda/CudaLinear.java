@@ -12,8 +12,9 @@ import java.lang.foreign.ValueLayout;
 /**
  * A linear layer on the GPU with bf16 weights [out, in]. Up to {@link #GEMV_MAX_ROWS} rows (decoding one or two
  * sequences) run through our GEMV kernel, which reads float32 activations and streams the weights once; more rows
- * (prefill, larger decode batches) go to cuBLAS with the activations rounded to bf16, float32 accumulation and output. Several checkpoint linears that
- * read the same input (q, k, v) can be stacked into one, so one pass reads them all.
+ * (prefill, larger decode batches) go to cuBLAS with the activations rounded to bf16, float32 accumulation and
+ * output. Several checkpoint linears that read the same input (q, k, v) can be stacked into one, so one pass reads
+ * them all.
  */
 final class CudaLinear {
     /**
@@ -24,6 +25,8 @@ final class CudaLinear {
     static final int GEMV_MAX_ROWS = 2;
     /** The GEMV instance for each row count: the smallest bound on the rows that holds it (see kernels.cu). */
     private static final String[] GEMV = {null, "gemv_bf16_1", "gemv_bf16_2"};
+    /** The block of the GEMV and of the kernels built on it (kernels.cu): one warp per output row. */
+    static final int GEMV_THREADS = 256;
 
     final int out, in;
     private final long weight;
@@ -118,7 +121,7 @@ final class CudaLinear {
      */
     void forward(CudaDevice d, long x, int rows, long y, boolean accumulate, boolean reluSquared) {
         if (rows <= GEMV_MAX_ROWS) {
-            d.kernels.launch(GEMV[rows], (out + 7) / 8, 1, 1, 256, 0, weight, x, y, bias, out, in, rows,
+            d.kernels.launch(GEMV[rows], gemvBlocks(out), 1, 1, GEMV_THREADS, 0, weight, x, y, bias, out, in, rows,
                     accumulate ? 1 : 0, reluSquared ? 1 : 0);
             return;
         }
@@ -130,6 +133,12 @@ final class CudaLinear {
             long m = (long) rows * out;
             d.kernels.launch1d("bias_act", CudaKernels.gridFor(m, 256), 256, y, bias, (long) rows, out, reluSquared ? 1 : 0);
         }
+    }
+
+    /** Blocks of {@link #GEMV_THREADS} a GEMV-based kernel needs for {@code outputs} output rows. */
+    static int gemvBlocks(int outputs) {
+        int rowsPerBlock = GEMV_THREADS / 32;
+        return (outputs + rowsPerBlock - 1) / rowsPerBlock;
     }
 
     void free(Cuda cuda) {

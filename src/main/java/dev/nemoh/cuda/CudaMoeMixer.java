@@ -19,8 +19,6 @@ import java.util.Arrays;
 final class CudaMoeMixer implements CudaMixer {
     /** The routing kernel gives each expert a thread of one block. */
     private static final int MAX_EXPERTS = 1024;
-    /** Block of the GEMV-based kernels (see kernels.cu): a warp per output. */
-    private static final int GEMV_THREADS = 256, GEMV_WARPS = GEMV_THREADS / 32;
     private static final int THREADS = 256;
 
     private final CudaLinear gate;
@@ -71,7 +69,7 @@ final class CudaMoeMixer implements CudaMixer {
         int rows = step.rows(), pairs = rows * topK;
         Workspace ws = d.workspace;
         long logits = ws.get("moe.logits", 4L * rows * experts);
-        d.kernels.launch("moe_router", (experts + GEMV_WARPS - 1) / GEMV_WARPS, rows, 1, GEMV_THREADS, 0,
+        d.kernels.launch("moe_router", CudaLinear.gemvBlocks(experts), rows, 1, CudaLinear.GEMV_THREADS, 0,
                 gate.weight(), gate.bias(), x, logits, experts, hidden);
         long chosen = ws.get("moe.chosen", 4L * pairs);
         long weights = ws.get("moe.weights", 4L * pairs);
@@ -97,10 +95,10 @@ final class CudaMoeMixer implements CudaMixer {
     private void decodeExperts(CudaDevice d, int rows, long in, long chosen, long weights, long routed) {
         int pairs = rows * topK;
         long h = d.workspace.get("moe.h", 4L * pairs * inner);
-        d.kernels.launch("moe_expert", (inner + GEMV_WARPS - 1) / GEMV_WARPS, pairs, 1, GEMV_THREADS, 0,
+        d.kernels.launch("moe_expert", CudaLinear.gemvBlocks(inner), pairs, 1, CudaLinear.GEMV_THREADS, 0,
                 up.weight(), up.bias(), chosen, in, topK, h, inner, width, 1);
         long outs = d.workspace.get("moe.out", 4L * pairs * width);
-        d.kernels.launch("moe_expert", (width + GEMV_WARPS - 1) / GEMV_WARPS, pairs, 1, GEMV_THREADS, 0,
+        d.kernels.launch("moe_expert", CudaLinear.gemvBlocks(width), pairs, 1, CudaLinear.GEMV_THREADS, 0,
                 down.weight(), down.bias(), chosen, h, 1, outs, width, inner, 0);
         combine(d, rows, outs, 0L, weights, routed);
     }

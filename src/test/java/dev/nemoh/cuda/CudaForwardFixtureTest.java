@@ -66,7 +66,7 @@ class CudaForwardFixtureTest {
             double worst = 0;
             StringBuilder nearTies = new StringBuilder();
             for (int i = 0; i < expectedTokens.length; i++) {
-                double[] expectedRow = toDoubles(Arrays.copyOfRange(expectedStepLogits, i * vocab, (i + 1) * vocab));
+                double[] expectedRow = Fixtures.widen(Arrays.copyOfRange(expectedStepLogits, i * vocab, (i + 1) * vocab));
                 worst = Math.max(worst, Fixtures.relative(logits, expectedRow));
                 int token = Vec.argmax(logits, 0, vocab);
                 double margin = topTwoGap(expectedRow);
@@ -96,7 +96,7 @@ class CudaForwardFixtureTest {
             SequenceState stepped = model.newState();
             float[] step = null;
             for (int id : prompt) step = model.forwardLast(new int[] {id}, stepped);
-            double rel = Fixtures.relative(prefill, toDoubles(step));
+            double rel = Fixtures.relative(prefill, Fixtures.widen(step));
             System.out.printf("cuda %s prefill vs token-by-token last logits: rel %.3g%n", fixture, rel);
             assertTrue(rel < REL, fixture + " prefill and recurrent steps differ by " + rel);
         }
@@ -112,7 +112,7 @@ class CudaForwardFixtureTest {
             SequenceState state = model.newState();
             model.forwardLast(Arrays.copyOf(ids, ids.length - 1), state);
             float[] step = model.forwardLast(new int[] {ids[ids.length - 1]}, state);
-            double rel = Fixtures.relative(step, toDoubles(Arrays.copyOfRange(all, (ids.length - 1) * vocab, ids.length * vocab)));
+            double rel = Fixtures.relative(step, Fixtures.widen(Arrays.copyOfRange(all, (ids.length - 1) * vocab, ids.length * vocab)));
             System.out.printf("cuda decode after 999 tokens vs prefill: rel %.3g%n", rel);
             assertTrue(rel < REL, "decode step after a long prompt differs from the prefill by " + rel);
         }
@@ -140,7 +140,7 @@ class CudaForwardFixtureTest {
                 System.arraycopy(model.forwardLast(new int[] {next[b]}, alone), 0, single, b * vocab, vocab);
             }
             float[] batched = model.decodeBatch(next, batch);
-            double err = Fixtures.maxAbs(batched, toDoubles(single)), rel = Fixtures.relative(batched, toDoubles(single));
+            double err = Fixtures.maxAbs(batched, Fixtures.widen(single)), rel = Fixtures.relative(batched, Fixtures.widen(single));
             System.out.printf("cuda %s batched (%d) vs single decode: max abs %.3g, rel %.3g%n", fixture, sequences, err, rel);
             if (sequences <= CudaLinear.GEMV_MAX_ROWS) {
                 assertTrue(err < 1e-4, "batched decode rows differ from single steps by " + err);
@@ -161,11 +161,5 @@ class CudaForwardFixtureTest {
             }
         }
         return best - second;
-    }
-
-    private static double[] toDoubles(float[] a) {
-        double[] d = new double[a.length];
-        for (int i = 0; i < a.length; i++) d[i] = a[i];
-        return d;
     }
 }

@@ -41,20 +41,14 @@ class CudaRandomModelTest {
         try (NemotronHModel cpu = NemotronHModel.load(tmp); CudaModel gpu = CudaModel.load(tmp)) {
             SequenceState cpuState = cpu.newState(), gpuState = gpu.newState();
             float[] expected = cpu.forwardLast(prompt, cpuState), got = gpu.forwardLast(prompt, gpuState);
-            double worst = Fixtures.relative(got, toDoubles(expected));
+            double worst = Fixtures.relative(got, Fixtures.widen(expected));
             for (int token : next) {
                 expected = cpu.forwardLast(new int[] {token}, cpuState);
                 got = gpu.forwardLast(new int[] {token}, gpuState);
-                worst = Math.max(worst, Fixtures.relative(got, toDoubles(expected)));
+                worst = Math.max(worst, Fixtures.relative(got, Fixtures.widen(expected)));
             }
             System.out.printf("cuda random model (GQA 16:1, grouped routing, latent experts) vs cpu: worst rel %.3g%n", worst);
             assertTrue(worst < CudaForwardFixtureTest.REL, "cuda logits differ from the cpu model's by rel " + worst);
         }
-    }
-
-    private static double[] toDoubles(float[] a) {
-        double[] d = new double[a.length];
-        for (int i = 0; i < a.length; i++) d[i] = a[i];
-        return d;
     }
 }
