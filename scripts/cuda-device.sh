@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the lent GPU machine (the device tool) from a checkout root, out of the kit that scripts/cuda-kit.sh packs:
 # the cuda backend's JUnit tests on the fixtures, then the Nemotron-H 8B-shape benchmark with transformers side by
-# side, and greedy generation on cpu, cuda and auto compared. Usage: bash KIT/cuda-device.sh [tests,bench,hf,generate,serve] (PROFILE=1: bench also times every kernel). Logs go to $OUT.
+# side, and greedy generation on cpu, cuda and auto compared. Usage: bash KIT/cuda-device.sh [tests,bench,moe,hf,generate,serve] (PROFILE=1: bench also times every kernel). Logs go to $OUT.
 set -uo pipefail
 kit=$(dirname "${BASH_SOURCE[0]}")
 out=${OUT:-/tmp/nemoh-out}
@@ -28,6 +28,12 @@ if [[ $steps == *bench* ]]; then
   [ -f /tmp/m8/config.json ] || { time "${java[@]}" -cp "$cp" dev.nemoh.cli.Main init --preset nemotron-h-8b --out /tmp/m8; }
   "${java[@]}" -cp "$cp" dev.nemoh.cli.Main bench --device cuda --model /tmp/m8 --prefill ${PREFILL:-4096} \
     --context ${CONTEXT:-1024,65536} --decode-tokens ${DECODE:-32} --batch ${BATCH:-32} ${PROFILE:+--profile} 2>&1 | tee "$out/bench.log"
+fi
+if [[ $steps == *moe* ]]; then
+  # Nemotron 3 Nano's widths (128 experts, 6 routed + 1 shared, 16 query heads per KV head) cut to its first layers
+  [ -f /tmp/moe/config.json ] || { time "${java[@]}" -cp "$cp" dev.nemoh.cli.Main init --preset nemotron-3-nano-30b-a3b --layers ${MOE_LAYERS:-8} --out /tmp/moe; }
+  "${java[@]}" -cp "$cp" dev.nemoh.cli.Main bench --device cuda --model /tmp/moe --prefill ${PREFILL:-4096} \
+    --context ${CONTEXT:-1024,65536} --decode-tokens ${DECODE:-32} --batch ${BATCH:-32} ${PROFILE:+--profile} 2>&1 | tee "$out/bench-moe.log"
 fi
 if [[ $steps == *generate* ]]; then
   for device in cpu cuda auto; do
