@@ -10,7 +10,8 @@ import java.nio.ByteOrder;
 
 /**
  * A STREAM-like read-bandwidth probe: all threads sum a buffer far larger than the caches with vector loads, as
- * the decode matvecs stream their weights. The best of several passes is reported.
+ * the decode matvecs stream their weights. The best of several passes is reported. The buffer sits in huge pages
+ * where the OS offers them ({@link HugePages}), as the weights do: the probe measures the best the machine gives.
  */
 public final class MemoryBandwidth {
     private MemoryBandwidth() {}
@@ -22,7 +23,7 @@ public final class MemoryBandwidth {
         int threads = Parallel.threads();
         long perThread = bytes / threads / F.vectorByteSize() * F.vectorByteSize();
         try (Arena arena = Arena.ofShared()) {
-            MemorySegment seg = arena.allocate(perThread * threads, 64);
+            MemorySegment seg = HugePages.allocate(arena, perThread * threads);
             for (long i = 0; i < seg.byteSize(); i += 4096) seg.set(java.lang.foreign.ValueLayout.JAVA_BYTE, i, (byte) 1);
             double best = 0;
             float[] sink = new float[threads];

@@ -22,8 +22,9 @@ import static jdk.incubator.vector.VectorOperators.LSHR;
  * Block-quantized weights in GGML's Q8_0 and Q4_0 schemes: blocks of 32 consecutive weights of a row share one
  * scale d. Q8_0 stores {@code q = round(w / d)} with {@code d = max|w| / 127}. Q4_0 stores 4-bit
  * {@code q = round(w / d) + 8} with {@code d = m / -8}, m the block's value of largest magnitude; byte j of a block
- * holds weight j in its low nibble and weight j + 16 in its high nibble. Quants live off-heap, scales as float32
- * (GGML keeps them as float16: 1.125 instead of 1.0625 bytes per weight for Q8_0).
+ * holds weight j in its low nibble and weight j + 16 in its high nibble. Quants live off-heap in huge pages
+ * ({@link HugePages}), scales as float32 (GGML keeps them as float16: 1.125 instead of 1.0625 bytes per weight for
+ * Q8_0).
  *
  * <p>Dot products quantize the input as GGML does for these formats: each 32-value block of x to Q8_0, once per
  * matmul ({@link #rowDots}); a block's dot product is then exact in integers and costs one float multiply-add.
@@ -70,7 +71,7 @@ public final class QuantizedWeights implements WeightMatrix {
         this.rows = rows;
         this.cols = cols;
         this.blocksPerRow = cols / BLOCK;
-        this.quants = Arena.ofAuto().allocate((long) rows * blocksPerRow * format.blockBytes, 64);
+        this.quants = HugePages.allocate(Arena.ofAuto(), (long) rows * blocksPerRow * format.blockBytes);
         this.scales = new float[rows * blocksPerRow];
     }
 
