@@ -4,6 +4,7 @@ import dev.nemoh.config.LayerType;
 import dev.nemoh.config.NemotronHConfig;
 import dev.nemoh.generate.HybridCache;
 import dev.nemoh.kernels.MemoryBandwidth;
+import dev.nemoh.kernels.NativeKernels;
 import dev.nemoh.kernels.Parallel;
 import dev.nemoh.model.LanguageModel;
 import dev.nemoh.model.NemotronHModel;
@@ -60,6 +61,7 @@ final class BenchCommand implements Runnable {
             System.out.printf(Locale.ROOT, "model        %s (%,d params, %s)%n", dir, c.paramCount(), c.pattern().length() > 60 ? c.numLayers() + " layers" : c.pattern());
             System.out.printf(Locale.ROOT, "weights      %s, %.2f GB read per decoded token%n", model.weights, bytesPerToken / 1e9);
             System.out.printf(Locale.ROOT, "threads      %d%n", Parallel.threads());
+            System.out.printf(Locale.ROOT, "kernels      %s%n", NativeKernels.status());
             System.out.printf(Locale.ROOT, "read bw      %.1f GB/s (all threads, %d MiB buffer)%n", bandwidth / 1e9, bandwidthMib);
             System.out.printf(Locale.ROOT, "roofline     %.2f tok/s decode (bandwidth / bytes per token)%n", bandwidth / bytesPerToken);
             System.out.println();

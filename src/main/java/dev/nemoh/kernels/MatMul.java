@@ -34,15 +34,8 @@ public final class MatMul {
         int blocks = (out + OUT_BLOCK - 1) / OUT_BLOCK;
         if (rows < TILE_MIN_ROWS) {
             WeightMatrix.RowDots dots = w.rowDots(x, rows);
-            Parallel.forEach(blocks, (long) OUT_BLOCK * in * rows, b -> {
-                int o1 = Math.min(out, (b + 1) * OUT_BLOCK);
-                for (int o = b * OUT_BLOCK; o < o1; o++) {
-                    for (int r = 0; r < rows; r++) {
-                        float v = scale * dots.dot(o, r);
-                        y[r * out + o] = add ? y[r * out + o] + v : v;
-                    }
-                }
-            });
+            Parallel.forEach(blocks, (long) OUT_BLOCK * in * rows,
+                    b -> dots.dots(b * OUT_BLOCK, Math.min(out, (b + 1) * OUT_BLOCK), rows, scale, y, out, add));
             return;
         }
         Parallel.forEach(blocks, (long) OUT_BLOCK * in * rows, b -> {

@@ -148,18 +148,22 @@ public final class QuantizedWeights implements WeightMatrix {
      * x [rows, cols] from xOff quantized to Q8_0 blocks, the quants held in int16 as the dot product reads them:
      * {@code x[r, i] ≈ d[r · blocksPerRow + i / 32] · q[r · cols + i]}.
      */
-    record Int8Rows(short[] q, float[] d) {}
+    record Int8Rows(short[] q, byte[] bytes, float[] d) {}
 
     Int8Rows quantizeInput(float[] x, int xOff, int rows) {
         short[] q = new short[rows * cols];
+        byte[] bytes = new byte[rows * cols]; // the same quants as the native kernel reads them
         float[] d = new float[rows * blocksPerRow];
         for (int b = 0; b < d.length; b++) {
             int off = b * BLOCK;
             d[b] = q8Scale(x, xOff + off);
             float inv = d[b] == 0 ? 0 : 1 / d[b];
-            for (int i = 0; i < BLOCK; i++) q[off + i] = (short) roundAway(x[xOff + off + i] * inv);
+            for (int i = 0; i < BLOCK; i++) {
+                q[off + i] = (short) roundAway(x[xOff + off + i] * inv);
+                bytes[off + i] = (byte) q[off + i];
+            }
         }
-        return new Int8Rows(q, d);
+        return new Int8Rows(q, bytes, d);
     }
 
     @Override
@@ -189,13 +193,40 @@ public final class QuantizedWeights implements WeightMatrix {
     /** As {@link #rowDots}: x quantized to Q8_0 first. */
     @Override
     public float dot(int row, float[] x, int xOff) {
-        return dot(row, quantizeInput(x, xOff, 1), 0);
+        return dot(row, quantizeInput(x, xOff, 1), 0, NativeKernels.available());
     }
 
     @Override
     public RowDots rowDots(float[] x, int rows) {
+        return rowDots(x, rows, NativeKernels.available());
+    }
+
+    /** As {@link #rowDots(float[], int)}; {@code useNative} picks the native Q8_0 kernel where it is available. */
+    RowDots rowDots(float[] x, int rows, boolean useNative) {
         Int8Rows q = quantizeInput(x, 0, rows);
-        return (row, r) -> dot(row, q, r);
+        if (!nativeKernel(useNative)) return (row, r) -> dot(row, q, r);
+        return new RowDots() {
+            @Override
+            public float dot(int row, int r) {
+                return QuantizedWeights.this.dot(row, q, r, true);
+            }
+
+            @Override
+            public void dots(int o0, int o1, int n, float scale, float[] y, int out, boolean add) {
+                NativeKernels.q8_0Dots(quants, scales, q.bytes(), q.d(), blocksPerRow, 0, n, o0, o1, scale, add, y, o0, out);
+            }
+        };
+    }
+
+    private boolean nativeKernel(boolean wanted) {
+        return wanted && format == Format.Q8_0 && NativeKernels.available();
+    }
+
+    private float dot(int row, Int8Rows x, int r, boolean useNative) {
+        if (!nativeKernel(useNative)) return dot(row, x, r);
+        float[] y = new float[1];
+        NativeKernels.q8_0Dots(quants, scales, x.bytes(), x.d(), blocksPerRow, r, 1, row, row + 1, 1f, false, y, 0, 1);
+        return y[0];
     }
 
     /**

@@ -18,6 +18,16 @@ public sealed interface WeightMatrix permits DenseWeights, QuantizedWeights, Flo
     @FunctionalInterface
     interface RowDots {
         float dot(int row, int r);
+
+        /** {@code y[r · out + o] (+)= scale · dot(o, r)} for weight rows o in [o0, o1) and every input row r. */
+        default void dots(int o0, int o1, int rows, float scale, float[] y, int out, boolean add) {
+            for (int o = o0; o < o1; o++) {
+                for (int r = 0; r < rows; r++) {
+                    float v = scale * dot(o, r);
+                    y[r * out + o] = add ? y[r * out + o] + v : v;
+                }
+            }
+        }
     }
 
     /**

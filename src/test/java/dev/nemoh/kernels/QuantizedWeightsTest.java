@@ -1,6 +1,7 @@
 package dev.nemoh.kernels;
 
 import dev.nemoh.tensor.Tensor;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -8,7 +9,9 @@ import java.util.Arrays;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 class QuantizedWeightsTest {
     static DenseWeights random(int rows, int cols, long seed) {
@@ -126,6 +129,44 @@ class QuantizedWeightsTest {
                 assertEquals(exact, dots.dot(o, k), 1e-6 * magnitude, format + " row " + o + " input " + k);
             }
         }
+    }
+
+    /**
+     * The native Q8_0 kernel (AVX2 maddubs/madd) takes the same integer block sums as the Vector API kernel: only the
+     * float32 order of the block terms differs, so the two agree to float32 rounding, for 1–3 input rows, with the
+     * scale and the accumulate flag of the matmul.
+     */
+    @Test
+    void nativeQ8KernelAgreesWithTheVectorApiKernel() {
+        assumeTrue(NativeKernels.available(), NativeKernels.status());
+        int rows = 37, cols = 320;
+        SplittableRandom r = new SplittableRandom(11);
+        float[] w = new float[rows * cols];
+        for (int i = 0; i < w.length; i++) w[i] = (float) r.nextGaussian();
+        QuantizedWeights q = QuantizedWeights.quantize(new FloatWeights("w", w, rows, cols), QuantizedWeights.Format.Q8_0);
+        for (int n = 1; n <= 3; n++) {
+            float[] x = new float[n * cols];
+            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+            float[] viaJava = new float[n * rows], viaNative = new float[n * rows];
+            Arrays.fill(viaJava, 0.5f);
+            Arrays.fill(viaNative, 0.5f);
+            q.rowDots(x, n, false).dots(0, rows, n, 0.25f, viaJava, rows, true);
+            q.rowDots(x, n, true).dots(3, rows, n, 0.25f, viaNative, rows, true);
+            q.rowDots(x, n, true).dots(0, 3, n, 0.25f, viaNative, rows, true);
+            for (int i = 0; i < viaJava.length; i++) {
+                assertEquals(viaJava[i], viaNative[i], 1e-5f * (1 + Math.abs(viaJava[i])), n + " rows, output " + i);
+            }
+        }
+    }
+
+    @Test
+    void nativeQ8KernelRefusesArgumentsThatDoNotFit() {
+        assumeTrue(NativeKernels.available(), NativeKernels.status());
+        QuantizedWeights q = QuantizedWeights.quantize(new FloatWeights("w", new float[4 * 64], 4, 64), QuantizedWeights.Format.Q8_0);
+        float[] x = new float[64];
+        WeightMatrix.RowDots dots = q.rowDots(x, 1, true);
+        assertThrows(IllegalArgumentException.class, () -> dots.dots(0, 5, 1, 1f, new float[5], 5, false), "a fifth row");
+        assertThrows(IllegalArgumentException.class, () -> dots.dots(0, 4, 1, 1f, new float[3], 4, false), "short output");
     }
 
     /** Σ x · w in float64 */

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Compiles the optional native CPU kernels (src/main/c) into OUT_DIR/native/linux-x86_64/, which Maven runs after
+# compiling the Java classes (so the library ships inside nemoh.jar). Only on Linux x86-64 with a C compiler (CC, or
+# cc): elsewhere, or if compiling fails, it says so and nemoh runs its Vector API kernels instead.
+#   scripts/build-native.sh OUT_DIR
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out="${1:?usage: $0 OUT_DIR}/native/linux-x86_64"
+src="$here/src/main/c/q8_0.c"
+lib="$out/libnemoh_cpu.so"
+if [ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ]; then
+  echo "native kernels: skipped on $(uname -s)-$(uname -m) (the Vector API kernels run)"; exit 0
+fi
+cc="${CC:-cc}"
+if ! command -v "$cc" > /dev/null; then
+  echo "native kernels: no C compiler '$cc' found, skipped (the Vector API kernels run; install gcc for faster Q8_0 decode)"; exit 0
+fi
+[ -f "$lib" ] && [ "$lib" -nt "$src" ] && exit 0
+mkdir -p "$out"
+if ! "$cc" -O2 -shared -fPIC -o "$lib" "$src"; then
+  rm -f "$lib"
+  echo "native kernels: '$cc' could not compile $src, skipped (the Vector API kernels run)"
+fi
+exit 0

@@ -1,0 +1,118 @@
+package dev.nemoh.kernels;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.net.URISyntaxException;
+import java.net.URL;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+
+/**
+ * The optional native CPU kernel: Q8_0 decode dot products with AVX2's int8 multiply-adds ({@code src/main/c/q8_0.c},
+ * compiled into the jar by {@code scripts/build-native.sh} when the build machine has a C compiler), called through
+ * FFM. Why: the Vector API has no int8 multiply-add, and its Q8_0 kernel streams the weights at ~65% of the memory
+ * bandwidth on AVX2 machines where this one reaches ~83% (docs/PERFORMANCE.md). It is used on Linux x86-64 CPUs
+ * with AVX2 and FMA when the library is present, unless {@code -Dnemoh.native=false}; otherwise the Vector API
+ * kernel runs. {@link #status()} says which and why.
+ */
+public final class NativeKernels {
+    private NativeKernels() {}
+
+    private static final String RESOURCE = "/native/linux-x86_64/libnemoh_cpu.so";
+    private static final MethodHandle Q8_0_DOTS;
+    private static final String STATUS;
+
+    static {
+        MethodHandle handle = null;
+        String status;
+        try {
+            String refusal = refusal();
+            if (refusal != null) {
+                status = "Vector API kernels (" + refusal + ")";
+            } else {
+                SymbolLookup lib = SymbolLookup.libraryLookup(libraryPath(), Arena.global());
+                handle = Linker.nativeLinker().downcallHandle(lib.find("nemoh_q8_0_dots").orElseThrow(),
+                        FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS,
+                                ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+                                ValueLayout.JAVA_INT, ValueLayout.JAVA_FLOAT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
+                                ValueLayout.JAVA_INT),
+                        // short calls on heap arrays: no copies, and no safepoint is needed within a few microseconds
+                        Linker.Option.critical(true));
+                status = "native AVX2 kernel for Q8_0 decode (" + RESOURCE.substring(RESOURCE.lastIndexOf('/') + 1) + ")";
+            }
+        } catch (IOException | URISyntaxException | RuntimeException e) {
+            handle = null;
+            status = "Vector API kernels (native library not loaded: " + e.getMessage() + ")";
+        }
+        Q8_0_DOTS = handle;
+        STATUS = status;
+    }
+
+    /** Why the native kernel is not used here, or null when it can be. */
+    private static String refusal() throws IOException {
+        if (!Boolean.parseBoolean(System.getProperty("nemoh.native", "true"))) return "-Dnemoh.native=false";
+        if (!System.getProperty("os.name", "").startsWith("Linux") || !System.getProperty("os.arch", "").equals("amd64")) {
+            return "the native kernel is built for Linux x86-64 only";
+        }
+        if (NativeKernels.class.getResource(RESOURCE) == null) {
+            return "this build has no native library: the build machine had no C compiler";
+        }
+        String flags = Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("flags"))
+                .findFirst().orElse("") + " ";
+        if (!flags.contains(" avx2 ") || !flags.contains(" fma ")) return "this CPU lacks AVX2 or FMA";
+        return null;
+    }
+
+    /** The library's file: in place when running from class folders, else copied out of the jar once per process. */
+    private static Path libraryPath() throws IOException, URISyntaxException {
+        URL url = NativeKernels.class.getResource(RESOURCE);
+        if ("file".equals(url.getProtocol())) return Path.of(url.toURI());
+        Path copy = Files.createTempFile("nemoh_cpu", ".so");
+        copy.toFile().deleteOnExit();
+        try (InputStream in = url.openStream()) {
+            Files.copy(in, copy, StandardCopyOption.REPLACE_EXISTING);
+        }
+        return copy;
+    }
+
+    /** Whether {@link #q8_0Dots} runs natively in this process. */
+    public static boolean available() {
+        return Q8_0_DOTS != null;
+    }
+
+    /** Which CPU kernels run, and why, in one line (printed by {@code nemoh bench}). */
+    public static String status() {
+        return STATUS;
+    }
+
+    /**
+     * {@code y[yOff + (r − r0) · out + o − o0] (+)= scale · Σ_b dw[o, b] · dx[r, b] · Σ_j qw[o, b, j] · qx[r, b, j]}
+     * for weight rows o in [o0, o1) and input rows r in [r0, r0 + rows), as QuantizedWeights lays Q8_0 out.
+     */
+    static void q8_0Dots(MemorySegment qw, float[] dw, byte[] qx, float[] dx, int blocks, int r0, int rows, int o0,
+                         int o1, float scale, boolean add, float[] y, int yOff, int out) {
+        // the C code trusts its arguments: a wrong size here would read or write outside the arrays
+        if (o0 < 0 || o1 < o0 || r0 < 0 || rows < 1 || yOff < 0 || out < o1 - o0
+                || qw.byteSize() < (long) o1 * blocks * 32 || dw.length < (long) o1 * blocks
+                || qx.length < (long) (r0 + rows) * blocks * 32 || dx.length < (long) (r0 + rows) * blocks
+                || y.length < yOff + (long) (rows - 1) * out + (o1 - o0)) {
+            throw new IllegalArgumentException("native Q8_0 kernel: rows [" + o0 + ", " + o1 + ") of " + blocks
+                    + " blocks against input rows [" + r0 + ", " + (r0 + rows) + ") do not fit the arrays given");
+        }
+        try {
+            Q8_0_DOTS.invokeExact(qw, MemorySegment.ofArray(dw), MemorySegment.ofArray(qx).asSlice((long) r0 * blocks * 32),
+                    MemorySegment.ofArray(dx).asSlice(4L * r0 * blocks), blocks, rows, o0, o1, scale, add ? 1 : 0,
+                    MemorySegment.ofArray(y).asSlice(4L * yOff), out);
+        } catch (Throwable e) {
+            throw new IllegalStateException("native Q8_0 kernel failed", e);
+        }
+    }
+}
