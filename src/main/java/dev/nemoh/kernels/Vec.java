@@ -60,20 +60,36 @@ public final class Vec {
         for (; i < n; i++) acc[i] += x[i];
     }
 
-    /** {@code v[i] = exp(v[i] - shift)} for i < n, vectorised; returns the sum. */
-    public static float expShifted(float[] v, int n, float shift) {
+    /** {@code v[off + i] = exp(v[off + i] - shift)} for i < n, vectorised; returns the sum. */
+    public static float expShifted(float[] v, int off, int n, float shift) {
         FloatVector acc = FloatVector.zero(F);
         int i = 0;
         for (int bound = F.loopBound(n); i < bound; i += F.length()) {
-            FloatVector e = FloatVector.fromArray(F, v, i).sub(shift).lanewise(VectorOperators.EXP);
-            e.intoArray(v, i);
+            FloatVector e = FloatVector.fromArray(F, v, off + i).sub(shift).lanewise(VectorOperators.EXP);
+            e.intoArray(v, off + i);
             acc = acc.add(e);
         }
         float s = acc.reduceLanes(VectorOperators.ADD);
         for (; i < n; i++) {
-            v[i] = (float) Math.exp(v[i] - shift);
-            s += v[i];
+            v[off + i] = (float) Math.exp(v[off + i] - shift);
+            s += v[off + i];
         }
+        return s;
+    }
+
+    /**
+     * As {@link #dot}, with the lanes added in whatever order the JIT picks ({@code reduceLanes}): a few instructions
+     * instead of {@link #sum}'s lane-by-lane loop, which costs as much as the products themselves for the 64–128-long
+     * dot products of attention scores. For inference only, where the last bit may differ between JIT tiers.
+     */
+    public static float dotUnordered(float[] a, int aOff, float[] b, int bOff, int n) {
+        FloatVector acc = FloatVector.zero(F);
+        int i = 0;
+        for (int bound = F.loopBound(n); i < bound; i += F.length()) {
+            acc = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc);
+        }
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s += a[aOff + i] * b[bOff + i];
         return s;
     }
 

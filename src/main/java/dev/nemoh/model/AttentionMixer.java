@@ -84,17 +84,19 @@ public final class AttentionMixer implements Mixer {
             float[] sum = new float[group];
             java.util.Arrays.fill(max, Float.NEGATIVE_INFINITY);
             float[] acc = new float[group * headDim];
-            float[] scores = new float[KEY_BLOCK];
+            float[] scores = new float[group * KEY_BLOCK];
             int qBase = t * qWidth + kvh * group * headDim;
             for (int s0 = 0; s0 < keys; s0 += KEY_BLOCK) {
                 int n = Math.min(KEY_BLOCK, keys - s0);
-                for (int g = 0; g < group; g++) {
-                    int qOff = qBase + g * headDim;
-                    float blockMax = Float.NEGATIVE_INFINITY;
-                    for (int j = 0; j < n; j++) {
-                        scores[j] = Vec.dot(q, qOff, k, (s0 + j) * headDim, headDim) * scaling;
-                        blockMax = Math.max(blockMax, scores[j]);
+                // key by key for the whole group, so that each key row is fetched once and reused from L1
+                for (int j = 0; j < n; j++) {
+                    for (int g = 0; g < group; g++) {
+                        scores[g * KEY_BLOCK + j] = Vec.dotUnordered(q, qBase + g * headDim, k, (s0 + j) * headDim, headDim) * scaling;
                     }
+                }
+                for (int g = 0; g < group; g++) {
+                    float blockMax = Float.NEGATIVE_INFINITY;
+                    for (int j = 0; j < n; j++) blockMax = Math.max(blockMax, scores[g * KEY_BLOCK + j]);
                     if (blockMax > max[g]) {
                         // rescale what was accumulated under the old maximum
                         float correction = (float) Math.exp(max[g] - blockMax);
@@ -102,9 +104,11 @@ public final class AttentionMixer implements Mixer {
                         Vec.scale(correction, acc, g * headDim, headDim);
                         max[g] = blockMax;
                     }
-                    sum[g] += Vec.expShifted(scores, n, max[g]);
-                    for (int j = 0; j < n; j++) {
-                        Vec.axpy(scores[j], v, (s0 + j) * headDim, acc, g * headDim, headDim);
+                    sum[g] += Vec.expShifted(scores, g * KEY_BLOCK, n, max[g]);
+                }
+                for (int j = 0; j < n; j++) {
+                    for (int g = 0; g < group; g++) {
+                        Vec.axpy(scores[g * KEY_BLOCK + j], v, (s0 + j) * headDim, acc, g * headDim, headDim);
                     }
                 }
             }
