@@ -17,7 +17,7 @@ if ! command -v "$cc" > /dev/null; then
 fi
 [ -f "$lib" ] && [ "$lib" -nt "$src" ] && exit 0
 mkdir -p "$out"
-if ! "$cc" -O2 -shared -fPIC -o "$lib" "$src"; then
+if ! "$cc" -O2 -ffp-contract=off -shared -fPIC -o "$lib" "$src"; then
   rm -f "$lib"
   echo "native kernels: '$cc' could not compile $src, skipped (the Vector API kernels run)"
 fi

@@ -1,5 +1,6 @@
 /*
- * Q8_0 dot products for decode on x86-64 with AVX2, called from dev.nemoh.kernels.NativeKernels through FFM.
+ * Decode dot products on x86-64 with AVX2, called from dev.nemoh.kernels.NativeKernels through FFM: Q8_0 weights
+ * against Q8_0-quantized activations, and bf16 weights against float32 activations.
  *
  * Why native: the Vector API has no int8 multiply-add, so its Q8_0 block dot takes ~14 vector instructions per
  * 32 weights and on AVX2 machines streams the weights at ~65% of the memory bandwidth; AVX2's maddubs + madd take a
@@ -15,6 +16,10 @@ static float block_dots(const int8_t *qw, const float *dw, const int8_t *qx, con
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc = _mm256_setzero_ps();
     for (int b = 0; b < blocks; b++) {
+        /* A cache line of weights 1 KiB ahead, every other block: the hardware prefetcher alone left the weights
+           streaming at 82-84% of the read bandwidth, with this at 98-99% (PERFORMANCE.md). Past the last row it
+           touches nothing: prefetches do not fault. */
+        if ((b & 1) == 0) _mm_prefetch((const char *) (qw + 32 * b + 1024), _MM_HINT_T0);
         __m256i w = _mm256_loadu_si256((const __m256i *) (qw + 32 * b));
         __m256i x = _mm256_loadu_si256((const __m256i *) (qx + 32 * b));
         /* maddubs takes one unsigned operand: |w| against x with w's sign moved onto it */
@@ -42,6 +47,66 @@ void nemoh_q8_0_dots(const int8_t *qw, const float *dw, const int8_t *qx, const 
                                          qx + (int64_t) r * blocks * 32, dx + (int64_t) r * blocks, blocks);
             float *at = y + (int64_t) r * out + (o - o0);
             *at = add ? *at + v : v;
+        }
+    }
+}
+
+/* The lanes of v added in order, as Vec.sum does. */
+__attribute__((target("avx2,fma")))
+static float lanes_in_order(__m256 v) {
+    float lanes[8];
+    _mm256_storeu_ps(lanes, v);
+    float s = 0;
+    for (int k = 0; k < 8; k++) s += lanes[k];
+    return s;
+}
+
+__attribute__((target("avx2,fma")))
+static __m256 bf16x8(const uint16_t *p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *) p)), 16));
+}
+
+static float bf16_to_float(uint16_t h) {
+    uint32_t bits = (uint32_t) h << 16;
+    float f;
+    __builtin_memcpy(&f, &bits, 4);
+    return f;
+}
+
+/*
+ * bf16: y[r * out + o - o0] = scale * dot(W[o], x[r]) (added to it when add != 0), W [weight rows][cols] bf16, x
+ * [rows][cols] float32. Each output has DenseWeights.dot's exact bits: one 8-lane FMA chain over whole vectors, lanes
+ * added in order, then the tail with separate multiply and add (built with -ffp-contract=off). Weight rows go in
+ * pairs (two independent chains) with a prefetch 1 KiB ahead in each.
+ */
+__attribute__((target("avx2,fma")))
+void nemoh_bf16_dots(const uint16_t *w, const float *x, int cols, int rows, int o0, int o1, float scale, int add,
+                     float *y, int out) {
+    int vec = cols / 8 * 8;
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (int64_t) r * cols;
+        float *yr = y + (int64_t) r * out;
+        for (int o = o0; o < o1; o += 2) {
+            int pair = o + 1 < o1;
+            const uint16_t *w0 = w + (int64_t) o * cols, *w1 = pair ? w0 + cols : w0;
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+            for (int i = 0; i < vec; i += 8) {
+                if ((i & 31) == 0) {
+                    _mm_prefetch((const char *) (w0 + i) + 1024, _MM_HINT_T0);
+                    _mm_prefetch((const char *) (w1 + i) + 1024, _MM_HINT_T0);
+                }
+                __m256 u = _mm256_loadu_ps(xr + i);
+                a0 = _mm256_fmadd_ps(u, bf16x8(w0 + i), a0);
+                a1 = _mm256_fmadd_ps(u, bf16x8(w1 + i), a1);
+            }
+            float s0 = lanes_in_order(a0), s1 = lanes_in_order(a1);
+            for (int i = vec; i < cols; i++) {
+                s0 += xr[i] * bf16_to_float(w0[i]);
+                s1 += xr[i] * bf16_to_float(w1[i]);
+            }
+            float *at = yr + (o - o0);
+            at[0] = add ? at[0] + scale * s0 : scale * s0;
+            if (pair) at[1] = add ? at[1] + scale * s1 : scale * s1;
         }
     }
 }

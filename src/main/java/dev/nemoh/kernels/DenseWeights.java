@@ -55,7 +55,8 @@ public record DenseWeights(Tensor tensor, int rows, int cols) implements WeightM
      * bf16 decode takes weight rows two at a time against the same input: two independent FMA chains instead of one
      * (a row's single accumulator bounds it by the FMA latency), each row's sum in {@link #dot}'s order and bits.
      * Streaming 65536 × 4096 bf16 weights with 2 threads: 83–87% of the read-bandwidth probe against 76–81% one row at
-     * a time (docs/PERFORMANCE.md).
+     * a time (docs/PERFORMANCE.md). Where {@link NativeKernels} runs, its bf16 kernel does the same with a software
+     * prefetch, which the Vector API lacks.
      */
     @Override
     public RowDots rowDots(float[] x, int rows) {
@@ -68,6 +69,10 @@ public record DenseWeights(Tensor tensor, int rows, int cols) implements WeightM
 
             @Override
             public void dots(int o0, int o1, int n, float scale, float[] y, int out, boolean add) {
+                if (NativeKernels.available()) {
+                    NativeKernels.bf16Dots(tensor.data(), x, cols, n, o0, o1, scale, add, y, o0, out);
+                    return;
+                }
                 for (int r = 0; r < n; r++) {
                     int o = o0;
                     for (; o + 1 < o1; o += 2) bf16Pair(o, x, r * cols, scale, add, y, r * out + o);

@@ -27,11 +27,11 @@ public final class NativeKernels {
     private NativeKernels() {}
 
     private static final String RESOURCE = "/native/linux-x86_64/libnemoh_cpu.so";
-    private static final MethodHandle Q8_0_DOTS;
+    private static final MethodHandle Q8_0_DOTS, BF16_DOTS;
     private static final String STATUS;
 
     static {
-        MethodHandle handle = null;
+        MethodHandle q8 = null, bf16 = null;
         String status;
         try {
             String refusal = refusal();
@@ -39,21 +39,23 @@ public final class NativeKernels {
                 status = "Vector API kernels (" + refusal + ")";
             } else {
                 SymbolLookup lib = SymbolLookup.libraryLookup(libraryPath(), Arena.global());
-                handle = Linker.nativeLinker().downcallHandle(lib.find("nemoh_q8_0_dots").orElseThrow(),
-                        FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS,
-                                ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
-                                ValueLayout.JAVA_INT, ValueLayout.JAVA_FLOAT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
-                                ValueLayout.JAVA_INT),
-                        // short calls on heap arrays: no copies, and no safepoint is needed within a few microseconds
-                        Linker.Option.critical(true));
-                status = "native AVX2 kernel for Q8_0 decode (" + RESOURCE.substring(RESOURCE.lastIndexOf('/') + 1) + ")";
+                ValueLayout a = ValueLayout.ADDRESS, i = ValueLayout.JAVA_INT, f = ValueLayout.JAVA_FLOAT;
+                q8 = downcall(lib, "nemoh_q8_0_dots", FunctionDescriptor.ofVoid(a, a, a, a, i, i, i, i, f, i, a, i));
+                bf16 = downcall(lib, "nemoh_bf16_dots", FunctionDescriptor.ofVoid(a, a, i, i, i, i, f, i, a, i));
+                status = "native AVX2 kernels for Q8_0 and bf16 decode (" + RESOURCE.substring(RESOURCE.lastIndexOf('/') + 1) + ")";
             }
         } catch (IOException | URISyntaxException | RuntimeException e) {
-            handle = null;
+            q8 = bf16 = null;
             status = "Vector API kernels (native library not loaded: " + e.getMessage() + ")";
         }
-        Q8_0_DOTS = handle;
+        Q8_0_DOTS = q8;
+        BF16_DOTS = bf16;
         STATUS = status;
+    }
+
+    private static MethodHandle downcall(SymbolLookup lib, String name, FunctionDescriptor descriptor) {
+        // short calls on heap arrays: no copies, and no safepoint is needed within a few microseconds
+        return Linker.nativeLinker().downcallHandle(lib.find(name).orElseThrow(), descriptor, Linker.Option.critical(true));
     }
 
     /** Why the native kernel is not used here, or null when it can be. */
@@ -83,7 +85,7 @@ public final class NativeKernels {
         return copy;
     }
 
-    /** Whether {@link #q8_0Dots} runs natively in this process. */
+    /** Whether {@link #q8_0Dots} and {@link #bf16Dots} run natively in this process. */
     public static boolean available() {
         return Q8_0_DOTS != null;
     }
@@ -113,6 +115,25 @@ public final class NativeKernels {
                     MemorySegment.ofArray(y).asSlice(4L * yOff), out);
         } catch (Throwable e) {
             throw new IllegalStateException("native Q8_0 kernel failed", e);
+        }
+    }
+
+    /**
+     * {@code y[yOff + r · out + o − o0] (+)= scale · Σ_i x[r, i] · W[o, i]} for bf16 W [weight rows, cols], o in
+     * [o0, o1) and r in [0, rows), with {@link DenseWeights#dot}'s bits for every output.
+     */
+    static void bf16Dots(MemorySegment w, float[] x, int cols, int rows, int o0, int o1, float scale, boolean add,
+                         float[] y, int yOff, int out) {
+        if (o0 < 0 || o1 < o0 || rows < 1 || yOff < 0 || out < o1 - o0 || w.byteSize() < (long) o1 * cols * 2
+                || x.length < (long) rows * cols || y.length < yOff + (long) (rows - 1) * out + (o1 - o0)) {
+            throw new IllegalArgumentException("native bf16 kernel: rows [" + o0 + ", " + o1 + ") of " + cols
+                    + " weights against " + rows + " input rows do not fit the arrays given");
+        }
+        try {
+            BF16_DOTS.invokeExact(w, MemorySegment.ofArray(x), cols, rows, o0, o1, scale, add ? 1 : 0,
+                    MemorySegment.ofArray(y).asSlice(4L * yOff), out);
+        } catch (Throwable e) {
+            throw new IllegalStateException("native bf16 kernel failed", e);
         }
     }
 }
