@@ -16,12 +16,13 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 
 /**
- * The optional native CPU kernel: Q8_0 decode dot products with AVX2's int8 multiply-adds ({@code src/main/c/q8_0.c},
- * compiled into the jar by {@code scripts/build-native.sh} when the build machine has a C compiler), called through
- * FFM. Why: the Vector API has no int8 multiply-add, and its Q8_0 kernel streams the weights at ~65% of the memory
- * bandwidth on AVX2 machines where this one reaches ~83% (docs/PERFORMANCE.md). It is used on Linux x86-64 CPUs
- * with AVX2 and FMA when the library is present, unless {@code -Dnemoh.native=false}; otherwise the Vector API
- * kernel runs. {@link #status()} says which and why.
+ * The optional native CPU kernels for decode ({@code src/main/c/q8_0.c}, compiled into the jar by
+ * {@code scripts/build-native.sh} when the build machine has a C compiler), called through FFM: Q8_0 dot products with
+ * AVX2's int8 multiply-adds, and bf16 dot products with {@link DenseWeights#dot}'s exact bits. Why: the Vector API has
+ * neither an int8 multiply-add nor a prefetch; its kernels streamed the weights at 46–68% of the bandwidth roofline in
+ * decode on the development VM, these at 73–86% (docs/PERFORMANCE.md). They are used on Linux x86-64 CPUs with AVX2
+ * and FMA when the library is present, unless {@code -Dnemoh.native=false}; otherwise the Vector API kernels run.
+ * {@link #status()} says which and why.
  */
 public final class NativeKernels {
     private NativeKernels() {}
