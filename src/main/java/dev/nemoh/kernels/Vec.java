@@ -43,6 +43,23 @@ public final class Vec {
         for (; i < n; i++) y[yOff + i] += a * x[xOff + i];
     }
 
+    /**
+     * {@code acc[accOff + d] += Σ_j w[wOff + j] · x[xOff + j · dim + d]} for j < n in order and d < dim: {@link #axpy}
+     * of n rows into one accumulator row, with the same bits, but each vector of the accumulator kept in a register
+     * across the n rows instead of loaded and stored once per row.
+     */
+    public static void axpyRows(float[] w, int wOff, float[] x, int xOff, int n, int dim, float[] acc, int accOff) {
+        int d = 0;
+        for (int bound = F.loopBound(dim); d < bound; d += F.length()) {
+            FloatVector a = FloatVector.fromArray(F, acc, accOff + d);
+            for (int j = 0; j < n; j++) a = FloatVector.fromArray(F, x, xOff + j * dim + d).fma(FloatVector.broadcast(F, w[wOff + j]), a);
+            a.intoArray(acc, accOff + d);
+        }
+        for (; d < dim; d++) {
+            for (int j = 0; j < n; j++) acc[accOff + d] += w[wOff + j] * x[xOff + j * dim + d];
+        }
+    }
+
     /** {@code y[yOff..] = a · y[yOff..]} */
     public static void scale(float a, float[] y, int yOff, int n) {
         int i = 0;

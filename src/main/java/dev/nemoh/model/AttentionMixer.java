@@ -106,10 +106,8 @@ public final class AttentionMixer implements Mixer {
                     }
                     sum[g] += Vec.expShifted(scores, g * KEY_BLOCK, n, max[g]);
                 }
-                for (int j = 0; j < n; j++) {
-                    for (int g = 0; g < group; g++) {
-                        Vec.axpy(scores[g * KEY_BLOCK + j], v, (s0 + j) * headDim, acc, g * headDim, headDim);
-                    }
+                for (int g = 0; g < group; g++) {
+                    Vec.axpyRows(scores, g * KEY_BLOCK, v, s0 * headDim, n, headDim, acc, g * headDim);
                 }
             }
             for (int g = 0; g < group; g++) {
