@@ -13,7 +13,7 @@ if [ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ]; then
 fi
 cc="${CC:-cc}"
 if ! command -v "$cc" > /dev/null; then
-  echo "native kernels: no C compiler '$cc' found, skipped (the Vector API kernels run; install gcc for faster Q8_0 decode)"; exit 0
+  echo "native kernels: no C compiler '$cc' found, skipped (the Vector API kernels run; install gcc for faster decode)"; exit 0
 fi
 [ -f "$lib" ] && [ "$lib" -nt "$src" ] && exit 0
 mkdir -p "$out"

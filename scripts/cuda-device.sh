@@ -24,17 +24,17 @@ if [[ $steps == *tests* ]]; then
     --select-class dev.nemoh.cuda.CudaSmokeTest --select-class dev.nemoh.cuda.CudaForwardFixtureTest --select-class dev.nemoh.cuda.CudaRandomModelTest \
     --details=tree --disable-banner --disable-ansi-colors 2>&1 | tee "$out/junit.log" | grep -E "cuda|GPU|cuBLAS|✘|✔|tests (successful|failed)|Exception|expected" | head -60
 fi
-if [[ $steps == *bench* ]]; then
-  [ -f /tmp/m8/config.json ] || { time "${java[@]}" -cp "$cp" dev.nemoh.cli.Main init --preset nemotron-h-8b --out /tmp/m8; }
-  "${java[@]}" -cp "$cp" dev.nemoh.cli.Main bench --device cuda --model /tmp/m8 --prefill ${PREFILL:-4096} \
-    --context ${CONTEXT:-1024,65536} --decode-tokens ${DECODE:-32} --batch ${BATCH:-32} ${PROFILE:+--profile} 2>&1 | tee "$out/bench.log"
-fi
-if [[ $steps == *moe* ]]; then
-  # Nemotron 3 Nano's widths (128 experts, 6 routed + 1 shared, 16 query heads per KV head) cut to its first layers
-  [ -f /tmp/moe/config.json ] || { time "${java[@]}" -cp "$cp" dev.nemoh.cli.Main init --preset nemotron-3-nano-30b-a3b --layers ${MOE_LAYERS:-8} --out /tmp/moe; }
-  "${java[@]}" -cp "$cp" dev.nemoh.cli.Main bench --device cuda --model /tmp/moe --prefill ${PREFILL:-4096} \
-    --context ${CONTEXT:-1024,65536} --decode-tokens ${DECODE:-32} --batch ${BATCH:-32} ${PROFILE:+--profile} 2>&1 | tee "$out/bench-moe.log"
-fi
+# bench_cuda DIR LOG INIT_ARGS...: a random model written by `nemoh init INIT_ARGS` into DIR (once), benchmarked on cuda
+bench_cuda() {
+  local dir=$1 log=$2
+  shift 2
+  [ -f "$dir/config.json" ] || { time "${java[@]}" -cp "$cp" dev.nemoh.cli.Main init "$@" --out "$dir"; }
+  "${java[@]}" -cp "$cp" dev.nemoh.cli.Main bench --device cuda --model "$dir" --prefill ${PREFILL:-4096} \
+    --context ${CONTEXT:-1024,65536} --decode-tokens ${DECODE:-32} --batch ${BATCH:-32} ${PROFILE:+--profile} 2>&1 | tee "$out/$log"
+}
+[[ $steps == *bench* ]] && bench_cuda /tmp/m8 bench.log --preset nemotron-h-8b
+# Nemotron 3 Nano's widths (128 experts, 6 routed + 1 shared, 16 query heads per KV head) cut to its first layers
+[[ $steps == *moe* ]] && bench_cuda /tmp/moe bench-moe.log --preset nemotron-3-nano-30b-a3b --layers ${MOE_LAYERS:-8}
 if [[ $steps == *generate* ]]; then
   for device in cpu cuda auto; do
     "${java[@]}" -cp "$cp" dev.nemoh.cli.Main generate --device $device --model models/nemoh-tiny \

@@ -97,7 +97,9 @@ public final class Vec {
     /**
      * As {@link #dot}, with the lanes added in whatever order the JIT picks ({@code reduceLanes}): a few instructions
      * instead of {@link #sum}'s lane-by-lane loop, which costs as much as the products themselves for the 64–128-long
-     * dot products of attention scores. For inference only, where the last bit may differ between JIT tiers.
+     * dot products of attention scores. For inference only, where the last bit may differ between JIT tiers. The
+     * loop is {@link #dot}'s, written again on purpose: a shared helper returning the accumulator vector was not
+     * inlined by C2 in the model ("already compiled into a big method"), and a vector returned from a call is boxed.
      */
     public static float dotUnordered(float[] a, int aOff, float[] b, int bOff, int n) {
         FloatVector acc = FloatVector.zero(F);
