@@ -6,7 +6,7 @@
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${1:?usage: $0 OUT_DIR}/native/linux-x86_64"
-src="$here/src/main/c/q8_0.c"
+src_dir="$here/src/main/c"
 lib="$out/libnemoh_cpu.so"
 if [ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ]; then
   echo "native kernels: skipped on $(uname -s)-$(uname -m) (the Vector API kernels run)"; exit 0
@@ -15,10 +15,10 @@ cc="${CC:-cc}"
 if ! command -v "$cc" > /dev/null; then
   echo "native kernels: no C compiler '$cc' found, skipped (the Vector API kernels run; install gcc for faster decode)"; exit 0
 fi
-[ -f "$lib" ] && [ "$lib" -nt "$src" ] && exit 0
+[ -f "$lib" ] && [ -z "$(find "$src_dir" -newer "$lib" -print -quit)" ] && exit 0
 mkdir -p "$out"
-if ! "$cc" -O2 -ffp-contract=off -shared -fPIC -o "$lib" "$src"; then
+if ! "$cc" -O2 -ffp-contract=off -shared -fPIC -o "$lib" "$src_dir"/*.c -lm; then
   rm -f "$lib"
-  echo "native kernels: '$cc' could not compile $src, skipped (the Vector API kernels run)"
+  echo "native kernels: '$cc' could not compile $src_dir, skipped (the Vector API kernels run)"
 fi
 exit 0

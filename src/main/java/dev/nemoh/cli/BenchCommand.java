@@ -39,6 +39,9 @@ final class BenchCommand implements Runnable {
     @Option(names = "--decode-tokens", defaultValue = "16", description = "Decode steps timed per context (default ${DEFAULT-VALUE}).")
     int decodeTokens;
 
+    @Option(names = "--rounds", defaultValue = "2", description = "Decode steps are taken in this many rounds, each visiting every --context in turn (default ${DEFAULT-VALUE}), so that a drift in the host's speed does not pass for a cost of context length.")
+    int rounds;
+
     @Option(names = "--batch", split = ",", paramLabel = "N,..",
             description = "Also time batched decode steps of N sequences each (CPU: after the first --context; cuda: after 1024 tokens), as the server runs them; tok/s counts every sequence's token.")
     List<Integer> batch = List.of();
@@ -53,6 +56,9 @@ final class BenchCommand implements Runnable {
             new CudaBench(dir, prefill, context, decodeTokens, batch, profile).run();
             return;
         }
+        if (rounds < 1 || decodeTokens < rounds) {
+            throw new IllegalArgumentException("--rounds must be between 1 and --decode-tokens (" + decodeTokens + "), got " + rounds);
+        }
         try (NemotronHModel m = model.open()) {
             NemotronHConfig c = m.config;
             SplittableRandom random = new SplittableRandom(1);
@@ -60,6 +66,7 @@ final class BenchCommand implements Runnable {
             long bytesPerToken = m.decodeWeightBytes();
             System.out.printf(Locale.ROOT, "model        %s (%,d params, %s)%n", dir, c.paramCount(), c.pattern().length() > 60 ? c.numLayers() + " layers" : c.pattern());
             System.out.printf(Locale.ROOT, "weights      %s, %.2f GB read per decoded token%n", model.weights, bytesPerToken / 1e9);
+            System.out.printf(Locale.ROOT, "kv cache     %s (--kv-cache-dtype %s)%n", m.kvCacheDtype().label(), model.kvCacheDtype);
             System.out.printf(Locale.ROOT, "threads      %d%n", Parallel.threads());
             System.out.printf(Locale.ROOT, "kernels      %s%n", NativeKernels.status());
             System.out.printf(Locale.ROOT, "read bw      %.1f GB/s (all threads, %d MiB buffer)%n", bandwidth / 1e9, bandwidthMib);
@@ -76,28 +83,42 @@ final class BenchCommand implements Runnable {
                 double s = (System.nanoTime() - t0) / 1e9;
                 System.out.printf(Locale.ROOT, "| prefill | %d | %.2f | %.1f | | |%n", n, s, n / s);
             }
-            for (int ctx : context) {
-                HybridCache cache = m.newCache();
-                cache.fillSynthetic(ctx, 7);
-                m.forwardLast(new int[] {1}, cache); // warm-up step
-                long[] attention = {0};
-                long[] last = {0};
-                // the hook runs after the embeddings and after every block: the gap before call i + 1 is block i
-                NemotronHModel.HiddenStates timer = (index, hidden, len) -> {
-                    long now = System.nanoTime();
-                    if (index >= 1 && index <= m.blocks.size() && m.blocks.get(index - 1).type == LayerType.ATTENTION) {
-                        attention[0] += now - last[0];
-                    }
-                    last[0] = now;
-                };
-                long t0 = System.nanoTime();
-                for (int i = 0; i < decodeTokens; i++) m.forward(new int[] {random.nextInt(c.vocabSize)}, cache, timer);
-                long elapsed = System.nanoTime() - t0;
-                double s = elapsed / 1e9;
-                double tps = decodeTokens / s;
-                System.out.printf(Locale.ROOT, "| decode after %d | %d | %.2f | %.2f | %.0f%% | %.1f%% |%n", ctx, decodeTokens, s, tps,
-                        100 * tps / (bandwidth / bytesPerToken), 100.0 * attention[0] / elapsed);
+            // every context's cache first, then the decode steps in rounds that visit every context in turn: the
+            // host's bandwidth drifts over minutes, and one context timed only after another would take the drift
+            // for a cost of context length
+            HybridCache[] caches = new HybridCache[context.size()];
+            for (int i = 0; i < caches.length; i++) {
+                caches[i] = m.newCache();
+                caches[i].fillSynthetic(context.get(i), 7);
+                m.forwardLast(new int[] {1}, caches[i]); // warm-up step
             }
+            long[] elapsed = new long[caches.length], attention = new long[caches.length], steps = new long[caches.length];
+            for (int round = 0; round < rounds; round++) {
+                for (int i = 0; i < caches.length; i++) {
+                    int n = decodeTokens / rounds + (round < decodeTokens % rounds ? 1 : 0);
+                    long[] last = {0};
+                    int at = i;
+                    // the hook runs after the embeddings and after every block: the gap before call j + 1 is block j
+                    NemotronHModel.HiddenStates timer = (index, hidden, len) -> {
+                        long now = System.nanoTime();
+                        if (index >= 1 && index <= m.blocks.size() && m.blocks.get(index - 1).type == LayerType.ATTENTION) {
+                            attention[at] += now - last[0];
+                        }
+                        last[0] = now;
+                    };
+                    long t0 = System.nanoTime();
+                    for (int j = 0; j < n; j++) m.forward(new int[] {random.nextInt(c.vocabSize)}, caches[i], timer);
+                    elapsed[i] += System.nanoTime() - t0;
+                    steps[i] += n;
+                }
+            }
+            for (int i = 0; i < caches.length; i++) {
+                double s = elapsed[i] / 1e9;
+                double tps = steps[i] / s;
+                System.out.printf(Locale.ROOT, "| decode after %d | %d | %.2f | %.2f | %.0f%% | %.1f%% |%n", context.get(i), steps[i], s, tps,
+                        100 * tps / (bandwidth / bytesPerToken), 100.0 * attention[i] / elapsed[i]);
+            }
+            caches = null; // the batch's caches may need the memory
             for (int b : batch) {
                 if (b < 1) throw new IllegalArgumentException("--batch sizes must be >= 1, got " + b);
                 LanguageModel.SequenceState[] states = new LanguageModel.SequenceState[b];

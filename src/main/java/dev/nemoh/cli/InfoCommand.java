@@ -3,6 +3,7 @@ package dev.nemoh.cli;
 import dev.nemoh.config.LayerType;
 import dev.nemoh.config.NemotronHConfig;
 import dev.nemoh.config.Presets;
+import dev.nemoh.config.KvCacheDtype;
 import dev.nemoh.config.WeightPrecision;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -65,9 +66,12 @@ final class InfoCommand implements Runnable {
         for (WeightPrecision p : WeightPrecision.values()) {
             out.printf(Locale.ROOT, "  %-6s %10s%n", p, gib(c.weightBytes(p)));
         }
-        out.println("cache per sequence (float32 Mamba state + KV)");
+        out.println("cache per sequence (float32 Mamba state + KV cache in float32 | bfloat16)");
         for (long ctx : new long[] {1024, 8192, 131072}) {
-            if (ctx <= Math.max(c.maxPositionEmbeddings, 8192)) out.printf(Locale.ROOT, "  %7d tokens %10s%n", ctx, gib(c.cacheBytes(ctx)));
+            if (ctx <= Math.max(c.maxPositionEmbeddings, 8192)) {
+                out.printf(Locale.ROOT, "  %7d tokens %10s %10s%n", ctx, gib(c.cacheBytes(ctx, KvCacheDtype.FLOAT32.bytes)),
+                        gib(c.cacheBytes(ctx, KvCacheDtype.BFLOAT16.bytes)));
+            }
         }
     }
 

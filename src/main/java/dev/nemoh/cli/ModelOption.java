@@ -1,5 +1,6 @@
 package dev.nemoh.cli;
 
+import dev.nemoh.config.KvCacheDtype;
 import dev.nemoh.cuda.Cuda;
 import dev.nemoh.cuda.CudaModel;
 import dev.nemoh.model.LanguageModel;
@@ -24,6 +25,12 @@ final class ModelOption {
             description = "Weights in memory: as-stored (mapped, not copied), q8_0 or q4_0 (quantized on load). Default: ${DEFAULT-VALUE}.")
     String weights;
 
+    @Option(names = "--kv-cache-dtype", defaultValue = "auto", paramLabel = "auto|float32|bfloat16",
+            description = "How the CPU KV cache stores keys and values: float32 (the reference's math), bfloat16 (half the"
+                    + " memory and bytes read per step at long context) or auto (bfloat16 with --weights q8_0/q4_0, else"
+                    + " float32). The CUDA backend always keeps bf16. Default: ${DEFAULT-VALUE}.")
+    String kvCacheDtype;
+
     @Option(names = "--device", defaultValue = "cpu", paramLabel = "cpu|cuda|auto",
             description = "Where the model runs: cpu, cuda (NVIDIA GPU 0, bf16 weights on the GPU) or auto (cuda when a"
                     + " GPU and driver are found, else cpu). Default: ${DEFAULT-VALUE}.")
@@ -45,6 +52,9 @@ final class ModelOption {
         if (!weights.equals("as-stored")) {
             throw new IllegalArgumentException("--weights " + weights + " is CPU-only; --device cuda runs the checkpoint's weights as bf16");
         }
+        if (KvCacheDtype.parse(kvCacheDtype, false) == KvCacheDtype.FLOAT32 && !kvCacheDtype.equals("auto")) {
+            throw new IllegalArgumentException("--kv-cache-dtype float32 is CPU-only; --device cuda keeps its KV cache in bf16");
+        }
         return CudaModel.load(resolve(), TimeStepClamp.TRANSFORMERS, ModelOption::progressBar);
     }
 
@@ -54,7 +64,8 @@ final class ModelOption {
             throw new IllegalArgumentException("this command runs on the CPU only; --device cuda works with generate, chat, serve and bench");
         }
         WeightFormat format = WeightFormat.parse(weights);
-        return NemotronHModel.load(resolve(), TimeStepClamp.TRANSFORMERS, format, ModelOption::progressBar);
+        KvCacheDtype kv = KvCacheDtype.parse(kvCacheDtype, format != WeightFormat.AS_STORED);
+        return NemotronHModel.load(resolve(), TimeStepClamp.TRANSFORMERS, format, ModelOption::progressBar).kvCacheDtype(kv);
     }
 
     /** A one-line progress bar on stderr, redrawn in place; only on a terminal, where it cannot clutter logs. */

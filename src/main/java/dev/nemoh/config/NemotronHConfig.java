@@ -227,12 +227,12 @@ public final class NemotronHConfig {
 
     /**
      * Bytes of cache for one sequence of {@code contextLength} tokens: float32 conv and SSM states per Mamba layer
-     * (fixed size) plus a float32 K and V per attention layer per token.
+     * (fixed size) plus a K and V of {@code kvBytes} per element per attention layer per token.
      */
-    public long cacheBytes(long contextLength) {
+    public long cacheBytes(long contextLength, int kvBytes) {
         long mamba = (long) convDim() * convKernel + (long) mambaNumHeads * mambaHeadDim * ssmStateSize;
         long kvPerToken = 2L * numKeyValueHeads * headDim;
-        return 4L * (count(LayerType.MAMBA) * mamba + count(LayerType.ATTENTION) * kvPerToken * contextLength);
+        return 4L * count(LayerType.MAMBA) * mamba + (long) kvBytes * count(LayerType.ATTENTION) * kvPerToken * contextLength;
     }
 
     // ---------------------------------------------------------------- validation

@@ -102,6 +102,12 @@ public final class CudaModel implements LanguageModel {
         return new CudaState(cuda, config);
     }
 
+    /** The GPU keeps keys and values in bf16 (see {@link CudaState}). */
+    @Override
+    public long cacheBytes(long contextLength) {
+        return config.cacheBytes(contextLength, 2);
+    }
+
     @Override
     public long decodeWeightBytes() {
         long bytes = lmHead.bytes() + 2L * config.hiddenSize;

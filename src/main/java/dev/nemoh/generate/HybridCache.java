@@ -1,8 +1,10 @@
 package dev.nemoh.generate;
 
+import dev.nemoh.config.KvCacheDtype;
 import dev.nemoh.config.LayerType;
 import dev.nemoh.config.NemotronHConfig;
 import dev.nemoh.model.LanguageModel;
+import dev.nemoh.tensor.Numerics;
 
 import java.util.Arrays;
 
@@ -36,30 +38,37 @@ public final class HybridCache implements LanguageModel.SequenceState {
     /**
      * Keys and values of every past token, stored head-major ([kvHead][token][headDim]) so that attention streams
      * one head's keys contiguously; a token-major layout puts a head's consecutive keys a whole row apart, which
-     * made long-context attention four times slower.
+     * made long-context attention four times slower. float32 or bf16 (rounded to nearest even) per {@link KvCacheDtype}.
      */
     public static final class KvCache implements Layer {
         private final int heads;
         private final int headDim;
         final int width;
-        private final float[][] keys;
-        private final float[][] values;
+        public final KvCacheDtype dtype;
+        /** float32 storage, or null */
+        private final float[][] keys, values;
+        /** bf16 storage, or null */
+        private final short[][] keys16, values16;
         private int capacity = 16;
         private int length;
 
-        public KvCache(int heads, int headDim) {
+        public KvCache(int heads, int headDim, KvCacheDtype dtype) {
             this.heads = heads;
             this.headDim = headDim;
             this.width = heads * headDim;
-            keys = new float[heads][capacity * headDim];
-            values = new float[heads][capacity * headDim];
+            this.dtype = dtype;
+            boolean wide = dtype == KvCacheDtype.FLOAT32;
+            keys = wide ? new float[heads][capacity * headDim] : null;
+            values = wide ? new float[heads][capacity * headDim] : null;
+            keys16 = wide ? null : new short[heads][capacity * headDim];
+            values16 = wide ? null : new short[heads][capacity * headDim];
         }
 
         public int length() {
             return length;
         }
 
-        /** Keys of one KV head, [length, headDim] (the array may be longer). */
+        /** float32 keys of one KV head, [length, headDim] (the array may be longer); only for a float32 cache. */
         public float[] keys(int head) {
             return keys[head];
         }
@@ -68,19 +77,41 @@ public final class HybridCache implements LanguageModel.SequenceState {
             return values[head];
         }
 
+        /** bf16 keys of one KV head, [length, headDim] (the array may be longer); only for a bfloat16 cache. */
+        public short[] keysBf16(int head) {
+            return keys16[head];
+        }
+
+        public short[] valuesBf16(int head) {
+            return values16[head];
+        }
+
         /** Appends {@code len} token-major rows of k and v ([len, heads × headDim]). */
         public void append(float[] k, float[] v, int len) {
             if (length + len > capacity) {
                 capacity = Math.max(length + len, capacity * 2);
                 for (int h = 0; h < heads; h++) {
-                    keys[h] = Arrays.copyOf(keys[h], capacity * headDim);
-                    values[h] = Arrays.copyOf(values[h], capacity * headDim);
+                    if (keys != null) {
+                        keys[h] = Arrays.copyOf(keys[h], capacity * headDim);
+                        values[h] = Arrays.copyOf(values[h], capacity * headDim);
+                    } else {
+                        keys16[h] = Arrays.copyOf(keys16[h], capacity * headDim);
+                        values16[h] = Arrays.copyOf(values16[h], capacity * headDim);
+                    }
                 }
             }
             for (int t = 0; t < len; t++) {
                 for (int h = 0; h < heads; h++) {
-                    System.arraycopy(k, t * width + h * headDim, keys[h], (length + t) * headDim, headDim);
-                    System.arraycopy(v, t * width + h * headDim, values[h], (length + t) * headDim, headDim);
+                    int from = t * width + h * headDim, to = (length + t) * headDim;
+                    if (keys != null) {
+                        System.arraycopy(k, from, keys[h], to, headDim);
+                        System.arraycopy(v, from, values[h], to, headDim);
+                    } else {
+                        for (int i = 0; i < headDim; i++) {
+                            keys16[h][to + i] = Numerics.floatToBf16(k[from + i]);
+                            values16[h][to + i] = Numerics.floatToBf16(v[from + i]);
+                        }
+                    }
                 }
             }
             length += len;
@@ -95,13 +126,17 @@ public final class HybridCache implements LanguageModel.SequenceState {
     private int length;
 
     public HybridCache(NemotronHConfig c) {
+        this(c, KvCacheDtype.FLOAT32);
+    }
+
+    public HybridCache(NemotronHConfig c, KvCacheDtype kvDtype) {
         layers = new Layer[c.numLayers()];
         for (int i = 0; i < layers.length; i++) {
             LayerType t = c.layers.get(i);
             if (t == LayerType.MAMBA) {
                 layers[i] = new MambaState(c.convDim(), c.convKernel, c.mambaNumHeads, c.mambaHeadDim, c.ssmStateSize);
             } else if (t == LayerType.ATTENTION) {
-                layers[i] = new KvCache(c.numKeyValueHeads, c.headDim);
+                layers[i] = new KvCache(c.numKeyValueHeads, c.headDim, kvDtype);
             }
         }
     }

@@ -16,9 +16,10 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 
 /**
- * The optional native CPU kernels for decode ({@code src/main/c/q8_0.c}, compiled into the jar by
+ * The optional native CPU kernels for decode ({@code src/main/c}, compiled into the jar by
  * {@code scripts/build-native.sh} when the build machine has a C compiler), called through FFM: Q8_0 dot products with
- * AVX2's int8 multiply-adds, and bf16 dot products with {@link DenseWeights#dot}'s exact bits. Why: the Vector API has
+ * AVX2's int8 multiply-adds, bf16 dot products with {@link DenseWeights#dot}'s exact bits, and attention over a
+ * float32 or bf16 KV cache with prefetching. Why: the Vector API has
  * neither an int8 multiply-add nor a prefetch; its kernels streamed the weights at 46–68% of the bandwidth roofline in
  * decode on the development VM, these at 73–86% (docs/PERFORMANCE.md). They are used on Linux x86-64 CPUs with AVX2
  * and FMA when the library is present, unless {@code -Dnemoh.native=false}; otherwise the Vector API kernels run.
@@ -28,11 +29,11 @@ public final class NativeKernels {
     private NativeKernels() {}
 
     private static final String RESOURCE = "/native/linux-x86_64/libnemoh_cpu.so";
-    private static final MethodHandle Q8_0_DOTS, BF16_DOTS;
+    private static final MethodHandle Q8_0_DOTS, BF16_DOTS, ATTEND_F32, ATTEND_BF16;
     private static final String STATUS;
 
     static {
-        MethodHandle q8 = null, bf16 = null;
+        MethodHandle q8 = null, bf16 = null, attendF32 = null, attendBf16 = null;
         String status;
         try {
             String refusal = refusal();
@@ -43,14 +44,19 @@ public final class NativeKernels {
                 ValueLayout a = ValueLayout.ADDRESS, i = ValueLayout.JAVA_INT, f = ValueLayout.JAVA_FLOAT;
                 q8 = downcall(lib, "nemoh_q8_0_dots", FunctionDescriptor.ofVoid(a, a, a, a, i, i, i, i, f, i, a, i));
                 bf16 = downcall(lib, "nemoh_bf16_dots", FunctionDescriptor.ofVoid(a, a, i, i, i, i, f, i, a, i));
-                status = "native AVX2 kernels for Q8_0 and bf16 decode (" + RESOURCE.substring(RESOURCE.lastIndexOf('/') + 1) + ")";
+                FunctionDescriptor attend = FunctionDescriptor.ofVoid(a, i, i, a, a, i, f, a, a, a, a);
+                attendF32 = downcall(lib, "nemoh_attend_f32", attend);
+                attendBf16 = downcall(lib, "nemoh_attend_bf16", attend);
+                status = "native AVX2 kernels for Q8_0 and bf16 decode and for attention (" + RESOURCE.substring(RESOURCE.lastIndexOf('/') + 1) + ")";
             }
         } catch (IOException | URISyntaxException | RuntimeException e) {
-            q8 = bf16 = null;
+            q8 = bf16 = attendF32 = attendBf16 = null;
             status = "Vector API kernels (native library not loaded: " + e.getMessage() + ")";
         }
         Q8_0_DOTS = q8;
         BF16_DOTS = bf16;
+        ATTEND_F32 = attendF32;
+        ATTEND_BF16 = attendBf16;
         STATUS = status;
     }
 
@@ -86,7 +92,7 @@ public final class NativeKernels {
         return copy;
     }
 
-    /** Whether {@link #q8_0Dots} and {@link #bf16Dots} run natively in this process. */
+    /** Whether the native kernels (Q8_0, bf16, attention) run in this process. */
     public static boolean available() {
         return Q8_0_DOTS != null;
     }
@@ -135,6 +141,53 @@ public final class NativeKernels {
                     MemorySegment.ofArray(y).asSlice(4L * yOff), out);
         } catch (Throwable e) {
             throw new IllegalStateException("native bf16 kernel failed", e);
+        }
+    }
+
+    /** Keys per block in the native attention kernel (BLOCK in attention.c): the scores scratch holds group × this. */
+    public static final int ATTENTION_BLOCK = 64;
+
+    /**
+     * Continues an online softmax: the {@code group} query heads at {@code q[qOff..]} ([group, dim]) against keys and
+     * values {@code from..from + n} of one KV head of a float32 cache ([tokens, dim]). {@code max}, {@code sum} and
+     * {@code acc} ([group], [group], [group, dim]) carry the running maximum score, the sum of exp(score − max) and
+     * the value sum under that maximum from call to call; {@code scores} is scratch. dim must be a multiple of 16.
+     */
+    public static void attend(float[] q, int qOff, int group, int dim, float[] k, float[] v, int from, int n, float scale,
+                              float[] max, float[] sum, float[] acc, float[] scores) {
+        checkAttention(q, qOff, group, dim, k.length, v.length, from, n, max, sum, acc, scores);
+        long row = 4L * from * dim;
+        invokeAttention(ATTEND_F32, q, qOff, group, dim, MemorySegment.ofArray(k).asSlice(row), MemorySegment.ofArray(v).asSlice(row),
+                n, scale, max, sum, acc, scores);
+    }
+
+    /** {@link #attend(float[], int, int, int, float[], float[], int, int, float, float[], float[], float[], float[])} on a bf16 cache. */
+    public static void attend(float[] q, int qOff, int group, int dim, short[] k, short[] v, int from, int n, float scale,
+                              float[] max, float[] sum, float[] acc, float[] scores) {
+        checkAttention(q, qOff, group, dim, k.length, v.length, from, n, max, sum, acc, scores);
+        long row = 2L * from * dim;
+        invokeAttention(ATTEND_BF16, q, qOff, group, dim, MemorySegment.ofArray(k).asSlice(row), MemorySegment.ofArray(v).asSlice(row),
+                n, scale, max, sum, acc, scores);
+    }
+
+    private static void checkAttention(float[] q, int qOff, int group, int dim, int kLength, int vLength, int from, int n,
+                                       float[] max, float[] sum, float[] acc, float[] scores) {
+        if (group < 1 || dim < 16 || dim % 16 != 0 || from < 0 || n < 1 || qOff < 0 || q.length < qOff + (long) group * dim
+                || kLength < (long) (from + n) * dim || vLength < (long) (from + n) * dim || max.length < group
+                || sum.length < group || acc.length < (long) group * dim || scores.length < (long) group * ATTENTION_BLOCK) {
+            throw new IllegalArgumentException("native attention kernel: " + group + " query heads of dim " + dim
+                    + " against keys [" + from + ", " + (from + n) + ") do not fit the arrays given");
+        }
+    }
+
+    private static void invokeAttention(MethodHandle kernel, float[] q, int qOff, int group, int dim, MemorySegment k,
+                                        MemorySegment v, int n, float scale, float[] max, float[] sum, float[] acc,
+                                        float[] scores) {
+        try {
+            kernel.invokeExact(MemorySegment.ofArray(q).asSlice(4L * qOff), group, dim, k, v, n, scale,
+                    MemorySegment.ofArray(max), MemorySegment.ofArray(sum), MemorySegment.ofArray(acc), MemorySegment.ofArray(scores));
+        } catch (Throwable e) {
+            throw new IllegalStateException("native attention kernel failed", e);
         }
     }
 }

@@ -1,6 +1,10 @@
 package dev.nemoh.kernels;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -9,6 +13,9 @@ public final class Vec {
     private Vec() {}
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
+    /** as many shorts as I has ints, so that one S2I conversion fills one int vector */
+    private static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(I.vectorBitSize() / 2));
 
     public static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
         FloatVector acc = FloatVector.zero(F);
@@ -45,12 +52,31 @@ public final class Vec {
 
     /**
      * {@code acc[accOff + d] += Σ_j w[wOff + j] · x[xOff + j · dim + d]} for j < n in order and d < dim: {@link #axpy}
-     * of n rows into one accumulator row, with the same bits, but each vector of the accumulator kept in a register
-     * across the n rows instead of loaded and stored once per row.
+     * of n rows into one accumulator row, with the same bits, but the accumulator kept in registers across the n rows
+     * instead of loaded and stored once per row. Four accumulator vectors go through the rows together: each one's
+     * additions must stay in row order, so a single vector would wait on its previous FMA's latency at every row.
      */
     public static void axpyRows(float[] w, int wOff, float[] x, int xOff, int n, int dim, float[] acc, int accOff) {
+        int lanes = F.length();
         int d = 0;
-        for (int bound = F.loopBound(dim); d < bound; d += F.length()) {
+        for (int bound = dim - 4 * lanes; d <= bound; d += 4 * lanes) {
+            FloatVector a0 = FloatVector.fromArray(F, acc, accOff + d);
+            FloatVector a1 = FloatVector.fromArray(F, acc, accOff + d + lanes);
+            FloatVector a2 = FloatVector.fromArray(F, acc, accOff + d + 2 * lanes);
+            FloatVector a3 = FloatVector.fromArray(F, acc, accOff + d + 3 * lanes);
+            for (int j = 0, row = xOff + d; j < n; j++, row += dim) {
+                FloatVector wj = FloatVector.broadcast(F, w[wOff + j]);
+                a0 = FloatVector.fromArray(F, x, row).fma(wj, a0);
+                a1 = FloatVector.fromArray(F, x, row + lanes).fma(wj, a1);
+                a2 = FloatVector.fromArray(F, x, row + 2 * lanes).fma(wj, a2);
+                a3 = FloatVector.fromArray(F, x, row + 3 * lanes).fma(wj, a3);
+            }
+            a0.intoArray(acc, accOff + d);
+            a1.intoArray(acc, accOff + d + lanes);
+            a2.intoArray(acc, accOff + d + 2 * lanes);
+            a3.intoArray(acc, accOff + d + 3 * lanes);
+        }
+        for (int bound = F.loopBound(dim); d < bound; d += lanes) {
             FloatVector a = FloatVector.fromArray(F, acc, accOff + d);
             for (int j = 0; j < n; j++) a = FloatVector.fromArray(F, x, xOff + j * dim + d).fma(FloatVector.broadcast(F, w[wOff + j]), a);
             a.intoArray(acc, accOff + d);
@@ -77,18 +103,58 @@ public final class Vec {
         for (; i < n; i++) acc[i] += x[i];
     }
 
-    /** {@code v[off + i] = exp(v[off + i] - shift)} for i < n, vectorised; returns the sum. */
+    private static final float LOG2E = 1.44269504f;
+    /** ln 2 in two parts, the first with few enough bits that {@code k · LN2_HI} is exact (Cody and Waite). */
+    private static final float LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
+    /** Adding and subtracting 1.5 · 2²³ rounds a float of magnitude below 2²² to the nearest integer. */
+    private static final float ROUND = 12582912f;
+    /** Below this, e^x is under float32's smallest normal; such terms are set to 0 (they cannot move a softmax). */
+    private static final float EXP_MIN = -87.33654f;
+    /** 1/k! for k = 7 down to 2: e^r = 1 + r + r²/2! + … + r⁷/7!, |r| ≤ ln2/2 (error below 6e-9 relative). */
+    private static final float C7 = 1.98412698e-4f, C6 = 1.38888889e-3f, C5 = 8.33333333e-3f, C4 = 4.16666667e-2f,
+            C3 = 1.66666667e-1f, C2 = 0.5f;
+
+    /**
+     * e^x for x ≤ 0 with the operations of {@link #expShifted}'s vector lanes, so that an element gets the same bits
+     * whether it falls in a vector or in the tail.
+     */
+    static float exp(float x) {
+        if (x < EXP_MIN) return 0f;
+        float k = (x * LOG2E + ROUND) - ROUND;
+        float r = Math.fma(k, -LN2_LO, Math.fma(k, -LN2_HI, x));
+        float p = Math.fma(Math.fma(Math.fma(Math.fma(Math.fma(Math.fma(C7, r, C6), r, C5), r, C4), r, C3), r, C2), r, 1f);
+        p = Math.fma(p, r, 1f);
+        return p * Float.intBitsToFloat(((int) k + 127) << 23);
+    }
+
+    /**
+     * {@code v[off + i] = exp(v[off + i] - shift)} for i < n; returns the sum. The arguments are ≤ 0 (softmax scores
+     * less their maximum). exp is written out here rather than taken from {@code VectorOperators.EXP}, which C2
+     * compiled to a library call per vector or, at some call sites, a per-lane fallback: with four exponentials per
+     * cached key in a GQA group of four, the softmax then cost as much as reading the keys. x = k·ln2 + r,
+     * |r| ≤ ln2/2; e^r by its Taylor polynomial, 2^k in the exponent bits (within 2 ulp of Math.exp, see VecTest).
+     */
     public static float expShifted(float[] v, int off, int n, float shift) {
         FloatVector acc = FloatVector.zero(F);
+        FloatVector minusLn2Hi = FloatVector.broadcast(F, -LN2_HI), minusLn2Lo = FloatVector.broadcast(F, -LN2_LO);
+        FloatVector c5 = FloatVector.broadcast(F, C5), c4 = FloatVector.broadcast(F, C4), c3 = FloatVector.broadcast(F, C3);
+        FloatVector c2 = FloatVector.broadcast(F, C2), one = FloatVector.broadcast(F, 1f);
         int i = 0;
         for (int bound = F.loopBound(n); i < bound; i += F.length()) {
-            FloatVector e = FloatVector.fromArray(F, v, off + i).sub(shift).lanewise(VectorOperators.EXP);
+            FloatVector x = FloatVector.fromArray(F, v, off + i).sub(shift);
+            VectorMask<Float> underflow = x.lt(EXP_MIN);
+            FloatVector k = x.mul(LOG2E).add(ROUND).sub(ROUND);
+            FloatVector r = k.fma(minusLn2Hi, x);
+            r = k.fma(minusLn2Lo, r);
+            FloatVector p = r.fma(C7, C6).fma(r, c5).fma(r, c4).fma(r, c3).fma(r, c2).fma(r, one).fma(r, one);
+            IntVector bits = ((IntVector) k.convert(VectorOperators.F2I, 0)).add(127).lanewise(VectorOperators.LSHL, 23);
+            FloatVector e = p.mul(bits.reinterpretAsFloats()).blend(0f, underflow);
             e.intoArray(v, off + i);
             acc = acc.add(e);
         }
         float s = acc.reduceLanes(VectorOperators.ADD);
         for (; i < n; i++) {
-            v[off + i] = (float) Math.exp(v[off + i] - shift);
+            v[off + i] = exp(v[off + i] - shift);
             s += v[off + i];
         }
         return s;
@@ -110,6 +176,47 @@ public final class Vec {
         float s = acc.reduceLanes(VectorOperators.ADD);
         for (; i < n; i++) s += a[aOff + i] * b[bOff + i];
         return s;
+    }
+
+    /**
+     * {@code out[outOff + r] = scale · dot(q[qOff..], k[kOff + r · dim..])} for the four rows r < 4 of k, lanes added
+     * in the JIT's order as in {@link #dotUnordered}. Attention scores go four keys at a time: each load of q serves
+     * four products, and the four sums are independent chains where one key at a time waits on the FMA latency.
+     */
+    public static void dot4Unordered(float[] q, int qOff, float[] k, int kOff, int dim, float scale, float[] out, int outOff) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int i = 0;
+        for (int bound = F.loopBound(dim); i < bound; i += F.length()) {
+            FloatVector x = FloatVector.fromArray(F, q, qOff + i);
+            a0 = FloatVector.fromArray(F, k, kOff + i).fma(x, a0);
+            a1 = FloatVector.fromArray(F, k, kOff + dim + i).fma(x, a1);
+            a2 = FloatVector.fromArray(F, k, kOff + 2 * dim + i).fma(x, a2);
+            a3 = FloatVector.fromArray(F, k, kOff + 3 * dim + i).fma(x, a3);
+        }
+        float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
+        float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+        for (; i < dim; i++) {
+            float x = q[qOff + i];
+            s0 += x * k[kOff + i];
+            s1 += x * k[kOff + dim + i];
+            s2 += x * k[kOff + 2 * dim + i];
+            s3 += x * k[kOff + 3 * dim + i];
+        }
+        out[outOff] = s0 * scale;
+        out[outOff + 1] = s1 * scale;
+        out[outOff + 2] = s2 * scale;
+        out[outOff + 3] = s3 * scale;
+    }
+
+    /** {@code dst[0..n) = src[srcOff..srcOff + n)} widened from bf16; returns dst. */
+    public static float[] widenBf16(short[] src, int srcOff, float[] dst, int n) {
+        int i = 0;
+        for (int bound = S.loopBound(n); i < bound; i += S.length()) {
+            ShortVector h = ShortVector.fromArray(S, src, srcOff + i);
+            ((IntVector) h.convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, i);
+        }
+        for (; i < n; i++) dst[i] = Float.intBitsToFloat(src[srcOff + i] << 16);
+        return dst;
     }
 
     public static float silu(float x) {

@@ -28,6 +28,9 @@ public interface LanguageModel extends AutoCloseable {
      */
     float[] decodeBatch(int[] tokens, SequenceState[] states);
 
+    /** Bytes of state one sequence of {@code contextLength} tokens holds (Mamba states and the KV cache). */
+    long cacheBytes(long contextLength);
+
     /** Bytes of weights one decode step reads, for roofline figures. */
     long decodeWeightBytes();
 

@@ -1,5 +1,6 @@
 package dev.nemoh.model;
 
+import dev.nemoh.config.KvCacheDtype;
 import dev.nemoh.config.LayerType;
 import dev.nemoh.config.NemotronHConfig;
 import dev.nemoh.generate.HybridCache;
@@ -169,8 +170,26 @@ public final class NemotronHModel implements LanguageModel {
         return bytes;
     }
 
+    /** How new caches store keys and values; float32 unless set (see {@link KvCacheDtype#parse}). */
+    private volatile KvCacheDtype kvCacheDtype = KvCacheDtype.FLOAT32;
+
+    /** Sets how caches made from now on store keys and values; returns this model. */
+    public NemotronHModel kvCacheDtype(KvCacheDtype dtype) {
+        this.kvCacheDtype = java.util.Objects.requireNonNull(dtype);
+        return this;
+    }
+
+    public KvCacheDtype kvCacheDtype() {
+        return kvCacheDtype;
+    }
+
     public HybridCache newCache() {
-        return new HybridCache(config);
+        return new HybridCache(config, kvCacheDtype);
+    }
+
+    @Override
+    public long cacheBytes(long contextLength) {
+        return config.cacheBytes(contextLength, kvCacheDtype.bytes);
     }
 
     @Override

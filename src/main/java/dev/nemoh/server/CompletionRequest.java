@@ -40,7 +40,7 @@ record CompletionRequest(boolean chat, int[] prompt, boolean stream, boolean inc
     static final int MAX_TOP_LOGPROBS = 20;
 
     Job job(ServedModel m) {
-        long cache = m.model().config().cacheBytes((long) prompt.length + params.maxTokens());
+        long cache = m.model().cacheBytes((long) prompt.length + params.maxTokens());
         return new Job(prompt, params, stops, steering, cache);
     }
 
@@ -104,7 +104,7 @@ record CompletionRequest(boolean chat, int[] prompt, boolean stream, boolean inc
             throw ApiException.invalid(maxField, "the prompt (" + prompt.length + " tokens) + " + maxField + " (" + maxTokens
                     + ") exceeds the model's context of " + context + " tokens; lower " + maxField + " or shorten the prompt");
         }
-        long cache = m.model().config().cacheBytes((long) prompt.length + maxTokens);
+        long cache = m.model().cacheBytes((long) prompt.length + maxTokens);
         if (cache > bounds.maxCacheBytes()) {
             throw ApiException.invalid(maxField, String.format(Locale.ROOT,
                     "this request needs %.1f MiB of cache (prompt + %s) but the server's cache bound is %.1f MiB; lower %s",

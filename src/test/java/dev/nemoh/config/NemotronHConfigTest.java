@@ -261,7 +261,7 @@ class NemotronHConfigTest {
 
         assertEquals(current.pattern(), legacy.pattern());
         assertEquals(current.paramCount(), legacy.paramCount());
-        assertEquals(current.cacheBytes(100), legacy.cacheBytes(100));
+        assertEquals(current.cacheBytes(100, 4), legacy.cacheBytes(100, 4));
         // every field, through the canonical current-form JSON
         assertEquals(current.toJson(), legacy.toJson());
     }

@@ -48,7 +48,10 @@ class PresetsTest {
         assertTrue(c8.weightBytes(WeightPrecision.Q4_0) < c8.weightBytes(WeightPrecision.Q8_0));
         // fixed Mamba state plus 4 attention layers × 2 × 8 kv heads × 128 × 4 bytes per token
         long perToken = 4L * 2 * 8 * 128 * 4;
-        assertEquals(perToken * 1000, c8.cacheBytes(2000) - c8.cacheBytes(1000));
+        assertEquals(perToken * 1000, c8.cacheBytes(2000, 4) - c8.cacheBytes(1000, 4));
+        // a bf16 KV cache: half the bytes per token, the same Mamba state
+        assertEquals(perToken / 2 * 1000, c8.cacheBytes(2000, 2) - c8.cacheBytes(1000, 2));
+        assertEquals(c8.cacheBytes(0, 4), c8.cacheBytes(0, 2));
     }
 
     @Test

@@ -51,7 +51,7 @@ class SchedulerBoundsTest {
     void sequencesWaitUntilTheirCacheFitsInTheMemoryBound() throws Exception {
         TestServer.Gated[] gate = new TestServer.Gated[1];
         int promptTokens = dev.nemoh.tokenizer.Tokenizer.load(TestServer.TINY).encode("Tell me more", true).length;
-        long one = dev.nemoh.config.NemotronHConfig.load(TestServer.TINY).cacheBytes(promptTokens + 100);
+        long one = dev.nemoh.config.NemotronHConfig.load(TestServer.TINY).cacheBytes(promptTokens + 100, 4);
         // room for one sequence of 100 tokens, not two
         OpenAiServer.Options options = new OpenAiServer.Options("127.0.0.1", 0, 8, 8, 4096, one * 3 / 2, 1 << 16);
         try (TestServer s = TestServer.start(options, m -> gate[0] = new TestServer.Gated(m, 0));

@@ -158,6 +158,11 @@ final class TestServer implements AutoCloseable {
         }
 
         @Override
+        public long cacheBytes(long contextLength) {
+            return inner.cacheBytes(contextLength);
+        }
+
+        @Override
         public long decodeWeightBytes() {
             return inner.decodeWeightBytes();
         }
