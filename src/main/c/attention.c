@@ -4,8 +4,8 @@
  *
  * Why native: at 32K tokens of context the KV cache is what a decode step of the 8B shape reads most after the
  * weights, and the Vector API version of this loop ran at 3-5 GB/s per core on the development VM: it stalls on
- * every cache miss (no prefetch instruction) and its value sum waits on FMA latency. Here the next block of keys and
- * values is prefetched into L2 while the current one is computed, scores go four keys at a time, and the value sum
+ * every cache miss (no prefetch instruction) and its value sum waits on FMA latency. Here the keys and
+ * values are prefetched into L2 while the current ones are computed, scores go four keys at a time, and the value sum
  * keeps eight accumulators (two vectors for each of four query heads) in registers.
  *
  * The caller goes through the keys in chunks, carrying the online softmax's running state between calls: max[g] and
@@ -17,6 +17,9 @@
 #include <stdint.h>
 
 #define BLOCK 64
+/* How far ahead keys and values are prefetched: 8, 16, 24, 32 and 64 rows measured (32K keys, 4 query heads of
+   128, huge pages, PERFORMANCE.md); 16-24 were fastest, 64 (a block) 1.5-1.8x slower for bf16 */
+#define PREFETCH_KEYS 16
 /* the largest head dimension the kernel takes (NativeKernels checks) */
 #define MAX_DIM 256
 
@@ -66,7 +69,7 @@ static inline __attribute__((always_inline)) void prefetch_rows(const void *base
 /*
  * scores[g * BLOCK + j] = scale * q[g] . k[first + j] for the nb keys of a block and every query head g: four keys at
  * a time, each group of four rows read from memory once and reused from L1 by all the query heads; meanwhile the
- * same rows of the next block are prefetched
+ * rows PREFETCH_KEYS ahead are prefetched
  */
 __attribute__((target("avx2,fma")))
 static inline __attribute__((always_inline)) void block_scores(const float *q, int group, const void *k, const void *v,
@@ -83,9 +86,9 @@ static inline __attribute__((always_inline)) void block_scores(const float *q, i
             rows = wide;
             r = 0;
         }
-        /* the same four keys and values of the next block, spread over the block rather than in one burst, which
+        /* the keys and values PREFETCH_KEYS ahead, four rows per step rather than a block in one burst, which
            stalled on the core's outstanding-miss limit */
-        int64_t ahead = first + j + BLOCK, aheadEnd = ahead + 4 < n ? ahead + 4 : n;
+        int64_t ahead = first + j + PREFETCH_KEYS, aheadEnd = ahead + 4 < n ? ahead + 4 : n;
         if (ahead < aheadEnd) {
             prefetch_rows(k, ahead, aheadEnd, dim, bf16);
             prefetch_rows(v, ahead, aheadEnd, dim, bf16);

@@ -146,12 +146,20 @@ public final class NativeKernels {
 
     /** Keys per block in the native attention kernel (BLOCK in attention.c): the scores scratch holds group × this. */
     public static final int ATTENTION_BLOCK = 64;
+    /** The largest head dimension the native attention kernel takes (MAX_DIM in attention.c). */
+    public static final int ATTENTION_MAX_DIM = 256;
+
+    /** Whether the native attention kernel runs in this process for heads of {@code headDim}. */
+    public static boolean attentionAvailable(int headDim) {
+        return available() && headDim % 16 == 0 && headDim <= ATTENTION_MAX_DIM;
+    }
 
     /**
      * Continues an online softmax: the {@code group} query heads at {@code q[qOff..]} ([group, dim]) against keys and
      * values {@code from..from + n} of one KV head of a float32 cache ([tokens, dim]). {@code max}, {@code sum} and
      * {@code acc} ([group], [group], [group, dim]) carry the running maximum score, the sum of exp(score − max) and
-     * the value sum under that maximum from call to call; {@code scores} is scratch. dim must be a multiple of 16.
+     * the value sum under that maximum from call to call; {@code scores} is scratch. dim: a multiple of 16, at most
+     * {@link #ATTENTION_MAX_DIM}.
      */
     public static void attend(float[] q, int qOff, int group, int dim, float[] k, float[] v, int from, int n, float scale,
                               float[] max, float[] sum, float[] acc, float[] scores) {
@@ -172,7 +180,7 @@ public final class NativeKernels {
 
     private static void checkAttention(float[] q, int qOff, int group, int dim, int kLength, int vLength, int from, int n,
                                        float[] max, float[] sum, float[] acc, float[] scores) {
-        if (group < 1 || dim < 16 || dim % 16 != 0 || from < 0 || n < 1 || qOff < 0 || q.length < qOff + (long) group * dim
+        if (group < 1 || dim < 16 || dim % 16 != 0 || dim > ATTENTION_MAX_DIM || from < 0 || n < 1 || qOff < 0 || q.length < qOff + (long) group * dim
                 || kLength < (long) (from + n) * dim || vLength < (long) (from + n) * dim || max.length < group
                 || sum.length < group || acc.length < (long) group * dim || scores.length < (long) group * ATTENTION_BLOCK) {
             throw new IllegalArgumentException("native attention kernel: " + group + " query heads of dim " + dim

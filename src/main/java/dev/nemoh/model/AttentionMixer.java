@@ -73,14 +73,13 @@ public final class AttentionMixer implements Mixer {
      * together, so every cached key and value row is read once per token rather than once per query head: at long
      * contexts the KV cache, not the weights, is what a decode step reads most. Keys go by blocks through an online
      * softmax (running max and sum), so no score array of the context's length is kept. The native kernel does the
-     * same with prefetching; it needs head dimensions in multiples of 16.
+     * same with prefetching, for head dimensions that are multiples of 16 up to 256.
      */
     private float[] attend(float[] q, HybridCache.KvCache kv, int len, int past) {
         int qWidth = heads * headDim;
         int group = heads / kvHeads;
         float[] out = new float[len * qWidth];
-        boolean bf16 = kv.dtype == KvCacheDtype.BFLOAT16;
-        boolean nativeKernel = NativeKernels.available() && headDim % 16 == 0;
+        boolean nativeKernel = NativeKernels.attentionAvailable(headDim);
         Parallel.forEach(kvHeads * len, (long) (past + len) * headDim * 2 * group, job -> {
             int kvh = job % kvHeads;
             int t = job / kvHeads;
@@ -91,15 +90,7 @@ public final class AttentionMixer implements Mixer {
             float[] acc = new float[group * headDim];
             int qBase = t * qWidth + kvh * group * headDim;
             if (nativeKernel) {
-                float[] scores = new float[group * NativeKernels.ATTENTION_BLOCK];
-                for (int s0 = 0; s0 < keys; s0 += NATIVE_CHUNK) {
-                    int n = Math.min(NATIVE_CHUNK, keys - s0);
-                    if (bf16) {
-                        NativeKernels.attend(q, qBase, group, headDim, kv.keysBf16(kvh), kv.valuesBf16(kvh), s0, n, scaling, max, sum, acc, scores);
-                    } else {
-                        NativeKernels.attend(q, qBase, group, headDim, kv.keys(kvh), kv.values(kvh), s0, n, scaling, max, sum, acc, scores);
-                    }
-                }
+                attendNative(q, qBase, group, headDim, scaling, kv, kvh, keys, max, sum, acc);
             } else {
                 attendBlocks(q, qBase, group, headDim, scaling, kv, kvh, keys, max, sum, acc);
             }
@@ -112,11 +103,25 @@ public final class AttentionMixer implements Mixer {
         return out;
     }
 
+    /** {@link #attendBlocks} by the native kernel, in calls of {@link #NATIVE_CHUNK} keys. */
+    public static void attendNative(float[] q, int qBase, int group, int headDim, float scaling, HybridCache.KvCache kv,
+                                    int kvh, int keys, float[] max, float[] sum, float[] acc) {
+        float[] scores = new float[group * NativeKernels.ATTENTION_BLOCK];
+        for (int s0 = 0; s0 < keys; s0 += NATIVE_CHUNK) {
+            int n = Math.min(NATIVE_CHUNK, keys - s0);
+            if (kv.dtype == KvCacheDtype.BFLOAT16) {
+                NativeKernels.attend(q, qBase, group, headDim, kv.keysBf16(kvh), kv.valuesBf16(kvh), s0, n, scaling, max, sum, acc, scores);
+            } else {
+                NativeKernels.attend(q, qBase, group, headDim, kv.keys(kvh), kv.values(kvh), s0, n, scaling, max, sum, acc, scores);
+            }
+        }
+    }
+
     /**
      * The online softmax of one KV head's query group ({@code q[qBase..]}, [group, headDim]) over its first
      * {@code keys} keys, on the Vector API: {@code max}, {@code sum} and {@code acc} as in {@link NativeKernels#attend}.
      */
-    static void attendBlocks(float[] q, int qBase, int group, int headDim, float scaling, HybridCache.KvCache kv, int kvh,
+    public static void attendBlocks(float[] q, int qBase, int group, int headDim, float scaling, HybridCache.KvCache kv, int kvh,
                              int keys, float[] max, float[] sum, float[] acc) {
         float[] scores = new float[group * KEY_BLOCK];
         boolean bf16 = kv.dtype == KvCacheDtype.BFLOAT16;

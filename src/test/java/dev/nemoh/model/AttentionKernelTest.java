@@ -120,6 +120,9 @@ class AttentionKernelTest {
         // a head dimension that is not a multiple of 16
         assertThrows(IllegalArgumentException.class,
                 () -> NativeKernels.attend(c.q, 0, 4, 24, k, v, 0, 1, 1f, max, sum, acc, scores));
+        // a head dimension over the kernel's stack buffer
+        assertThrows(IllegalArgumentException.class,
+                () -> NativeKernels.attend(new float[4 * 272], 0, 4, 272, new float[272], new float[272], 0, 1, 1f, max, sum, new float[4 * 272], scores));
         // scratch for fewer query heads than asked for
         assertThrows(IllegalArgumentException.class,
                 () -> NativeKernels.attend(c.q, 0, 4, 32, k, v, 0, 1, 1f, max, sum, acc, new float[NativeKernels.ATTENTION_BLOCK]));

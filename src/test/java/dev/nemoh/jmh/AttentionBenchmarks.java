@@ -1,0 +1,78 @@
+package dev.nemoh.jmh;
+
+import dev.nemoh.config.KvCacheDtype;
+import dev.nemoh.generate.HybridCache;
+import dev.nemoh.kernels.NativeKernels;
+import dev.nemoh.model.AttentionMixer;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.Warmup;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Decode attention of one KV head at the 8B's shape (a GQA group of 4 query heads, head dim 128) over {@link #keys}
+ * cached keys, one thread: the native kernel or the Vector API loop, on a float32 or bf16 cache. The model runs one
+ * such call per KV head per attention layer per token, its KV heads spread over the cores. Run with
+ * {@code scripts/jmh.sh AttentionBenchmarks}.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@Warmup(iterations = 3, time = 2)
+@Measurement(iterations = 5, time = 2)
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+        "-XX:+UseTransparentHugePages"})
+public class AttentionBenchmarks {
+    @Param({"float32", "bfloat16"})
+    public String dtype;
+
+    @Param({"native", "vector-api"})
+    public String kernel;
+
+    @Param({"32768"})
+    public int keys;
+
+    static final int GROUP = 4, DIM = 128;
+    HybridCache.KvCache kv;
+    float[] q, max, sum, acc;
+
+    @Setup
+    public void setup() {
+        if (kernel.equals("native") && !NativeKernels.available()) throw new IllegalStateException(NativeKernels.status());
+        SplittableRandom r = new SplittableRandom(1);
+        kv = new HybridCache.KvCache(1, DIM, KvCacheDtype.parse(dtype, false));
+        float[] rows = new float[1024 * DIM];
+        for (int i = 0; i < rows.length; i++) rows[i] = (float) r.nextGaussian();
+        for (int done = 0; done < keys; done += 1024) kv.append(rows, rows, Math.min(1024, keys - done));
+        q = new float[GROUP * DIM];
+        for (int i = 0; i < q.length; i++) q[i] = (float) r.nextGaussian();
+        max = new float[GROUP];
+        sum = new float[GROUP];
+        acc = new float[GROUP * DIM];
+    }
+
+    @Benchmark
+    public float attend() {
+        Arrays.fill(max, Float.NEGATIVE_INFINITY);
+        Arrays.fill(sum, 0f);
+        Arrays.fill(acc, 0f);
+        float scale = (float) (1 / Math.sqrt(DIM));
+        if (kernel.equals("vector-api")) {
+            AttentionMixer.attendBlocks(q, 0, GROUP, DIM, scale, kv, 0, keys, max, sum, acc);
+        } else {
+            AttentionMixer.attendNative(q, 0, GROUP, DIM, scale, kv, 0, keys, max, sum, acc);
+        }
+        return acc[0] / sum[0];
+    }
+}
