@@ -163,36 +163,28 @@ public final class NativeKernels {
      */
     public static void attend(float[] q, int qOff, int group, int dim, float[] k, float[] v, int from, int n, float scale,
                               float[] max, float[] sum, float[] acc, float[] scores) {
-        checkAttention(q, qOff, group, dim, k.length, v.length, from, n, max, sum, acc, scores);
-        long row = 4L * from * dim;
-        invokeAttention(ATTEND_F32, q, qOff, group, dim, MemorySegment.ofArray(k).asSlice(row), MemorySegment.ofArray(v).asSlice(row),
-                n, scale, max, sum, acc, scores);
+        attend(ATTEND_F32, 4, q, qOff, group, dim, MemorySegment.ofArray(k), MemorySegment.ofArray(v), from, n, scale, max, sum, acc, scores);
     }
 
     /** {@link #attend(float[], int, int, int, float[], float[], int, int, float, float[], float[], float[], float[])} on a bf16 cache. */
     public static void attend(float[] q, int qOff, int group, int dim, short[] k, short[] v, int from, int n, float scale,
                               float[] max, float[] sum, float[] acc, float[] scores) {
-        checkAttention(q, qOff, group, dim, k.length, v.length, from, n, max, sum, acc, scores);
-        long row = 2L * from * dim;
-        invokeAttention(ATTEND_BF16, q, qOff, group, dim, MemorySegment.ofArray(k).asSlice(row), MemorySegment.ofArray(v).asSlice(row),
-                n, scale, max, sum, acc, scores);
+        attend(ATTEND_BF16, 2, q, qOff, group, dim, MemorySegment.ofArray(k), MemorySegment.ofArray(v), from, n, scale, max, sum, acc, scores);
     }
 
-    private static void checkAttention(float[] q, int qOff, int group, int dim, int kLength, int vLength, int from, int n,
-                                       float[] max, float[] sum, float[] acc, float[] scores) {
-        if (group < 1 || dim < 16 || dim % 16 != 0 || dim > ATTENTION_MAX_DIM || from < 0 || n < 1 || qOff < 0 || q.length < qOff + (long) group * dim
-                || kLength < (long) (from + n) * dim || vLength < (long) (from + n) * dim || max.length < group
+    /** Checks every size (the C code trusts them) and calls {@code kernel} on keys and values of {@code bytes} each. */
+    private static void attend(MethodHandle kernel, int bytes, float[] q, int qOff, int group, int dim, MemorySegment k,
+                               MemorySegment v, int from, int n, float scale, float[] max, float[] sum, float[] acc, float[] scores) {
+        long end = (long) bytes * (from + n) * dim;
+        if (group < 1 || dim < 16 || dim % 16 != 0 || dim > ATTENTION_MAX_DIM || from < 0 || n < 1 || qOff < 0
+                || q.length < qOff + (long) group * dim || k.byteSize() < end || v.byteSize() < end || max.length < group
                 || sum.length < group || acc.length < (long) group * dim || scores.length < (long) group * ATTENTION_BLOCK) {
             throw new IllegalArgumentException("native attention kernel: " + group + " query heads of dim " + dim
                     + " against keys [" + from + ", " + (from + n) + ") do not fit the arrays given");
         }
-    }
-
-    private static void invokeAttention(MethodHandle kernel, float[] q, int qOff, int group, int dim, MemorySegment k,
-                                        MemorySegment v, int n, float scale, float[] max, float[] sum, float[] acc,
-                                        float[] scores) {
+        long row = (long) bytes * from * dim;
         try {
-            kernel.invokeExact(MemorySegment.ofArray(q).asSlice(4L * qOff), group, dim, k, v, n, scale,
+            kernel.invokeExact(MemorySegment.ofArray(q).asSlice(4L * qOff), group, dim, k.asSlice(row), v.asSlice(row), n, scale,
                     MemorySegment.ofArray(max), MemorySegment.ofArray(sum), MemorySegment.ofArray(acc), MemorySegment.ofArray(scores));
         } catch (Throwable e) {
             throw new IllegalStateException("native attention kernel failed", e);
