@@ -1,6 +1,6 @@
 /*
- * Decode dot products on x86-64 with AVX2, called from dev.nemoh.kernels.NativeKernels through FFM: Q8_0 weights
- * against Q8_0-quantized activations, and bf16 weights against float32 activations.
+ * Decode dot products on x86-64 with AVX2, called from dev.nemoh.kernels.NativeKernels through FFM: Q8_0 and Q4_0
+ * weights against Q8_0-quantized activations, and bf16 weights against float32 activations.
  *
  * Why native: the Vector API has no int8 multiply-add, so its Q8_0 block dot takes ~14 vector instructions per
  * 32 weights and on AVX2 machines streams the weights at ~65% of the memory bandwidth; AVX2's maddubs + madd take a
@@ -11,16 +11,30 @@
 #include <immintrin.h>
 #include <stdint.h>
 
+/* The 32 signed quants of a Q4_0 block: 16 bytes, element i in the low nibble of byte i and element 16 + i in its
+   high nibble, each stored plus 8 (QuantizedWeights' layout, GGML's) */
 __attribute__((target("avx2,fma")))
-static float block_dots(const int8_t *qw, const float *dw, const int8_t *qx, const float *dx, int blocks) {
+static inline __attribute__((always_inline)) __m256i q4_quants(const uint8_t *p) {
+    __m128i packed = _mm_loadu_si128((const __m128i *) p);
+    __m128i mask = _mm_set1_epi8(0x0f);
+    __m128i lo = _mm_and_si128(packed, mask), hi = _mm_and_si128(_mm_srli_epi16(packed, 4), mask);
+    return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+}
+
+/* sum_b dw[b] * dx[b] * sum_j w[b, j] * qx[b, j] over `blocks` blocks of 32, weights in Q8_0 (q4 = 0: 32 bytes per
+   block) or Q4_0 (q4 = 1: 16 bytes) */
+__attribute__((target("avx2,fma")))
+static inline __attribute__((always_inline)) float block_dots(const uint8_t *qw, const float *dw, const int8_t *qx,
+                                                              const float *dx, int blocks, int q4) {
     const __m256i ones = _mm256_set1_epi16(1);
+    int bytes = q4 ? 16 : 32;
     __m256 acc = _mm256_setzero_ps();
     for (int b = 0; b < blocks; b++) {
-        /* A cache line of weights 1 KiB ahead, every other block: the hardware prefetcher alone left the weights
+        /* A cache line of weights 1 KiB ahead, once per line: the hardware prefetcher alone left Q8_0 weights
            streaming at 82-84% of the read bandwidth, with this at 98-99% (PERFORMANCE.md). Past the last row it
            touches nothing: prefetches do not fault. */
-        if ((b & 1) == 0) _mm_prefetch((const char *) (qw + 32 * b + 1024), _MM_HINT_T0);
-        __m256i w = _mm256_loadu_si256((const __m256i *) (qw + 32 * b));
+        if ((b & (q4 ? 3 : 1)) == 0) _mm_prefetch((const char *) (qw + bytes * b + 1024), _MM_HINT_T0);
+        __m256i w = q4 ? q4_quants(qw + 16 * b) : _mm256_loadu_si256((const __m256i *) (qw + 32 * b));
         __m256i x = _mm256_loadu_si256((const __m256i *) (qx + 32 * b));
         /* maddubs takes one unsigned operand: |w| against x with w's sign moved onto it */
         __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
@@ -33,6 +47,21 @@ static float block_dots(const int8_t *qw, const float *dw, const int8_t *qx, con
     return _mm_cvtss_f32(s);
 }
 
+__attribute__((target("avx2,fma")))
+static inline __attribute__((always_inline)) void quant_dots(const uint8_t *qw, const float *dw, const int8_t *qx,
+                                                             const float *dx, int blocks, int rows, int o0, int o1,
+                                                             float scale, int add, float *y, int out, int q4) {
+    int64_t rowBytes = (int64_t) blocks * (q4 ? 16 : 32);
+    for (int o = o0; o < o1; o++) {
+        for (int r = 0; r < rows; r++) {
+            float v = scale * block_dots(qw + o * rowBytes, dw + (int64_t) o * blocks, qx + (int64_t) r * blocks * 32,
+                                         dx + (int64_t) r * blocks, blocks, q4);
+            float *at = y + (int64_t) r * out + (o - o0);
+            *at = add ? *at + v : v;
+        }
+    }
+}
+
 /*
  * y[r * out + o - o0] = scale * dot(W[o], x[r]) (added to it when add != 0) for weight rows o in [o0, o1) and input
  * rows r in [0, rows). W: qw [weight rows][blocks * 32] int8, dw [weight rows][blocks]; x: qx [rows][blocks * 32],
@@ -41,14 +70,14 @@ static float block_dots(const int8_t *qw, const float *dw, const int8_t *qx, con
 __attribute__((target("avx2,fma")))
 void nemoh_q8_0_dots(const int8_t *qw, const float *dw, const int8_t *qx, const float *dx, int blocks, int rows,
                      int o0, int o1, float scale, int add, float *y, int out) {
-    for (int o = o0; o < o1; o++) {
-        for (int r = 0; r < rows; r++) {
-            float v = scale * block_dots(qw + (int64_t) o * blocks * 32, dw + (int64_t) o * blocks,
-                                         qx + (int64_t) r * blocks * 32, dx + (int64_t) r * blocks, blocks);
-            float *at = y + (int64_t) r * out + (o - o0);
-            *at = add ? *at + v : v;
-        }
-    }
+    quant_dots((const uint8_t *) qw, dw, qx, dx, blocks, rows, o0, o1, scale, add, y, out, 0);
+}
+
+/* As nemoh_q8_0_dots with Q4_0 weights: qw [weight rows][blocks * 16] packed nibbles. */
+__attribute__((target("avx2,fma")))
+void nemoh_q4_0_dots(const uint8_t *qw, const float *dw, const int8_t *qx, const float *dx, int blocks, int rows,
+                     int o0, int o1, float scale, int add, float *y, int out) {
+    quant_dots(qw, dw, qx, dx, blocks, rows, o0, o1, scale, add, y, out, 1);
 }
 
 /* The lanes of v added in order, as Vec.sum does. */

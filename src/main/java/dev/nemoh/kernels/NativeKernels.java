@@ -1,5 +1,7 @@
 package dev.nemoh.kernels;
 
+import jdk.incubator.vector.FloatVector;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.lang.foreign.Arena;
@@ -18,7 +20,7 @@ import java.nio.file.StandardCopyOption;
 /**
  * The optional native CPU kernels for decode ({@code src/main/c}, compiled into the jar by
  * {@code scripts/build-native.sh} when the build machine has a C compiler), called through FFM: Q8_0 dot products with
- * AVX2's int8 multiply-adds, bf16 dot products with {@link DenseWeights#dot}'s exact bits, and attention over a
+ * AVX2's int8 multiply-adds (Q8_0 and Q4_0 weights), bf16 dot products with {@link DenseWeights#dot}'s exact bits, and attention over a
  * float32 or bf16 KV cache with prefetching. Why: the Vector API has
  * neither an int8 multiply-add nor a prefetch; its kernels streamed the weights at 46–68% of the bandwidth roofline in
  * decode on the development VM, these at 73–86% (docs/PERFORMANCE.md). They are used on Linux x86-64 CPUs with AVX2
@@ -29,11 +31,11 @@ public final class NativeKernels {
     private NativeKernels() {}
 
     private static final String RESOURCE = "/native/linux-x86_64/libnemoh_cpu.so";
-    private static final MethodHandle Q8_0_DOTS, BF16_DOTS, ATTEND_F32, ATTEND_BF16;
+    private static final MethodHandle Q8_0_DOTS, Q4_0_DOTS, BF16_DOTS, ATTEND_F32, ATTEND_BF16;
     private static final String STATUS;
 
     static {
-        MethodHandle q8 = null, bf16 = null, attendF32 = null, attendBf16 = null;
+        MethodHandle q8 = null, q4 = null, bf16 = null, attendF32 = null, attendBf16 = null;
         String status;
         try {
             String refusal = refusal();
@@ -42,18 +44,25 @@ public final class NativeKernels {
             } else {
                 SymbolLookup lib = SymbolLookup.libraryLookup(libraryPath(), Arena.global());
                 ValueLayout a = ValueLayout.ADDRESS, i = ValueLayout.JAVA_INT, f = ValueLayout.JAVA_FLOAT;
-                q8 = downcall(lib, "nemoh_q8_0_dots", FunctionDescriptor.ofVoid(a, a, a, a, i, i, i, i, f, i, a, i));
+                FunctionDescriptor quant = FunctionDescriptor.ofVoid(a, a, a, a, i, i, i, i, f, i, a, i);
+                q8 = downcall(lib, "nemoh_q8_0_dots", quant);
+                q4 = downcall(lib, "nemoh_q4_0_dots", quant);
                 bf16 = downcall(lib, "nemoh_bf16_dots", FunctionDescriptor.ofVoid(a, a, i, i, i, i, f, i, a, i));
                 FunctionDescriptor attend = FunctionDescriptor.ofVoid(a, i, i, a, a, i, f, a, a, a, a);
                 attendF32 = downcall(lib, "nemoh_attend_f32", attend);
                 attendBf16 = downcall(lib, "nemoh_attend_bf16", attend);
-                status = "native AVX2 kernels for Q8_0 and bf16 decode and for attention (" + RESOURCE.substring(RESOURCE.lastIndexOf('/') + 1) + ")";
+                String file = RESOURCE.substring(RESOURCE.lastIndexOf('/') + 1);
+                status = FloatVector.SPECIES_PREFERRED.length() == 8
+                        ? "native AVX2 kernels for Q8_0, Q4_0 and bf16 decode and for attention (" + file + ")"
+                        : "native AVX2 kernels for Q8_0 and Q4_0 decode and for attention (" + file + "); bf16 decode on the"
+                          + " Vector API, whose " + FloatVector.SPECIES_PREFERRED.length() + "-lane sums set its bits";
             }
         } catch (IOException | URISyntaxException | RuntimeException e) {
-            q8 = bf16 = attendF32 = attendBf16 = null;
+            q8 = q4 = bf16 = attendF32 = attendBf16 = null;
             status = "Vector API kernels (native library not loaded: " + e.getMessage() + ")";
         }
         Q8_0_DOTS = q8;
+        Q4_0_DOTS = q4;
         BF16_DOTS = bf16;
         ATTEND_F32 = attendF32;
         ATTEND_BF16 = attendBf16;
@@ -92,9 +101,18 @@ public final class NativeKernels {
         return copy;
     }
 
-    /** Whether the native kernels (Q8_0, bf16, attention) run in this process. */
+    /** Whether the native kernels (Q8_0, Q4_0, bf16, attention) run in this process. */
     public static boolean available() {
         return Q8_0_DOTS != null;
+    }
+
+    /**
+     * Whether the native bf16 kernel runs: it sums in 8-lane vectors, so it gives {@link DenseWeights#dot}'s bits
+     * only where the Vector API's preferred float vector has 8 lanes too (AVX2). With AVX-512 (16 lanes) a decode step
+     * would otherwise round differently from the prefill tile and from a batch of 4 or more rows.
+     */
+    public static boolean bf16Available() {
+        return available() && FloatVector.SPECIES_PREFERRED.length() == 8;
     }
 
     /** Which CPU kernels run, and why, in one line (printed by {@code nemoh bench}). */
@@ -104,24 +122,26 @@ public final class NativeKernels {
 
     /**
      * {@code y[yOff + (r − r0) · out + o − o0] (+)= scale · Σ_b dw[o, b] · dx[r, b] · Σ_j qw[o, b, j] · qx[r, b, j]}
-     * for weight rows o in [o0, o1) and input rows r in [r0, r0 + rows), as QuantizedWeights lays Q8_0 out.
+     * for weight rows o in [o0, o1) and input rows r in [r0, r0 + rows), as QuantizedWeights lays Q8_0 or Q4_0
+     * ({@code q4}) weights out.
      */
-    static void q8_0Dots(MemorySegment qw, float[] dw, byte[] qx, float[] dx, int blocks, int r0, int rows, int o0,
-                         int o1, float scale, boolean add, float[] y, int yOff, int out) {
+    static void quantDots(boolean q4, MemorySegment qw, float[] dw, byte[] qx, float[] dx, int blocks, int r0, int rows,
+                          int o0, int o1, float scale, boolean add, float[] y, int yOff, int out) {
+        String format = q4 ? "Q4_0" : "Q8_0";
         // the C code trusts its arguments: a wrong size here would read or write outside the arrays
         if (o0 < 0 || o1 < o0 || r0 < 0 || rows < 1 || yOff < 0 || out < o1 - o0
-                || qw.byteSize() < (long) o1 * blocks * 32 || dw.length < (long) o1 * blocks
+                || qw.byteSize() < (long) o1 * blocks * (q4 ? 16 : 32) || dw.length < (long) o1 * blocks
                 || qx.length < (long) (r0 + rows) * blocks * 32 || dx.length < (long) (r0 + rows) * blocks
                 || y.length < yOff + (long) (rows - 1) * out + (o1 - o0)) {
-            throw new IllegalArgumentException("native Q8_0 kernel: rows [" + o0 + ", " + o1 + ") of " + blocks
+            throw new IllegalArgumentException("native " + format + " kernel: rows [" + o0 + ", " + o1 + ") of " + blocks
                     + " blocks against input rows [" + r0 + ", " + (r0 + rows) + ") do not fit the arrays given");
         }
         try {
-            Q8_0_DOTS.invokeExact(qw, MemorySegment.ofArray(dw), MemorySegment.ofArray(qx).asSlice((long) r0 * blocks * 32),
+            (q4 ? Q4_0_DOTS : Q8_0_DOTS).invokeExact(qw, MemorySegment.ofArray(dw), MemorySegment.ofArray(qx).asSlice((long) r0 * blocks * 32),
                     MemorySegment.ofArray(dx).asSlice(4L * r0 * blocks), blocks, rows, o0, o1, scale, add ? 1 : 0,
                     MemorySegment.ofArray(y).asSlice(4L * yOff), out);
         } catch (Throwable e) {
-            throw new IllegalStateException("native Q8_0 kernel failed", e);
+            throw new IllegalStateException("native " + format + " kernel failed", e);
         }
     }
 

@@ -213,19 +213,19 @@ public final class QuantizedWeights implements WeightMatrix {
 
             @Override
             public void dots(int o0, int o1, int n, float scale, float[] y, int out, boolean add) {
-                NativeKernels.q8_0Dots(quants, scales, q.bytes(), q.d(), blocksPerRow, 0, n, o0, o1, scale, add, y, o0, out);
+                NativeKernels.quantDots(format == Format.Q4_0, quants, scales, q.bytes(), q.d(), blocksPerRow, 0, n, o0, o1, scale, add, y, o0, out);
             }
         };
     }
 
     private boolean nativeKernel(boolean wanted) {
-        return wanted && format == Format.Q8_0 && NativeKernels.available();
+        return wanted && NativeKernels.available();
     }
 
     private float dot(int row, Int8Rows x, int r, boolean useNative) {
         if (!nativeKernel(useNative)) return dot(row, x, r);
         float[] y = new float[1];
-        NativeKernels.q8_0Dots(quants, scales, x.bytes(), x.d(), blocksPerRow, r, 1, row, row + 1, 1f, false, y, 0, 1);
+        NativeKernels.quantDots(format == Format.Q4_0, quants, scales, x.bytes(), x.d(), blocksPerRow, r, 1, row, row + 1, 1f, false, y, 0, 1);
         return y[0];
     }
 

@@ -22,8 +22,28 @@ public final class LossPlot {
 
     private LossPlot() {}
 
+    /**
+     * Draws the chart into {@code png}. Throws {@link UnsupportedOperationException} where this JDK cannot draw text
+     * (a minimal runtime image without fontconfig or fonts): the run goes on, loss.csv has the numbers.
+     */
     public static void write(LossCurve curve, Path png) {
         System.setProperty("java.awt.headless", "true");
+        BufferedImage image;
+        try {
+            image = draw(curve);
+        } catch (RuntimeException | LinkageError | java.awt.AWTError | InternalError e) {
+            throw new UnsupportedOperationException("this Java runtime cannot draw the loss chart (" + e + ")", e);
+        }
+        Path tmp = png.resolveSibling(png.getFileName() + ".tmp");
+        try {
+            if (!ImageIO.write(image, "png", tmp.toFile())) throw new IOException("no PNG writer in this JDK");
+            Files.move(tmp, png, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new IllegalArgumentException("cannot write " + png + ": " + e.getMessage());
+        }
+    }
+
+    private static BufferedImage draw(LossCurve curve) {
         List<LossCurve.Row> rows = curve.rows();
         BufferedImage image = new BufferedImage(WIDTH, HEIGHT, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = image.createGraphics();
@@ -80,14 +100,7 @@ public final class LossPlot {
         g.setColor(EVAL);
         g.drawString("eval loss", WIDTH - RIGHT - 80, TOP - 12);
         g.dispose();
-
-        Path tmp = png.resolveSibling(png.getFileName() + ".tmp");
-        try {
-            if (!ImageIO.write(image, "png", tmp.toFile())) throw new IOException("no PNG writer in this JDK");
-            Files.move(tmp, png, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            throw new IllegalArgumentException("cannot write " + png + ": " + e.getMessage());
-        }
+        return image;
     }
 
     private static Path2D line(List<LossCurve.Row> rows, Scale x, Scale y, boolean eval) {

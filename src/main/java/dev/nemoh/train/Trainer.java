@@ -42,6 +42,8 @@ public final class Trainer {
     private final Path outDir;
     private final PrintStream log;
     private final boolean terminal;
+    /** Why the chart could not be drawn, once that happened: the run does not try again. */
+    private String plotFailure;
 
     public Trainer(TrainableModel model, StepPlan plan, List<SftExample> evalRows, Settings settings, Path outDir,
                    PrintStream log, boolean terminal) {
@@ -126,7 +128,13 @@ public final class Trainer {
 
     private void writeCurve(LossCurve curve) {
         curve.write(outDir.resolve("loss.csv"));
-        LossPlot.write(curve, outDir.resolve("loss.png"));
+        if (plotFailure != null) return;
+        try {
+            LossPlot.write(curve, outDir.resolve("loss.png"));
+        } catch (UnsupportedOperationException e) {
+            plotFailure = e.getMessage();
+            log.println("warning: no loss.png: " + plotFailure + "; loss.csv has the curve");
+        }
     }
 
     /** Everything a checkpoint must share with the run resuming from it. */

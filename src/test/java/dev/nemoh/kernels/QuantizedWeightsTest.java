@@ -132,18 +132,19 @@ class QuantizedWeightsTest {
     }
 
     /**
-     * The native Q8_0 kernel (AVX2 maddubs/madd) takes the same integer block sums as the Vector API kernel: only the
-     * float32 order of the block terms differs, so the two agree to float32 rounding, for 1–3 input rows, with the
-     * scale and the accumulate flag of the matmul.
+     * The native Q8_0 and Q4_0 kernels (AVX2 maddubs/madd) take the same integer block sums as the Vector API kernels:
+     * only the float32 order of the block terms differs, so the two agree to float32 rounding, for 1–3 input rows,
+     * with the scale and the accumulate flag of the matmul.
      */
-    @Test
-    void nativeQ8KernelAgreesWithTheVectorApiKernel() {
+    @ParameterizedTest
+    @EnumSource(QuantizedWeights.Format.class)
+    void nativeKernelAgreesWithTheVectorApiKernel(QuantizedWeights.Format format) {
         assumeTrue(NativeKernels.available(), NativeKernels.status());
         int rows = 37, cols = 320;
         SplittableRandom r = new SplittableRandom(11);
         float[] w = new float[rows * cols];
         for (int i = 0; i < w.length; i++) w[i] = (float) r.nextGaussian();
-        QuantizedWeights q = QuantizedWeights.quantize(new FloatWeights("w", w, rows, cols), QuantizedWeights.Format.Q8_0);
+        QuantizedWeights q = QuantizedWeights.quantize(new FloatWeights("w", w, rows, cols), format);
         for (int n = 1; n <= 3; n++) {
             float[] x = new float[n * cols];
             for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
@@ -159,10 +160,11 @@ class QuantizedWeightsTest {
         }
     }
 
-    @Test
-    void nativeQ8KernelRefusesArgumentsThatDoNotFit() {
+    @ParameterizedTest
+    @EnumSource(QuantizedWeights.Format.class)
+    void nativeKernelRefusesArgumentsThatDoNotFit(QuantizedWeights.Format format) {
         assumeTrue(NativeKernels.available(), NativeKernels.status());
-        QuantizedWeights q = QuantizedWeights.quantize(new FloatWeights("w", new float[4 * 64], 4, 64), QuantizedWeights.Format.Q8_0);
+        QuantizedWeights q = QuantizedWeights.quantize(new FloatWeights("w", new float[4 * 64], 4, 64), format);
         float[] x = new float[64];
         WeightMatrix.RowDots dots = q.rowDots(x, 1, true);
         assertThrows(IllegalArgumentException.class, () -> dots.dots(0, 5, 1, 1f, new float[5], 5, false), "a fifth row");
