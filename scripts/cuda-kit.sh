@@ -13,7 +13,7 @@ rm -rf "$kit/jdk" "$kit/jdk.tar.xz" "$kit/lib" "$kit/test-classes"
 # The device call carries 64 MiB at most: an uncompressed, stripped image packed with xz is 21 MB where jlink's own
 # zip compression leaves 58 MB (java.desktop, which the template engine needs for java.beans, is large).
 image=$(mktemp -d)
-"$JAVA_HOME/bin/jlink" --add-modules java.base,java.desktop,java.logging,java.management,java.sql,java.naming,jdk.unsupported,jdk.incubator.vector,jdk.httpserver,jdk.zipfs \
+"$JAVA_HOME/bin/jlink" --add-modules java.base,java.desktop,java.logging,java.management,java.sql,java.naming,jdk.unsupported,jdk.incubator.vector,jdk.httpserver,jdk.zipfs,java.net.http \
   --strip-debug --no-header-files --no-man-pages --output "$image/jdk" 2> >(grep -v incubator >&2)
 strip --strip-unneeded "$image/jdk/lib/server/libjvm.so"
 XZ_OPT=-T0 tar cJf "$kit/jdk.tar.xz" -C "$image" jdk
