@@ -11,6 +11,8 @@
 #include <immintrin.h>
 #include <stdint.h>
 
+#include "lanes.h"
+
 /* The 32 signed quants of a Q4_0 block: 16 bytes, element i in the low nibble of byte i and element 16 + i in its
    high nibble, each stored plus 8 (QuantizedWeights' layout, GGML's) */
 __attribute__((target("avx2,fma")))
@@ -78,16 +80,6 @@ __attribute__((target("avx2,fma")))
 void nemoh_q4_0_dots(const uint8_t *qw, const float *dw, const int8_t *qx, const float *dx, int blocks, int rows,
                      int o0, int o1, float scale, int add, float *y, int out) {
     quant_dots(qw, dw, qx, dx, blocks, rows, o0, o1, scale, add, y, out, 1);
-}
-
-/* The lanes of v added in order, as Vec.sum does. */
-__attribute__((target("avx2,fma")))
-static float lanes_in_order(__m256 v) {
-    float lanes[8];
-    _mm256_storeu_ps(lanes, v);
-    float s = 0;
-    for (int k = 0; k < 8; k++) s += lanes[k];
-    return s;
 }
 
 __attribute__((target("avx2,fma")))

@@ -69,7 +69,7 @@ public record DenseWeights(Tensor tensor, int rows, int cols) implements WeightM
 
             @Override
             public void dots(int o0, int o1, int n, float scale, float[] y, int out, boolean add) {
-                if (NativeKernels.bf16Available()) {
+                if (NativeKernels.sameBitsAvailable()) {
                     NativeKernels.bf16Dots(tensor.data(), x, cols, n, o0, o1, scale, add, y, o0, out);
                     return;
                 }

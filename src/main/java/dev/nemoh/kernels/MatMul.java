@@ -50,8 +50,14 @@ public final class MatMul {
     /** {@code y[:, yCol .. yCol + n) (+)= scale · x wbᵀ} for x [rows, in] and a float32 block wb [n, in]. */
     private static void tiles(float[] x, int rows, int in, float[] wb, int n, float[] y, int out, int yCol, float scale,
                               boolean add) {
+        boolean nativeTile = NativeKernels.sameBitsAvailable();
         for (int r0 = 0; r0 < rows; r0 += X_BLOCK) {
             int r1 = Math.min(rows, r0 + X_BLOCK);
+            if (nativeTile) {
+                // one call per block of input rows: short calls, as critical downcalls must be
+                NativeKernels.f32Tiles(x, r0, r1 - r0, in, wb, n, y, r0 * out + yCol, out, scale, add);
+                continue;
+            }
             for (int o = 0; o < n; o += 2) {
                 int pair = Math.min(2, n - o);
                 for (int r = r0; r < r1; r += ROW_BLOCK) {

@@ -31,11 +31,11 @@ public final class NativeKernels {
     private NativeKernels() {}
 
     private static final String RESOURCE = "/native/linux-x86_64/libnemoh_cpu.so";
-    private static final MethodHandle Q8_0_DOTS, Q4_0_DOTS, BF16_DOTS, ATTEND_F32, ATTEND_BF16;
+    private static final MethodHandle Q8_0_DOTS, Q4_0_DOTS, BF16_DOTS, F32_TILES, ATTEND_F32, ATTEND_BF16;
     private static final String STATUS;
 
     static {
-        MethodHandle q8 = null, q4 = null, bf16 = null, attendF32 = null, attendBf16 = null;
+        MethodHandle q8 = null, q4 = null, bf16 = null, tiles = null, attendF32 = null, attendBf16 = null;
         String status;
         try {
             String refusal = refusal();
@@ -48,22 +48,25 @@ public final class NativeKernels {
                 q8 = downcall(lib, "nemoh_q8_0_dots", quant);
                 q4 = downcall(lib, "nemoh_q4_0_dots", quant);
                 bf16 = downcall(lib, "nemoh_bf16_dots", FunctionDescriptor.ofVoid(a, a, i, i, i, i, f, i, a, i));
+                tiles = downcall(lib, "nemoh_f32_tiles", FunctionDescriptor.ofVoid(a, i, i, a, i, a, i, f, i));
                 FunctionDescriptor attend = FunctionDescriptor.ofVoid(a, i, i, a, a, i, f, a, a, a, a);
                 attendF32 = downcall(lib, "nemoh_attend_f32", attend);
                 attendBf16 = downcall(lib, "nemoh_attend_bf16", attend);
                 String file = RESOURCE.substring(RESOURCE.lastIndexOf('/') + 1);
                 status = FloatVector.SPECIES_PREFERRED.length() == 8
-                        ? "native AVX2 kernels for Q8_0, Q4_0 and bf16 decode and for attention (" + file + ")"
-                        : "native AVX2 kernels for Q8_0 and Q4_0 decode and for attention (" + file + "); bf16 decode on the"
-                          + " Vector API, whose " + FloatVector.SPECIES_PREFERRED.length() + "-lane sums set its bits";
+                        ? "native AVX2 kernels for Q8_0, Q4_0 and bf16 decode, the prefill tile and attention (" + file + ")"
+                        : "native AVX2 kernels for Q8_0 and Q4_0 decode and for attention (" + file + "); bf16 decode and"
+                          + " the prefill tile on the Vector API, whose " + FloatVector.SPECIES_PREFERRED.length()
+                          + "-lane sums set their bits";
             }
         } catch (IOException | URISyntaxException | RuntimeException e) {
-            q8 = q4 = bf16 = attendF32 = attendBf16 = null;
+            q8 = q4 = bf16 = tiles = attendF32 = attendBf16 = null;
             status = "Vector API kernels (native library not loaded: " + e.getMessage() + ")";
         }
         Q8_0_DOTS = q8;
         Q4_0_DOTS = q4;
         BF16_DOTS = bf16;
+        F32_TILES = tiles;
         ATTEND_F32 = attendF32;
         ATTEND_BF16 = attendBf16;
         STATUS = status;
@@ -101,17 +104,18 @@ public final class NativeKernels {
         return copy;
     }
 
-    /** Whether the native kernels (Q8_0, Q4_0, bf16, attention) run in this process. */
+    /** Whether the native kernels run in this process (see also {@link #sameBitsAvailable}). */
     public static boolean available() {
         return Q8_0_DOTS != null;
     }
 
     /**
-     * Whether the native bf16 kernel runs: it sums in 8-lane vectors, so it gives {@link DenseWeights#dot}'s bits
-     * only where the Vector API's preferred float vector has 8 lanes too (AVX2). With AVX-512 (16 lanes) a decode step
-     * would otherwise round differently from the prefill tile and from a batch of 4 or more rows.
+     * Whether the native kernels that promise the Vector API's bits run: the bf16 decode kernel and the prefill tile
+     * sum in 8-lane vectors, so they give {@link DenseWeights#dot}'s and {@link Vec#dot}'s bits only where the Vector
+     * API's preferred float vector has 8 lanes too (AVX2). With AVX-512 (16 lanes) a decode step would otherwise round
+     * differently from the prefill tile and from a batch of 4 or more rows.
      */
-    public static boolean bf16Available() {
+    public static boolean sameBitsAvailable() {
         return available() && FloatVector.SPECIES_PREFERRED.length() == 8;
     }
 
@@ -161,6 +165,25 @@ public final class NativeKernels {
                     MemorySegment.ofArray(y).asSlice(4L * yOff), out);
         } catch (Throwable e) {
             throw new IllegalStateException("native bf16 kernel failed", e);
+        }
+    }
+
+    /**
+     * {@code y[yOff + r · out + j] (+)= scale · dot(x[r0 + r], w[j])} for r in [0, rows) and j in [0, n), x [·, in]
+     * and w [n, in] float32: the prefill tile, with {@link Vec#dot}'s bits for every output.
+     */
+    static void f32Tiles(float[] x, int r0, int rows, int in, float[] w, int n, float[] y, int yOff, int out, float scale,
+                         boolean add) {
+        if (r0 < 0 || rows < 1 || in < 1 || n < 1 || yOff < 0 || out < n || x.length < (long) (r0 + rows) * in
+                || w.length < (long) n * in || y.length < yOff + (long) (rows - 1) * out + n) {
+            throw new IllegalArgumentException("native prefill tile: " + rows + " rows of " + in + " against " + n
+                    + " weight rows do not fit the arrays given");
+        }
+        try {
+            F32_TILES.invokeExact(MemorySegment.ofArray(x).asSlice(4L * r0 * in), rows, in, MemorySegment.ofArray(w), n,
+                    MemorySegment.ofArray(y).asSlice(4L * yOff), out, scale, add ? 1 : 0);
+        } catch (Throwable e) {
+            throw new IllegalStateException("native prefill tile failed", e);
         }
     }
 

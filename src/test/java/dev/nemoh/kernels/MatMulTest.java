@@ -46,4 +46,20 @@ class MatMulTest {
             }
         }
     }
+
+    /** The Vector API tile, which runs where the native one does not (no compiler at build time, AVX-512, ARM). */
+    @ParameterizedTest
+    @CsvSource({"1, 1, 8", "4, 2, 300", "3, 1, 1027", "4, 2, 4096"})
+    void vectorApiTileGivesTheBitsOfOneDotProduct(int rows, int pair, int in) {
+        SplittableRandom r = new SplittableRandom(7);
+        float[] x = new float[rows * in], w = new float[pair * in], y = new float[rows * 5];
+        for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+        for (int i = 0; i < w.length; i++) w[i] = (float) r.nextGaussian();
+        Tile.run(x, 0, rows, in, w, 0, pair, y, 5, 1, 2f, false);
+        for (int row = 0; row < rows; row++) {
+            for (int o = 0; o < pair; o++) {
+                assertEquals(2f * Vec.dot(x, row * in, w, o * in, in), y[row * 5 + 1 + o], 0f, "row " + row + ", output " + o);
+            }
+        }
+    }
 }
