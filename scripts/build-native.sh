@@ -13,7 +13,7 @@ if [ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ]; then
 fi
 cc="${CC:-cc}"
 if ! command -v "$cc" > /dev/null; then
-  echo "native kernels: no C compiler '$cc' found, skipped (the Vector API kernels run; install gcc for faster decode)"; exit 0
+  echo "native kernels: no C compiler '$cc' found, skipped (the Vector API kernels run; install gcc for faster decode, prefill and long-context attention)"; exit 0
 fi
 [ -f "$lib" ] && [ -z "$(find "$src_dir" -newer "$lib" -print -quit)" ] && exit 0
 mkdir -p "$out"
