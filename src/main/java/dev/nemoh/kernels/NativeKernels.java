@@ -44,7 +44,7 @@ public final class NativeKernels {
             } else {
                 SymbolLookup lib = SymbolLookup.libraryLookup(libraryPath(), Arena.global());
                 ValueLayout a = ValueLayout.ADDRESS, i = ValueLayout.JAVA_INT, f = ValueLayout.JAVA_FLOAT;
-                FunctionDescriptor quant = FunctionDescriptor.ofVoid(a, a, a, a, i, i, i, i, f, i, a, i);
+                FunctionDescriptor quant = FunctionDescriptor.ofVoid(a, a, a, a, a, i, i, i, i, f, i, a, i);
                 q8 = downcall(lib, "nemoh_q8_0_dots", quant);
                 q4 = downcall(lib, "nemoh_q4_0_dots", quant);
                 bf16 = downcall(lib, "nemoh_bf16_dots", FunctionDescriptor.ofVoid(a, a, i, i, i, i, f, i, a, i));
@@ -127,22 +127,23 @@ public final class NativeKernels {
     /**
      * {@code y[yOff + (r − r0) · out + o − o0] (+)= scale · Σ_b dw[o, b] · dx[r, b] · Σ_j qw[o, b, j] · qx[r, b, j]}
      * for weight rows o in [o0, o1) and input rows r in [r0, r0 + rows), as QuantizedWeights lays Q8_0 or Q4_0
-     * ({@code q4}) weights out.
+     * ({@code q4}) weights out; {@code xsums[r, b] = Σ_j qx[r, b, j]} (the Q4_0 kernel uses them).
      */
-    static void quantDots(boolean q4, MemorySegment qw, float[] dw, byte[] qx, float[] dx, int blocks, int r0, int rows,
-                          int o0, int o1, float scale, boolean add, float[] y, int yOff, int out) {
+    static void quantDots(boolean q4, MemorySegment qw, float[] dw, byte[] qx, float[] dx, int[] xsums, int blocks, int r0,
+                          int rows, int o0, int o1, float scale, boolean add, float[] y, int yOff, int out) {
         String format = q4 ? "Q4_0" : "Q8_0";
         // the C code trusts its arguments: a wrong size here would read or write outside the arrays
         if (o0 < 0 || o1 < o0 || r0 < 0 || rows < 1 || yOff < 0 || out < o1 - o0
                 || qw.byteSize() < (long) o1 * blocks * (q4 ? 16 : 32) || dw.length < (long) o1 * blocks
                 || qx.length < (long) (r0 + rows) * blocks * 32 || dx.length < (long) (r0 + rows) * blocks
-                || y.length < yOff + (long) (rows - 1) * out + (o1 - o0)) {
+                || xsums.length < (long) (r0 + rows) * blocks || y.length < yOff + (long) (rows - 1) * out + (o1 - o0)) {
             throw new IllegalArgumentException("native " + format + " kernel: rows [" + o0 + ", " + o1 + ") of " + blocks
                     + " blocks against input rows [" + r0 + ", " + (r0 + rows) + ") do not fit the arrays given");
         }
         try {
             (q4 ? Q4_0_DOTS : Q8_0_DOTS).invokeExact(qw, MemorySegment.ofArray(dw), MemorySegment.ofArray(qx).asSlice((long) r0 * blocks * 32),
-                    MemorySegment.ofArray(dx).asSlice(4L * r0 * blocks), blocks, rows, o0, o1, scale, add ? 1 : 0,
+                    MemorySegment.ofArray(dx).asSlice(4L * r0 * blocks), MemorySegment.ofArray(xsums).asSlice(4L * r0 * blocks),
+                    blocks, rows, o0, o1, scale, add ? 1 : 0,
                     MemorySegment.ofArray(y).asSlice(4L * yOff), out);
         } catch (Throwable e) {
             throw new IllegalStateException("native " + format + " kernel failed", e);

@@ -148,12 +148,13 @@ public final class QuantizedWeights implements WeightMatrix {
      * x [rows, cols] from xOff quantized to Q8_0 blocks, the quants held in int16 as the dot product reads them:
      * {@code x[r, i] ≈ d[r · blocksPerRow + i / 32] · q[r · cols + i]}.
      */
-    record Int8Rows(short[] q, byte[] bytes, float[] d) {}
+    record Int8Rows(short[] q, byte[] bytes, float[] d, int[] sums) {}
 
     Int8Rows quantizeInput(float[] x, int xOff, int rows) {
         short[] q = new short[rows * cols];
         byte[] bytes = new byte[rows * cols]; // the same quants as the native kernel reads them
         float[] d = new float[rows * blocksPerRow];
+        int[] sums = new int[rows * blocksPerRow]; // per block Σ q, for the native Q4_0 kernel
         for (int b = 0; b < d.length; b++) {
             int off = b * BLOCK;
             d[b] = q8Scale(x, xOff + off);
@@ -161,9 +162,10 @@ public final class QuantizedWeights implements WeightMatrix {
             for (int i = 0; i < BLOCK; i++) {
                 q[off + i] = (short) roundAway(x[xOff + off + i] * inv);
                 bytes[off + i] = (byte) q[off + i];
+                sums[b] += q[off + i];
             }
         }
-        return new Int8Rows(q, bytes, d);
+        return new Int8Rows(q, bytes, d, sums);
     }
 
     @Override
@@ -213,7 +215,7 @@ public final class QuantizedWeights implements WeightMatrix {
 
             @Override
             public void dots(int o0, int o1, int n, float scale, float[] y, int out, boolean add) {
-                NativeKernels.quantDots(format == Format.Q4_0, quants, scales, q.bytes(), q.d(), blocksPerRow, 0, n, o0, o1, scale, add, y, o0, out);
+                NativeKernels.quantDots(format == Format.Q4_0, quants, scales, q.bytes(), q.d(), q.sums(), blocksPerRow, 0, n, o0, o1, scale, add, y, o0, out);
             }
         };
     }
@@ -225,7 +227,7 @@ public final class QuantizedWeights implements WeightMatrix {
     private float dot(int row, Int8Rows x, int r, boolean useNative) {
         if (!nativeKernel(useNative)) return dot(row, x, r);
         float[] y = new float[1];
-        NativeKernels.quantDots(format == Format.Q4_0, quants, scales, x.bytes(), x.d(), blocksPerRow, r, 1, row, row + 1, 1f, false, y, 0, 1);
+        NativeKernels.quantDots(format == Format.Q4_0, quants, scales, x.bytes(), x.d(), x.sums(), blocksPerRow, r, 1, row, row + 1, 1f, false, y, 0, 1);
         return y[0];
     }
 
