@@ -43,6 +43,20 @@ public final class LossPlot {
         }
     }
 
+    /** Whether this Java runtime can draw the chart's text (a minimal image without fonts cannot). */
+    public static boolean canDraw() {
+        System.setProperty("java.awt.headless", "true");
+        try {
+            Graphics2D g = new BufferedImage(8, 8, BufferedImage.TYPE_INT_RGB).createGraphics();
+            g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 12));
+            g.drawString("0", 0, 8);
+            g.dispose();
+            return true;
+        } catch (RuntimeException | LinkageError | java.awt.AWTError | InternalError e) {
+            return false;
+        }
+    }
+
     private static BufferedImage draw(LossCurve curve) {
         List<LossCurve.Row> rows = curve.rows();
         BufferedImage image = new BufferedImage(WIDTH, HEIGHT, BufferedImage.TYPE_INT_RGB);

@@ -33,7 +33,7 @@ class FinetuneCommandTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().contains("40 steps of 2 rows"), r.err()); // --steps on the command line beat the recipe's
         assertTrue(Files.exists(out.resolve("adapter/adapter_config.json")), r.err());
-        assertTrue(Files.exists(out.resolve("loss.png")), r.err());
+        assertEquals(dev.nemoh.train.LossPlot.canDraw(), Files.exists(out.resolve("loss.png")), r.err());
         List<String> csv = Files.readAllLines(out.resolve("loss.csv"));
         double first = Double.parseDouble(csv.get(1).split(",")[1]);
         double last = Double.parseDouble(csv.getLast().split(",")[1]);

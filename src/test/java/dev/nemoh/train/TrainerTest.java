@@ -56,7 +56,8 @@ class TrainerTest {
         assertEquals(0.0, rows.getFirst().lr());                     // warmup starts at 0, as in transformers
         assertTrue(rows.getLast().trainLoss() < 0.1 * rows.getFirst().trainLoss(), rows.getLast().toString());
         assertTrue(rows.getLast().evalLoss() < 0.2, rows.getLast().toString());
-        assertTrue(Files.exists(out.resolve("loss.csv")) && Files.exists(out.resolve("loss.png")));
+        // the chart only where the runtime can draw text (training warns and goes on without it elsewhere)
+        assertTrue(Files.exists(out.resolve("loss.csv")) && Files.exists(out.resolve("loss.png")) == LossPlot.canDraw());
         assertEquals(rows.getLast().step(), LossCurve.read(out.resolve("loss.csv")).rows().getLast().step());
     }
 
