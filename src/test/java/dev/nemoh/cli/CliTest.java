@@ -115,6 +115,13 @@ class CliTest {
         assertEquals(2, noWeights.code());
         assertTrue(noWeights.err().contains("no safetensors weights"), noWeights.err());
         assertEquals(1, noWeights.err().strip().lines().count(), "one line, no stack trace");
+
+        Run badKv = run("generate", "--model", model, "--ids", "1", "--kv-cache-dtype", "fp8");
+        assertEquals(2, badKv.code());
+        assertTrue(badKv.err().contains("\"fp8\"") && badKv.err().contains("auto, float32 or bfloat16"), badKv.err());
+        Run cudaFloat32Kv = run("generate", "--model", model, "--ids", "1", "--device", "cuda", "--kv-cache-dtype", "float32");
+        assertEquals(2, cudaFloat32Kv.code());
+        assertTrue(cudaFloat32Kv.err().contains("CPU-only"), cudaFloat32Kv.err());
     }
 
     @Test
@@ -127,11 +134,17 @@ class CliTest {
         Run again = run("init", "--config", config, "--out", dir.toString());
         assertEquals(2, again.code());
         assertTrue(again.err().contains("--force"), again.err());
-        Run bench = run("bench", "--model", dir.toString(), "--prefill", "8", "--context", "16", "--decode-tokens", "2",
-                "--bandwidth-mib", "16", "--batch", "3");
+        Run bench = run("bench", "--model", dir.toString(), "--prefill", "8", "--context", "16,32", "--decode-tokens", "3",
+                "--rounds", "2", "--bandwidth-mib", "16", "--batch", "3", "--weights", "q8_0");
         assertEquals(0, bench.code(), bench.err());
-        assertTrue(bench.out().contains("| prefill | 8 |") && bench.out().contains("| decode after 16 | 2 |"), bench.out());
-        assertTrue(bench.out().contains("| decode batch of 3 after 16 | 6 |"), bench.out());
+        // 3 steps in 2 rounds visiting both contexts: every context still gets all 3
+        assertTrue(bench.out().contains("| prefill | 8 |") && bench.out().contains("| decode after 16 | 3 |")
+                && bench.out().contains("| decode after 32 | 3 |"), bench.out());
+        assertTrue(bench.out().contains("| decode batch of 3 after 16 | 9 |"), bench.out());
+        assertTrue(bench.out().contains("kv cache     bfloat16 (--kv-cache-dtype auto)"), bench.out());
+        Run tooManyRounds = run("bench", "--model", dir.toString(), "--decode-tokens", "2", "--rounds", "3");
+        assertEquals(2, tooManyRounds.code());
+        assertTrue(tooManyRounds.err().contains("--rounds"), tooManyRounds.err());
         Run neither = run("init", "--out", dir.toString());
         assertEquals(2, neither.code());
         assertTrue(neither.err().contains("--preset") && neither.err().contains("--config"), neither.err());
