@@ -52,7 +52,8 @@ final class ModelOption {
         if (!weights.equals("as-stored")) {
             throw new IllegalArgumentException("--weights " + weights + " is CPU-only; --device cuda runs the checkpoint's weights as bf16");
         }
-        if (KvCacheDtype.parse(kvCacheDtype, false) == KvCacheDtype.FLOAT32 && !kvCacheDtype.equals("auto")) {
+        // auto means bf16 here: the GPU keeps its cache in bf16
+        if (KvCacheDtype.parse(kvCacheDtype, true) == KvCacheDtype.FLOAT32) {
             throw new IllegalArgumentException("--kv-cache-dtype float32 is CPU-only; --device cuda keeps its KV cache in bf16");
         }
         return CudaModel.load(resolve(), TimeStepClamp.TRANSFORMERS, ModelOption::progressBar);

@@ -125,10 +125,6 @@ public final class HybridCache implements LanguageModel.SequenceState {
     private final Layer[] layers;
     private int length;
 
-    public HybridCache(NemotronHConfig c) {
-        this(c, KvCacheDtype.FLOAT32);
-    }
-
     public HybridCache(NemotronHConfig c, KvCacheDtype kvDtype) {
         layers = new Layer[c.numLayers()];
         for (int i = 0; i < layers.length; i++) {

@@ -145,24 +145,29 @@ public final class QuantizedWeights implements WeightMatrix {
     }
 
     /**
-     * x [rows, cols] from xOff quantized to Q8_0 blocks, the quants held in int16 as the dot product reads them:
-     * {@code x[r, i] ≈ d[r · blocksPerRow + i / 32] · q[r · cols + i]}.
+     * x [rows, cols] from xOff quantized to Q8_0 blocks: {@code x[r, i] ≈ d[r · blocksPerRow + i / 32] · quant}, the
+     * quants held as the kernel that reads them wants them: in int16 ({@code q}) for the Vector API kernels, or in
+     * int8 ({@code bytes}) with each block's sum ({@code sums}) for the native ones; the other fields are null.
      */
     record Int8Rows(short[] q, byte[] bytes, float[] d, int[] sums) {}
 
-    Int8Rows quantizeInput(float[] x, int xOff, int rows) {
-        short[] q = new short[rows * cols];
-        byte[] bytes = new byte[rows * cols]; // the same quants as the native kernel reads them
+    Int8Rows quantizeInput(float[] x, int xOff, int rows, boolean forNative) {
+        short[] q = forNative ? null : new short[rows * cols];
+        byte[] bytes = forNative ? new byte[rows * cols] : null;
+        int[] sums = forNative ? new int[rows * blocksPerRow] : null;
         float[] d = new float[rows * blocksPerRow];
-        int[] sums = new int[rows * blocksPerRow]; // per block Σ q, for the native Q4_0 kernel
         for (int b = 0; b < d.length; b++) {
             int off = b * BLOCK;
             d[b] = q8Scale(x, xOff + off);
             float inv = d[b] == 0 ? 0 : 1 / d[b];
             for (int i = 0; i < BLOCK; i++) {
-                q[off + i] = (short) roundAway(x[xOff + off + i] * inv);
-                bytes[off + i] = (byte) q[off + i];
-                sums[b] += q[off + i];
+                int v = roundAway(x[xOff + off + i] * inv);
+                if (forNative) {
+                    bytes[off + i] = (byte) v;
+                    sums[b] += v;
+                } else {
+                    q[off + i] = (short) v;
+                }
             }
         }
         return new Int8Rows(q, bytes, d, sums);
@@ -195,7 +200,8 @@ public final class QuantizedWeights implements WeightMatrix {
     /** As {@link #rowDots}: x quantized to Q8_0 first. */
     @Override
     public float dot(int row, float[] x, int xOff) {
-        return dot(row, quantizeInput(x, xOff, 1), 0, NativeKernels.available());
+        boolean useNative = NativeKernels.available();
+        return dot(row, quantizeInput(x, xOff, 1, useNative), 0, useNative);
     }
 
     @Override
@@ -205,8 +211,9 @@ public final class QuantizedWeights implements WeightMatrix {
 
     /** As {@link #rowDots(float[], int)}; {@code useNative} picks the native Q8_0 kernel where it is available. */
     RowDots rowDots(float[] x, int rows, boolean useNative) {
-        Int8Rows q = quantizeInput(x, 0, rows);
-        if (!nativeKernel(useNative)) return (row, r) -> dot(row, q, r);
+        boolean nativeKernel = nativeKernel(useNative);
+        Int8Rows q = quantizeInput(x, 0, rows, nativeKernel);
+        if (!nativeKernel) return (row, r) -> dot(row, q, r);
         return new RowDots() {
             @Override
             public float dot(int row, int r) {

@@ -215,7 +215,7 @@ public final class Vec {
             ShortVector h = ShortVector.fromArray(S, src, srcOff + i);
             ((IntVector) h.convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, i);
         }
-        for (; i < n; i++) dst[i] = Float.intBitsToFloat(src[srcOff + i] << 16);
+        for (; i < n; i++) dst[i] = dev.nemoh.tensor.Numerics.bf16ToFloat(src[srcOff + i]);
         return dst;
     }
 

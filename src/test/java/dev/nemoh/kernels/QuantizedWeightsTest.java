@@ -112,7 +112,7 @@ class QuantizedWeightsTest {
                 default -> 0f;
             };
         }
-        QuantizedWeights.Int8Rows xq = q.quantizeInput(x, 0, 2);
+        QuantizedWeights.Int8Rows xq = q.quantizeInput(x, 0, 2, false);
         for (int i = 0; i < x.length; i++) {
             assertTrue(Math.abs(xq.q()[i]) <= 127);
             if (Math.abs(x[i]) == 2f) assertEquals(127, Math.abs(xq.q()[i]), "a block of ±2 quantizes to ±127");
