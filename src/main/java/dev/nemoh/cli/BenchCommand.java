@@ -2,7 +2,7 @@ package dev.nemoh.cli;
 
 import dev.nemoh.config.LayerType;
 import dev.nemoh.config.NemotronHConfig;
-import dev.nemoh.generate.HybridCache;
+import dev.nemoh.model.HybridCache;
 import dev.nemoh.kernels.MemoryBandwidth;
 import dev.nemoh.kernels.NativeKernels;
 import dev.nemoh.kernels.Parallel;

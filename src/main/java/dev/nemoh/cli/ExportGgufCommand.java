@@ -1,7 +1,7 @@
 package dev.nemoh.cli;
 
 import dev.nemoh.io.GgufWriter.TensorType;
-import dev.nemoh.model.GgufExport;
+import dev.nemoh.export.GgufExport;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;

@@ -2,7 +2,7 @@ package dev.nemoh.cli;
 
 import dev.nemoh.config.NemotronHConfig;
 import dev.nemoh.config.Presets;
-import dev.nemoh.model.RandomWeights;
+import dev.nemoh.export.RandomWeights;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;

@@ -2,7 +2,6 @@ package dev.nemoh.model;
 
 import dev.nemoh.config.KvCacheDtype;
 import dev.nemoh.config.NemotronHConfig;
-import dev.nemoh.generate.HybridCache;
 import dev.nemoh.kernels.NativeKernels;
 import dev.nemoh.kernels.Parallel;
 import dev.nemoh.kernels.Vec;

@@ -1,7 +1,6 @@
 package dev.nemoh.model;
 
 import dev.nemoh.config.LayerType;
-import dev.nemoh.generate.HybridCache;
 
 /** One layer of the stack: {@code x + mixer(norm(x))}. */
 public final class Block {

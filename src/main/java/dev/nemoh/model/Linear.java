@@ -41,7 +41,7 @@ public final class Linear {
     }
 
     /** The factor every output of {@code prefix.weight} takes: its FP8 {@code weight_scale}, or 1. */
-    static float weightScale(Checkpoint ckpt, String prefix, Tensor w) {
+    public static float weightScale(Checkpoint ckpt, String prefix, Tensor w) {
         if (!w.dtype().isFloat()) {
             throw new CheckpointException(prefix + ".weight is " + w.dtype() + "; weights must be a floating type");
         }
@@ -59,7 +59,7 @@ public final class Linear {
         return s.getFloat(0);
     }
 
-    static WeightMatrix weights(Tensor w, WeightFormat format) {
+    public static WeightMatrix weights(Tensor w, WeightFormat format) {
         WeightMatrix dense = new DenseWeights(w);
         if (format.quantized == null || !QuantizedWeights.fits(dense.cols())) return dense;
         QuantizedWeights quantized = QuantizedWeights.quantize(dense, format.quantized);

@@ -1,7 +1,6 @@
 package dev.nemoh.model;
 
 import dev.nemoh.config.NemotronHConfig;
-import dev.nemoh.generate.HybridCache;
 import dev.nemoh.kernels.Parallel;
 import dev.nemoh.kernels.Vec;
 

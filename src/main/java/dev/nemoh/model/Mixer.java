@@ -1,6 +1,5 @@
 package dev.nemoh.model;
 
-import dev.nemoh.generate.HybridCache;
 
 /** The token mixer or channel mixer of one block, applied to the block's normalised input. */
 public interface Mixer {

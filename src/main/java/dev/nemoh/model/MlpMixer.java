@@ -1,6 +1,5 @@
 package dev.nemoh.model;
 
-import dev.nemoh.generate.HybridCache;
 
 /** Nemotron-H's MLP: {@code down(relu(up(x))²)}; no gate, unlike SwiGLU. */
 public final class MlpMixer implements Mixer {

@@ -3,7 +3,6 @@ package dev.nemoh.model;
 import dev.nemoh.config.KvCacheDtype;
 import dev.nemoh.config.LayerType;
 import dev.nemoh.config.NemotronHConfig;
-import dev.nemoh.generate.HybridCache;
 import dev.nemoh.io.Checkpoint;
 import dev.nemoh.io.CheckpointException;
 import dev.nemoh.tensor.Tensor;

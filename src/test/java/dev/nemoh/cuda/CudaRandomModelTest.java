@@ -4,7 +4,7 @@ import dev.nemoh.Fixtures;
 import dev.nemoh.config.NemotronHConfig;
 import dev.nemoh.model.LanguageModel.SequenceState;
 import dev.nemoh.model.NemotronHModel;
-import dev.nemoh.model.RandomWeights;
+import dev.nemoh.export.RandomWeights;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

@@ -1,7 +1,7 @@
 package dev.nemoh.jmh;
 
 import dev.nemoh.config.KvCacheDtype;
-import dev.nemoh.generate.HybridCache;
+import dev.nemoh.model.HybridCache;
 import dev.nemoh.kernels.NativeKernels;
 import dev.nemoh.model.AttentionMixer;
 import org.openjdk.jmh.annotations.Benchmark;

@@ -1,7 +1,7 @@
 package dev.nemoh.model;
 
 import dev.nemoh.config.KvCacheDtype;
-import dev.nemoh.generate.HybridCache;
+import dev.nemoh.model.HybridCache;
 import dev.nemoh.kernels.NativeKernels;
 import dev.nemoh.tensor.Numerics;
 import org.junit.jupiter.api.Test;

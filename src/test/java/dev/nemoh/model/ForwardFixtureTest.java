@@ -1,7 +1,7 @@
 package dev.nemoh.model;
 
 import dev.nemoh.Fixtures;
-import dev.nemoh.generate.HybridCache;
+import dev.nemoh.model.HybridCache;
 import dev.nemoh.io.SafetensorsFile;
 import dev.nemoh.kernels.Vec;
 import org.junit.jupiter.params.ParameterizedTest;

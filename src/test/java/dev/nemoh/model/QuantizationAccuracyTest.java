@@ -1,5 +1,6 @@
 package dev.nemoh.model;
 
+import dev.nemoh.export.RandomWeights;
 import dev.nemoh.Fixtures;
 import dev.nemoh.config.NemotronHConfig;
 import dev.nemoh.io.SafetensorsFile;

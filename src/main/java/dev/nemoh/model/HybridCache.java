@@ -1,9 +1,8 @@
-package dev.nemoh.generate;
+package dev.nemoh.model;
 
 import dev.nemoh.config.KvCacheDtype;
 import dev.nemoh.config.LayerType;
 import dev.nemoh.config.NemotronHConfig;
-import dev.nemoh.model.LanguageModel;
 import dev.nemoh.tensor.Numerics;
 
 import java.util.Arrays;

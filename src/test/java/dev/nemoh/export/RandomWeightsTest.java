@@ -1,5 +1,6 @@
-package dev.nemoh.model;
+package dev.nemoh.export;
 
+import dev.nemoh.model.NemotronHModel;
 import dev.nemoh.Fixtures;
 import dev.nemoh.config.NemotronHConfig;
 import dev.nemoh.io.Checkpoint;

@@ -1,4 +1,4 @@
-package dev.nemoh.model;
+package dev.nemoh.export;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.nemoh.io.Checkpoint;

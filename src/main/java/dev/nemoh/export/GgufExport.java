@@ -1,4 +1,4 @@
-package dev.nemoh.model;
+package dev.nemoh.export;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -12,6 +12,9 @@ import dev.nemoh.kernels.DenseWeights;
 import dev.nemoh.kernels.Parallel;
 import dev.nemoh.kernels.QuantizedWeights;
 import dev.nemoh.kernels.WeightMatrix;
+import dev.nemoh.model.Linear;
+import dev.nemoh.model.NemotronHModel;
+import dev.nemoh.model.WeightFormat;
 import dev.nemoh.tensor.DType;
 import dev.nemoh.tensor.Numerics;
 import dev.nemoh.tensor.Tensor;

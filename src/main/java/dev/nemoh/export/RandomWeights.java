@@ -1,4 +1,4 @@
-package dev.nemoh.model;
+package dev.nemoh.export;
 
 import dev.nemoh.config.LayerType;
 import dev.nemoh.config.NemotronHConfig;
