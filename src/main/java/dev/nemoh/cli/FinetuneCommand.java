@@ -29,9 +29,6 @@ import java.util.concurrent.Callable;
 @Command(name = "finetune", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Fine-tunes a model on a JSONL data set with LoRA, DoRA or all weights (see README, Fine-tuning).")
 final class FinetuneCommand implements Callable<Integer> {
-    /** PEFT's usual targets; out_proj is left out because PEFT refuses LoRA there, so the adapter loads in PEFT too. */
-    private static final String DEFAULT_TARGETS = "in_proj,q_proj,k_proj,v_proj,o_proj,up_proj,down_proj";
-
     @Spec
     CommandSpec spec;
 
@@ -63,8 +60,9 @@ final class FinetuneCommand implements Callable<Integer> {
     @Option(names = "--rslora", negatable = true, description = "Rank-stabilised scaling alpha/sqrt(r).")
     boolean rslora;
 
-    @Option(names = "--targets", defaultValue = DEFAULT_TARGETS, split = ",", paramLabel = "MODULE",
-            description = "Linear layers that get adapters. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--targets", split = ",", paramLabel = "MODULE",
+            description = "Linear layers that get adapters. Default: every adaptable layer but the Mamba output "
+                    + "projection, which PEFT refuses.")
     List<String> targets;
 
     @Option(names = "--lr", paramLabel = "RATE", description = "Peak learning rate. Default: 2e-4 with adapters, 2e-5 for all weights.")
@@ -140,7 +138,7 @@ final class FinetuneCommand implements Callable<Integer> {
         }
         LrSchedule.Kind scheduleKind = LrSchedule.Kind.parse(schedule);
         LoraConfig loraConfig = full ? null
-                : new LoraConfig(r, alpha, dropout, targets, rslora, peft.equalsIgnoreCase("dora"), seed);
+                : new LoraConfig(r, alpha, dropout, targets != null ? targets : LoraConfig.PEFT_TARGETS, rslora, peft.equalsIgnoreCase("dora"), seed);
         PrintStream log = System.err;
         Path modelDir = ModelOption.resolve(model);
         Tokenizer tokenizer = Tokenizer.load(modelDir);

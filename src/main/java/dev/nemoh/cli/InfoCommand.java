@@ -2,6 +2,7 @@ package dev.nemoh.cli;
 
 import dev.nemoh.config.LayerType;
 import dev.nemoh.config.NemotronHConfig;
+import dev.nemoh.config.WeightSchema;
 import dev.nemoh.config.Presets;
 import dev.nemoh.config.KvCacheDtype;
 import dev.nemoh.config.WeightPrecision;
@@ -55,10 +56,10 @@ final class InfoCommand implements Runnable {
         }
         out.println();
         out.println("parameters by kind");
-        long embed = (long) c.vocabSize * c.hiddenSize;
-        row(out, "embeddings", 1, embed);
+        WeightSchema schema = WeightSchema.of(c);
+        row(out, "embeddings", 1, schema.embeddings.numel());
         for (var e : c.paramCountByType().entrySet()) row(out, e.getKey().name().toLowerCase(Locale.ROOT), c.count(e.getKey()), e.getValue());
-        row(out, "lm_head", 1, embed);
+        row(out, schema.lmHead.prefix(), 1, schema.lmHead.weight().numel());
         out.printf(Locale.ROOT, "  %-12s %22s%n", "total", group(c.paramCount()));
         if (c.count(LayerType.MOE) > 0) out.printf(Locale.ROOT, "  %-12s %22s%n", "active/token", group(c.activeParamCount()));
         out.println();

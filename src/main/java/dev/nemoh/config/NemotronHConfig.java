@@ -157,47 +157,14 @@ public final class NemotronHConfig {
 
     /** Parameters of one block (its pre-norm included), as transformers' NemotronHBlock holds them. */
     public long blockParamCount(LayerType type) {
-        long h = hiddenSize;
-        long p = h; // block RMSNorm
-        switch (type) {
-            case MAMBA -> {
-                long inner = mambaIntermediateSize();
-                long conv = convDim();
-                p += h * inProjSize() + (useBias ? inProjSize() : 0);
-                p += conv * convKernel + (useConvBias ? conv : 0);
-                p += 3L * mambaNumHeads; // dt_bias, A_log, D
-                p += inner; // gated norm
-                p += inner * h + (useBias ? h : 0);
-            }
-            case ATTENTION -> {
-                long q = (long) numAttentionHeads * headDim;
-                long kv = (long) numKeyValueHeads * headDim;
-                p += h * (q + 2 * kv) + q * h;
-                if (attentionBias) p += q + 2 * kv + h;
-            }
-            case MLP -> p += mlpParams(intermediateSize);
-            case MOE -> {
-                long expertIn = moeLatentSize > 0 ? moeLatentSize : h;
-                // router weight; its e_score_correction_bias is a buffer in transformers, not a parameter
-                p += (long) nRoutedExperts * h;
-                p += (long) nRoutedExperts * 2 * expertIn * moeIntermediateSize;
-                p += mlpParams(moeSharedExpertIntermediateSize);
-                if (moeLatentSize > 0) p += 2 * h * moeLatentSize + (mlpBias ? h + moeLatentSize : 0);
-            }
-        }
-        return p;
-    }
-
-    private long mlpParams(long inner) {
-        return 2L * hiddenSize * inner + (mlpBias ? inner + hiddenSize : 0);
+        return hiddenSize + BlockWeights.of(this, type, "").parameterCount();
     }
 
     /** Total parameters, counted the way transformers counts {@code NemotronHForCausalLM.parameters()}. */
     public long paramCount() {
-        long embed = (long) vocabSize * hiddenSize;
-        // embeddings, norm_f and lm_head: transformers' NemotronH never ties lm_head to the embeddings
-        // (_tied_weights_keys = {}), whatever tie_word_embeddings says, so lm_head always counts
-        long p = 2 * embed + hiddenSize;
+        WeightSchema schema = WeightSchema.of(this);
+        // transformers' NemotronH never ties lm_head to the embeddings, whatever tie_word_embeddings says, so it counts
+        long p = schema.embeddings.numel() + schema.normF.numel() + schema.lmHead.weight().numel();
         for (LayerType t : layers) p += blockParamCount(t);
         return p;
     }
@@ -213,8 +180,8 @@ public final class NemotronHConfig {
     public long activeParamCount() {
         long p = paramCount();
         if (count(LayerType.MOE) > 0) {
-            long expertIn = moeLatentSize > 0 ? moeLatentSize : hiddenSize;
-            long perExpert = 2 * expertIn * moeIntermediateSize;
+            BlockWeights.Moe moe = (BlockWeights.Moe) BlockWeights.of(this, LayerType.MOE, "");
+            long perExpert = moe.experts().getFirst().parameterCount();
             p -= (long) count(LayerType.MOE) * (nRoutedExperts - numExpertsPerTok) * perExpert;
         }
         return p;

@@ -1,6 +1,7 @@
 package dev.nemoh.cuda;
 
 import dev.nemoh.config.NemotronHConfig;
+import dev.nemoh.config.WeightSchema;
 import dev.nemoh.kernels.DenseWeights;
 import dev.nemoh.model.AttentionMixer;
 import dev.nemoh.model.Block;
@@ -67,7 +68,7 @@ public final class CudaModel implements LanguageModel {
         this.cuda = cuda;
         this.device = new CudaDevice(cuda);
         this.eps = (float) c.layerNormEpsilon;
-        embeddings = CudaLinear.upload(cuda, new Linear("backbone.embeddings", new DenseWeights(cpu.embeddings), 1f, null));
+        embeddings = CudaLinear.upload(cuda, new Linear(WeightSchema.of(c).embeddings.name(), new DenseWeights(cpu.embeddings), 1f, null));
         norms = new long[c.numLayers()];
         mixers = new CudaMixer[c.numLayers()];
         for (Block b : cpu.blocks) {

@@ -2,7 +2,11 @@ package dev.nemoh.export;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.nemoh.config.BlockWeights;
 import dev.nemoh.config.LayerType;
+import dev.nemoh.config.LinearSpec;
+import dev.nemoh.config.TensorSpec;
+import dev.nemoh.config.WeightSchema;
 import dev.nemoh.config.NemotronHConfig;
 import dev.nemoh.io.Checkpoint;
 import dev.nemoh.io.CheckpointException;
@@ -13,7 +17,6 @@ import dev.nemoh.kernels.Parallel;
 import dev.nemoh.kernels.QuantizedWeights;
 import dev.nemoh.kernels.WeightMatrix;
 import dev.nemoh.model.Linear;
-import dev.nemoh.model.NemotronHModel;
 import dev.nemoh.model.WeightFormat;
 import dev.nemoh.tensor.DType;
 import dev.nemoh.tensor.Numerics;
@@ -71,8 +74,8 @@ public final class GgufExport {
                     + " this model has MoE layers (llama.cpp's nemotron_h_moe), which are not exported yet");
         }
         if (c.useBias) {
-            throw new IllegalArgumentException("llama.cpp's nemotron_h has no Mamba in_proj/out_proj biases, but this"
-                    + " config sets use_bias = true");
+            throw new IllegalArgumentException("llama.cpp's nemotron_h has no biases on the Mamba input and output"
+                    + " projections, but this config sets use_bias = true");
         }
         Tokenizer tokenizer = Tokenizer.load(dir);
         GgufWriter w = new GgufWriter();
@@ -201,65 +204,61 @@ public final class GgufExport {
 
     // ------------------------------------------------------------------ tensors
 
+    /** The checkpoint's tensors under llama.cpp's {@code nemotron_h} names: the GGUF name map. */
     private static void addTensors(GgufWriter w, NemotronHConfig c, Checkpoint ckpt, TensorType type) {
-        int h = c.hiddenSize;
-        matrix(w, "token_embd.weight", ckpt, "backbone.embeddings", c.vocabSize, h, type);
-        for (int i = 0; i < c.numLayers(); i++) {
-            String p = "backbone.layers." + i;
-            String b = "blk." + i + ".";
-            String m = p + ".mixer";
-            floats(w, b + "attn_norm.weight", ckpt.get(p + ".norm.weight", h).toFloatArray(), h);
-            switch (c.layers.get(i)) {
-                case MAMBA -> {
-                    int conv = c.convDim();
-                    int heads = c.mambaNumHeads;
-                    int inner = c.mambaIntermediateSize();
-                    matrix(w, b + "ssm_in.weight", ckpt, m + ".in_proj", c.inProjSize(), h, type);
-                    floats(w, b + "ssm_conv1d.weight", ckpt.get(m + ".conv1d.weight", conv, 1, c.convKernel).toFloatArray(), c.convKernel, conv);
-                    float[] convBias = NemotronHModel.hasConvBias(c, ckpt, m) ? ckpt.get(m + ".conv1d.bias", conv).toFloatArray() : new float[conv];
-                    floats(w, b + "ssm_conv1d.bias", convBias, conv);
-                    floats(w, b + "ssm_dt.bias", ckpt.get(m + ".dt_bias", heads).toFloatArray(), heads);
-                    float[] a = ckpt.get(m + ".A_log", heads).toFloatArray();
+        WeightSchema schema = WeightSchema.of(c);
+        matrix(w, "token_embd.weight", ckpt, schema.embeddings, type);
+        for (WeightSchema.Layer layer : schema.layers) {
+            String b = "blk." + layer.index() + ".";
+            floats(w, b + "attn_norm.weight", ckpt.get(layer.norm()).toFloatArray(), c.hiddenSize);
+            switch (layer.mixer()) {
+                case BlockWeights.Mamba2 m -> {
+                    int conv = c.convDim(), heads = c.mambaNumHeads, inner = c.mambaIntermediateSize();
+                    matrix(w, b + "ssm_in.weight", ckpt, m.inProj().weight(), type);
+                    floats(w, b + "ssm_conv1d.weight", ckpt.get(m.convWeight()).toFloatArray(), c.convKernel, conv);
+                    floats(w, b + "ssm_conv1d.bias", ckpt.floats(m.convBias(), new float[conv]), conv);
+                    floats(w, b + "ssm_dt.bias", ckpt.get(m.dtBias()).toFloatArray(), heads);
+                    float[] a = ckpt.get(m.aLog()).toFloatArray();
                     for (int k = 0; k < heads; k++) a[k] = (float) -Math.exp(a[k]);
                     floats(w, b + "ssm_a", a, 1, heads);
-                    floats(w, b + "ssm_d", ckpt.get(m + ".D", heads).toFloatArray(), 1, heads);
-                    floats(w, b + "ssm_norm.weight", ckpt.get(m + ".norm.weight", inner).toFloatArray(), inner / c.nGroups, c.nGroups);
-                    matrix(w, b + "ssm_out.weight", ckpt, m + ".out_proj", h, inner, type);
+                    floats(w, b + "ssm_d", ckpt.get(m.d()).toFloatArray(), 1, heads);
+                    floats(w, b + "ssm_norm.weight", ckpt.get(m.norm()).toFloatArray(), inner / c.nGroups, c.nGroups);
+                    matrix(w, b + "ssm_out.weight", ckpt, m.outProj().weight(), type);
                 }
-                case ATTENTION -> {
-                    int q = c.numAttentionHeads * c.headDim;
-                    int kv = c.numKeyValueHeads * c.headDim;
-                    linear(w, b + "attn_q", ckpt, m + ".q_proj", q, h, type);
-                    linear(w, b + "attn_k", ckpt, m + ".k_proj", kv, h, type);
-                    linear(w, b + "attn_v", ckpt, m + ".v_proj", kv, h, type);
-                    linear(w, b + "attn_output", ckpt, m + ".o_proj", h, q, type);
+                case BlockWeights.Attention a -> {
+                    linear(w, b + "attn_q", ckpt, a.qProj(), type);
+                    linear(w, b + "attn_k", ckpt, a.kProj(), type);
+                    linear(w, b + "attn_v", ckpt, a.vProj(), type);
+                    linear(w, b + "attn_output", ckpt, a.oProj(), type);
                 }
-                case MLP -> {
-                    linear(w, b + "ffn_up", ckpt, m + ".up_proj", c.intermediateSize, h, type);
-                    linear(w, b + "ffn_down", ckpt, m + ".down_proj", h, c.intermediateSize, type);
+                case BlockWeights.Mlp m -> {
+                    linear(w, b + "ffn_up", ckpt, m.upProj(), type);
+                    linear(w, b + "ffn_down", ckpt, m.downProj(), type);
                 }
-                case MOE -> throw new IllegalStateException("MoE layers are rejected before export");
+                case BlockWeights.Moe m -> throw new IllegalStateException("MoE layers are rejected before export");
             }
         }
-        floats(w, "output_norm.weight", ckpt.get("backbone.norm_f.weight", h).toFloatArray(), h);
+        floats(w, "output_norm.weight", ckpt.get(schema.normF).toFloatArray(), c.hiddenSize);
         // without an lm_head, llama.cpp reads the output projection from token_embd, as nemoh does for tied models
-        if (ckpt.has("lm_head.weight") || !c.tieWordEmbeddings) matrix(w, "output.weight", ckpt, "lm_head", c.vocabSize, h, type);
+        if (ckpt.find(schema.lmHead.weight()) != null) matrix(w, "output.weight", ckpt, schema.lmHead.weight(), type);
     }
 
     /** A linear layer's weight and, when the checkpoint has one, its bias (float32). */
-    private static void linear(GgufWriter w, String name, Checkpoint ckpt, String prefix, int out, int in, TensorType type) {
-        matrix(w, name + ".weight", ckpt, prefix, out, in, type);
-        if (ckpt.has(prefix + ".bias")) floats(w, name + ".bias", ckpt.get(prefix + ".bias", out).toFloatArray(), out);
+    private static void linear(GgufWriter w, String name, Checkpoint ckpt, LinearSpec spec, TensorType type) {
+        matrix(w, name + ".weight", ckpt, spec.weight(), type);
+        Tensor bias = ckpt.find(spec.bias());
+        if (bias != null) floats(w, name + ".bias", bias.toFloatArray(), spec.out());
     }
 
     private static void floats(GgufWriter w, String name, float[] values, long... ne) {
         w.add(name, TensorType.F32, ne, seg -> MemorySegment.copy(values, 0, seg, FLOAT, 0, values.length));
     }
 
-    /** {@code prefix.weight} [rows, cols] as GGML {cols, rows} of {@code type}, FP8 scales applied. */
-    private static void matrix(GgufWriter w, String name, Checkpoint ckpt, String prefix, int rows, int cols, TensorType type) {
-        Tensor t = ckpt.get(prefix + ".weight", rows, cols);
-        float scale = Linear.weightScale(ckpt, prefix, t);
+    /** A weight [rows, cols] as GGML {cols, rows} of {@code type}, FP8 scales applied. */
+    private static void matrix(GgufWriter w, String name, Checkpoint ckpt, TensorSpec spec, TensorType type) {
+        Tensor t = ckpt.get(spec);
+        float scale = Linear.weightScale(ckpt, spec, t);
+        int rows = spec.dim(0), cols = spec.dim(1);
         TensorType as = type == TensorType.Q8_0 && cols % QuantizedWeights.BLOCK != 0 ? TensorType.F16 : type;
         w.add(name, as, new long[] {cols, rows}, encode(Linear.weights(t, WeightFormat.AS_STORED), scale, as));
     }

@@ -1,7 +1,10 @@
 package dev.nemoh.export;
 
-import dev.nemoh.config.LayerType;
+import dev.nemoh.config.BlockWeights;
+import dev.nemoh.config.LinearSpec;
 import dev.nemoh.config.NemotronHConfig;
+import dev.nemoh.config.TensorSpec;
+import dev.nemoh.config.WeightSchema;
 import dev.nemoh.io.Checkpoint;
 import dev.nemoh.io.SafetensorsWriter;
 import dev.nemoh.kernels.Parallel;
@@ -42,57 +45,52 @@ public final class RandomWeights {
             throw new UncheckedIOException("cannot write " + dir + "/config.json", e);
         }
         SafetensorsWriter w = new SafetensorsWriter().metadata("format", "pt");
-        int h = c.hiddenSize;
-        add(w, seed, "backbone.embeddings.weight", normal(INIT_STD), c.vocabSize, h);
-        for (int i = 0; i < c.numLayers(); i++) {
-            String p = "backbone.layers." + i;
-            add(w, seed, p + ".norm.weight", (idx, r) -> 1f, h);
-            String m = p + ".mixer";
-            LayerType type = c.layers.get(i);
-            switch (type) {
-                case MAMBA -> {
-                    int conv = c.convDim();
-                    int heads = c.mambaNumHeads;
-                    add(w, seed, m + ".in_proj.weight", normal(INIT_STD), c.inProjSize(), h);
+        WeightSchema schema = WeightSchema.of(c);
+        add(w, seed, schema.embeddings, normal(INIT_STD));
+        for (WeightSchema.Layer layer : schema.layers) {
+            add(w, seed, layer.norm(), (idx, r) -> 1f);
+            switch (layer.mixer()) {
+                case BlockWeights.Mamba2 m -> {
+                    add(w, seed, m.inProj(), normal(INIT_STD));
                     float bound = (float) (1 / Math.sqrt(c.convKernel));
-                    add(w, seed, m + ".conv1d.weight", uniform(bound), conv, 1, c.convKernel);
-                    if (c.useConvBias) add(w, seed, m + ".conv1d.bias", uniform(bound), conv);
-                    add(w, seed, m + ".A_log", (idx, r) -> (float) Math.log(idx + 1), heads);
-                    add(w, seed, m + ".D", (idx, r) -> 1f, heads);
-                    add(w, seed, m + ".dt_bias", (idx, r) -> dtBias(c, r), heads);
-                    add(w, seed, m + ".norm.weight", (idx, r) -> 1f, c.mambaIntermediateSize());
-                    add(w, seed, m + ".out_proj.weight", normal(INIT_STD / Math.sqrt(c.numLayers())), h, c.mambaIntermediateSize());
+                    add(w, seed, m.convWeight(), uniform(bound));
+                    if (m.convBias().required()) add(w, seed, m.convBias(), uniform(bound));
+                    add(w, seed, m.aLog(), (idx, r) -> (float) Math.log(idx + 1));
+                    add(w, seed, m.d(), (idx, r) -> 1f);
+                    add(w, seed, m.dtBias(), (idx, r) -> dtBias(c, r));
+                    add(w, seed, m.norm(), (idx, r) -> 1f);
+                    add(w, seed, m.outProj(), normal(INIT_STD / Math.sqrt(c.numLayers())));
                 }
-                case ATTENTION -> {
-                    int q = c.numAttentionHeads * c.headDim;
-                    int kv = c.numKeyValueHeads * c.headDim;
-                    add(w, seed, m + ".q_proj.weight", normal(INIT_STD), q, h);
-                    add(w, seed, m + ".k_proj.weight", normal(INIT_STD), kv, h);
-                    add(w, seed, m + ".v_proj.weight", normal(INIT_STD), kv, h);
-                    add(w, seed, m + ".o_proj.weight", normal(INIT_STD), h, q);
+                case BlockWeights.Attention a -> {
+                    for (LinearSpec l : a.adaptable()) add(w, seed, l, normal(INIT_STD));
                 }
-                case MLP -> addMlp(w, seed, m, h, c.intermediateSize);
-                case MOE -> {
-                    int width = c.moeLatentSize > 0 ? c.moeLatentSize : h;
-                    add(w, seed, m + ".gate.weight", normal(INIT_STD), c.nRoutedExperts, h);
-                    add(w, seed, m + ".gate.e_score_correction_bias", (idx, r) -> 0f, c.nRoutedExperts);
-                    for (int e = 0; e < c.nRoutedExperts; e++) addMlp(w, seed, m + ".experts." + e, width, c.moeIntermediateSize);
-                    addMlp(w, seed, m + ".shared_experts", h, c.moeSharedExpertIntermediateSize);
-                    if (c.moeLatentSize > 0) {
-                        add(w, seed, m + ".fc1_latent_proj.weight", normal(INIT_STD), width, h);
-                        add(w, seed, m + ".fc2_latent_proj.weight", normal(INIT_STD), h, width);
+                case BlockWeights.Mlp m -> addMlp(w, seed, m);
+                case BlockWeights.Moe m -> {
+                    add(w, seed, m.gate(), normal(INIT_STD));
+                    add(w, seed, m.correctionBias(), (idx, r) -> 0f);
+                    for (BlockWeights.Mlp e : m.experts()) addMlp(w, seed, e);
+                    addMlp(w, seed, m.sharedExpert());
+                    if (m.latentIn() != null) {
+                        add(w, seed, m.latentIn(), normal(INIT_STD));
+                        add(w, seed, m.latentOut(), normal(INIT_STD));
                     }
                 }
             }
         }
-        add(w, seed, "backbone.norm_f.weight", (idx, r) -> 1f, h);
-        add(w, seed, "lm_head.weight", normal(INIT_STD), c.vocabSize, h); // used even when tied, as transformers does
+        add(w, seed, schema.normF, (idx, r) -> 1f);
+        add(w, seed, schema.lmHead, normal(INIT_STD)); // used even when tied, as transformers does
         w.write(dir.resolve(Checkpoint.SINGLE));
     }
 
-    private static void addMlp(SafetensorsWriter w, long seed, String p, int in, int inner) {
-        add(w, seed, p + ".up_proj.weight", normal(INIT_STD), inner, in);
-        add(w, seed, p + ".down_proj.weight", normal(INIT_STD), in, inner);
+    private static void addMlp(SafetensorsWriter w, long seed, BlockWeights.Mlp m) {
+        add(w, seed, m.upProj(), normal(INIT_STD));
+        add(w, seed, m.downProj(), normal(INIT_STD));
+    }
+
+    /** A linear layer's weight, and its bias (zeros, as transformers initialises it) when config.json asks for one. */
+    private static void add(SafetensorsWriter w, long seed, LinearSpec l, Init init) {
+        add(w, seed, l.weight(), init);
+        if (l.bias().required()) add(w, seed, l.bias(), (idx, r) -> 0f);
     }
 
     private static float dtBias(NemotronHConfig c, long random) {
@@ -126,9 +124,9 @@ public final class RandomWeights {
         return z ^ (z >>> 31);
     }
 
-    private static void add(SafetensorsWriter w, long seed, String name, Init init, long... shape) {
-        long key = mix(seed ^ name.hashCode() * 0x9e3779b97f4a7c15L);
-        w.add(name, DType.BF16, shape, seg -> {
+    private static void add(SafetensorsWriter w, long seed, TensorSpec spec, Init init) {
+        long key = mix(seed ^ spec.name().hashCode() * 0x9e3779b97f4a7c15L);
+        w.add(spec.name(), DType.BF16, spec.shape(), seg -> {
             long n = seg.byteSize() / 2;
             int blocks = (int) ((n + (1 << 16) - 1) >>> 16);
             Parallel.forEach(blocks, 1 << 16, b -> {

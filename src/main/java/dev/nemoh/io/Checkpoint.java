@@ -2,6 +2,7 @@ package dev.nemoh.io;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.nemoh.config.TensorSpec;
 import dev.nemoh.tensor.Tensor;
 
 import java.io.IOException;
@@ -137,6 +138,26 @@ public final class Checkpoint implements AutoCloseable {
                     + Arrays.toString(shape) + "; the weights and config.json belong to different models");
         }
         return t;
+    }
+
+    /** The tensor of {@code spec}, checked against its shape; a missing required one names the setting that needs it. */
+    public Tensor get(TensorSpec spec) {
+        if (!has(spec.name()) && spec.requiredBy() != null) {
+            throw new CheckpointException("tensor " + spec.name() + " is missing from " + dir + " but config.json sets "
+                    + spec.requiredBy() + "; the checkpoint does not match its config.json");
+        }
+        return get(spec.name(), spec.shape());
+    }
+
+    /** The tensor of {@code spec}, or null when the checkpoint lacks it and may ({@link TensorSpec#required()} false). */
+    public Tensor find(TensorSpec spec) {
+        return spec.required() || has(spec.name()) ? get(spec) : null;
+    }
+
+    /** {@link #find}'s values as float32, or {@code orElse} when the tensor is absent. */
+    public float[] floats(TensorSpec spec, float[] orElse) {
+        Tensor t = find(spec);
+        return t == null ? orElse : t.toFloatArray();
     }
 
     /** [n] and [n, 1] hold the same values; checkpoints from different tools differ on such unit dimensions. */

@@ -1,5 +1,7 @@
 package dev.nemoh.model;
 
+import dev.nemoh.config.LinearSpec;
+import dev.nemoh.config.TensorSpec;
 import dev.nemoh.io.Checkpoint;
 import dev.nemoh.io.CheckpointException;
 import dev.nemoh.kernels.DenseWeights;
@@ -32,23 +34,23 @@ public final class Linear {
         this.bias = bias;
     }
 
-    /** Loads {@code prefix.weight} of shape [out, in] and, when present, {@code prefix.bias} and {@code prefix.weight_scale}. */
-    public static Linear load(Checkpoint ckpt, String prefix, int out, int in, WeightFormat format) {
-        Tensor w = ckpt.get(prefix + ".weight", out, in);
-        float scale = weightScale(ckpt, prefix, w);
-        float[] bias = ckpt.has(prefix + ".bias") ? ckpt.get(prefix + ".bias", out).toFloatArray() : null;
-        return new Linear(prefix, weights(w, format), scale, bias);
+    /** Loads the layer's weight and, when present, its bias and FP8 {@code weight_scale}. */
+    public static Linear load(Checkpoint ckpt, LinearSpec spec, WeightFormat format) {
+        Tensor w = ckpt.get(spec.weight());
+        float scale = weightScale(ckpt, spec.weight(), w);
+        Tensor bias = ckpt.find(spec.bias());
+        return new Linear(spec.prefix(), weights(w, format), scale, bias == null ? null : bias.toFloatArray());
     }
 
-    /** The factor every output of {@code prefix.weight} takes: its FP8 {@code weight_scale}, or 1. */
-    public static float weightScale(Checkpoint ckpt, String prefix, Tensor w) {
+    /** The factor every output of the layer takes: its FP8 {@code weight_scale}, or 1. */
+    public static float weightScale(Checkpoint ckpt, TensorSpec spec, Tensor w) {
         if (!w.dtype().isFloat()) {
-            throw new CheckpointException(prefix + ".weight is " + w.dtype() + "; weights must be a floating type");
+            throw new CheckpointException(spec.name() + " is " + w.dtype() + "; weights must be a floating type");
         }
         if (w.dtype() != DType.F8_E4M3 && w.dtype() != DType.F8_E5M2) return 1f;
-        String scaleName = prefix + ".weight_scale";
+        String scaleName = spec.scaleName();
         if (!ckpt.has(scaleName)) {
-            throw new CheckpointException(prefix + ".weight is " + w.dtype() + " but " + scaleName
+            throw new CheckpointException(spec.name() + " is " + w.dtype() + " but " + scaleName
                     + " is missing; FP8 checkpoints need their per-tensor scales");
         }
         Tensor s = ckpt.get(scaleName);

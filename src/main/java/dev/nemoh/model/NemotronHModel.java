@@ -1,10 +1,10 @@
 package dev.nemoh.model;
 
+import dev.nemoh.config.BlockWeights;
 import dev.nemoh.config.KvCacheDtype;
-import dev.nemoh.config.LayerType;
 import dev.nemoh.config.NemotronHConfig;
+import dev.nemoh.config.WeightSchema;
 import dev.nemoh.io.Checkpoint;
-import dev.nemoh.io.CheckpointException;
 import dev.nemoh.tensor.Tensor;
 
 import java.nio.file.Path;
@@ -72,90 +72,51 @@ public final class NemotronHModel implements LanguageModel {
 
     public static NemotronHModel load(NemotronHConfig c, Checkpoint ckpt, TimeStepClamp clamp, WeightFormat f,
                                       LoadProgress progress) {
-        int h = c.hiddenSize;
-        Tensor embeddings = ckpt.get("backbone.embeddings.weight", c.vocabSize, h);
+        WeightSchema schema = WeightSchema.of(c);
+        Tensor embeddings = ckpt.get(schema.embeddings);
         List<Block> blocks = new ArrayList<>();
-        for (int i = 0; i < c.numLayers(); i++) {
-            String p = "backbone.layers." + i;
-            LayerType type = c.layers.get(i);
-            RmsNorm norm = new RmsNorm(floats(ckpt, p + ".norm.weight", h), c.layerNormEpsilon, 1);
-            Mixer mixer = switch (type) {
-                case MAMBA -> loadMamba(c, clamp, f, ckpt, p + ".mixer");
-                case ATTENTION -> loadAttention(c, f, ckpt, p + ".mixer");
-                case MLP -> loadMlp(f, ckpt, p + ".mixer", h, c.intermediateSize);
-                case MOE -> loadMoe(c, f, ckpt, p + ".mixer");
+        for (WeightSchema.Layer layer : schema.layers) {
+            RmsNorm norm = new RmsNorm(ckpt.get(layer.norm()).toFloatArray(), c.layerNormEpsilon, 1);
+            Mixer mixer = switch (layer.mixer()) {
+                case BlockWeights.Mamba2 m -> loadMamba(c, clamp, f, ckpt, m);
+                case BlockWeights.Attention a -> new AttentionMixer(c, Linear.load(ckpt, a.qProj(), f),
+                        Linear.load(ckpt, a.kProj(), f), Linear.load(ckpt, a.vProj(), f), Linear.load(ckpt, a.oProj(), f));
+                case BlockWeights.Mlp m -> loadMlp(f, ckpt, m);
+                case BlockWeights.Moe m -> loadMoe(c, f, ckpt, m);
             };
-            blocks.add(new Block(i, type, norm, mixer));
-            if (progress != null) progress.layersLoaded(i + 1, c.numLayers());
+            blocks.add(new Block(layer.index(), layer.type(), norm, mixer));
+            if (progress != null) progress.layersLoaded(layer.index() + 1, c.numLayers());
         }
-        RmsNorm normF = new RmsNorm(floats(ckpt, "backbone.norm_f.weight", h), c.layerNormEpsilon, 1);
-        // transformers' NemotronH declares no tied weights (_tied_weights_keys = {}): a stored lm_head is used even
-        // when tie_word_embeddings is true; only a checkpoint without one falls back to the embeddings.
-        Linear lmHead = ckpt.has("lm_head.weight") || !c.tieWordEmbeddings
-                ? Linear.load(ckpt, "lm_head", c.vocabSize, h, f)
-                : new Linear("lm_head", Linear.weights(embeddings, f), 1f, null);
+        RmsNorm normF = new RmsNorm(ckpt.get(schema.normF).toFloatArray(), c.layerNormEpsilon, 1);
+        Linear lmHead = ckpt.find(schema.lmHead.weight()) != null
+                ? Linear.load(ckpt, schema.lmHead, f)
+                : new Linear(schema.lmHead.prefix(), Linear.weights(embeddings, f), 1f, null);
         return new NemotronHModel(c, ckpt, embeddings, List.copyOf(blocks), normF, lmHead);
     }
 
-    private static float[] floats(Checkpoint ckpt, String name, long... shape) {
-        return ckpt.get(name, shape).toFloatArray();
+    private static Mamba2Mixer loadMamba(NemotronHConfig c, TimeStepClamp clamp, WeightFormat f, Checkpoint ckpt,
+                                         BlockWeights.Mamba2 m) {
+        return new Mamba2Mixer(c, clamp, Linear.load(ckpt, m.inProj(), f), Linear.load(ckpt, m.outProj(), f),
+                ckpt.get(m.convWeight()).toFloatArray(),
+                ckpt.floats(m.convBias(), new float[c.convDim()]),
+                ckpt.get(m.dtBias()).toFloatArray(),
+                ckpt.get(m.aLog()).toFloatArray(),
+                ckpt.get(m.d()).toFloatArray(),
+                ckpt.get(m.norm()).toFloatArray());
     }
 
-    /**
-     * Whether the Mamba mixer at {@code p} stores a conv1d bias; a missing one reads as zeros unless config.json
-     * promises it ({@code use_conv_bias}), which makes it an error.
-     */
-    public static boolean hasConvBias(NemotronHConfig c, Checkpoint ckpt, String p) {
-        boolean has = ckpt.has(p + ".conv1d.bias");
-        if (c.useConvBias && !has) {
-            throw new CheckpointException("tensor " + p + ".conv1d.bias is missing but config.json sets use_conv_bias = true");
-        }
-        return has;
+    private static MlpMixer loadMlp(WeightFormat f, Checkpoint ckpt, BlockWeights.Mlp m) {
+        return new MlpMixer(Linear.load(ckpt, m.upProj(), f), Linear.load(ckpt, m.downProj(), f));
     }
 
-    private static Mamba2Mixer loadMamba(NemotronHConfig c, TimeStepClamp clamp, WeightFormat f, Checkpoint ckpt, String p) {
-        int conv = c.convDim();
-        float[] convBias = hasConvBias(c, ckpt, p) ? floats(ckpt, p + ".conv1d.bias", conv) : new float[conv];
-        return new Mamba2Mixer(c, clamp,
-                Linear.load(ckpt, p + ".in_proj", c.inProjSize(), c.hiddenSize, f),
-                Linear.load(ckpt, p + ".out_proj", c.hiddenSize, c.mambaIntermediateSize(), f),
-                floats(ckpt, p + ".conv1d.weight", conv, 1, c.convKernel),
-                convBias,
-                floats(ckpt, p + ".dt_bias", c.mambaNumHeads),
-                floats(ckpt, p + ".A_log", c.mambaNumHeads),
-                floats(ckpt, p + ".D", c.mambaNumHeads),
-                floats(ckpt, p + ".norm.weight", c.mambaIntermediateSize()));
-    }
-
-    private static AttentionMixer loadAttention(NemotronHConfig c, WeightFormat f, Checkpoint ckpt, String p) {
-        int q = c.numAttentionHeads * c.headDim;
-        int kv = c.numKeyValueHeads * c.headDim;
-        return new AttentionMixer(c,
-                Linear.load(ckpt, p + ".q_proj", q, c.hiddenSize, f),
-                Linear.load(ckpt, p + ".k_proj", kv, c.hiddenSize, f),
-                Linear.load(ckpt, p + ".v_proj", kv, c.hiddenSize, f),
-                Linear.load(ckpt, p + ".o_proj", c.hiddenSize, q, f));
-    }
-
-    private static MlpMixer loadMlp(WeightFormat f, Checkpoint ckpt, String p, int in, int inner) {
-        return new MlpMixer(Linear.load(ckpt, p + ".up_proj", inner, in, f), Linear.load(ckpt, p + ".down_proj", in, inner, f));
-    }
-
-    private static MoeMixer loadMoe(NemotronHConfig c, WeightFormat f, Checkpoint ckpt, String p) {
-        int width = c.moeLatentSize > 0 ? c.moeLatentSize : c.hiddenSize;
-        MlpMixer[] experts = new MlpMixer[c.nRoutedExperts];
-        for (int e = 0; e < experts.length; e++) {
-            experts[e] = loadMlp(f, ckpt, p + ".experts." + e, width, c.moeIntermediateSize);
-        }
-        String biasName = p + ".gate.e_score_correction_bias";
-        float[] bias = ckpt.has(biasName) ? floats(ckpt, biasName, c.nRoutedExperts) : new float[c.nRoutedExperts];
-        Linear latentIn = c.moeLatentSize > 0 ? Linear.load(ckpt, p + ".fc1_latent_proj", width, c.hiddenSize, f) : null;
-        Linear latentOut = c.moeLatentSize > 0 ? Linear.load(ckpt, p + ".fc2_latent_proj", c.hiddenSize, width, f) : null;
+    private static MoeMixer loadMoe(NemotronHConfig c, WeightFormat f, Checkpoint ckpt, BlockWeights.Moe m) {
+        MlpMixer[] experts = m.experts().stream().map(e -> loadMlp(f, ckpt, e)).toArray(MlpMixer[]::new);
         return new MoeMixer(c,
-                Linear.load(ckpt, p + ".gate", c.nRoutedExperts, c.hiddenSize, WeightFormat.AS_STORED),
-                bias, experts,
-                loadMlp(f, ckpt, p + ".shared_experts", c.hiddenSize, c.moeSharedExpertIntermediateSize),
-                latentIn, latentOut);
+                Linear.load(ckpt, m.gate(), WeightFormat.AS_STORED),
+                ckpt.floats(m.correctionBias(), new float[c.nRoutedExperts]), experts,
+                loadMlp(f, ckpt, m.sharedExpert()),
+                m.latentIn() != null ? Linear.load(ckpt, m.latentIn(), f) : null,
+                m.latentOut() != null ? Linear.load(ckpt, m.latentOut(), f) : null);
     }
 
     /**

@@ -1,16 +1,20 @@
 package dev.nemoh.train;
 
+import dev.nemoh.config.BlockWeights;
+import dev.nemoh.config.LinearSpec;
 import dev.nemoh.config.NemotronHConfig;
+import dev.nemoh.config.TensorSpec;
+import dev.nemoh.config.WeightSchema;
 import dev.nemoh.kernels.DenseWeights;
 import dev.nemoh.kernels.FloatWeights;
 import dev.nemoh.kernels.WeightMatrix;
 import dev.nemoh.io.Checkpoint;
-import dev.nemoh.model.NemotronHModel;
 import dev.nemoh.model.RmsNorm;
 import dev.nemoh.tensor.Tensor;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -27,7 +31,7 @@ import java.util.Map;
 final class DifferentiableModel {
     /** Makes the layer for one of the adaptable linear layers (in_proj, q_proj...) from its frozen or trainable weights. */
     interface Projections {
-        Projection create(String prefix, String module, WeightMatrix weight, Parameter bias);
+        Projection create(LinearSpec spec, WeightMatrix weight, Parameter bias);
     }
 
     /**
@@ -62,25 +66,26 @@ final class DifferentiableModel {
         this.config = config;
         this.dir = dir;
         this.trainBase = trainBase;
-        int h = config.hiddenSize;
-        embeddings = trainBase ? load(ckpt, "backbone.embeddings.weight", config.vocabSize, h) : null;
-        embeddingTable = matrix(ckpt, embeddings, "backbone.embeddings.weight", config.vocabSize, h);
-        for (int i = 0; i < config.numLayers(); i++) {
-            String p = "backbone.layers." + i;
-            Parameter normWeight = load(ckpt, p + ".norm.weight", h);
-            TrainableMixer mixer = switch (config.layers.get(i)) {
-                case MAMBA -> mamba(ckpt, p + ".mixer", projections);
-                case ATTENTION -> attention(ckpt, p + ".mixer", projections);
-                case MLP -> mlp(ckpt, p + ".mixer", h, config.intermediateSize, projections);
-                case MOE -> moe(ckpt, p + ".mixer", projections);
+        WeightSchema schema = WeightSchema.of(config);
+        embeddings = trainBase ? load(ckpt, schema.embeddings) : null;
+        embeddingTable = matrix(ckpt, embeddings, schema.embeddings);
+        for (WeightSchema.Layer layer : schema.layers) {
+            Parameter normWeight = load(ckpt, layer.norm());
+            TrainableMixer mixer = switch (layer.mixer()) {
+                case BlockWeights.Mamba2 m -> mamba(ckpt, m, projections);
+                case BlockWeights.Attention a -> new AttentionLayer(config, linear(ckpt, a.qProj(), projections),
+                        linear(ckpt, a.kProj(), projections), linear(ckpt, a.vProj(), projections),
+                        linear(ckpt, a.oProj(), projections));
+                case BlockWeights.Mlp m -> mlp(ckpt, m, projections);
+                case BlockWeights.Moe m -> moe(ckpt, m, projections);
             };
             layers.add(new Layer(new RmsNorm(normWeight.value, config.layerNormEpsilon, 1), normWeight, mixer));
         }
-        normFWeight = load(ckpt, "backbone.norm_f.weight", h);
+        normFWeight = load(ckpt, schema.normF);
         normF = new RmsNorm(normFWeight.value, config.layerNormEpsilon, 1);
         // as transformers: a stored lm_head is used even when tie_word_embeddings is set
-        boolean tied = !ckpt.has("lm_head.weight") && config.tieWordEmbeddings;
-        lmHead = tied ? dense(embeddings, embeddingTable, null) : linear(ckpt, "lm_head", null, config.vocabSize, h, null);
+        boolean tied = ckpt.find(schema.lmHead.weight()) == null;
+        lmHead = tied ? dense(embeddings, embeddingTable, null) : linear(ckpt, schema.lmHead, null);
     }
 
     /** Every weight trains, from float32 master copies; the checkpoint is closed once they are read. */
@@ -106,81 +111,54 @@ final class DifferentiableModel {
         }
     }
 
-    private Parameter load(Checkpoint ckpt, String name, long... shape) {
-        Tensor t = ckpt.get(name, shape);
-        int[] dims = new int[shape.length];
-        for (int i = 0; i < shape.length; i++) dims[i] = Math.toIntExact(shape[i]);
-        Parameter p = new Parameter(name, dims, t.toFloatArray());
-        weights.put(name, p);
+    private Parameter load(Checkpoint ckpt, TensorSpec spec) {
+        Tensor t = ckpt.get(spec);
+        int[] dims = Arrays.stream(spec.shape()).mapToInt(Math::toIntExact).toArray();
+        Parameter p = new Parameter(spec.name(), dims, t.toFloatArray());
+        weights.put(spec.name(), p);
         return p;
     }
 
     /** A matrix as the forward reads it: the trained parameter's values, or the checkpoint's tensor as stored. */
-    private WeightMatrix matrix(Checkpoint ckpt, Parameter trained, String name, int rows, int cols) {
-        return trained != null ? new FloatWeights(name, trained.value, rows, cols) : new DenseWeights(ckpt.get(name, rows, cols), rows, cols);
+    private WeightMatrix matrix(Checkpoint ckpt, Parameter trained, TensorSpec spec) {
+        int rows = spec.dim(0), cols = spec.dim(1);
+        return trained != null ? new FloatWeights(spec.name(), trained.value, rows, cols) : new DenseWeights(ckpt.get(spec), rows, cols);
     }
 
     private static DenseProjection dense(Parameter trained, WeightMatrix w, Parameter bias) {
         return trained != null ? new DenseProjection(trained, bias, true) : new DenseProjection(w, bias);
     }
 
-    /** A linear layer: trained, frozen, or (frozen with a {@code module} name) what {@code projections} makes of it. */
-    private Projection linear(Checkpoint ckpt, String prefix, String module, int out, int in, Projections projections) {
-        Parameter trained = trainBase ? load(ckpt, prefix + ".weight", out, in) : null;
-        Parameter b = ckpt.has(prefix + ".bias") ? load(ckpt, prefix + ".bias", out) : null;
-        WeightMatrix w = matrix(ckpt, trained, prefix + ".weight", out, in);
-        return trainBase || module == null ? dense(trained, w, b) : projections.create(prefix, module, w, b);
+    /** A linear layer: trained, frozen, or (frozen and adaptable) what {@code projections} makes of it. */
+    private Projection linear(Checkpoint ckpt, LinearSpec spec, Projections projections) {
+        Parameter trained = trainBase ? load(ckpt, spec.weight()) : null;
+        Parameter b = ckpt.find(spec.bias()) != null ? load(ckpt, spec.bias()) : null;
+        WeightMatrix w = matrix(ckpt, trained, spec.weight());
+        boolean adaptable = projections != null && BlockWeights.ADAPTABLE_MODULES.contains(spec.module());
+        return trainBase || !adaptable ? dense(trained, w, b) : projections.create(spec, w, b);
     }
 
-    private MambaLayer mamba(Checkpoint ckpt, String p, Projections projections) {
-        NemotronHConfig c = config;
-        int conv = c.convDim();
-        Parameter convBias = NemotronHModel.hasConvBias(c, ckpt, p)
-                ? load(ckpt, p + ".conv1d.bias", conv)
-                : new Parameter(p + ".conv1d.bias", new int[] {conv}, new float[conv]); // not a weight: never trained
-        return new MambaLayer(c,
-                linear(ckpt, p + ".in_proj", "in_proj", c.inProjSize(), c.hiddenSize, projections),
-                linear(ckpt, p + ".out_proj", "out_proj", c.hiddenSize, c.mambaIntermediateSize(), projections),
-                load(ckpt, p + ".conv1d.weight", conv, 1, c.convKernel),
-                convBias,
-                load(ckpt, p + ".dt_bias", c.mambaNumHeads),
-                load(ckpt, p + ".A_log", c.mambaNumHeads),
-                load(ckpt, p + ".D", c.mambaNumHeads),
-                load(ckpt, p + ".norm.weight", c.mambaIntermediateSize()));
+    private MambaLayer mamba(Checkpoint ckpt, BlockWeights.Mamba2 m, Projections projections) {
+        TensorSpec bias = m.convBias();
+        Parameter convBias = ckpt.find(bias) != null
+                ? load(ckpt, bias)
+                : new Parameter(bias.name(), new int[] {bias.dim(0)}, new float[bias.dim(0)]); // not a weight: never trained
+        return new MambaLayer(config, linear(ckpt, m.inProj(), projections), linear(ckpt, m.outProj(), projections),
+                load(ckpt, m.convWeight()), convBias, load(ckpt, m.dtBias()), load(ckpt, m.aLog()), load(ckpt, m.d()),
+                load(ckpt, m.norm()));
     }
 
-    private AttentionLayer attention(Checkpoint ckpt, String p, Projections projections) {
-        NemotronHConfig c = config;
-        int q = c.numAttentionHeads * c.headDim, kv = c.numKeyValueHeads * c.headDim;
-        return new AttentionLayer(c,
-                linear(ckpt, p + ".q_proj", "q_proj", q, c.hiddenSize, projections),
-                linear(ckpt, p + ".k_proj", "k_proj", kv, c.hiddenSize, projections),
-                linear(ckpt, p + ".v_proj", "v_proj", kv, c.hiddenSize, projections),
-                linear(ckpt, p + ".o_proj", "o_proj", c.hiddenSize, q, projections));
+    private MlpLayer mlp(Checkpoint ckpt, BlockWeights.Mlp m, Projections projections) {
+        return new MlpLayer(linear(ckpt, m.upProj(), projections), linear(ckpt, m.downProj(), projections));
     }
 
-    private MlpLayer mlp(Checkpoint ckpt, String p, int in, int inner, Projections projections) {
-        return new MlpLayer(linear(ckpt, p + ".up_proj", "up_proj", inner, in, projections),
-                linear(ckpt, p + ".down_proj", "down_proj", in, inner, projections));
-    }
-
-    private MoeLayer moe(Checkpoint ckpt, String p, Projections projections) {
-        NemotronHConfig c = config;
-        int width = c.moeLatentSize > 0 ? c.moeLatentSize : c.hiddenSize;
-        MlpLayer[] experts = new MlpLayer[c.nRoutedExperts];
-        for (int e = 0; e < experts.length; e++) {
-            experts[e] = mlp(ckpt, p + ".experts." + e, width, c.moeIntermediateSize, projections);
-        }
-        String biasName = p + ".gate.e_score_correction_bias";
+    private MoeLayer moe(Checkpoint ckpt, BlockWeights.Moe m, Projections projections) {
+        MlpLayer[] experts = m.experts().stream().map(e -> mlp(ckpt, e, projections)).toArray(MlpLayer[]::new);
         // a buffer, not a parameter, in transformers: it steers the choice of experts and never trains
-        float[] bias = ckpt.has(biasName) ? ckpt.get(biasName, c.nRoutedExperts).toFloatArray() : new float[c.nRoutedExperts];
-        boolean latent = c.moeLatentSize > 0;
-        return new MoeLayer(c,
-                linear(ckpt, p + ".gate", null, c.nRoutedExperts, c.hiddenSize, projections),
-                bias, experts,
-                mlp(ckpt, p + ".shared_experts", c.hiddenSize, c.moeSharedExpertIntermediateSize, projections),
-                latent ? linear(ckpt, p + ".fc1_latent_proj", null, width, c.hiddenSize, projections) : null,
-                latent ? linear(ckpt, p + ".fc2_latent_proj", null, c.hiddenSize, width, projections) : null);
+        float[] bias = ckpt.floats(m.correctionBias(), new float[config.nRoutedExperts]);
+        return new MoeLayer(config, linear(ckpt, m.gate(), projections), bias, experts, mlp(ckpt, m.sharedExpert(), projections),
+                m.latentIn() != null ? linear(ckpt, m.latentIn(), projections) : null,
+                m.latentOut() != null ? linear(ckpt, m.latentOut(), projections) : null);
     }
 
     /** The base weights that train under full fine-tuning, each once (a tied lm_head is the embedding matrix). */

@@ -1,5 +1,7 @@
 package dev.nemoh.train;
 
+import dev.nemoh.config.BlockWeights;
+
 import java.util.List;
 
 /**
@@ -10,8 +12,10 @@ import java.util.List;
 public record LoraConfig(int r, double alpha, double dropout, List<String> targetModules, boolean useRslora,
                          boolean useDora, long seed) {
     /** The linear layers of Nemotron-H that an adapter can sit on (MoE experts count as up/down_proj). */
-    public static final List<String> MODULES =
-            List.of("in_proj", "out_proj", "q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj");
+    public static final List<String> MODULES = BlockWeights.ADAPTABLE_MODULES;
+    /** PEFT's usual targets: every module but the Mamba out_proj, which PEFT refuses, so the adapter loads in PEFT too. */
+    public static final List<String> PEFT_TARGETS =
+            MODULES.stream().filter(m -> !m.equals(BlockWeights.Mamba2.OUT_PROJ)).toList();
 
     public LoraConfig {
         if (r < 1) throw new IllegalArgumentException("LoRA rank r must be >= 1, got " + r);

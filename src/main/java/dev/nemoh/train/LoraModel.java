@@ -1,5 +1,7 @@
 package dev.nemoh.train;
 
+import dev.nemoh.config.WeightSchema;
+
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -44,9 +46,9 @@ public final class LoraModel extends TrainableNemotronH {
         Map<String, LoraProjection> adapters = new LinkedHashMap<>();
         AtomicBoolean training = new AtomicBoolean(false);
         Random rng = new Random(cfg.seed());
-        DifferentiableModel model = DifferentiableModel.frozen(baseDir, (prefix, module, weight, bias) -> {
-            if (!cfg.targetModules().contains(module)) return new DenseProjection(weight, bias);
-            String name = TrainingNames.peftModule(prefix);
+        DifferentiableModel model = DifferentiableModel.frozen(baseDir, (spec, weight, bias) -> {
+            if (!cfg.targetModules().contains(spec.module())) return new DenseProjection(weight, bias);
+            String name = WeightSchema.modulePath(spec.prefix());
             int out = weight.rows(), in = weight.cols();
             float[] a = new float[cfg.r() * in];
             double bound = 1 / Math.sqrt(in);

@@ -34,7 +34,7 @@ class FullFineTuneFixtureTest {
             double worst = 0;
             String worstName = "";
             for (Parameter p : model.parameters()) {
-                String name = TrainingNames.peftModule(p.name);
+                String name = dev.nemoh.config.WeightSchema.modulePath(p.name);
                 ours.add(name);
                 assertNotNull(ref.tensors().get("grad." + name), "no reference gradient for " + name);
                 float[] g = ref.get("grad." + name).toFloatArray();
