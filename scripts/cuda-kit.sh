@@ -10,8 +10,8 @@ kit=${1:?usage: scripts/cuda-kit.sh KIT_DIR}
 mvn -B -q -DskipTests package
 mvn -B -q dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.11.4 -DoutputDirectory="$kit"
 rm -rf "$kit/jdk" "$kit/jdk.tar.xz" "$kit/lib" "$kit/test-classes"
-# The device call carries 64 MiB at most: an uncompressed, stripped image packed with xz is 21 MB where jlink's own
-# zip compression leaves 58 MB (java.desktop, which the template engine needs for java.beans, is large).
+# The device call carries 64 MiB at most: an uncompressed, stripped image packed with xz is far smaller than with
+# jlink's own zip compression (java.desktop, which the template engine needs for java.beans, is large).
 image=$(mktemp -d)
 "$JAVA_HOME/bin/jlink" --add-modules java.base,java.desktop,java.logging,java.management,java.sql,java.naming,jdk.unsupported,jdk.incubator.vector,jdk.httpserver,jdk.zipfs,java.net.http \
   --strip-debug --no-header-files --no-man-pages --output "$image/jdk" 2> >(grep -v incubator >&2)

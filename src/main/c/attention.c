@@ -3,7 +3,7 @@
  * float32 or bf16, called from dev.nemoh.model.AttentionMixer through dev.nemoh.kernels.NativeKernels.
  *
  * Why native: at 32K tokens of context the KV cache is what a decode step of the 8B shape reads most after the
- * weights, and the Vector API version of this loop ran at 3-5 GB/s per core on the development VM: it stalls on
+ * weights, and the Vector API version of this loop reads them far below the memory bandwidth: it stalls on
  * every cache miss (no prefetch instruction) and its value sum waits on FMA latency. Here the keys and
  * values are prefetched into L2 while the current ones are computed, scores go four keys at a time, and the value sum
  * keeps eight accumulators (two vectors for each of four query heads) in registers.
@@ -17,8 +17,8 @@
 #include <stdint.h>
 
 #define BLOCK 64
-/* How far ahead keys and values are prefetched: 8, 16, 24, 32 and 64 rows measured (32K keys, 4 query heads of
-   128, huge pages, PERFORMANCE.md); 16-24 were fastest, 64 (a block) 1.5-1.8x slower for bf16 */
+/* How far ahead keys and values are prefetched, in rows: the fastest of the distances timed with
+   tools/perf/attention-bench.c (PERFORMANCE.md); a whole block ahead was clearly slower */
 #define PREFETCH_KEYS 16
 /* the largest head dimension the kernel takes (NativeKernels checks) */
 #define MAX_DIM 256

@@ -5,8 +5,8 @@
  * the tail with separate multiply and add; the library is built with -ffp-contract=off). The bits do not depend on
  * how rows and weight rows are grouped into tiles, so prefill, decode and batches of any size round alike.
  *
- * Why native: the Vector API tile (4 input rows x 2 weight rows) ran the prefill matmul at ~50 GFLOP/s on the 2-core
- * development VM, against llama.cpp's ~90; a wider tile in C keeps 12 accumulators in registers where C2 spilled.
+ * Why native: the Vector API tile (4 input rows x 2 weight rows) ran the prefill matmul well below llama.cpp's tiles
+ * (PERFORMANCE.md); a wider tile in C keeps 12 accumulators in registers where C2 spilled.
  */
 #include <immintrin.h>
 #include <stdint.h>

@@ -3,7 +3,7 @@
  * weights against Q8_0-quantized activations, and bf16 weights against float32 activations.
  *
  * Why native: the Vector API has no int8 multiply-add, so its Q8_0 block dot takes ~14 vector instructions per
- * 32 weights and on AVX2 machines streams the weights at ~65% of the memory bandwidth; AVX2's maddubs + madd take a
+ * 32 weights and is compute bound, below the memory bandwidth, on AVX2 machines; AVX2's maddubs + madd take a
  * block in 4, the same integer sums. Built by scripts/build-native.sh when a C compiler is present; without it the
  * Vector API kernel runs. Layouts are QuantizedWeights' (see there): quants row-major, 32 per block; one float32
  * scale per block; the input quantized to Q8_0 blocks once per matmul.
@@ -36,8 +36,8 @@ static inline __attribute__((always_inline)) float block_dots(const uint8_t *qw,
     __m256 acc = _mm256_setzero_ps();
     float offset = 0;
     for (int b = 0; b < blocks; b++) {
-        /* A cache line of weights 1 KiB ahead, once per line: the hardware prefetcher alone left Q8_0 weights
-           streaming at 82-84% of the read bandwidth, with this at 98-99% (PERFORMANCE.md). Past the last row it
+        /* A cache line of weights 1 KiB ahead, once per line: the hardware prefetcher alone leaves the weights
+           streaming below the read bandwidth, and this closes most of the gap (PERFORMANCE.md). Past the last row it
            touches nothing: prefetches do not fault. */
         if ((b & (q4 ? 3 : 1)) == 0) _mm_prefetch((const char *) (qw + bytes * b + 1024), _MM_HINT_T0);
         __m256i x = _mm256_loadu_si256((const __m256i *) (qx + 32 * b));

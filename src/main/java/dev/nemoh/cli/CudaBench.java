@@ -123,8 +123,8 @@ final class CudaBench {
 
     /**
      * Seconds for decodeTokens steps of all {@code states} together: the median of three timings, after warm-up
-     * steps that also let the JIT compile the host side of a step (with 16 of them the first timing of a run came
-     * out some 5% slower than later ones).
+     * steps that also let the JIT compile the host side of a step (with too few, the first timing of a run came out
+     * slower than later ones).
      */
     private double decode(CudaModel m, SequenceState[] states, SplittableRandom random) {
         int[] tokens = new int[states.length];

@@ -87,7 +87,7 @@ public final class CudaKernels {
         MemorySegment f = functions.computeIfAbsent(name, n -> cuda.function(module, n));
         if (args.length > MAX_ARGS) throw new IllegalArgumentException(name + ": too many arguments");
         // an instanceof chain, not a pattern switch: on the decode path (hundreds of launches per token) the switch's
-        // bootstrap dispatch cost several microseconds per launch
+        // bootstrap dispatch costs more per launch than this chain
         for (int i = 0; i < args.length; i++) {
             Object v = args[i];
             if (v instanceof Long n) values.set(JAVA_LONG, 8L * i, n);

@@ -18,9 +18,9 @@ import java.lang.foreign.ValueLayout;
  */
 final class CudaLinear {
     /**
-     * Rows up to which our GEMV beats cuBLAS. Measured on the H100 (8B shape, decode tok/s aggregate): at 2 rows both
-     * give 270–279, at 4 the GEMV 299–306 against cuBLAS's 490–503, at 8 326 against 946–987, since each further
-     * row re-reads its float32 activations per weight from L1.
+     * Rows up to which our GEMV beats cuBLAS: at 2 rows the two are level, and from 4 on cuBLAS is faster, since each
+     * further row re-reads its float32 activations per weight from L1 (batched decode on the 8B shape,
+     * docs/PERFORMANCE.md).
      */
     static final int GEMV_MAX_ROWS = 2;
     /** The GEMV instance for each row count: the smallest bound on the rows that holds it (see kernels.cu). */

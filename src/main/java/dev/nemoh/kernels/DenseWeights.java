@@ -54,8 +54,8 @@ public record DenseWeights(Tensor tensor, int rows, int cols) implements WeightM
     /**
      * bf16 decode takes weight rows two at a time against the same input: two independent FMA chains instead of one
      * (a row's single accumulator bounds it by the FMA latency), each row's sum in {@link #dot}'s order and bits.
-     * Streaming 65536 × 4096 bf16 weights with 2 threads: 83–87% of the read-bandwidth probe against 76–81% one row at
-     * a time (docs/PERFORMANCE.md). Where {@link NativeKernels} runs, its bf16 kernel does the same with a software
+     * This streams the weights closer to the read bandwidth than one row at a time (docs/PERFORMANCE.md). Where
+     * {@link NativeKernels} runs, its bf16 kernel does the same with a software
      * prefetch, which the Vector API lacks.
      */
     @Override

@@ -12,8 +12,8 @@ import java.lang.invoke.MethodHandle;
  * Off-heap memory for data that decode streams once per token (quantized weights, the bandwidth probe), backed by
  * 2 MiB transparent huge pages where Linux offers them. Why: with THP in "madvise" mode (the common default)
  * anonymous memory gets 4 KiB pages unless asked, while a mapped checkpoint already gets huge page-cache folios
- * (ext4 on recent kernels). On the 2-core development VM 4 KiB pages cost ~20% of read bandwidth: a probe read
- * 11.6–12.9 GB/s from them against 13.4–17.2 GB/s from huge pages, and the Q8_0 matvec followed. Elsewhere, or
+ * (ext4 on recent kernels), and streaming from 4 KiB pages reads slower than from huge pages, for the bandwidth
+ * probe and the Q8_0 matvec alike (docs/PERFORMANCE.md). Elsewhere, or
  * where THP is off, this is a plain 64-byte-aligned allocation: huge pages are a hint, never a requirement.
  */
 public final class HugePages {

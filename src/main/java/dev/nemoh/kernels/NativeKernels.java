@@ -22,8 +22,8 @@ import java.nio.file.StandardCopyOption;
  * {@code scripts/build-native.sh} when the build machine has a C compiler), called through FFM: Q8_0 dot products with
  * AVX2's int8 multiply-adds (Q8_0 and Q4_0 weights), bf16 dot products with {@link DenseWeights#dot}'s exact bits, and attention over a
  * float32 or bf16 KV cache with prefetching. Why: the Vector API has
- * neither an int8 multiply-add nor a prefetch; its kernels streamed the weights at 46–68% of the bandwidth roofline in
- * decode on the development VM, these at 73–86% (docs/PERFORMANCE.md). They are used on Linux x86-64 CPUs with AVX2
+ * neither an int8 multiply-add nor a prefetch, so its decode kernels stream the weights further below the bandwidth
+ * roofline than these (docs/PERFORMANCE.md). They are used on Linux x86-64 CPUs with AVX2
  * and FMA when the library is present, unless {@code -Dnemoh.native=false}; otherwise the Vector API kernels run.
  * {@link #status()} says which and why.
  */

@@ -28,7 +28,7 @@ import static jdk.incubator.vector.VectorOperators.LSHR;
  *
  * <p>Dot products quantize the input as GGML does for these formats: each 32-value block of x to Q8_0, once per
  * matmul ({@link #rowDots}); a block's dot product is then exact in integers and costs one float multiply-add.
- * Widening every weight to float32 instead made the decode matvec compute bound on AVX2 at about half the memory
+ * Widening every weight to float32 instead made the decode matvec compute bound on AVX2, well below the memory
  * bandwidth. The Vector API has no int8 multiply-add (pmaddubsw, VNNI), so quants are sign-extended to int16 lanes,
  * multiplied there (|q| ≤ 127 on both sides, so a product fits int16 and so does the sum of two), and pairs of
  * int16 lanes are added into int32 lanes by shifts. Prefill (MatMul's tile over many rows) still widens blocks of
@@ -246,8 +246,8 @@ public final class QuantizedWeights implements WeightMatrix {
         return format == Format.Q8_0 ? dotQ8(row, x, r) : dotQ4(row, x, r);
     }
 
-    // One loop per format: a vector assigned in either branch of a condition inside the loop left C2 boxing it
-    // (JMH: 30% slower for Q8_0).
+    // One loop per format: a vector assigned in either branch of a condition inside the loop left C2 boxing it,
+    // which made the kernel slower (docs/PERFORMANCE.md history).
     private float dotQ8(int row, Int8Rows x, int r) {
         FloatVector acc = FloatVector.zero(F);
         int first = row * blocksPerRow;

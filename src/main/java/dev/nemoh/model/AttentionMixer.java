@@ -64,7 +64,7 @@ public final class AttentionMixer implements Mixer {
 
     /** Keys scored per step of the online softmax: one vectorised exp per block instead of one call per key. */
     private static final int KEY_BLOCK = 128;
-    /** Keys per native call: about 0.1 ms of work, so that no call keeps the JVM from a safepoint for long. */
+    /** Keys per native call: a short call, so that no call keeps the JVM from a safepoint for long. */
     private static final int NATIVE_CHUNK = 2048;
 
     /**

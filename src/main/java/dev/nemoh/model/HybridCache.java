@@ -37,7 +37,7 @@ public final class HybridCache implements LanguageModel.SequenceState {
     /**
      * Keys and values of every past token, stored head-major ([kvHead][token][headDim]) so that attention streams
      * one head's keys contiguously; a token-major layout puts a head's consecutive keys a whole row apart, which
-     * made long-context attention four times slower. float32 or bf16 (rounded to nearest even) per {@link KvCacheDtype}.
+     * made long-context attention much slower. float32 or bf16 (rounded to nearest even) per {@link KvCacheDtype}.
      */
     public static final class KvCache implements Layer {
         private final int heads;

@@ -66,7 +66,7 @@ public final class Linear {
         if (format.quantized == null || !QuantizedWeights.fits(dense.cols())) return dense;
         QuantizedWeights quantized = QuantizedWeights.quantize(dense, format.quantized);
         // The checkpoint's pages of this matrix were read once to quantize it and are not read again: handing them
-        // back keeps them out of the process's memory (the 8B shape in Q8_0 peaked at the machine's 23 GiB with them).
+        // back keeps them out of the process's memory, where they would otherwise stay beside the quantized copy.
         if (w.data().isMapped()) w.data().unload();
         return quantized;
     }

@@ -43,7 +43,7 @@ public final class OpenAiServer implements AutoCloseable {
     /*
      * The JDK server reads its socket settings once per JVM, from system properties, when the first server starts.
      * TCP_NODELAY: without it Nagle's algorithm holds each small SSE chunk back until the previous one is
-     * acknowledged, which halved streaming throughput on loopback (docs/PERFORMANCE.md). The connection bound keeps a
+     * acknowledged, which slows streaming down (docs/PERFORMANCE.md). The connection bound keeps a
      * flood of idle connections from using up file descriptors; -D on the command line overrides either.
      */
     static {
