@@ -44,7 +44,7 @@ public final class Cuda {
     /**
      * Whether kernels are launched with programmatic dependent launch (compute capability 9.0 and later, unless
      * {@code NEMOH_CUDA_PDL=0}): a kernel may start while the one before it finishes; each of ours waits for its
-     * inputs itself ({@code begin_kernel} in kernels.cu). A decode step is some 250 short kernels, so the ends and
+     * inputs itself ({@code begin_kernel} in common.cuh). A decode step is some 250 short kernels, so the ends and
      * starts this overlaps add up.
      */
     public final boolean programmaticLaunch;

@@ -22,8 +22,7 @@ final class CudaAttentionMixer implements CudaMixer {
     private final CudaLinear qkv, oProj;
     private final int heads, kvHeads, headDim, qWidth, kvWidth;
     /** Lanes that read one key row of the decode kernel (8 bf16 each), and its instance for the GQA group. */
-    private final int laneGroup;
-    private final String decodeKernel;
+    private final int laneGroup, decodeInstance;
     /** Query heads one decode block scores (at most 8), and the blocks that share one KV head's query heads. */
     private final int partHeads, groupParts;
     private final int multiprocessors;
@@ -45,7 +44,7 @@ final class CudaAttentionMixer implements CudaMixer {
         laneGroup = Integer.highestOneBit(headDim / 8 * 2 - 1);
         // groups of more than 8 query heads (Nemotron 3 Nano has 16) run in parts of 8, each reading the keys again
         partHeads = Math.min(group, 8);
-        decodeKernel = "attn_decode_partial_" + Integer.highestOneBit(partHeads * 2 - 1);
+        decodeInstance = Integer.highestOneBit(partHeads * 2 - 1);
         groupParts = (group + partHeads - 1) / partHeads;
         multiprocessors = cuda.multiprocessors;
     }
@@ -56,8 +55,8 @@ final class CudaAttentionMixer implements CudaMixer {
         long qkvOut = d.workspace.get("attn.qkv", 4L * rows * stride);
         qkv.forward(d, x, rows, qkvOut, false, false);
         long keys = step.table(layer, 0), values = step.table(layer, 1);
-        d.kernels.launch("kv_append", len, step.sequences(), 1, 256, 0, qkvOut, stride, qWidth, qWidth + kvWidth, keys,
-                values, step.lengths(), len, kvWidth);
+        d.kernels.kvAppend(len, step.sequences(), 256, qkvOut, stride, qWidth, qWidth + kvWidth, keys, values,
+                step.lengths(), len, kvWidth);
         long out = d.workspace.get("attn.out", 4L * rows * qWidth);
         if (len == 1) {
             decode(d, step, qkvOut, stride, keys, values, out);
@@ -77,10 +76,9 @@ final class CudaAttentionMixer implements CudaMixer {
         int splits = Math.clamp((BLOCKS_PER_SM * multiprocessors + blocks * b - 1) / (blocks * b), 1, MAX_SPLITS);
         long partial = d.workspace.get("attn.partial", 4L * b * heads * splits * (headDim + 2));
         int shared = 4 * (DECODE_THREADS / laneGroup) * partHeads * (headDim + 2);
-        d.kernels.launch(decodeKernel, blocks, splits, b, DECODE_THREADS, shared, qkvOut, stride, keys, values,
-                step.lengths(), partial, heads, kvHeads, headDim, laneGroup, splits, scaling);
-        d.kernels.launch("attn_decode_combine", heads, b, 1, (headDim + 31) / 32 * 32, 0, partial, out, heads, headDim,
-                splits);
+        d.kernels.attnDecodePartial(decodeInstance, blocks, splits, b, DECODE_THREADS, shared, qkvOut, stride, keys,
+                values, step.lengths(), partial, heads, kvHeads, headDim, laneGroup, splits, scaling);
+        d.kernels.attnDecodeCombine(heads, b, (headDim + 31) / 32 * 32, partial, out, heads, headDim, splits);
     }
 
     private void prefill(CudaDevice d, CudaStep step, int layer, long qkvOut, int stride, long out) {
@@ -90,8 +88,8 @@ final class CudaAttentionMixer implements CudaMixer {
         long kf = d.workspace.get("attn.k.f32", 4L * total * kvWidth);
         long vf = d.workspace.get("attn.v.f32", 4L * total * kvWidth);
         long n = (long) total * kvWidth;
-        d.kernels.launch1d("to_f32", CudaKernels.gridFor(n, 256), 256, state.buffers[layer][0], kf, n);
-        d.kernels.launch1d("to_f32", CudaKernels.gridFor(n, 256), 256, state.buffers[layer][1], vf, n);
+        d.kernels.toF32(CudaKernels.gridFor(n, 256), 256, state.buffers[layer][0], kf, n);
+        d.kernels.toF32(CudaKernels.gridFor(n, 256), 256, state.buffers[layer][1], vf, n);
         int block = (int) Math.max(1, Math.min(len, SCORES / total));
         long scores = d.workspace.get("attn.scores", 4L * block * total);
         int group = heads / kvHeads;
@@ -103,7 +101,7 @@ final class CudaAttentionMixer implements CudaMixer {
                 // column-major: scores[keysN, qb] = K_gᵀ · Q_h, i.e. row-major [qb, keysN]
                 d.blas.gemmF32(true, false, keysN, qb, headDim, scaling, kf + 4L * g * headDim, kvWidth,
                         qkvOut + 4L * ((long) q0 * stride + (long) h * headDim), stride, 0f, scores, keysN);
-                d.kernels.launch("causal_softmax", qb, 1, 1, 256, 0, scores, keysN, past + q0);
+                d.kernels.causalSoftmax(qb, 256, scores, keysN, past + q0);
                 d.blas.gemmF32(false, false, headDim, qb, keysN, 1f, vf + 4L * g * headDim, kvWidth, scores, keysN, 0f,
                         out + 4L * ((long) q0 * qWidth + (long) h * headDim), qWidth);
             }

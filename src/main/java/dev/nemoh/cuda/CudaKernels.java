@@ -1,8 +1,9 @@
 package dev.nemoh.cuda;
 
+import dev.nemoh.cuda.KernelSource.Kind;
+import dev.nemoh.cuda.KernelSource.Param;
+
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
@@ -10,8 +11,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.util.HashMap;
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HexFormat;
+import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
@@ -20,40 +24,69 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * nemoh's own kernels ({@code kernels.cu} beside this class), compiled by NVRTC for the GPU's architecture on first
- * use and cached as a cubin under {@code ~/.cache/nemoh/} keyed by the source's hash and the architecture, so later
- * runs skip the compile. Arguments are passed as Java {@code Integer}, {@code Float} or {@code Long} (device
- * pointers and 64-bit counts), in the kernel's parameter order.
+ * nemoh's own kernels ({@link KernelSource}: one {@code .cu} file per op beside this class), compiled by NVRTC for
+ * the GPU's architecture on first use and cached as a cubin under {@code ~/.cache/nemoh/} keyed by the joined
+ * source's hash and the architecture, so later runs skip the compile. Each kernel has a typed launch method, its
+ * parameters named and ordered as in the CUDA signature after the launch shape, which writes the arguments straight
+ * into one reused native buffer. The parameters each method writes are declared beside it and checked against the
+ * signatures parsed from the source when the module loads, so a binding that drifts from its kernel fails there
+ * instead of on the GPU.
  */
 public final class CudaKernels {
-    private static final String SOURCE = "kernels.cu";
     private static final int MAX_ARGS = 32;
+    /** Every binding in declaration order; a binding's index is its place here. */
+    private static final List<Kernel> BINDINGS = new ArrayList<>();
+
+    /** A kernel's binding: the parameters its launch method writes, in order. */
+    record Kernel(String name, List<Param> params, int index) {}
+
+    /** Declares the binding of kernel {@code name}, its parameters written "kind name, ..." (kinds ptr, i64, i32, f32). */
+    private static Kernel kernel(String name, String params) {
+        List<Param> list = new ArrayList<>();
+        for (String p : params.split(",")) {
+            String[] kindAndName = p.strip().split(" ");
+            list.add(new Param(Kind.valueOf(kindAndName[0].toUpperCase(Locale.ROOT)), kindAndName[1]));
+        }
+        if (list.size() > MAX_ARGS) throw new IllegalArgumentException(name + ": too many parameters");
+        Kernel k = new Kernel(name, List.copyOf(list), BINDINGS.size());
+        BINDINGS.add(k);
+        return k;
+    }
 
     private final Cuda cuda;
-    private final MemorySegment module;
-    private final Map<String, MemorySegment> functions = new HashMap<>();
+    /** The module's function of each binding, by index. */
+    private final MemorySegment[] functions;
     /** Argument values (8 bytes each) followed by the pointer to each, reused by every launch (launches copy them). */
     private final MemorySegment values, pointers;
+    /** The kernel whose arguments are being written, and how many of them are. */
+    private Kernel kernel;
+    private int written;
     /** Times every launch while set (bench --profile). */
     Profiler profiler;
 
     public CudaKernels(Cuda cuda) {
         this.cuda = cuda;
-        this.module = cuda.loadModule(cubin(cuda.arch()));
+        String source = KernelSource.join();
+        check(KernelSource.signatures(source));
+        MemorySegment module = cuda.loadModule(cubin(source, cuda.arch()));
+        functions = new MemorySegment[BINDINGS.size()];
+        for (Kernel k : BINDINGS) functions[k.index()] = cuda.function(module, k.name());
         Arena arena = Arena.ofAuto();
         values = arena.allocate(8L * MAX_ARGS, 8);
         pointers = arena.allocate(ADDRESS, MAX_ARGS);
         for (int i = 0; i < MAX_ARGS; i++) pointers.setAtIndex(ADDRESS, i, values.asSlice(8L * i));
     }
 
-    private static byte[] cubin(String arch) {
-        String source;
-        try (InputStream in = CudaKernels.class.getResourceAsStream(SOURCE)) {
-            if (in == null) throw new CudaException(SOURCE + " is missing from the jar; rebuild nemoh");
-            source = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+    static List<Kernel> bindings() {
+        return Collections.unmodifiableList(BINDINGS);
+    }
+
+    /** Throws a {@link CudaException} naming the first binding whose parameters are not its kernel's in {@code signatures}. */
+    static void check(Map<String, List<Param>> signatures) {
+        for (Kernel k : BINDINGS) KernelSource.check(k.name(), k.params(), signatures);
+    }
+
+    private static byte[] cubin(String source, String arch) {
         Path cache = Path.of(System.getProperty("user.home"), ".cache", "nemoh",
                 "kernels-" + hash(source) + "-" + arch + ".cubin");
         try {
@@ -61,7 +94,7 @@ public final class CudaKernels {
         } catch (IOException unreadable) {
             // compile again below
         }
-        byte[] image = new Nvrtc().compile(source, SOURCE, arch);
+        byte[] image = new Nvrtc().compile(source, "kernels.cu", arch);
         try {
             Files.createDirectories(cache.getParent());
             Path tmp = Files.createTempFile(cache.getParent(), "kernels", ".tmp");
@@ -82,36 +115,322 @@ public final class CudaKernels {
         }
     }
 
-    /** Launches {@code name} on a (gx, gy, gz) grid of 1-D blocks. */
-    public synchronized void launch(String name, int gx, int gy, int gz, int block, int sharedBytes, Object... args) {
-        MemorySegment f = functions.computeIfAbsent(name, n -> cuda.function(module, n));
-        if (args.length > MAX_ARGS) throw new IllegalArgumentException(name + ": too many arguments");
-        // an instanceof chain, not a pattern switch: on the decode path (hundreds of launches per token) the switch's
-        // bootstrap dispatch costs more per launch than this chain
-        for (int i = 0; i < args.length; i++) {
-            Object v = args[i];
-            if (v instanceof Long n) values.set(JAVA_LONG, 8L * i, n);
-            else if (v instanceof Integer n) values.set(JAVA_INT, 8L * i, n);
-            else if (v instanceof Float n) values.set(JAVA_FLOAT, 8L * i, n);
-            else throw new IllegalArgumentException(name + " argument " + i + " is a " + v.getClass());
-        }
-        if (profiler == null) {
-            cuda.launch(f, gx, gy, gz, block, sharedBytes, pointers, name);
-            return;
-        }
-        profiler.begin();
-        cuda.launch(f, gx, gy, gz, block, sharedBytes, pointers, name);
-        StringBuilder label = new StringBuilder(name).append(" (").append(gx).append('×').append(gy).append('×').append(gz);
-        for (Object v : args) if (v instanceof Integer n) label.append(", ").append(n);
-        profiler.end(label.append(')').toString(), 0);
-    }
-
-    public void launch1d(String name, int grid, int block, Object... args) {
-        launch(name, grid, 1, 1, block, 0, args);
-    }
-
     /** Blocks for a grid-stride loop over n elements. */
     public static int gridFor(long n, int block) {
         return (int) Math.max(1, Math.min((n + block - 1) / block, 65536));
+    }
+
+    // Writing a launch: begin(kernel), one ptr/i64/i32/f32 per parameter in order, then launch(grid, block).
+
+    private CudaKernels begin(Kernel k) {
+        kernel = k;
+        written = 0;
+        return this;
+    }
+
+    private CudaKernels ptr(long v) {
+        values.set(JAVA_LONG, next(Kind.PTR), v);
+        return this;
+    }
+
+    private CudaKernels i64(long v) {
+        values.set(JAVA_LONG, next(Kind.I64), v);
+        return this;
+    }
+
+    private CudaKernels i32(int v) {
+        values.set(JAVA_INT, next(Kind.I32), v);
+        return this;
+    }
+
+    private CudaKernels f32(float v) {
+        values.set(JAVA_FLOAT, next(Kind.F32), v);
+        return this;
+    }
+
+    /** The offset of the next argument, which the binding must declare a {@code kind}. */
+    private long next(Kind kind) {
+        List<Param> params = kernel.params();
+        if (written >= params.size() || params.get(written).kind() != kind) {
+            throw new CudaException(kernel.name() + "'s launch method writes argument " + (written + 1) + " as a "
+                    + kind + ", but its binding declares " + (written < params.size() ? params.get(written) : "none"));
+        }
+        return 8L * written++;
+    }
+
+    /** Launches the kernel whose arguments were just written on a (gx, gy, gz) grid of 1-D blocks. */
+    private void launch(int gx, int gy, int gz, int block, int sharedBytes) {
+        if (written != kernel.params().size()) {
+            throw new CudaException(kernel.name() + " launched with " + written + " of its " + kernel.params().size() + " arguments");
+        }
+        MemorySegment f = functions[kernel.index()];
+        if (profiler == null) {
+            cuda.launch(f, gx, gy, gz, block, sharedBytes, pointers, kernel.name());
+            return;
+        }
+        profiler.begin();
+        cuda.launch(f, gx, gy, gz, block, sharedBytes, pointers, kernel.name());
+        StringBuilder label = new StringBuilder(kernel.name()).append(" (").append(gx).append('×').append(gy).append('×').append(gz);
+        for (int i = 0; i < written; i++) {
+            if (kernel.params().get(i).kind() == Kind.I32) label.append(", ").append(values.get(JAVA_INT, 8L * i));
+        }
+        profiler.end(label.append(')').toString(), 0);
+    }
+
+    // embed.cu
+
+    private static final Kernel EMBED = kernel("embed", "ptr table, ptr ids, ptr x, i32 hidden");
+
+    synchronized void embed(int grid, int block, long table, long ids, long x, int hidden) {
+        begin(EMBED).ptr(table).ptr(ids).ptr(x).i32(hidden).launch(grid, 1, 1, block, 0);
+    }
+
+    // rms_norm.cu
+
+    private static final Kernel RMS_NORM = kernel("rms_norm", "ptr x, ptr w, ptr y, i32 dim, i32 group, f32 eps");
+    private static final Kernel GATED_RMS_NORM = kernel("gated_rms_norm",
+            "ptr y, ptr proj, i32 projStride, ptr w, ptr out, i32 inner, i32 group, f32 eps");
+
+    synchronized void rmsNorm(int gridX, int gridY, int block, long x, long w, long y, int dim, int group, float eps) {
+        begin(RMS_NORM).ptr(x).ptr(w).ptr(y).i32(dim).i32(group).f32(eps).launch(gridX, gridY, 1, block, 0);
+    }
+
+    synchronized void gatedRmsNorm(int gridX, int gridY, int block, int sharedBytes, long y, long proj, int projStride,
+                                   long w, long out, int inner, int group, float eps) {
+        begin(GATED_RMS_NORM).ptr(y).ptr(proj).i32(projStride).ptr(w).ptr(out).i32(inner).i32(group).f32(eps)
+                .launch(gridX, gridY, 1, block, sharedBytes);
+    }
+
+    // convert.cu
+
+    private static final Kernel TO_BF16 = kernel("to_bf16", "ptr x, ptr y, i64 n");
+    private static final Kernel TO_F32 = kernel("to_f32", "ptr x, ptr y, i64 n");
+
+    synchronized void toBf16(int grid, int block, long x, long y, long n) {
+        begin(TO_BF16).ptr(x).ptr(y).i64(n).launch(grid, 1, 1, block, 0);
+    }
+
+    synchronized void toF32(int grid, int block, long x, long y, long n) {
+        begin(TO_F32).ptr(x).ptr(y).i64(n).launch(grid, 1, 1, block, 0);
+    }
+
+    // bias_act.cu
+
+    private static final Kernel BIAS_ACT = kernel("bias_act", "ptr x, ptr bias, i64 rows, i32 cols, i32 reluSquared");
+
+    synchronized void biasAct(int grid, int block, long x, long bias, long rows, int cols, int reluSquared) {
+        begin(BIAS_ACT).ptr(x).ptr(bias).i64(rows).i32(cols).i32(reluSquared).launch(grid, 1, 1, block, 0);
+    }
+
+    // fill_random.cu
+
+    private static final Kernel FILL_RANDOM_BF16 = kernel("fill_random_bf16", "ptr x, i64 n, i32 seed, f32 scale");
+    private static final Kernel FILL_RANDOM_F32 = kernel("fill_random_f32", "ptr x, i64 n, i32 seed, f32 scale");
+
+    synchronized void fillRandomBf16(int grid, int block, long x, long n, int seed, float scale) {
+        begin(FILL_RANDOM_BF16).ptr(x).i64(n).i32(seed).f32(scale).launch(grid, 1, 1, block, 0);
+    }
+
+    synchronized void fillRandomF32(int grid, int block, long x, long n, int seed, float scale) {
+        begin(FILL_RANDOM_F32).ptr(x).i64(n).i32(seed).f32(scale).launch(grid, 1, 1, block, 0);
+    }
+
+    // gemv.cu
+
+    private static final String GEMV_PARAMS = "ptr W, ptr x, ptr y, ptr bias, i32 out, i32 in, i32 rows, i32 accumulate, i32 act";
+    private static final Kernel GEMV_BF16_1 = kernel("gemv_bf16_1", GEMV_PARAMS);
+    private static final Kernel GEMV_BF16_2 = kernel("gemv_bf16_2", GEMV_PARAMS);
+
+    /** The instance gemv_bf16_R, which takes up to R rows (R 1 or 2). */
+    synchronized void gemvBf16(int R, int grid, int block, long W, long x, long y, long bias, int out, int in, int rows,
+                               int accumulate, int act) {
+        Kernel k = switch (R) {
+            case 1 -> GEMV_BF16_1;
+            case 2 -> GEMV_BF16_2;
+            default -> throw new IllegalArgumentException("no kernel gemv_bf16_" + R);
+        };
+        begin(k).ptr(W).ptr(x).ptr(y).ptr(bias).i32(out).i32(in).i32(rows).i32(accumulate).i32(act)
+                .launch(grid, 1, 1, block, 0);
+    }
+
+    // moe.cu
+
+    private static final Kernel MOE_ROUTER = kernel("moe_router", "ptr W, ptr bias, ptr x, ptr logits, i32 experts, i32 in");
+    private static final Kernel MOE_ROUTE = kernel("moe_route", "ptr logits, ptr correction, ptr chosen, ptr weights, "
+            + "i32 experts, i32 k, i32 groups, i32 topkGroups, i32 normalize, f32 scaling");
+    private static final Kernel MOE_EXPERT = kernel("moe_expert",
+            "ptr W, ptr bias, ptr chosen, ptr x, i32 xPerPair, ptr y, i32 out, i32 in, i32 act");
+    private static final Kernel GATHER_ROWS = kernel("gather_rows", "ptr x, ptr index, ptr out, i32 width");
+    private static final Kernel MOE_COMBINE = kernel("moe_combine",
+            "ptr outs, ptr hits, ptr weights, ptr y, i32 k, i32 width, i32 accumulate");
+
+    synchronized void moeRouter(int gridX, int gridY, int block, long W, long bias, long x, long logits, int experts, int in) {
+        begin(MOE_ROUTER).ptr(W).ptr(bias).ptr(x).ptr(logits).i32(experts).i32(in).launch(gridX, gridY, 1, block, 0);
+    }
+
+    synchronized void moeRoute(int grid, int block, int sharedBytes, long logits, long correction, long chosen,
+                               long weights, int experts, int k, int groups, int topkGroups, int normalize, float scaling) {
+        begin(MOE_ROUTE).ptr(logits).ptr(correction).ptr(chosen).ptr(weights).i32(experts).i32(k).i32(groups)
+                .i32(topkGroups).i32(normalize).f32(scaling).launch(grid, 1, 1, block, sharedBytes);
+    }
+
+    synchronized void moeExpert(int gridX, int gridY, int block, long W, long bias, long chosen, long x, int xPerPair,
+                                long y, int out, int in, int act) {
+        begin(MOE_EXPERT).ptr(W).ptr(bias).ptr(chosen).ptr(x).i32(xPerPair).ptr(y).i32(out).i32(in).i32(act)
+                .launch(gridX, gridY, 1, block, 0);
+    }
+
+    synchronized void gatherRows(int grid, int block, long x, long index, long out, int width) {
+        begin(GATHER_ROWS).ptr(x).ptr(index).ptr(out).i32(width).launch(grid, 1, 1, block, 0);
+    }
+
+    synchronized void moeCombine(int gridX, int gridY, int block, long outs, long hits, long weights, long y, int k,
+                                 int width, int accumulate) {
+        begin(MOE_COMBINE).ptr(outs).ptr(hits).ptr(weights).ptr(y).i32(k).i32(width).i32(accumulate)
+                .launch(gridX, gridY, 1, block, 0);
+    }
+
+    // conv1d.cu
+
+    private static final Kernel CONV1D = kernel("conv1d", "ptr proj, i32 projStride, i32 inner, ptr w, ptr bias, "
+            + "ptr states, ptr out, i32 len, i32 convDim, i32 K");
+    private static final Kernel CONV1D_STATE = kernel("conv1d_state",
+            "ptr proj, i32 projStride, i32 inner, ptr states, i32 len, i32 convDim, i32 K");
+    private static final Kernel CONV1D_STEP = kernel("conv1d_step", "ptr proj, i32 projStride, i32 inner, ptr w, "
+            + "ptr bias, ptr states, ptr out, i32 convDim, i32 K");
+
+    synchronized void conv1d(int gridX, int gridY, int gridZ, int block, long proj, int projStride, int inner, long w,
+                             long bias, long states, long out, int len, int convDim, int K) {
+        begin(CONV1D).ptr(proj).i32(projStride).i32(inner).ptr(w).ptr(bias).ptr(states).ptr(out).i32(len)
+                .i32(convDim).i32(K).launch(gridX, gridY, gridZ, block, 0);
+    }
+
+    synchronized void conv1dState(int gridX, int gridY, int block, long proj, int projStride, int inner, long states,
+                                  int len, int convDim, int K) {
+        begin(CONV1D_STATE).ptr(proj).i32(projStride).i32(inner).ptr(states).i32(len).i32(convDim).i32(K)
+                .launch(gridX, gridY, 1, block, 0);
+    }
+
+    synchronized void conv1dStep(int gridX, int gridY, int block, long proj, int projStride, int inner, long w,
+                                 long bias, long states, long out, int convDim, int K) {
+        begin(CONV1D_STEP).ptr(proj).i32(projStride).i32(inner).ptr(w).ptr(bias).ptr(states).ptr(out).i32(convDim)
+                .i32(K).launch(gridX, gridY, 1, block, 0);
+    }
+
+    // ssm_step.cu
+
+    private static final Kernel SSM_STEP = kernel("ssm_step", "ptr xBC, ptr proj, i32 projStride, i32 dtOffset, "
+            + "ptr dtBias, ptr A, ptr D, ptr states, ptr y, i32 heads, i32 headDim, i32 N, i32 groups, i32 inner, "
+            + "i32 convDim, f32 lo, f32 hi");
+
+    synchronized void ssmStep(int gridX, int gridY, int block, long xBC, long proj, int projStride, int dtOffset,
+                              long dtBias, long A, long D, long states, long y, int heads, int headDim, int N,
+                              int groups, int inner, int convDim, float lo, float hi) {
+        begin(SSM_STEP).ptr(xBC).ptr(proj).i32(projStride).i32(dtOffset).ptr(dtBias).ptr(A).ptr(D).ptr(states).ptr(y)
+                .i32(heads).i32(headDim).i32(N).i32(groups).i32(inner).i32(convDim).f32(lo).f32(hi)
+                .launch(gridX, gridY, 1, block, 0);
+    }
+
+    // ssd_scan.cu
+
+    private static final Kernel SSD_DT = kernel("ssd_dt", "ptr proj, i32 projStride, i32 dtOffset, ptr dtBias, ptr A, "
+            + "ptr dt, ptr cum, i32 len, i32 heads, i32 chunk, f32 lo, f32 hi");
+    private static final Kernel SSD_CB = kernel("ssd_cb",
+            "ptr xBC, ptr cb, i32 len, i32 chunk, i32 N, i32 groups, i32 inner, i32 convDim");
+    private static final Kernel SSD_CHUNK_STATE = kernel("ssd_chunk_state", "ptr xBC, ptr dt, ptr cum, ptr local, "
+            + "i32 len, i32 chunk, i32 heads, i32 headDim, i32 N, i32 groups, i32 inner, i32 convDim");
+    private static final Kernel SSD_STATE_PASS = kernel("ssd_state_pass",
+            "ptr local, ptr cum, ptr state, ptr sIn, i32 len, i32 chunk, i32 heads, i32 headDim, i32 N");
+    private static final Kernel SSD_CHUNK_OUTPUT = kernel("ssd_chunk_output", "ptr xBC, ptr dt, ptr cum, ptr cb, "
+            + "ptr sIn, ptr D, ptr y, i32 len, i32 chunk, i32 heads, i32 headDim, i32 N, i32 groups, i32 inner, i32 convDim");
+
+    synchronized void ssdDt(int grid, int block, long proj, int projStride, int dtOffset, long dtBias, long A, long dt,
+                            long cum, int len, int heads, int chunk, float lo, float hi) {
+        begin(SSD_DT).ptr(proj).i32(projStride).i32(dtOffset).ptr(dtBias).ptr(A).ptr(dt).ptr(cum).i32(len).i32(heads)
+                .i32(chunk).f32(lo).f32(hi).launch(grid, 1, 1, block, 0);
+    }
+
+    synchronized void ssdCb(int gridX, int gridY, int block, long xBC, long cb, int len, int chunk, int N, int groups,
+                            int inner, int convDim) {
+        begin(SSD_CB).ptr(xBC).ptr(cb).i32(len).i32(chunk).i32(N).i32(groups).i32(inner).i32(convDim)
+                .launch(gridX, gridY, 1, block, 0);
+    }
+
+    synchronized void ssdChunkState(int gridX, int gridY, int block, long xBC, long dt, long cum, long local, int len,
+                                    int chunk, int heads, int headDim, int N, int groups, int inner, int convDim) {
+        begin(SSD_CHUNK_STATE).ptr(xBC).ptr(dt).ptr(cum).ptr(local).i32(len).i32(chunk).i32(heads).i32(headDim).i32(N)
+                .i32(groups).i32(inner).i32(convDim).launch(gridX, gridY, 1, block, 0);
+    }
+
+    synchronized void ssdStatePass(int gridX, int gridY, int block, long local, long cum, long state, long sIn, int len,
+                                   int chunk, int heads, int headDim, int N) {
+        begin(SSD_STATE_PASS).ptr(local).ptr(cum).ptr(state).ptr(sIn).i32(len).i32(chunk).i32(heads).i32(headDim)
+                .i32(N).launch(gridX, gridY, 1, block, 0);
+    }
+
+    synchronized void ssdChunkOutput(int gridX, int gridY, int block, long xBC, long dt, long cum, long cb, long sIn,
+                                     long D, long y, int len, int chunk, int heads, int headDim, int N, int groups,
+                                     int inner, int convDim) {
+        begin(SSD_CHUNK_OUTPUT).ptr(xBC).ptr(dt).ptr(cum).ptr(cb).ptr(sIn).ptr(D).ptr(y).i32(len).i32(chunk)
+                .i32(heads).i32(headDim).i32(N).i32(groups).i32(inner).i32(convDim).launch(gridX, gridY, 1, block, 0);
+    }
+
+    // kv_cache.cu
+
+    private static final Kernel KV_APPEND = kernel("kv_append", "ptr qkv, i32 qkvStride, i32 kOffset, i32 vOffset, "
+            + "ptr keys, ptr values, ptr lengths, i32 len, i32 kvWidth");
+
+    synchronized void kvAppend(int gridX, int gridY, int block, long qkv, int qkvStride, int kOffset, int vOffset,
+                               long keys, long values, long lengths, int len, int kvWidth) {
+        begin(KV_APPEND).ptr(qkv).i32(qkvStride).i32(kOffset).i32(vOffset).ptr(keys).ptr(values).ptr(lengths).i32(len)
+                .i32(kvWidth).launch(gridX, gridY, 1, block, 0);
+    }
+
+    // attention_decode.cu
+
+    private static final String ATTN_PARAMS = "ptr qkv, i32 qkvStride, ptr keys, ptr values, ptr lengths, "
+            + "ptr partial, i32 heads, i32 kvHeads, i32 headDim, i32 G, i32 splits, f32 scale";
+    private static final Kernel ATTN_DECODE_PARTIAL_1 = kernel("attn_decode_partial_1", ATTN_PARAMS);
+    private static final Kernel ATTN_DECODE_PARTIAL_2 = kernel("attn_decode_partial_2", ATTN_PARAMS);
+    private static final Kernel ATTN_DECODE_PARTIAL_4 = kernel("attn_decode_partial_4", ATTN_PARAMS);
+    private static final Kernel ATTN_DECODE_PARTIAL_8 = kernel("attn_decode_partial_8", ATTN_PARAMS);
+    private static final Kernel ATTN_DECODE_COMBINE = kernel("attn_decode_combine",
+            "ptr partial, ptr out, i32 heads, i32 headDim, i32 splits");
+
+    /** The instance attn_decode_partial_GR, which scores up to GR query heads a block (GR 1, 2, 4 or 8). */
+    synchronized void attnDecodePartial(int GR, int gridX, int gridY, int gridZ, int block, int sharedBytes, long qkv,
+                                        int qkvStride, long keys, long values, long lengths, long partial, int heads,
+                                        int kvHeads, int headDim, int G, int splits, float scale) {
+        Kernel k = switch (GR) {
+            case 1 -> ATTN_DECODE_PARTIAL_1;
+            case 2 -> ATTN_DECODE_PARTIAL_2;
+            case 4 -> ATTN_DECODE_PARTIAL_4;
+            case 8 -> ATTN_DECODE_PARTIAL_8;
+            default -> throw new IllegalArgumentException("no kernel attn_decode_partial_" + GR);
+        };
+        begin(k).ptr(qkv).i32(qkvStride).ptr(keys).ptr(values).ptr(lengths).ptr(partial).i32(heads).i32(kvHeads)
+                .i32(headDim).i32(G).i32(splits).f32(scale).launch(gridX, gridY, gridZ, block, sharedBytes);
+    }
+
+    synchronized void attnDecodeCombine(int gridX, int gridY, int block, long partial, long out, int heads, int headDim,
+                                        int splits) {
+        begin(ATTN_DECODE_COMBINE).ptr(partial).ptr(out).i32(heads).i32(headDim).i32(splits)
+                .launch(gridX, gridY, 1, block, 0);
+    }
+
+    // causal_softmax.cu
+
+    private static final Kernel CAUSAL_SOFTMAX = kernel("causal_softmax", "ptr scores, i32 keys, i32 first");
+
+    synchronized void causalSoftmax(int grid, int block, long scores, int keys, int first) {
+        begin(CAUSAL_SOFTMAX).ptr(scores).i32(keys).i32(first).launch(grid, 1, 1, block, 0);
+    }
+
+    // argmax.cu
+
+    private static final Kernel ARGMAX = kernel("argmax", "ptr logits, i32 vocab, ptr out");
+
+    synchronized void argmax(int grid, int block, long logits, int vocab, long out) {
+        begin(ARGMAX).ptr(logits).i32(vocab).ptr(out).launch(grid, 1, 1, block, 0);
     }
 }

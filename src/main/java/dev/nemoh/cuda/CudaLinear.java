@@ -23,9 +23,7 @@ final class CudaLinear {
      * docs/PERFORMANCE.md).
      */
     static final int GEMV_MAX_ROWS = 2;
-    /** The GEMV instance for each row count: the smallest bound on the rows that holds it (see kernels.cu). */
-    private static final String[] GEMV = {null, "gemv_bf16_1", "gemv_bf16_2"};
-    /** The block of the GEMV and of the kernels built on it (kernels.cu): one warp per output row. */
+    /** The block of the GEMV and of the kernels built on it (gemv.cu, moe.cu): one warp per output row. */
     static final int GEMV_THREADS = 256;
 
     final int out, in;
@@ -121,17 +119,18 @@ final class CudaLinear {
      */
     void forward(CudaDevice d, long x, int rows, long y, boolean accumulate, boolean reluSquared) {
         if (rows <= GEMV_MAX_ROWS) {
-            d.kernels.launch(GEMV[rows], gemvBlocks(out), 1, 1, GEMV_THREADS, 0, weight, x, y, bias, out, in, rows,
+            // the instance gemv_bf16_R for R = rows, the smallest bound on the rows that holds them
+            d.kernels.gemvBf16(rows, gemvBlocks(out), GEMV_THREADS, weight, x, y, bias, out, in, rows,
                     accumulate ? 1 : 0, reluSquared ? 1 : 0);
             return;
         }
         long xb = d.workspace.get("linear.x.bf16", 2L * rows * in);
         long n = (long) rows * in;
-        d.kernels.launch1d("to_bf16", CudaKernels.gridFor(n, 256), 256, x, xb, n);
+        d.kernels.toBf16(CudaKernels.gridFor(n, 256), 256, x, xb, n);
         d.blas.linear(weight, xb, y, rows, out, in, accumulate);
         if (bias != 0 || reluSquared) {
             long m = (long) rows * out;
-            d.kernels.launch1d("bias_act", CudaKernels.gridFor(m, 256), 256, y, bias, (long) rows, out, reluSquared ? 1 : 0);
+            d.kernels.biasAct(CudaKernels.gridFor(m, 256), 256, y, bias, rows, out, reluSquared ? 1 : 0);
         }
     }
 

@@ -60,12 +60,12 @@ final class CudaMamba2Mixer implements CudaMixer {
         long xBC = ws.get("mamba.xBC", 4L * rows * convDim);
         long convStates = step.table(layer, 0);
         if (len == 1) {
-            k.launch("conv1d_step", (convDim + 127) / 128, step.sequences(), 1, 128, 0,
+            k.conv1dStep((convDim + 127) / 128, step.sequences(), 128,
                     proj, width, inner, convWeight, convBias, convStates, xBC, convDim, kernel);
         } else {
-            k.launch("conv1d", (convDim + 127) / 128, len, step.sequences(), 128, 0,
+            k.conv1d((convDim + 127) / 128, len, step.sequences(), 128,
                     proj, width, inner, convWeight, convBias, convStates, xBC, len, convDim, kernel);
-            k.launch("conv1d_state", (convDim + 127) / 128, step.sequences(), 1, 128, 0,
+            k.conv1dState((convDim + 127) / 128, step.sequences(), 128,
                     proj, width, inner, convStates, len, convDim, kernel);
         }
 
@@ -74,7 +74,7 @@ final class CudaMamba2Mixer implements CudaMixer {
         if (len == 1) {
             float lo = clampInDecode ? clampLo : Float.NEGATIVE_INFINITY;
             float hi = clampInDecode ? clampHi : Float.POSITIVE_INFINITY;
-            k.launch("ssm_step", heads, step.sequences(), 1, 256, 0, xBC, proj, width, dtOffset, dtBias, a, d,
+            k.ssmStep(heads, step.sequences(), 256, xBC, proj, width, dtOffset, dtBias, a, d,
                     step.table(layer, 1), y, heads, headDim, n, groups, inner, convDim, lo, hi);
         } else {
             chunkedScan(dev, step, layer, proj, width, dtOffset, xBC, y);
@@ -82,11 +82,11 @@ final class CudaMamba2Mixer implements CudaMixer {
 
         long normed = ws.get("mamba.normed", 4L * rows * inner);
         int group = inner / groups;
-        k.launch("gated_rms_norm", rows, groups, 1, 256, 4 * group, y, proj, width, normWeight, normed, inner, group, eps);
+        k.gatedRmsNorm(rows, groups, 256, 4 * group, y, proj, width, normWeight, normed, inner, group, eps);
         outProj.forward(dev, normed, rows, residual, true, false);
     }
 
-    /** The SSD scan over one sequence's prompt (see kernels.cu); its final state replaces the sequence's SSM state. */
+    /** The SSD scan over one sequence's prompt (see ssd_scan.cu); its final state replaces the sequence's SSM state. */
     private void chunkedScan(CudaDevice dev, CudaStep step, int layer, long proj, int width, int dtOffset, long xBC, long y) {
         if (step.sequences() != 1) throw new IllegalStateException("a prompt is scanned one sequence at a time");
         CudaKernels k = dev.kernels;
@@ -99,15 +99,13 @@ final class CudaMamba2Mixer implements CudaMixer {
         long local = ws.get("ssd.local", 4L * chunks * heads * n * headDim);
         long sIn = ws.get("ssd.in", 4L * chunks * heads * n * headDim);
         long state = step.states()[0].buffers[layer][1];
-        k.launch("ssd_dt", chunks, 1, 1, (heads + 31) / 32 * 32, 0, proj, width, dtOffset, dtBias, a, dt, cum, len, heads,
-                chunk, clampLo, clampHi);
-        k.launch("ssd_cb", chunks, groups, 1, 256, 0, xBC, cb, len, chunk, n, groups, inner, convDim);
-        k.launch("ssd_chunk_state", chunks, heads, 1, 256, 0, xBC, dt, cum, local, len, chunk, heads, headDim, n, groups,
-                inner, convDim);
-        k.launch("ssd_state_pass", (n * headDim + 255) / 256, heads, 1, 256, 0, local, cum, state, sIn, len, chunk, heads,
-                headDim, n);
-        k.launch("ssd_chunk_output", chunks, heads, 1, 256, 0, xBC, dt, cum, cb, sIn, d, y, len, chunk, heads, headDim, n,
-                groups, inner, convDim);
+        k.ssdDt(chunks, (heads + 31) / 32 * 32, proj, width, dtOffset, dtBias, a, dt, cum, len, heads, chunk, clampLo,
+                clampHi);
+        k.ssdCb(chunks, groups, 256, xBC, cb, len, chunk, n, groups, inner, convDim);
+        k.ssdChunkState(chunks, heads, 256, xBC, dt, cum, local, len, chunk, heads, headDim, n, groups, inner, convDim);
+        k.ssdStatePass((n * headDim + 255) / 256, heads, 256, local, cum, state, sIn, len, chunk, heads, headDim, n);
+        k.ssdChunkOutput(chunks, heads, 256, xBC, dt, cum, cb, sIn, d, y, len, chunk, heads, headDim, n, groups, inner,
+                convDim);
     }
 
     @Override

@@ -230,9 +230,9 @@ public final class CudaModel implements LanguageModel {
         Workspace ws = device.workspace;
         long x = ws.get("residual", 4L * rows * h);
         long normed = ws.get("normed", 4L * rows * h);
-        device.kernels.launch1d("embed", rows, 256, embeddings.weight(), step.ids(), x, h);
+        device.kernels.embed(rows, 256, embeddings.weight(), step.ids(), x, h);
         for (int layer = 0; layer < mixers.length; layer++) {
-            device.kernels.launch("rms_norm", rows, 1, 1, NORM_THREADS, 0, x, norms[layer], normed, h, h, eps);
+            device.kernels.rmsNorm(rows, 1, NORM_THREADS, x, norms[layer], normed, h, h, eps);
             mixers[layer].forward(device, step, layer, normed, x);
         }
         return x;
@@ -242,7 +242,7 @@ public final class CudaModel implements LanguageModel {
     private long head(long x, int first, int count) {
         int h = config.hiddenSize, v = config.vocabSize;
         long normed = device.workspace.get("normed", 4L * count * h);
-        device.kernels.launch("rms_norm", count, 1, 1, NORM_THREADS, 0, x + 4L * first * h, normF, normed, h, h, eps);
+        device.kernels.rmsNorm(count, 1, NORM_THREADS, x + 4L * first * h, normF, normed, h, h, eps);
         long logits = device.workspace.get("logits", 4L * count * v);
         lmHead.forward(device, normed, count, logits, false, false);
         return logits;

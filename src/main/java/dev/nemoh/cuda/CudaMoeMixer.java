@@ -69,11 +69,11 @@ final class CudaMoeMixer implements CudaMixer {
         int rows = step.rows(), pairs = rows * topK;
         Workspace ws = d.workspace;
         long logits = ws.get("moe.logits", 4L * rows * experts);
-        d.kernels.launch("moe_router", CudaLinear.gemvBlocks(experts), rows, 1, CudaLinear.GEMV_THREADS, 0,
+        d.kernels.moeRouter(CudaLinear.gemvBlocks(experts), rows, CudaLinear.GEMV_THREADS,
                 gate.weight(), gate.bias(), x, logits, experts, hidden);
         long chosen = ws.get("moe.chosen", 4L * pairs);
         long weights = ws.get("moe.weights", 4L * pairs);
-        d.kernels.launch("moe_route", rows, 1, 1, (experts + 31) / 32 * 32, 4 * (2 * experts + groups + topK),
+        d.kernels.moeRoute(rows, (experts + 31) / 32 * 32, 4 * (2 * experts + groups + topK),
                 logits, correctionBias, chosen, weights, experts, topK, groups, topkGroups, normalize ? 1 : 0, scaling);
         long in = x;
         if (latentIn != null) {
@@ -95,10 +95,10 @@ final class CudaMoeMixer implements CudaMixer {
     private void decodeExperts(CudaDevice d, int rows, long in, long chosen, long weights, long routed) {
         int pairs = rows * topK;
         long h = d.workspace.get("moe.h", 4L * pairs * inner);
-        d.kernels.launch("moe_expert", CudaLinear.gemvBlocks(inner), pairs, 1, CudaLinear.GEMV_THREADS, 0,
+        d.kernels.moeExpert(CudaLinear.gemvBlocks(inner), pairs, CudaLinear.GEMV_THREADS,
                 up.weight(), up.bias(), chosen, in, topK, h, inner, width, 1);
         long outs = d.workspace.get("moe.out", 4L * pairs * width);
-        d.kernels.launch("moe_expert", CudaLinear.gemvBlocks(width), pairs, 1, CudaLinear.GEMV_THREADS, 0,
+        d.kernels.moeExpert(CudaLinear.gemvBlocks(width), pairs, CudaLinear.GEMV_THREADS,
                 down.weight(), down.bias(), chosen, h, 1, outs, width, inner, 0);
         combine(d, rows, outs, 0L, weights, routed);
     }
@@ -114,7 +114,7 @@ final class CudaMoeMixer implements CudaMixer {
         d.cuda.upload(index, plan.index());
         // an expert's outputs overwrite its gathered inputs, which its up projection has consumed: one buffer, not two
         long gathered = d.workspace.get("moe.gathered", 4L * pairs * width);
-        d.kernels.launch1d("gather_rows", pairs, THREADS, in, index, gathered, width);
+        d.kernels.gatherRows(pairs, THREADS, in, index, gathered, width);
         long h = d.workspace.get("moe.h", 4L * pairs * inner);
         for (int e = 0; e < experts; e++) {
             int first = plan.start()[e], count = plan.start()[e + 1] - first;
@@ -128,8 +128,8 @@ final class CudaMoeMixer implements CudaMixer {
 
     /** routed (+)= each token's expert outputs times its route weights; hits 0: the outputs are by pair. */
     private void combine(CudaDevice d, int rows, long outs, long hits, long weights, long routed) {
-        d.kernels.launch("moe_combine", (width + THREADS - 1) / THREADS, rows, 1, THREADS, 0, outs, hits, weights,
-                routed, topK, width, latentOut == null ? 1 : 0);
+        d.kernels.moeCombine((width + THREADS - 1) / THREADS, rows, THREADS, outs, hits, weights, routed, topK, width,
+                latentOut == null ? 1 : 0);
     }
 
     /**

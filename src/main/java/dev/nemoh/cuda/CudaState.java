@@ -86,18 +86,16 @@ final class CudaState implements LanguageModel.SequenceState {
         reserve(tokens);
         for (int i = 0; i < buffers.length; i++) {
             if (c.layers.get(i) == LayerType.MAMBA) {
-                fill(kernels, "fill_random_f32", buffers[i][0], (long) c.convDim() * c.convKernel, seed + 2 * i, 2f);
-                fill(kernels, "fill_random_f32", buffers[i][1], (long) c.mambaNumHeads * c.mambaHeadDim * c.ssmStateSize, seed + 2 * i + 1, 0.2f);
+                long conv = (long) c.convDim() * c.convKernel, ssm = (long) c.mambaNumHeads * c.mambaHeadDim * c.ssmStateSize;
+                kernels.fillRandomF32(CudaKernels.gridFor(conv, 256), 256, buffers[i][0], conv, seed + 2 * i, 2f);
+                kernels.fillRandomF32(CudaKernels.gridFor(ssm, 256), 256, buffers[i][1], ssm, seed + 2 * i + 1, 0.2f);
             } else if (c.layers.get(i) == LayerType.ATTENTION) {
+                long kv = (long) tokens * c.numKeyValueHeads * c.headDim;
                 for (int s = 0; s < 2; s++) {
-                    fill(kernels, "fill_random_bf16", buffers[i][s], (long) tokens * c.numKeyValueHeads * c.headDim, seed + 2 * i + s, 2f);
+                    kernels.fillRandomBf16(CudaKernels.gridFor(kv, 256), 256, buffers[i][s], kv, seed + 2 * i + s, 2f);
                 }
             }
         }
         length = tokens;
-    }
-
-    private static void fill(CudaKernels kernels, String kernel, long ptr, long n, int seed, float scale) {
-        kernels.launch1d(kernel, CudaKernels.gridFor(n, 256), 256, ptr, n, seed, scale);
     }
 }

@@ -38,8 +38,8 @@ class CudaSmokeTest {
         float[] x = {1f, -2.5f, 3.140625f, 1 + 1f / 256, 1 + 3f / 512};
         long src = cuda.alloc(4L * x.length), bf = cuda.alloc(2L * x.length), back = cuda.alloc(4L * x.length);
         cuda.upload(src, x);
-        kernels.launch1d("to_bf16", 1, 32, src, bf, (long) x.length);
-        kernels.launch1d("to_f32", 1, 32, bf, back, (long) x.length);
+        kernels.toBf16(1, 32, src, bf, x.length);
+        kernels.toF32(1, 32, bf, back, x.length);
         // 1 + 3/512 lies between two bf16 values and rounds to the even one, 1 + 1/128
         assertArrayEquals(new float[] {1f, -2.5f, 3.140625f, 1f, 1 + 1f / 128}, cuda.downloadFloats(back, x.length));
         for (long q : new long[] {src, bf, back}) cuda.free(q);
@@ -58,8 +58,8 @@ class CudaSmokeTest {
                 xb = cuda.alloc(2L * x.length), y = cuda.alloc(4L * rows * out);
         cuda.upload(wf, w);
         cuda.upload(xf, x);
-        kernels.launch1d("to_bf16", 64, 256, wf, wb, (long) w.length);
-        kernels.launch1d("to_bf16", 64, 256, xf, xb, (long) x.length);
+        kernels.toBf16(64, 256, wf, wb, w.length);
+        kernels.toBf16(64, 256, xf, xb, x.length);
         blas.linear(wb, xb, y, rows, out, in, false);
         float[] got = cuda.downloadFloats(y, rows * out);
         double num = 0, den = 0;
