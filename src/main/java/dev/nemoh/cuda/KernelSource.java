@@ -68,23 +68,25 @@ final class KernelSource {
      * one-parameter macro (such as {@code gemv_bf16_##R}) is expanded for each line that instantiates the macro.
      */
     static Map<String, List<Param>> signatures(String source) {
-        String text = source.replaceAll("//[^\n]*|/\\*(?s:.*?)\\*/", "").replaceAll("\\\\\\s*\n", " ");
-        Map<String, String[]> templates = new HashMap<>(); // macro → its parameter and the kernel it defines
+        // without comments, and each macro on one line
+        String text = source.replaceAll("//[^\n]*|/\\*(?s:.*?)\\*/", "").replaceAll("\\\\[ \\t]*\r?\n", " ");
+        record Template(String parameter, String kernel, String params) {}
+        Map<String, Template> templates = new HashMap<>();
         Matcher macro = MACRO.matcher(text);
         while (macro.find()) {
             Matcher k = KERNEL.matcher(macro.group(3));
-            if (k.find()) templates.put(macro.group(1), new String[] {macro.group(2), k.group(1), k.group(2)});
+            if (k.find()) templates.put(macro.group(1), new Template(macro.group(2), k.group(1), k.group(2)));
         }
         Map<String, List<Param>> kernels = new LinkedHashMap<>();
         Matcher k = KERNEL.matcher(MACRO.matcher(text).replaceAll(""));
         while (k.find()) kernels.put(k.group(1), params(k.group(1), k.group(2)));
         Matcher call = CALL.matcher(text);
         while (call.find()) {
-            String[] t = templates.get(call.group(1));
+            Template t = templates.get(call.group(1));
             if (t == null) continue;
-            String parameter = "\\b" + t[0] + "\\b", argument = call.group(2);
-            String name = t[1].replaceAll(parameter, argument).replaceAll("\\s*##\\s*", "");
-            kernels.put(name, params(name, t[2].replaceAll(parameter, argument)));
+            String parameter = "\\b" + t.parameter() + "\\b", argument = call.group(2);
+            String name = t.kernel().replaceAll(parameter, argument).replaceAll("\\s*##\\s*", "");
+            kernels.put(name, params(name, t.params().replaceAll(parameter, argument)));
         }
         return kernels;
     }

@@ -6,15 +6,22 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.File;
+import java.lang.reflect.Field;
+import java.lang.reflect.Modifier;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
@@ -37,6 +44,45 @@ class KernelSourceTest {
     void everyKernelHasABinding() {
         Set<String> bound = CudaKernels.bindings().stream().map(CudaKernels.Kernel::name).collect(Collectors.toSet());
         assertEquals(new TreeSet<>(SIGNATURES.keySet()), new TreeSet<>(bound));
+    }
+
+    /**
+     * Each launch method writes its binding's parameters, by kind and name in order, and takes them last, in that
+     * order: read from CudaKernels.java, as compiled classes keep no parameter names.
+     */
+    @Test
+    void launchMethodsWriteTheirBindings() throws Exception {
+        Map<String, CudaKernels.Kernel> constants = new HashMap<>();
+        for (Field f : CudaKernels.class.getDeclaredFields()) {
+            if (f.getType() == CudaKernels.Kernel.class && Modifier.isStatic(f.getModifiers())) {
+                f.setAccessible(true);
+                constants.put(f.getName(), (CudaKernels.Kernel) f.get(null));
+            }
+        }
+        String java = Files.readString(Path.of("src/main/java/dev/nemoh/cuda/CudaKernels.java"));
+        Pattern chain = Pattern.compile("begin\\((\\w+)\\)((?:\\s*\\.(?:ptr|i64|i32|f32)\\(\\w+\\))*)\\s*\\.launch\\(");
+        Set<String> written = new HashSet<>();
+        Matcher method = Pattern.compile("(?s)synchronized void (\\w+)\\(([^)]*)\\) \\{(.*?)\n    }").matcher(java);
+        while (method.find()) {
+            String name = method.group(1);
+            Matcher c = chain.matcher(method.group(3));
+            assertTrue(c.find(), name + " writes no launch");
+            List<Param> writes = new ArrayList<>();
+            Matcher arg = Pattern.compile("\\.(\\w+)\\((\\w+)\\)").matcher(c.group(2));
+            while (arg.find()) writes.add(new Param(Kind.valueOf(arg.group(1).toUpperCase(Locale.ROOT)), arg.group(2)));
+            List<String> params = Stream.of(method.group(2).split(",")).map(p -> p.strip().split("\\s+")[1]).toList();
+            assertEquals(writes.stream().map(Param::name).toList(), params.subList(params.size() - writes.size(), params.size()),
+                    name + " takes its arguments in another order than it writes them");
+            // a family's method picks its instance (begin(k)) by a switch over the constants
+            List<String> kernels = constants.containsKey(c.group(1)) ? List.of(c.group(1))
+                    : Pattern.compile("-> (\\w+);").matcher(method.group(3)).results().map(r -> r.group(1)).toList();
+            assertTrue(!kernels.isEmpty(), name + " launches no binding");
+            for (String k : kernels) {
+                assertEquals(constants.get(k).params(), writes, name + " writes other parameters than " + k + " declares");
+                written.add(constants.get(k).name());
+            }
+        }
+        assertEquals(new TreeSet<>(SIGNATURES.keySet()), new TreeSet<>(written), "kernels without a launch method");
     }
 
     @Test
@@ -87,6 +133,17 @@ class KernelSourceTest {
         assertRejected("ssm_step", extra, "f32 eps is extra");
 
         assertRejected("ssm_stepp", ssmStep, "ssm_stepp is bound but not in the CUDA sources");
+    }
+
+    /** What the module load runs: a kernel edited without its binding stops it. */
+    @Test
+    void aKernelThatDriftsFromItsBindingFailsTheLoadCheck() {
+        String before = "ssm_step(const float* xBC, const float* proj, int projStride, int dtOffset,";
+        String source = KernelSource.join();
+        assertTrue(source.contains(before));
+        String edited = source.replace(before, "ssm_step(const float* xBC, const float* proj, int dtOffset, int projStride,");
+        CudaException e = assertThrows(CudaException.class, () -> CudaKernels.check(KernelSource.signatures(edited)));
+        assertEquals("kernel ssm_step parameter 3 is i32 dtOffset, but its binding passes i32 projStride", e.getMessage());
     }
 
     private static void assertRejected(String kernel, List<Param> binding, String reason) {
