@@ -22,10 +22,10 @@ __device__ __forceinline__ void gemv_step(uint4 q, const float* __restrict__ x, 
 }
 
 // 16-byte weight loads each lane issues before using any: with 8 warps a block and several blocks an SM this keeps
-// enough bytes in flight to cover HBM latency at full bandwidth.
+// well over the ~20 KB per SM in flight that covering HBM latency at full bandwidth takes.
 #define GEMV_LOADS 8
-// Rounds of those loads a warp prefetches into L2 before a GEMV waits for its inputs: few, so that what a full GPU of
-// resident warps prefetches fits in L2.
+// Rounds of those loads a warp prefetches into L2 before a GEMV waits for its inputs: 8 KB a warp, few enough that
+// what a full GPU of resident warps prefetches fits in L2.
 #define GEMV_PREFETCH_ROUNDS 2
 
 // y[r, o] (+)= act(Σ_i W[o, i] · x[r, i] + bias[o]) for rows ≤ ROWS activation rows: the decode path, where
@@ -101,7 +101,7 @@ __device__ __forceinline__ void gemv_prefetch(const bf16* W, int out, int in) {
 }
 
 // One instance per bound on the rows, so a single decoded sequence keeps one accumulator (few registers, more
-// warps per SM). Past 2 rows cuBLAS is faster (see CudaLinear).
+// warps per SM). More rows go to cuBLAS (see CudaLinear).
 #define GEMV_KERNEL(R) \
     extern "C" __global__ void __launch_bounds__(256) gemv_bf16_##R(const bf16* __restrict__ W, const float* __restrict__ x, \
             float* y, const float* bias, int out, int in, int rows, int accumulate, int act) { \
