@@ -421,4 +421,284 @@ public final class CudaKernels {
     synchronized void argmax(int grid, int block, long logits, int vocab, long out) {
         begin(ARGMAX).ptr(logits).i32(vocab).ptr(out).launch(grid, 1, 1, block, 0);
     }
+
+    // --- training ---------------------------------------------------------------------------------------------
+
+    // reduce.cu
+
+    private static final Kernel COLUMN_SUMS = kernel("column_sums", "ptr x, i64 rows, i32 cols, i64 stride, "
+            + "i32 rowsPerBlock, ptr out, i32 accumulate");
+    private static final Kernel SUM_SQUARES = kernel("sum_squares", "ptr x, i64 n, ptr partial");
+    private static final Kernel AXPY = kernel("axpy", "f32 alpha, ptr x, ptr y, i64 n, i32 accumulate");
+
+    synchronized void columnSums(int gridX, int gridY, int block, long x, long rows, int cols, long stride,
+            int rowsPerBlock, long out, int accumulate) {
+        begin(COLUMN_SUMS).ptr(x).i64(rows).i32(cols).i64(stride).i32(rowsPerBlock).ptr(out).i32(accumulate)
+                .launch(gridX, gridY, 1, block, 0);
+    }
+
+    synchronized void sumSquares(int gridX, int gridY, int block, long x, long n, long partial) {
+        begin(SUM_SQUARES).ptr(x).i64(n).ptr(partial).launch(gridX, gridY, 1, block, 0);
+    }
+
+    synchronized void axpy(int gridX, int gridY, int block, float alpha, long x, long y, long n, int accumulate) {
+        begin(AXPY).f32(alpha).ptr(x).ptr(y).i64(n).i32(accumulate).launch(gridX, gridY, 1, block, 0);
+    }
+
+    // adamw.cu
+
+    private static final Kernel ADAMW = kernel("adamw", "ptr value, ptr grad, ptr m, ptr v, i64 n, f32 gradScale, "
+            + "f32 decay, f32 stepSize, f32 oneMinusBeta1, f32 beta2, f32 oneMinusBeta2, f32 eps, f32 bc2Sqrt");
+
+    synchronized void adamw(int gridX, int gridY, int block, long value, long grad, long m, long v, long n,
+            float gradScale, float decay, float stepSize, float oneMinusBeta1, float beta2, float oneMinusBeta2,
+            float eps, float bc2Sqrt) {
+        begin(ADAMW).ptr(value).ptr(grad).ptr(m).ptr(v).i64(n).f32(gradScale).f32(decay).f32(stepSize)
+                .f32(oneMinusBeta1).f32(beta2).f32(oneMinusBeta2).f32(eps).f32(bc2Sqrt)
+                .launch(gridX, gridY, 1, block, 0);
+    }
+
+    // cross_entropy.cu
+
+    private static final Kernel CROSS_ENTROPY = kernel("cross_entropy", "ptr z, ptr targets, i32 vocab, f32 scale, "
+            + "ptr loss");
+
+    synchronized void crossEntropy(int gridX, int gridY, int block, long z, long targets, int vocab, float scale,
+            long loss) {
+        begin(CROSS_ENTROPY).ptr(z).ptr(targets).i32(vocab).f32(scale).ptr(loss).launch(gridX, gridY, 1, block, 0);
+    }
+
+    // embed.cu (training)
+
+    private static final Kernel EMBED_F32 = kernel("embed_f32", "ptr table, ptr ids, ptr x, i32 hidden");
+    private static final Kernel EMBED_BACKWARD = kernel("embed_backward", "ptr dx, ptr ids, i32 len, i32 hidden, "
+            + "ptr dTable");
+
+    synchronized void embedF32(int gridX, int gridY, int block, long table, long ids, long x, int hidden) {
+        begin(EMBED_F32).ptr(table).ptr(ids).ptr(x).i32(hidden).launch(gridX, gridY, 1, block, 0);
+    }
+
+    synchronized void embedBackward(int gridX, int gridY, int block, long dx, long ids, int len, int hidden,
+            long dTable) {
+        begin(EMBED_BACKWARD).ptr(dx).ptr(ids).i32(len).i32(hidden).ptr(dTable).launch(gridX, gridY, 1, block, 0);
+    }
+
+    // rms_norm.cu (training)
+
+    private static final Kernel RMS_NORM_TRAIN = kernel("rms_norm_train", "ptr x, ptr w, ptr y, ptr rstd, i32 dim, "
+            + "i32 group, f32 eps");
+    private static final Kernel RMS_NORM_BACKWARD = kernel("rms_norm_backward", "ptr dy, ptr x, ptr w, ptr rstd, "
+            + "ptr dx, ptr dwRows, i32 dim, i32 group, i32 accumulate");
+    private static final Kernel GATED_RMS_NORM_TRAIN = kernel("gated_rms_norm_train", "ptr y, ptr proj, "
+            + "i32 projStride, ptr w, ptr out, ptr rstd, i32 inner, i32 group, f32 eps");
+    private static final Kernel GATED_RMS_NORM_BACKWARD = kernel("gated_rms_norm_backward", "ptr dOut, ptr y, "
+            + "ptr proj, i32 projStride, ptr w, ptr rstd, ptr dy, ptr dProj, ptr dwRows, i32 inner, i32 group");
+
+    synchronized void rmsNormTrain(int gridX, int gridY, int block, long x, long w, long y, long rstd, int dim,
+            int group, float eps) {
+        begin(RMS_NORM_TRAIN).ptr(x).ptr(w).ptr(y).ptr(rstd).i32(dim).i32(group).f32(eps)
+                .launch(gridX, gridY, 1, block, 0);
+    }
+
+    synchronized void rmsNormBackward(int gridX, int gridY, int block, long dy, long x, long w, long rstd, long dx,
+            long dwRows, int dim, int group, int accumulate) {
+        begin(RMS_NORM_BACKWARD).ptr(dy).ptr(x).ptr(w).ptr(rstd).ptr(dx).ptr(dwRows).i32(dim).i32(group).i32(accumulate)
+                .launch(gridX, gridY, 1, block, 0);
+    }
+
+    synchronized void gatedRmsNormTrain(int gridX, int gridY, int block, long y, long proj, int projStride, long w,
+            long out, long rstd, int inner, int group, float eps) {
+        begin(GATED_RMS_NORM_TRAIN).ptr(y).ptr(proj).i32(projStride).ptr(w).ptr(out).ptr(rstd).i32(inner).i32(group)
+                .f32(eps).launch(gridX, gridY, 1, block, 0);
+    }
+
+    synchronized void gatedRmsNormBackward(int gridX, int gridY, int block, long dOut, long y, long proj,
+            int projStride, long w, long rstd, long dy, long dProj, long dwRows, int inner, int group) {
+        begin(GATED_RMS_NORM_BACKWARD).ptr(dOut).ptr(y).ptr(proj).i32(projStride).ptr(w).ptr(rstd).ptr(dy).ptr(dProj)
+                .ptr(dwRows).i32(inner).i32(group).launch(gridX, gridY, 1, block, 0);
+    }
+
+    // conv1d.cu (training)
+
+    private static final Kernel CONV1D_TRAIN = kernel("conv1d_train", "ptr proj, i32 projStride, i32 inner, ptr w, "
+            + "ptr bias, ptr out, i32 len, i32 convDim, i32 K");
+    private static final Kernel CONV1D_BACKWARD = kernel("conv1d_backward", "ptr dOut, ptr proj, i32 projStride, "
+            + "i32 inner, ptr w, ptr bias, ptr dProj, ptr dw, ptr dbias, i32 len, i32 convDim, i32 K");
+
+    synchronized void conv1dTrain(int gridX, int gridY, int block, long proj, int projStride, int inner, long w,
+            long bias, long out, int len, int convDim, int K) {
+        begin(CONV1D_TRAIN).ptr(proj).i32(projStride).i32(inner).ptr(w).ptr(bias).ptr(out).i32(len).i32(convDim).i32(K)
+                .launch(gridX, gridY, 1, block, 0);
+    }
+
+    synchronized void conv1dBackward(int gridX, int gridY, int block, long dOut, long proj, int projStride, int inner,
+            long w, long bias, long dProj, long dw, long dbias, int len, int convDim, int K) {
+        begin(CONV1D_BACKWARD).ptr(dOut).ptr(proj).i32(projStride).i32(inner).ptr(w).ptr(bias).ptr(dProj).ptr(dw)
+                .ptr(dbias).i32(len).i32(convDim).i32(K).launch(gridX, gridY, 1, block, 0);
+    }
+
+    // ssd_scan_backward.cu
+
+    private static final Kernel SSD_BWD_STATE_LOCAL = kernel("ssd_bwd_state_local", "ptr xBC, ptr dy, ptr cum, "
+            + "ptr dState, i32 len, i32 chunk, i32 heads, i32 headDim, i32 N, i32 groups, i32 inner, i32 convDim");
+    private static final Kernel SSD_BWD_STATE_PASS = kernel("ssd_bwd_state_pass", "ptr dState, ptr cum, i32 len, "
+            + "i32 chunk, i32 heads, i32 headDim, i32 N");
+    private static final Kernel SSD_BWD_DM = kernel("ssd_bwd_dm", "ptr xBC, ptr dy, ptr dm, i32 len, i32 chunk, "
+            + "i32 heads, i32 headDim, i32 inner, i32 convDim");
+    private static final Kernel SSD_BWD_DX = kernel("ssd_bwd_dx", "ptr xBC, ptr dy, ptr dt, ptr cum, ptr cb, "
+            + "ptr dStateOut, ptr D, ptr dxBC, i32 len, i32 chunk, i32 heads, i32 headDim, i32 N, i32 groups, "
+            + "i32 inner, i32 convDim");
+    private static final Kernel SSD_BWD_DCB = kernel("ssd_bwd_dcb", "ptr dm, ptr dt, ptr cum, ptr dcb, i32 len, "
+            + "i32 chunk, i32 heads, i32 groups");
+    private static final Kernel SSD_BWD_DBC = kernel("ssd_bwd_dbc", "ptr xBC, ptr dy, ptr dt, ptr cum, ptr dcb, "
+            + "ptr sIn, ptr dStateOut, ptr dxBC, i32 len, i32 chunk, i32 heads, i32 headDim, i32 N, i32 groups, "
+            + "i32 inner, i32 convDim");
+
+    synchronized void ssdBwdStateLocal(int gridX, int gridY, int block, long xBC, long dy, long cum, long dState,
+            int len, int chunk, int heads, int headDim, int N, int groups, int inner, int convDim) {
+        begin(SSD_BWD_STATE_LOCAL).ptr(xBC).ptr(dy).ptr(cum).ptr(dState).i32(len).i32(chunk).i32(heads).i32(headDim)
+                .i32(N).i32(groups).i32(inner).i32(convDim).launch(gridX, gridY, 1, block, 0);
+    }
+
+    synchronized void ssdBwdStatePass(int gridX, int gridY, int block, long dState, long cum, int len, int chunk,
+            int heads, int headDim, int N) {
+        begin(SSD_BWD_STATE_PASS).ptr(dState).ptr(cum).i32(len).i32(chunk).i32(heads).i32(headDim).i32(N)
+                .launch(gridX, gridY, 1, block, 0);
+    }
+
+    synchronized void ssdBwdDm(int gridX, int gridY, int block, long xBC, long dy, long dm, int len, int chunk,
+            int heads, int headDim, int inner, int convDim) {
+        begin(SSD_BWD_DM).ptr(xBC).ptr(dy).ptr(dm).i32(len).i32(chunk).i32(heads).i32(headDim).i32(inner).i32(convDim)
+                .launch(gridX, gridY, 1, block, 0);
+    }
+
+    synchronized void ssdBwdDx(int gridX, int gridY, int block, long xBC, long dy, long dt, long cum, long cb,
+            long dStateOut, long D, long dxBC, int len, int chunk, int heads, int headDim, int N, int groups, int inner,
+            int convDim) {
+        begin(SSD_BWD_DX).ptr(xBC).ptr(dy).ptr(dt).ptr(cum).ptr(cb).ptr(dStateOut).ptr(D).ptr(dxBC).i32(len).i32(chunk)
+                .i32(heads).i32(headDim).i32(N).i32(groups).i32(inner).i32(convDim).launch(gridX, gridY, 1, block, 0);
+    }
+
+    synchronized void ssdBwdDcb(int gridX, int gridY, int block, long dm, long dt, long cum, long dcb, int len,
+            int chunk, int heads, int groups) {
+        begin(SSD_BWD_DCB).ptr(dm).ptr(dt).ptr(cum).ptr(dcb).i32(len).i32(chunk).i32(heads).i32(groups)
+                .launch(gridX, gridY, 1, block, 0);
+    }
+
+    synchronized void ssdBwdDbc(int gridX, int gridY, int block, long xBC, long dy, long dt, long cum, long dcb,
+            long sIn, long dStateOut, long dxBC, int len, int chunk, int heads, int headDim, int N, int groups,
+            int inner, int convDim) {
+        begin(SSD_BWD_DBC).ptr(xBC).ptr(dy).ptr(dt).ptr(cum).ptr(dcb).ptr(sIn).ptr(dStateOut).ptr(dxBC).i32(len)
+                .i32(chunk).i32(heads).i32(headDim).i32(N).i32(groups).i32(inner).i32(convDim)
+                .launch(gridX, gridY, 1, block, 0);
+    }
+
+    // ssd_time_step.cu
+
+    private static final Kernel SSD_BWD_DT = kernel("ssd_bwd_dt", "ptr xBC, ptr dy, ptr dt, ptr cum, ptr A, ptr dm, "
+            + "ptr cb, ptr sIn, ptr dStateOut, ptr ddt, ptr dAPart, ptr dDPart, i32 len, i32 chunk, i32 heads, "
+            + "i32 headDim, i32 N, i32 groups, i32 inner, i32 convDim");
+    private static final Kernel SSD_DT_BACKWARD = kernel("ssd_dt_backward", "ptr ddt, ptr proj, i32 projStride, "
+            + "i32 dtOffset, ptr dtBias, ptr dProj, ptr dDtBias, i32 len, i32 heads, f32 lo, f32 hi");
+    private static final Kernel SSD_PARAM_GRADS = kernel("ssd_param_grads", "ptr dAPart, ptr dDPart, ptr A, "
+            + "i32 chunks, i32 heads, ptr dALog, ptr dD");
+
+    synchronized void ssdBwdDt(int gridX, int gridY, int block, long xBC, long dy, long dt, long cum, long A, long dm,
+            long cb, long sIn, long dStateOut, long ddt, long dAPart, long dDPart, int len, int chunk, int heads,
+            int headDim, int N, int groups, int inner, int convDim) {
+        begin(SSD_BWD_DT).ptr(xBC).ptr(dy).ptr(dt).ptr(cum).ptr(A).ptr(dm).ptr(cb).ptr(sIn).ptr(dStateOut).ptr(ddt)
+                .ptr(dAPart).ptr(dDPart).i32(len).i32(chunk).i32(heads).i32(headDim).i32(N).i32(groups).i32(inner)
+                .i32(convDim).launch(gridX, gridY, 1, block, 0);
+    }
+
+    synchronized void ssdDtBackward(int gridX, int gridY, int block, long ddt, long proj, int projStride, int dtOffset,
+            long dtBias, long dProj, long dDtBias, int len, int heads, float lo, float hi) {
+        begin(SSD_DT_BACKWARD).ptr(ddt).ptr(proj).i32(projStride).i32(dtOffset).ptr(dtBias).ptr(dProj).ptr(dDtBias)
+                .i32(len).i32(heads).f32(lo).f32(hi).launch(gridX, gridY, 1, block, 0);
+    }
+
+    synchronized void ssdParamGrads(int gridX, int gridY, int block, long dAPart, long dDPart, long A, int chunks,
+            int heads, long dALog, long dD) {
+        begin(SSD_PARAM_GRADS).ptr(dAPart).ptr(dDPart).ptr(A).i32(chunks).i32(heads).ptr(dALog).ptr(dD)
+                .launch(gridX, gridY, 1, block, 0);
+    }
+
+    // flash_attention.cu
+
+    private static final Kernel ATTN_FWD = kernel("attn_fwd", "ptr q, i32 qStride, ptr k, ptr v, i32 kvStride, "
+            + "ptr out, i32 outStride, ptr lse, i32 len, i32 heads, i32 kvHeads, i32 D, f32 scale");
+    private static final Kernel ATTN_BWD_DELTA = kernel("attn_bwd_delta", "ptr out, ptr dout, i32 outStride, "
+            + "ptr delta, i32 len, i32 D");
+    private static final Kernel ATTN_BWD_DQ = kernel("attn_bwd_dq", "ptr q, i32 qStride, ptr k, ptr v, "
+            + "i32 kvStride, ptr dout, i32 outStride, ptr lse, ptr delta, ptr dq, i32 len, i32 heads, i32 kvHeads, "
+            + "i32 D, f32 scale");
+    private static final Kernel ATTN_BWD_DKV = kernel("attn_bwd_dkv", "ptr q, i32 qStride, ptr k, ptr v, "
+            + "i32 kvStride, ptr dout, i32 outStride, ptr lse, ptr delta, ptr dk, ptr dv, i32 len, i32 heads, "
+            + "i32 kvHeads, i32 D, f32 scale");
+
+    synchronized void attnFwd(int gridX, int gridY, int block, int sharedBytes, long q, int qStride, long k, long v,
+            int kvStride, long out, int outStride, long lse, int len, int heads, int kvHeads, int D, float scale) {
+        begin(ATTN_FWD).ptr(q).i32(qStride).ptr(k).ptr(v).i32(kvStride).ptr(out).i32(outStride).ptr(lse).i32(len)
+                .i32(heads).i32(kvHeads).i32(D).f32(scale).launch(gridX, gridY, 1, block, sharedBytes);
+    }
+
+    synchronized void attnBwdDelta(int gridX, int gridY, int block, long out, long dout, int outStride, long delta,
+            int len, int D) {
+        begin(ATTN_BWD_DELTA).ptr(out).ptr(dout).i32(outStride).ptr(delta).i32(len).i32(D)
+                .launch(gridX, gridY, 1, block, 0);
+    }
+
+    synchronized void attnBwdDq(int gridX, int gridY, int block, int sharedBytes, long q, int qStride, long k, long v,
+            int kvStride, long dout, int outStride, long lse, long delta, long dq, int len, int heads, int kvHeads,
+            int D, float scale) {
+        begin(ATTN_BWD_DQ).ptr(q).i32(qStride).ptr(k).ptr(v).i32(kvStride).ptr(dout).i32(outStride).ptr(lse).ptr(delta)
+                .ptr(dq).i32(len).i32(heads).i32(kvHeads).i32(D).f32(scale).launch(gridX, gridY, 1, block, sharedBytes);
+    }
+
+    synchronized void attnBwdDkv(int gridX, int gridY, int block, int sharedBytes, long q, int qStride, long k, long v,
+            int kvStride, long dout, int outStride, long lse, long delta, long dk, long dv, int len, int heads,
+            int kvHeads, int D, float scale) {
+        begin(ATTN_BWD_DKV).ptr(q).i32(qStride).ptr(k).ptr(v).i32(kvStride).ptr(dout).i32(outStride).ptr(lse)
+                .ptr(delta).ptr(dk).ptr(dv).i32(len).i32(heads).i32(kvHeads).i32(D).f32(scale)
+                .launch(gridX, gridY, 1, block, sharedBytes);
+    }
+
+    // relu2.cu
+
+    private static final Kernel RELU2 = kernel("relu2", "ptr h, ptr out, i64 n");
+    private static final Kernel RELU2_BACKWARD = kernel("relu2_backward", "ptr dOut, ptr h, ptr dh, i64 n");
+
+    synchronized void relu2(int gridX, int gridY, int block, long h, long out, long n) {
+        begin(RELU2).ptr(h).ptr(out).i64(n).launch(gridX, gridY, 1, block, 0);
+    }
+
+    synchronized void relu2Backward(int gridX, int gridY, int block, long dOut, long h, long dh, long n) {
+        begin(RELU2_BACKWARD).ptr(dOut).ptr(h).ptr(dh).i64(n).launch(gridX, gridY, 1, block, 0);
+    }
+
+    // lora.cu
+
+    private static final Kernel DORA_ROW_NORMS = kernel("dora_row_norms", "ptr wBf16, ptr wF32, ptr ba, f32 s, "
+            + "i32 in, ptr norms");
+    private static final Kernel DORA_FORWARD = kernel("dora_forward", "ptr y, ptr bx, ptr magnitude, ptr norms, "
+            + "f32 s, i32 out, i64 n");
+    private static final Kernel DORA_BACKWARD = kernel("dora_backward", "ptr dy, ptr base, ptr bx, ptr magnitude, "
+            + "ptr norms, f32 s, i32 out, i64 n, ptr dBx, ptr dBase, ptr magRows");
+
+    synchronized void doraRowNorms(int gridX, int gridY, int block, long wBf16, long wF32, long ba, float s, int in,
+            long norms) {
+        begin(DORA_ROW_NORMS).ptr(wBf16).ptr(wF32).ptr(ba).f32(s).i32(in).ptr(norms).launch(gridX, gridY, 1, block, 0);
+    }
+
+    synchronized void doraForward(int gridX, int gridY, int block, long y, long bx, long magnitude, long norms, float s,
+            int out, long n) {
+        begin(DORA_FORWARD).ptr(y).ptr(bx).ptr(magnitude).ptr(norms).f32(s).i32(out).i64(n)
+                .launch(gridX, gridY, 1, block, 0);
+    }
+
+    synchronized void doraBackward(int gridX, int gridY, int block, long dy, long base, long bx, long magnitude,
+            long norms, float s, int out, long n, long dBx, long dBase, long magRows) {
+        begin(DORA_BACKWARD).ptr(dy).ptr(base).ptr(bx).ptr(magnitude).ptr(norms).f32(s).i32(out).i64(n).ptr(dBx)
+                .ptr(dBase).ptr(magRows).launch(gridX, gridY, 1, block, 0);
+    }
 }

@@ -20,8 +20,9 @@ import java.util.regex.Pattern;
 final class KernelSource {
     /** The files in the order they are joined: the common header first, then each file after those it uses. */
     static final List<String> FILES = List.of("common.cuh", "embed.cu", "rms_norm.cu", "convert.cu", "bias_act.cu",
-            "fill_random.cu", "gemv.cu", "moe.cu", "conv1d.cu", "ssm_step.cu", "ssd_scan.cu", "kv_cache.cu",
-            "attention_decode.cu", "causal_softmax.cu", "argmax.cu");
+            "fill_random.cu", "gemv.cu", "moe.cu", "conv1d.cu", "ssm_step.cu", "ssd_scan.cu", "ssd_scan_backward.cu",
+            "ssd_time_step.cu", "kv_cache.cu", "attention_decode.cu", "causal_softmax.cu", "argmax.cu", "reduce.cu",
+            "adamw.cu", "cross_entropy.cu", "flash_attention.cu", "relu2.cu", "lora.cu");
 
     /** How a kernel parameter is passed: a device pointer, a 64-bit or 32-bit integer, or a float. */
     enum Kind { PTR, I64, I32, F32 }

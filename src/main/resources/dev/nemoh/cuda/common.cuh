@@ -34,10 +34,23 @@ __device__ __forceinline__ void begin_kernel() {
 
 __device__ __forceinline__ float silu(float x) { return x / (1.f + __expf(-x)); }
 
+__device__ __forceinline__ float sigmoid(float x) { return 1.f / (1.f + __expf(-x)); }
+
+// d silu(x) / dx
+__device__ __forceinline__ float silu_grad(float x) {
+    float s = sigmoid(x);
+    return s * (1.f + x * (1.f - s));
+}
+
 __device__ __forceinline__ float softplus(float x) { return x > 20.f ? x : log1pf(expf(x)); }
 
 __device__ __forceinline__ float warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
     return v;
 }
 
@@ -52,6 +65,25 @@ __device__ float block_sum(float v) {
     if (warp == 0) {
         float s = lane < (blockDim.x >> 5) ? partial[lane] : 0.f;
         s = warp_sum(s);
+        if (lane == 0) total = s;
+    }
+    __syncthreads();
+    float r = total;
+    __syncthreads();
+    return r;
+}
+
+// Maximum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
+__device__ float block_max(float v) {
+    __shared__ float partial[32];
+    __shared__ float total;
+    v = warp_max(v);
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if (lane == 0) partial[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        float s = lane < (blockDim.x >> 5) ? partial[lane] : NEG_INF;
+        s = warp_max(s);
         if (lane == 0) total = s;
     }
     __syncthreads();

@@ -1,0 +1,114 @@
+// The time step's part of the SSD scan's gradient: dcum and ddt of each chunk and head from the scan's terms, the
+// running sum cum = Σ A·dt carried into ddt and dA, then softplus and the clamp back to in_proj's dt columns.
+
+// Per chunk and head: ddt [len, heads] (the gradient of the clamped dt), and partial sums over the chunk of dA and
+// dD, [chunks, heads]. dm from ssd_bwd_dm, cb from ssd_cb, sIn and dStateOut the states entering and the gradients of
+// the states leaving each chunk. grid (chunks, heads), block 256.
+extern "C" __global__ void __launch_bounds__(256) ssd_bwd_dt(const float* xBC, const float* dy, const float* dt,
+        const float* cum, const float* A, const float* dm, const float* cb, const float* sIn, const float* dStateOut,
+        float* ddt, float* dAPart, float* dDPart, int len, int chunk, int heads, int headDim, int N, int groups,
+        int inner, int convDim) {
+    begin_kernel();
+    __shared__ float cumS[MAX_CHUNK], dtS[MAX_CHUNK], dcum[MAX_CHUNK], gdt[MAX_CHUNK], q2[MAX_CHUNK];
+    int c = blockIdx.x, h = blockIdx.y, g = h / (heads / groups);
+    int t0 = c * chunk, T = min(chunk, len - t0);
+    for (int s = threadIdx.x; s < T; s += blockDim.x) {
+        cumS[s] = cum[(long) (t0 + s) * heads + h];
+        dtS[s] = dt[(long) (t0 + s) * heads + h];
+    }
+    __syncthreads();
+    float last = cumS[T - 1];
+    const float* dmc = dm + ((long) c * heads + h) * chunk * chunk;
+    const float* cbc = cb + ((long) c * groups + g) * chunk * chunk;
+    const float* s0 = sIn + ((long) c * heads + h) * N * headDim;
+    const float* sOut = dStateOut + ((long) c * heads + h) * N * headDim;
+    const float* x = xBC + (long) t0 * convDim + h * headDim;
+    const float* B = xBC + (long) t0 * convDim + inner + g * N;
+    const float* C = xBC + (long) t0 * convDim + inner + groups * N + g * N;
+    const float* d = dy + (long) t0 * inner + h * headDim;
+    for (int t = threadIdx.x; t < T; t += blockDim.x) {
+        // intra-chunk terms: as output t (row) and as input t (column) of M = L ∘ CB ∘ dt
+        float asOut = 0.f, asIn = 0.f, viaDt = 0.f;
+        for (int s = 0; s <= t; s++) {
+            asOut += dmc[t * chunk + s] * expf(cumS[t] - cumS[s]) * cbc[t * chunk + s] * dtS[s];
+        }
+        for (int u = t; u < T; u++) {
+            float lcb = dmc[u * chunk + t] * expf(cumS[u] - cumS[t]) * cbc[u * chunk + t];
+            viaDt += lcb;
+            asIn += lcb * dtS[t];
+        }
+        // the entering state: y[t] += exp(cum[t]) · S_in C[t]; the leaving state reads x[t] ⊗ B[t]
+        float q1 = 0.f, qo = 0.f;
+        for (int p = 0; p < headDim; p++) {
+            float sc = 0.f, ob = 0.f;
+            for (int n = 0; n < N; n++) {
+                sc += s0[n * headDim + p] * C[(long) t * convDim + n];
+                ob += sOut[n * headDim + p] * B[(long) t * convDim + n];
+            }
+            q1 += d[(long) t * inner + p] * sc;
+            qo += x[(long) t * convDim + p] * ob;
+        }
+        float w = expf(last - cumS[t]);
+        q2[t] = w * dtS[t] * qo;
+        dcum[t] = asOut - asIn + expf(cumS[t]) * q1 - q2[t];
+        gdt[t] = viaDt + w * qo;
+    }
+    float e = 0.f, dd = 0.f;
+    for (int i = threadIdx.x; i < N * headDim; i += blockDim.x) e += sOut[i] * s0[i];
+    for (int i = threadIdx.x; i < T * headDim; i += blockDim.x) {
+        int t = i / headDim, p = i % headDim;
+        dd += d[(long) t * inner + p] * x[(long) t * convDim + p];
+    }
+    e = block_sum(e);
+    dd = block_sum(dd);
+    if (threadIdx.x == 0) {
+        // the leaving state's decay exp(cum[last]) multiplies S_in and every w[s]
+        float lastTerm = expf(last) * e;
+        for (int s = 0; s < T; s++) lastTerm += q2[s];
+        dcum[T - 1] += lastTerm;
+        float acc = 0.f, da = 0.f;
+        for (int t = T - 1; t >= 0; t--) {
+            acc += dcum[t];
+            ddt[(long) (t0 + t) * heads + h] = gdt[t] + A[h] * acc;
+            da += dtS[t] * acc;
+        }
+        dAPart[(long) c * heads + h] = da;
+        dDPart[(long) c * heads + h] = dd;
+    }
+}
+
+// Through dt = clamp(softplus(raw), lo, hi) with raw = in_proj's dt column + dt_bias: writes dProj's dt columns
+// (zero where the clamp held, as torch's clamp) and adds Σ_t into dDtBias (may be null: frozen). One thread per head
+// walks the tokens in order. grid (1), block ≥ heads.
+extern "C" __global__ void ssd_dt_backward(const float* ddt, const float* proj, int projStride, int dtOffset,
+                                           const float* dtBias, float* dProj, float* dDtBias, int len, int heads,
+                                           float lo, float hi) {
+    begin_kernel();
+    int h = blockIdx.x * blockDim.x + threadIdx.x;
+    if (h >= heads) return;
+    float sum = 0.f;
+    for (int t = 0; t < len; t++) {
+        float raw = proj[(long) t * projStride + dtOffset + h] + dtBias[h];
+        float v = softplus(raw);
+        float g = v < lo || v > hi ? 0.f : ddt[(long) t * heads + h] * (raw > 20.f ? 1.f : sigmoid(raw));
+        dProj[(long) t * projStride + dtOffset + h] = g;
+        sum += g;
+    }
+    if (dDtBias) dDtBias[h] += sum;
+}
+
+// dA_log (A = −exp(A_log), so dA_log = dA · A) and dD from the per-chunk partial sums, in chunk order; either output
+// may be null (frozen). grid (1), block ≥ heads.
+extern "C" __global__ void ssd_param_grads(const float* dAPart, const float* dDPart, const float* A, int chunks,
+                                           int heads, float* dALog, float* dD) {
+    begin_kernel();
+    int h = blockIdx.x * blockDim.x + threadIdx.x;
+    if (h >= heads) return;
+    float da = 0.f, d = 0.f;
+    for (int c = 0; c < chunks; c++) {
+        da += dAPart[(long) c * heads + h];
+        d += dDPart[(long) c * heads + h];
+    }
+    if (dALog) dALog[h] += da * A[h];
+    if (dD) dD[h] += d;
+}
