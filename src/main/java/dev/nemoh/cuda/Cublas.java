@@ -61,6 +61,16 @@ public final class Cublas {
                 COMPUTE_32F_FAST_TF32);
     }
 
+    /**
+     * Column-major {@code C[m, n] = alpha · op(A) · op(B) + beta · C} with A and B float32 or bf16, C float32, float32
+     * accumulation (no TF32: float32 operands keep float32's precision).
+     */
+    public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, long a, boolean aBf16, int lda,
+                     long b, boolean bBf16, int ldb, float beta, long c, int ldc) {
+        gemm(transA ? OP_T : OP_N, transB ? OP_T : OP_N, m, n, k, alpha, a, aBf16 ? R_16BF : R_32F, lda, b,
+                bBf16 ? R_16BF : R_32F, ldb, beta, c, ldc, COMPUTE_32F);
+    }
+
     private synchronized void gemm(int opA, int opB, int m, int n, int k, float a, long A, int typeA, int lda, long B,
                                    int typeB, int ldb, float b, long C, int ldc, int compute) {
         alpha.set(JAVA_FLOAT, 0, a);

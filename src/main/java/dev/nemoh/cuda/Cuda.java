@@ -199,6 +199,11 @@ public final class Cuda {
         return p;
     }
 
+    /** Sets {@code bytes} bytes at {@code ptr} to zero, in order with the work queued before it. */
+    public void zero(long ptr, long bytes) {
+        if (bytes > 0) check((int) call(memsetD8, ptr, (byte) 0, bytes), "cuMemsetD8");
+    }
+
     public void free(long ptr) {
         if (ptr != 0) check((int) call(memFree, ptr), "cuMemFree");
     }

@@ -272,6 +272,12 @@ public final class CudaKernels {
         begin(GATHER_ROWS).ptr(x).ptr(index).ptr(out).i32(width).launch(grid, 1, 1, block, 0);
     }
 
+    private static final Kernel SCATTER_ROWS = kernel("scatter_rows", "ptr x, ptr index, ptr out, i32 width");
+
+    synchronized void scatterRows(int grid, int block, long x, long index, long out, int width) {
+        begin(SCATTER_ROWS).ptr(x).ptr(index).ptr(out).i32(width).launch(grid, 1, 1, block, 0);
+    }
+
     synchronized void moeCombine(int gridX, int gridY, int block, long outs, long hits, long weights, long y, int k,
                                  int width, int accumulate) {
         begin(MOE_COMBINE).ptr(outs).ptr(hits).ptr(weights).ptr(y).i32(k).i32(width).i32(accumulate)
@@ -621,6 +627,12 @@ public final class CudaKernels {
             int heads, long dALog, long dD) {
         begin(SSD_PARAM_GRADS).ptr(dAPart).ptr(dDPart).ptr(A).i32(chunks).i32(heads).ptr(dALog).ptr(dD)
                 .launch(gridX, gridY, 1, block, 0);
+    }
+
+    private static final Kernel SSD_A_FROM_LOG = kernel("ssd_a_from_log", "ptr aLog, ptr A, i32 heads");
+
+    synchronized void ssdAFromLog(int gridX, int gridY, int block, long aLog, long A, int heads) {
+        begin(SSD_A_FROM_LOG).ptr(aLog).ptr(A).i32(heads).launch(gridX, gridY, 1, block, 0);
     }
 
     // flash_attention.cu

@@ -92,6 +92,14 @@ extern "C" __global__ void gather_rows(const float* x, const int* index, float* 
     for (int c = threadIdx.x; c < width; c += blockDim.x) out[i * width + c] = src[c];
 }
 
+// The inverse: out[index[i]] = x[i] for each row i (the index holds no repeats). grid (rows of x).
+extern "C" __global__ void scatter_rows(const float* x, const int* index, float* out, int width) {
+    begin_kernel();
+    long i = blockIdx.x;
+    float* dst = out + (long) index[i] * width;
+    for (int c = threadIdx.x; c < width; c += blockDim.x) dst[c] = x[i * width + c];
+}
+
 // y[r] (+)= Σ_slot weights[r, slot] · outs[hit(r, slot)] in slot order, hit(r, slot) = hits[r · k + slot], or
 // r · k + slot when hits is null. A fixed order and no atomics: the same sums in every run and for a token alone or
 // in a batch. grid (ceil(width / blockDim), rows).

@@ -112,3 +112,10 @@ extern "C" __global__ void ssd_param_grads(const float* dAPart, const float* dDP
     if (dALog) dALog[h] += da * A[h];
     if (dD) dD[h] += d;
 }
+
+// A = −exp(A_log), rounded once from double as the CPU model does. grid (ceil(heads / block)).
+extern "C" __global__ void ssd_a_from_log(const float* aLog, float* A, int heads) {
+    begin_kernel();
+    int h = blockIdx.x * blockDim.x + threadIdx.x;
+    if (h < heads) A[h] = (float) -exp((double) aLog[h]);
+}
