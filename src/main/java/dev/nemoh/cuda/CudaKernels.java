@@ -284,6 +284,28 @@ public final class CudaKernels {
                 .launch(gridX, gridY, 1, block, 0);
     }
 
+    private static final Kernel MOE_PAIR_GRADS = kernel("moe_pair_grads", "ptr outs, ptr dRouted, ptr tok, ptr slot, "
+            + "ptr weights, ptr dOuts, ptr dWeight, i32 width");
+    private static final Kernel MOE_GATHER_SUM = kernel("moe_gather_sum", "ptr rows, ptr hits, ptr y, i32 k, i32 width");
+    private static final Kernel MOE_ROUTE_BACKWARD = kernel("moe_route_backward", "ptr logits, ptr chosen, "
+            + "ptr dWeight, ptr dLogits, i32 experts, i32 k, i32 normalize, f32 scaling");
+
+    synchronized void moePairGrads(int grid, int block, long outs, long dRouted, long tok, long slot, long weights,
+                                   long dOuts, long dWeight, int width) {
+        begin(MOE_PAIR_GRADS).ptr(outs).ptr(dRouted).ptr(tok).ptr(slot).ptr(weights).ptr(dOuts).ptr(dWeight)
+                .i32(width).launch(grid, 1, 1, block, 0);
+    }
+
+    synchronized void moeGatherSum(int gridX, int gridY, int block, long rows, long hits, long y, int k, int width) {
+        begin(MOE_GATHER_SUM).ptr(rows).ptr(hits).ptr(y).i32(k).i32(width).launch(gridX, gridY, 1, block, 0);
+    }
+
+    synchronized void moeRouteBackward(int grid, int block, long logits, long chosen, long dWeight, long dLogits,
+                                       int experts, int k, int normalize, float scaling) {
+        begin(MOE_ROUTE_BACKWARD).ptr(logits).ptr(chosen).ptr(dWeight).ptr(dLogits).i32(experts).i32(k).i32(normalize)
+                .f32(scaling).launch(grid, 1, 1, block, 0);
+    }
+
     // conv1d.cu
 
     private static final Kernel CONV1D = kernel("conv1d", "ptr proj, i32 projStride, i32 inner, ptr w, ptr bias, "

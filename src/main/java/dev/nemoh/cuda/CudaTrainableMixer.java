@@ -8,7 +8,7 @@ import java.util.List;
  * recomputed just before its backward), and the backward. One sequence at a time.
  */
 sealed interface CudaTrainableMixer
-        permits CudaTrainableMamba2Mixer, CudaTrainableAttentionMixer, CudaTrainableMlpMixer {
+        permits CudaTrainableMamba2Mixer, CudaTrainableAttentionMixer, CudaTrainableMlpMixer, CudaTrainableMoeMixer {
     /** out [len, hidden] = mixer(x [len, hidden]), the block's normalised input. */
     void forward(CudaTraining t, String key, long x, int len, long out);
 

@@ -79,8 +79,12 @@ public final class CudaTrainableModel implements TrainableModel {
                             b.vector(m.aLog()), b.vector(m.d()), b.vector(m.norm()));
                     case BlockWeights.Attention a -> new CudaTrainableAttentionMixer(config, b.linear(a.qProj()),
                             b.linear(a.kProj()), b.linear(a.vProj()), b.linear(a.oProj()));
-                    case BlockWeights.Mlp m -> new CudaTrainableMlpMixer(b.linear(m.upProj()), b.linear(m.downProj()));
-                    case BlockWeights.Moe m -> throw new CudaException("MoE blocks do not train on cuda yet; use --device cpu");
+                    case BlockWeights.Mlp m -> b.mlp(m);
+                    case BlockWeights.Moe m -> new CudaTrainableMoeMixer(config, b.linear(m.gate(), true),
+                            b.vector(m.correctionBias()).value(),
+                            m.experts().stream().map(b::mlp).toList(), b.mlp(m.sharedExpert()),
+                            m.latentIn() != null ? b.linear(m.latentIn()) : null,
+                            m.latentOut() != null ? b.linear(m.latentOut()) : null);
                 };
                 layers.add(new Layer(b.vector(layer.norm()), mixer));
             }
@@ -89,10 +93,10 @@ public final class CudaTrainableModel implements TrainableModel {
             if (!tied) {
                 lmHead = b.linear(schema.lmHead);
             } else if (trainedEmbeddings != null) {
-                lmHead = CudaDenseProjection.trained(t, config.vocabSize, config.hiddenSize, trainedEmbeddings, null);
+                lmHead = CudaDenseProjection.trained(t, config.vocabSize, config.hiddenSize, trainedEmbeddings, null, false);
             } else {
                 lmHead = CudaDenseProjection.frozen(config.vocabSize, config.hiddenSize,
-                        embeddingsBf16 == precision.bf16() ? embeddings : b.frozenMatrix(schema.embeddings), null);
+                        embeddingsBf16 == precision.bf16() ? embeddings : b.frozenMatrix(schema.embeddings), null, false);
             }
             projections.add(lmHead);
             for (Layer l : layers) projections.addAll(l.mixer.projections());
@@ -136,19 +140,32 @@ public final class CudaTrainableModel implements TrainableModel {
         }
 
         long frozenMatrix(TensorSpec spec) {
-            long ptr = t.upload(ckpt.get(spec), t.precision.bf16());
+            return frozenMatrix(spec, t.precision.bf16());
+        }
+
+        long frozenMatrix(TensorSpec spec, boolean bf16) {
+            long ptr = t.upload(ckpt.get(spec), bf16);
             frozen.add(ptr);
             return ptr;
         }
 
         CudaProjection linear(LinearSpec spec) {
+            return linear(spec, false);
+        }
+
+        CudaTrainableMlpMixer mlp(BlockWeights.Mlp m) {
+            return new CudaTrainableMlpMixer(linear(m.upProj()), linear(m.downProj()));
+        }
+
+        /** A linear layer; {@code float32}: its products stay float32 whatever the precision. */
+        CudaProjection linear(LinearSpec spec, boolean float32) {
             CudaParameters.Tensor bias = ckpt.find(spec.bias()) != null || byName.containsKey(spec.bias().name())
                     ? vector(spec.bias()) : null;
             CudaParameters.Tensor master = trained(spec.weight());
-            if (master != null) return CudaDenseProjection.trained(t, spec.out(), spec.in(), master, bias);
-            long weight = frozenMatrix(spec.weight());
+            if (master != null) return CudaDenseProjection.trained(t, spec.out(), spec.in(), master, bias, float32);
+            long weight = frozenMatrix(spec.weight(), !float32 && t.precision.bf16());
             if (lora == null || !lora.targetModules().contains(spec.module())) {
-                return CudaDenseProjection.frozen(spec.out(), spec.in(), weight, bias);
+                return CudaDenseProjection.frozen(spec.out(), spec.in(), weight, bias, float32);
             }
             String module = WeightSchema.modulePath(spec.prefix());
             CudaParameters.Tensor a = adapter(module + ".lora_A.weight"), b = adapter(module + ".lora_B.weight");

@@ -118,3 +118,62 @@ extern "C" __global__ void moe_combine(const float* outs, const int* hits, const
     long at = r * width + c;
     y[at] = accumulate ? y[at] + acc : acc;
 }
+
+// --- training ---------------------------------------------------------------------------------------------------
+// Pairs (token, slot) are grouped by expert, each expert's in token order (as the host dispatch lists them):
+// pair p belongs to token tok[p], its weight is weights[slot[p]] (token · k + slot), and its expert's output row p of
+// outs; hits[token · k + slot] = p.
+
+// For each pair: dOuts[p] = weight · dRouted[token] (the expert's output gradient) and dWeight[token · k + slot] =
+// dRouted[token] · outs[p] (the route weight's). grid (pairs).
+extern "C" __global__ void moe_pair_grads(const float* outs, const float* dRouted, const int* tok, const int* slot,
+                                          const float* weights, float* dOuts, float* dWeight, int width) {
+    begin_kernel();
+    long p = blockIdx.x;
+    const float* d = dRouted + (long) tok[p] * width;
+    float w = weights[slot[p]], dot = 0.f;
+    for (int c = threadIdx.x; c < width; c += blockDim.x) {
+        dOuts[p * width + c] = w * d[c];
+        dot += d[c] * outs[p * width + c];
+    }
+    dot = block_sum(dot);
+    if (threadIdx.x == 0) dWeight[slot[p]] = dot;
+}
+
+// y[r] = Σ_slot rows[hits[r · k + slot]] in slot order: the gradient a token's input gathers from its experts.
+// grid (ceil(width / blockDim), tokens).
+extern "C" __global__ void moe_gather_sum(const float* rows, const int* hits, float* y, int k, int width) {
+    begin_kernel();
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    long r = blockIdx.y;
+    if (c >= width) return;
+    float acc = 0.f;
+    for (int s = 0; s < k; s++) acc += rows[(long) hits[r * k + s] * width + c];
+    y[r * width + c] = acc;
+}
+
+// The router logits' gradient from the route weights' (TopkRouter's): w_j = scaling · s_j (/ Σ s when normalize)
+// with s = sigmoid(logit) of the chosen experts; the choice itself has none. dLogits [rows, experts] written, zero
+// for experts not chosen. grid (rows), block 32.
+extern "C" __global__ void moe_route_backward(const float* logits, const int* chosen, const float* dWeight,
+                                              float* dLogits, int experts, int k, int normalize, float scaling) {
+    begin_kernel();
+    long r = blockIdx.x;
+    for (int e = threadIdx.x; e < experts; e += blockDim.x) dLogits[r * experts + e] = 0.f;
+    __syncthreads();
+    if (threadIdx.x != 0) return;
+    float sum = 0.f, weighted = 0.f;
+    for (int j = 0; j < k; j++) {
+        float s = 1.f / (1.f + expf(-logits[r * experts + chosen[r * k + j]]));
+        sum += s;
+        weighted += dWeight[r * k + j] * s;
+    }
+    float norm = sum + 1e-20f;
+    for (int j = 0; j < k; j++) {
+        int e = chosen[r * k + j];
+        float s = 1.f / (1.f + expf(-logits[r * experts + e]));
+        float dw = dWeight[r * k + j];
+        float ds = normalize ? scaling * (dw / norm - weighted / (norm * norm)) : scaling * dw;
+        dLogits[r * experts + e] += ds * s * (1.f - s);
+    }
+}

@@ -157,4 +157,55 @@ class CudaTrainingFixtureTest {
             }
         }
     }
+
+    /**
+     * moe-tiny has no PyTorch gradients: the GPU's, in fp32, against the CPU path's (which FiniteDifferenceTest
+     * checks by finite differences), full fine-tuning and LoRA on the experts.
+     */
+    @ParameterizedTest
+    @CsvSource({"full", "lora"})
+    void moeGradientsEqualTheCpuPath(String kind) {
+        assumeTrue(Cuda.available(), "no CUDA GPU here: GPU training's tests run on a GPU machine");
+        java.nio.file.Path dir = Fixtures.model("moe-tiny");
+        try (SafetensorsFile ref = reference("nemotron-h-tiny")) {
+            int[][] ids = rows(ref.get("input_ids")), labels = rows(ref.get("labels"));
+            long targets = targets(labels);
+            dev.nemoh.train.TrainableModel host;
+            dev.nemoh.train.LoraConfig lora = null;
+            if (kind.equals("full")) {
+                host = FullFineTune.load(dir);
+            } else {
+                lora = new dev.nemoh.train.LoraConfig(4, 8, 0, dev.nemoh.train.LoraConfig.MODULES, false, false, 3);
+                host = LoraModel.create(dir, lora);
+                // B starts at zero; give it values so that A's gradient is not zero
+                java.util.Random rng = new java.util.Random(11);
+                for (Parameter p : host.parameters()) {
+                    if (p.name.endsWith("lora_B.weight")) for (int i = 0; i < p.value.length; i++) p.value[i] = (float) (rng.nextGaussian() * 0.05);
+                }
+            }
+            double cpuLoss = host.lossAndBackward(ids, labels, targets).mean();
+            List<float[]> cpuGrads = host.parameters().stream().map(p -> p.grad.clone()).toList();
+            host.parameters().forEach(Parameter::zeroGrad);
+            CudaTrainableModel gpu = new CudaTrainableModel(dir, host.parameters(), lora, TrainingPrecision.FP32,
+                    Integer.MAX_VALUE);
+            try {
+                double gpuLoss = gpu.lossAndBackward(ids, labels, targets).mean();
+                double lossRel = Math.abs(gpuLoss - cpuLoss) / cpuLoss;
+                System.out.printf("cuda moe-tiny %s: loss %.7f vs cpu %.7f (rel %.2g)%n", kind, gpuLoss, cpuLoss, lossRel);
+                assertTrue(lossRel < 1e-4, "loss relative error " + lossRel);
+                gpu.pullGradients();
+                double worst = 0;
+                for (int i = 0; i < host.parameters().size(); i++) {
+                    Parameter p = host.parameters().get(i);
+                    double rel = relative(p.grad, cpuGrads.get(i));
+                    if (Double.isNaN(rel)) rel = 0; // a parameter no token reaches: both zero
+                    assertTrue(rel < 1e-4, "gradient of " + p.name + " relative error " + rel);
+                    worst = Math.max(worst, rel);
+                }
+                System.out.printf("cuda moe-tiny %s: worst gradient rel %.2g%n", kind, worst);
+            } finally {
+                gpu.close();
+            }
+        }
+    }
 }
