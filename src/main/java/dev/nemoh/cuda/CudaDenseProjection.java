@@ -37,7 +37,7 @@ final class CudaDenseProjection implements CudaProjection {
     /** A trained layer over its float32 master weight; {@code float32}: its products stay float32. */
     static CudaDenseProjection trained(CudaTraining t, int out, int in, CudaParameters.Tensor master,
                                        CudaParameters.Tensor bias, boolean float32) {
-        if (float32 || !t.precision.bf16()) return new CudaDenseProjection(out, in, master, master.value(), false, bias, true);
+        if (float32 || !t.precision.bf16()) return new CudaDenseProjection(out, in, master, master.value(), false, bias, float32);
         CudaDenseProjection p = new CudaDenseProjection(out, in, master, t.cuda.alloc(2L * out * in), true, bias, false);
         p.refresh(t);
         return p;
