@@ -132,13 +132,13 @@ final class DifferentiableModel {
         return trainBase || module == null ? dense(trained, w, b) : projections.create(prefix, module, w, b);
     }
 
-    private MambaLayer mamba(Checkpoint ckpt, String p, Projections projections) {
+    private TrainableMamba2Mixer mamba(Checkpoint ckpt, String p, Projections projections) {
         NemotronHConfig c = config;
         int conv = c.convDim();
         Parameter convBias = NemotronHModel.hasConvBias(c, ckpt, p)
                 ? load(ckpt, p + ".conv1d.bias", conv)
                 : new Parameter(p + ".conv1d.bias", new int[] {conv}, new float[conv]); // not a weight: never trained
-        return new MambaLayer(c,
+        return new TrainableMamba2Mixer(c,
                 linear(ckpt, p + ".in_proj", "in_proj", c.inProjSize(), c.hiddenSize, projections),
                 linear(ckpt, p + ".out_proj", "out_proj", c.hiddenSize, c.mambaIntermediateSize(), projections),
                 load(ckpt, p + ".conv1d.weight", conv, 1, c.convKernel),
@@ -149,25 +149,25 @@ final class DifferentiableModel {
                 load(ckpt, p + ".norm.weight", c.mambaIntermediateSize()));
     }
 
-    private AttentionLayer attention(Checkpoint ckpt, String p, Projections projections) {
+    private TrainableAttentionMixer attention(Checkpoint ckpt, String p, Projections projections) {
         NemotronHConfig c = config;
         int q = c.numAttentionHeads * c.headDim, kv = c.numKeyValueHeads * c.headDim;
-        return new AttentionLayer(c,
+        return new TrainableAttentionMixer(c,
                 linear(ckpt, p + ".q_proj", "q_proj", q, c.hiddenSize, projections),
                 linear(ckpt, p + ".k_proj", "k_proj", kv, c.hiddenSize, projections),
                 linear(ckpt, p + ".v_proj", "v_proj", kv, c.hiddenSize, projections),
                 linear(ckpt, p + ".o_proj", "o_proj", c.hiddenSize, q, projections));
     }
 
-    private MlpLayer mlp(Checkpoint ckpt, String p, int in, int inner, Projections projections) {
-        return new MlpLayer(linear(ckpt, p + ".up_proj", "up_proj", inner, in, projections),
+    private TrainableMlpMixer mlp(Checkpoint ckpt, String p, int in, int inner, Projections projections) {
+        return new TrainableMlpMixer(linear(ckpt, p + ".up_proj", "up_proj", inner, in, projections),
                 linear(ckpt, p + ".down_proj", "down_proj", in, inner, projections));
     }
 
-    private MoeLayer moe(Checkpoint ckpt, String p, Projections projections) {
+    private TrainableMoeMixer moe(Checkpoint ckpt, String p, Projections projections) {
         NemotronHConfig c = config;
         int width = c.moeLatentSize > 0 ? c.moeLatentSize : c.hiddenSize;
-        MlpLayer[] experts = new MlpLayer[c.nRoutedExperts];
+        TrainableMlpMixer[] experts = new TrainableMlpMixer[c.nRoutedExperts];
         for (int e = 0; e < experts.length; e++) {
             experts[e] = mlp(ckpt, p + ".experts." + e, width, c.moeIntermediateSize, projections);
         }
@@ -175,7 +175,7 @@ final class DifferentiableModel {
         // a buffer, not a parameter, in transformers: it steers the choice of experts and never trains
         float[] bias = ckpt.has(biasName) ? ckpt.get(biasName, c.nRoutedExperts).toFloatArray() : new float[c.nRoutedExperts];
         boolean latent = c.moeLatentSize > 0;
-        return new MoeLayer(c,
+        return new TrainableMoeMixer(c,
                 linear(ckpt, p + ".gate", null, c.nRoutedExperts, c.hiddenSize, projections),
                 bias, experts,
                 mlp(ckpt, p + ".shared_experts", c.hiddenSize, c.moeSharedExpertIntermediateSize, projections),

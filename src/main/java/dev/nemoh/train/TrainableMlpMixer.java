@@ -1,11 +1,11 @@
 package dev.nemoh.train;
 
 /** Training form of {@link dev.nemoh.model.MlpMixer}: {@code down(relu(up(x))²)}. */
-final class MlpLayer implements TrainableMixer {
+final class TrainableMlpMixer implements TrainableMixer {
     final Projection up, down;
     private float[] h;
 
-    MlpLayer(Projection up, Projection down) {
+    TrainableMlpMixer(Projection up, Projection down) {
         this.up = up;
         this.down = down;
     }

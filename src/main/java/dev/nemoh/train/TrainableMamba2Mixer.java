@@ -11,7 +11,7 @@ import dev.nemoh.model.SsdScan;
  * Training form of {@link Mamba2Mixer}, built on the same conv, time-step, scan, gate and norm code, from a zero
  * state with the time step clamped as in transformers' chunked scan (where it is clamped, its gradient is zero).
  */
-final class MambaLayer implements TrainableMixer {
+final class TrainableMamba2Mixer implements TrainableMixer {
     final NemotronHConfig c;
     final Projection inProj, outProj;
     final Parameter convWeight, convBias, dtBias, aLog, d, normWeight;
@@ -22,7 +22,7 @@ final class MambaLayer implements TrainableMixer {
 
     private float[] proj, xBC, dt, a, ungated, gated, chunkStarts;
 
-    MambaLayer(NemotronHConfig c, Projection inProj, Projection outProj, Parameter convWeight, Parameter convBias,
+    TrainableMamba2Mixer(NemotronHConfig c, Projection inProj, Projection outProj, Parameter convWeight, Parameter convBias,
                Parameter dtBias, Parameter aLog, Parameter d, Parameter normWeight) {
         this.c = c;
         this.inProj = inProj;

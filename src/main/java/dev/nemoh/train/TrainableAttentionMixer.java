@@ -9,13 +9,13 @@ import dev.nemoh.kernels.Vec;
  * The forward keeps only each query row's softmax max and sum per head, not the [heads, len, len] probabilities: the
  * backward recomputes a row's probabilities from q, k and those two numbers, bit for bit as the forward had them.
  */
-final class AttentionLayer implements TrainableMixer {
+final class TrainableAttentionMixer implements TrainableMixer {
     final Projection qProj, kProj, vProj, oProj;
     private final int heads, kvHeads, headDim;
     private final float scaling;
     private float[] q, k, v, rowMax, rowSum;
 
-    AttentionLayer(NemotronHConfig c, Projection qProj, Projection kProj, Projection vProj, Projection oProj) {
+    TrainableAttentionMixer(NemotronHConfig c, Projection qProj, Projection kProj, Projection vProj, Projection oProj) {
         this.qProj = qProj;
         this.kProj = kProj;
         this.vProj = vProj;

@@ -11,12 +11,12 @@ import java.util.List;
  * Training form of {@link MoeMixer}, with its routing. The choice of experts (biased by the correction bias) has no
  * gradient; the chosen experts' weights do, through the sigmoid scores and their normalisation, into the router.
  */
-final class MoeLayer implements TrainableMixer {
+final class TrainableMoeMixer implements TrainableMixer {
     final NemotronHConfig c;
     final Projection gate;
     final float[] correctionBias;
-    final MlpLayer[] experts;
-    final MlpLayer sharedExpert;
+    final TrainableMlpMixer[] experts;
+    final TrainableMlpMixer sharedExpert;
     final Projection latentIn, latentOut;
 
     private float[] logits;
@@ -25,7 +25,7 @@ final class MoeLayer implements TrainableMixer {
     private float[][] expertOut;
     private int width;
 
-    MoeLayer(NemotronHConfig c, Projection gate, float[] correctionBias, MlpLayer[] experts, MlpLayer sharedExpert,
+    TrainableMoeMixer(NemotronHConfig c, Projection gate, float[] correctionBias, TrainableMlpMixer[] experts, TrainableMlpMixer sharedExpert,
              Projection latentIn, Projection latentOut) {
         this.c = c;
         this.gate = gate;
