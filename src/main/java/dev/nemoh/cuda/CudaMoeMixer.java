@@ -51,7 +51,7 @@ final class CudaMoeMixer implements CudaMixer {
         normalize = c.normTopkProb;
         scaling = (float) c.routedScalingFactor;
         gate = CudaLinear.upload(cuda, cpu.gate);
-        correctionBias = CudaMamba2Mixer.floats(cuda, cpu.correctionBias);
+        correctionBias = CudaMamba2Mixer.floats(cuda, cpu.router.correctionBias);
         Linear[] ups = new Linear[experts], downs = new Linear[experts];
         for (int e = 0; e < experts; e++) {
             ups[e] = cpu.experts[e].upProj;

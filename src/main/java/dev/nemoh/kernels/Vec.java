@@ -229,6 +229,17 @@ public final class Vec {
         return s * (1 + x * (1 - s));
     }
 
+    /** relu(x)², the activation of Nemotron-H's MLP and experts. */
+    public static float reluSquared(float x) {
+        float r = Math.max(x, 0f);
+        return r * r;
+    }
+
+    /** d relu(x)² / dx = 2 · relu(x) */
+    public static float reluSquaredGrad(float x) {
+        return 2 * Math.max(x, 0f);
+    }
+
     /** softplus as torch computes it: linear above 20 to avoid overflow. */
     public static float softplus(float x) {
         return x > 20f ? x : (float) Math.log1p(Math.exp(x));
