@@ -3,6 +3,7 @@ package dev.nemoh.model;
 import dev.nemoh.config.KvCacheDtype;
 import dev.nemoh.config.LayerType;
 import dev.nemoh.config.NemotronHConfig;
+import dev.nemoh.kernels.CausalAttention;
 import dev.nemoh.tensor.Numerics;
 
 import java.util.Arrays;
@@ -39,7 +40,7 @@ public final class HybridCache implements LanguageModel.SequenceState {
      * one head's keys contiguously; a token-major layout puts a head's consecutive keys a whole row apart, which
      * made long-context attention four times slower. float32 or bf16 (rounded to nearest even) per {@link KvCacheDtype}.
      */
-    public static final class KvCache implements Layer {
+    public static final class KvCache implements Layer, CausalAttention.KeysValues {
         private final int heads;
         private final int headDim;
         final int width;
@@ -67,22 +68,24 @@ public final class HybridCache implements LanguageModel.SequenceState {
             return length;
         }
 
-        /** float32 keys of one KV head, [length, headDim] (the array may be longer); only for a float32 cache. */
+        @Override
         public float[] keys(int head) {
-            return keys[head];
+            return keys == null ? null : keys[head];
         }
 
+        @Override
         public float[] values(int head) {
-            return values[head];
+            return values == null ? null : values[head];
         }
 
-        /** bf16 keys of one KV head, [length, headDim] (the array may be longer); only for a bfloat16 cache. */
+        @Override
         public short[] keysBf16(int head) {
-            return keys16[head];
+            return keys16 == null ? null : keys16[head];
         }
 
+        @Override
         public short[] valuesBf16(int head) {
-            return values16[head];
+            return values16 == null ? null : values16[head];
         }
 
         /** Appends {@code len} token-major rows of k and v ([len, heads × headDim]). */

@@ -131,14 +131,16 @@ class FiniteDifferenceTest {
         return new DenseProjection(p, null, true);
     }
 
-    @Test
-    void causalGroupedQueryAttention() {
+    /** 150 tokens: more than one block of keys in the forward's online softmax. */
+    @ParameterizedTest
+    @CsvSource({"6", "150"})
+    void causalGroupedQueryAttention(int len) {
         NemotronHConfig c = NemotronHConfig.builder().hiddenSize(12).vocabSize(8).pattern("*").attentionHeads(4, 2, 5).build();
         Random rng = new Random(7);
         List<Parameter> params = new ArrayList<>();
         TrainableAttentionMixer attn = new TrainableAttentionMixer(c, randomLinear(rng, "q", 20, 12, params), randomLinear(rng, "k", 10, 12, params),
                 randomLinear(rng, "v", 10, 12, params), randomLinear(rng, "o", 12, 20, params));
-        checkLayer("causal GQA attention", attn, params, 6, 12, rng);
+        checkLayer("causal GQA attention over " + len + " tokens", attn, params, len, 12, rng);
     }
 
     @Test
