@@ -10,42 +10,31 @@ import java.util.Arrays;
  * which the backward recomputes the row's probabilities instead of keeping [heads, len, len] of them.
  *
  * <p>Shapes: q, out, dq [len, heads·headDim] and dk, dv [len, kvHeads·headDim], token-major as the projections give
- * and take them; the keys and values attended over are stored per KV head, [tokens, headDim] ({@link KeysValues});
+ * and take them; the keys and values attended over are stored per KV head ({@link KeysValues});
  * row statistics [len, heads].
+ *
+ * @param reproducible the same bits in every JVM, JIT tier and machine: scores by {@link Vec#dot}, never the native
+ *                     kernel (training, whose resumed runs must repeat their loss curve); otherwise the fastest kernel,
+ *                     native where available, whose last bits may vary (inference)
  */
-public final class CausalAttention {
-    /** One layer's keys and values per KV head, [tokens, headDim] each (the arrays may be longer), float32 or bf16. */
-    public interface KeysValues {
-        /** float32 keys of a KV head, or null when they are stored as bf16. */
-        float[] keys(int head);
-
-        float[] values(int head);
-
-        /** bf16 keys of a KV head, or null when they are stored as float32. */
-        short[] keysBf16(int head);
-
-        short[] valuesBf16(int head);
-    }
+public record CausalAttention(int heads, int kvHeads, int headDim, boolean reproducible) {
+    /**
+     * One layer's keys and values per KV head, {@code [kvHeads][tokens · headDim]} (the arrays may be longer):
+     * float32 in keys and values, or bf16 in keysBf16 and valuesBf16, the other pair null.
+     */
+    public record KeysValues(float[][] keys, float[][] values, short[][] keysBf16, short[][] valuesBf16) {}
 
     /** Keys scored per step of the Vector API's online softmax: one vectorised exp per block instead of one per key. */
     private static final int KEY_BLOCK = 128;
 
-    private final int heads, kvHeads, headDim, group;
-    private final float scale;
-    private final boolean reproducible;
+    /** The query heads that share one KV head. */
+    public int group() {
+        return heads / kvHeads;
+    }
 
-    /**
-     * @param reproducible the same bits in every JVM, JIT tier and machine: scores by {@link Vec#dot}, never the
-     *                     native kernel (training, whose resumed runs must repeat their loss curve); otherwise the
-     *                     fastest kernel, native where available, whose last bits may vary (inference)
-     */
-    public CausalAttention(int heads, int kvHeads, int headDim, boolean reproducible) {
-        this.heads = heads;
-        this.kvHeads = kvHeads;
-        this.headDim = headDim;
-        this.group = heads / kvHeads;
-        this.scale = (float) (1.0 / Math.sqrt(headDim));
-        this.reproducible = reproducible;
+    /** 1/√headDim, the scaling of the scores. */
+    public float scale() {
+        return (float) (1.0 / Math.sqrt(headDim));
     }
 
     /**
@@ -54,7 +43,8 @@ public final class CausalAttention {
      * with first 0) they receive each row's softmax statistics, [len, heads].
      */
     public void forward(float[] q, int first, int len, int past, KeysValues kv, float[] out, float[] rowMax, float[] rowSum) {
-        int qWidth = heads * headDim;
+        int qWidth = heads * headDim, group = group();
+        float scale = scale();
         boolean nativeKernel = !reproducible && NativeKernels.attentionAvailable(headDim);
         Parallel.forEach(kvHeads * len, (long) (past + len) * headDim * 2 * group, job -> {
             int kvh = job % kvHeads;
@@ -65,18 +55,18 @@ public final class CausalAttention {
             Arrays.fill(max, Float.NEGATIVE_INFINITY);
             float[] acc = new float[group * headDim];
             int qOff = (first + t) * qWidth + kvh * group * headDim;
-            float[] k = kv.keys(kvh);
+            boolean bf16 = kv.keys() == null;
             if (nativeKernel) {
                 float[] scores = new float[group * NativeKernels.ATTENTION_BLOCK];
-                if (k != null) {
-                    NativeKernels.attend(q, qOff, group, headDim, k, kv.values(kvh), 0, keys, scale, max, sum, acc, scores);
+                if (bf16) {
+                    NativeKernels.attend(q, qOff, group, headDim, kv.keysBf16()[kvh], kv.valuesBf16()[kvh], 0, keys, scale, max, sum, acc, scores);
                 } else {
-                    NativeKernels.attend(q, qOff, group, headDim, kv.keysBf16(kvh), kv.valuesBf16(kvh), 0, keys, scale, max, sum, acc, scores);
+                    NativeKernels.attend(q, qOff, group, headDim, kv.keys()[kvh], kv.values()[kvh], 0, keys, scale, max, sum, acc, scores);
                 }
-            } else if (k != null) {
-                attendBlocks(q, qOff, group, headDim, scale, k, kv.values(kvh), keys, max, sum, acc, reproducible);
+            } else if (bf16) {
+                attendBlocks(q, qOff, group, headDim, scale, kv.keysBf16()[kvh], kv.valuesBf16()[kvh], keys, max, sum, acc);
             } else {
-                attendBlocks(q, qOff, group, headDim, scale, kv.keysBf16(kvh), kv.valuesBf16(kvh), keys, max, sum, acc);
+                attendBlocks(q, qOff, group, headDim, scale, kv.keys()[kvh], kv.values()[kvh], keys, max, sum, acc, reproducible);
             }
             for (int g = 0; g < group; g++) {
                 float inv = 1f / sum[g];
@@ -160,10 +150,11 @@ public final class CausalAttention {
      */
     public void backward(float[] q, KeysValues kv, float[] dOut, float[] rowMax, float[] rowSum, int len, float[] dq,
                          float[] dk, float[] dv) {
-        int qw = heads * headDim, kw = kvHeads * headDim;
+        int qw = heads * headDim, kw = kvHeads * headDim, group = group();
+        float scale = scale();
         // the query heads of one KV head write the same dk/dv rows, so work splits by KV head
         Parallel.forEach(kvHeads, (long) group * len * len * headDim * 5, kvh -> {
-            float[] k = kv.keys(kvh), v = kv.values(kvh);
+            float[] k = kv.keys()[kvh], v = kv.values()[kvh];
             int kvOff = kvh * headDim;
             float[] p = new float[len], dp = new float[len];
             for (int h = kvh * group; h < (kvh + 1) * group; h++) {

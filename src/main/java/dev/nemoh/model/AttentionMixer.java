@@ -12,21 +12,10 @@ import java.util.Arrays;
  * norm: the reference code defines {@code apply_rotary_pos_emb} but never calls it, so position comes only from the
  * Mamba layers.
  */
-public final class AttentionMixer implements Mixer {
-    public final Linear qProj, kProj, vProj, oProj;
-    private final int kvHeads, headDim, qWidth, kvWidth;
-    private final CausalAttention attention;
-
+public record AttentionMixer(Linear qProj, Linear kProj, Linear vProj, Linear oProj, CausalAttention attention)
+        implements Mixer {
     public AttentionMixer(NemotronHConfig c, Linear qProj, Linear kProj, Linear vProj, Linear oProj) {
-        this.qProj = qProj;
-        this.kProj = kProj;
-        this.vProj = vProj;
-        this.oProj = oProj;
-        this.kvHeads = c.numKeyValueHeads;
-        this.headDim = c.headDim;
-        this.qWidth = c.numAttentionHeads * c.headDim;
-        this.kvWidth = c.numKeyValueHeads * c.headDim;
-        this.attention = new CausalAttention(c.numAttentionHeads, c.numKeyValueHeads, c.headDim, false);
+        this(qProj, kProj, vProj, oProj, new CausalAttention(c.numAttentionHeads, c.numKeyValueHeads, c.headDim, false));
     }
 
     @Override
@@ -37,11 +26,12 @@ public final class AttentionMixer implements Mixer {
     @Override
     public float[] forward(float[] x, int len, HybridCache.Layer layerCache) {
         float[] q = qProj.forward(x, len);
-        HybridCache.KvCache kv = layerCache instanceof HybridCache.KvCache c ? c : new HybridCache.KvCache(kvHeads, headDim, KvCacheDtype.FLOAT32);
+        HybridCache.KvCache kv = layerCache instanceof HybridCache.KvCache c ? c
+                : new HybridCache.KvCache(attention.kvHeads(), attention.headDim(), KvCacheDtype.FLOAT32);
         int past = kv.length();
         kv.append(kProj.forward(x, len), vProj.forward(x, len), len);
-        float[] out = new float[len * qWidth];
-        attention.forward(q, 0, len, past, kv, out, null, null);
+        float[] out = new float[len * qProj.out];
+        attention.forward(q, 0, len, past, kv.keysValues, out, null, null);
         return oProj.forward(out, len);
     }
 
@@ -50,12 +40,13 @@ public final class AttentionMixer implements Mixer {
         float[] q = qProj.forward(x, batch);
         float[] k = kProj.forward(x, batch);
         float[] v = vProj.forward(x, batch);
-        float[] out = new float[batch * qWidth];
+        int kvWidth = kProj.out;
+        float[] out = new float[batch * qProj.out];
         for (int b = 0; b < batch; b++) {
             HybridCache.KvCache kv = (HybridCache.KvCache) caches[b];
             int past = kv.length();
             kv.append(Arrays.copyOfRange(k, b * kvWidth, (b + 1) * kvWidth), Arrays.copyOfRange(v, b * kvWidth, (b + 1) * kvWidth), 1);
-            attention.forward(q, b, 1, past, kv, out, null, null);
+            attention.forward(q, b, 1, past, kv.keysValues, out, null, null);
         }
         return oProj.forward(out, batch);
     }

@@ -40,7 +40,7 @@ public final class HybridCache implements LanguageModel.SequenceState {
      * one head's keys contiguously; a token-major layout puts a head's consecutive keys a whole row apart, which
      * made long-context attention four times slower. float32 or bf16 (rounded to nearest even) per {@link KvCacheDtype}.
      */
-    public static final class KvCache implements Layer, CausalAttention.KeysValues {
+    public static final class KvCache implements Layer {
         private final int heads;
         private final int headDim;
         final int width;
@@ -49,6 +49,8 @@ public final class HybridCache implements LanguageModel.SequenceState {
         private final float[][] keys, values;
         /** bf16 storage, or null */
         private final short[][] keys16, values16;
+        /** The storage above as attention reads it: the same outer arrays, so it sees every append and every growth. */
+        public final CausalAttention.KeysValues keysValues;
         private int capacity = 16;
         private int length;
 
@@ -62,30 +64,11 @@ public final class HybridCache implements LanguageModel.SequenceState {
             values = wide ? new float[heads][capacity * headDim] : null;
             keys16 = wide ? null : new short[heads][capacity * headDim];
             values16 = wide ? null : new short[heads][capacity * headDim];
+            keysValues = new CausalAttention.KeysValues(keys, values, keys16, values16);
         }
 
         public int length() {
             return length;
-        }
-
-        @Override
-        public float[] keys(int head) {
-            return keys == null ? null : keys[head];
-        }
-
-        @Override
-        public float[] values(int head) {
-            return values == null ? null : values[head];
-        }
-
-        @Override
-        public short[] keysBf16(int head) {
-            return keys16 == null ? null : keys16[head];
-        }
-
-        @Override
-        public short[] valuesBf16(int head) {
-            return values16 == null ? null : values16[head];
         }
 
         /** Appends {@code len} token-major rows of k and v ([len, heads × headDim]). */

@@ -7,28 +7,11 @@ import dev.nemoh.kernels.Vec;
  * Mixture of experts as in Nemotron 3: the gate's logits routed by {@link TopkRouter}; relu² experts (optionally
  * behind a latent projection), each run once on its tokens by {@link ExpertDispatch}; and one shared expert that
  * sees every token.
+ *
+ * @param latentIn  {@code fc1_latent_proj}, or null without {@code moe_latent_size} (then latentOut is null too)
  */
-public final class MoeMixer implements Mixer {
-    public final NemotronHConfig c;
-    public final Linear gate;
-    public final TopkRouter router;
-    public final MlpMixer[] experts;
-    public final MlpMixer sharedExpert;
-    /** Both null without {@code moe_latent_size}. */
-    public final Linear latentIn;
-    public final Linear latentOut;
-
-    public MoeMixer(NemotronHConfig c, Linear gate, float[] correctionBias, MlpMixer[] experts, MlpMixer sharedExpert,
-                    Linear latentIn, Linear latentOut) {
-        this.c = c;
-        this.gate = gate;
-        this.router = new TopkRouter(c, correctionBias);
-        this.experts = experts;
-        this.sharedExpert = sharedExpert;
-        this.latentIn = latentIn;
-        this.latentOut = latentOut;
-    }
-
+public record MoeMixer(NemotronHConfig c, Linear gate, TopkRouter router, MlpMixer[] experts, MlpMixer sharedExpert,
+                       Linear latentIn, Linear latentOut) implements Mixer {
     @Override
     public long decodeWeightBytes() {
         long experts = 0;

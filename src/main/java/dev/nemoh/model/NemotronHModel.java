@@ -153,7 +153,7 @@ public final class NemotronHModel implements LanguageModel {
         Linear latentOut = c.moeLatentSize > 0 ? Linear.load(ckpt, p + ".fc2_latent_proj", c.hiddenSize, width, f) : null;
         return new MoeMixer(c,
                 Linear.load(ckpt, p + ".gate", c.nRoutedExperts, c.hiddenSize, WeightFormat.AS_STORED),
-                bias, experts,
+                new TopkRouter(c, bias), experts,
                 loadMlp(f, ckpt, p + ".shared_experts", c.hiddenSize, c.moeSharedExpertIntermediateSize),
                 latentIn, latentOut);
     }
@@ -165,7 +165,7 @@ public final class NemotronHModel implements LanguageModel {
     @Override
     public long decodeWeightBytes() {
         long bytes = lmHead.weight.bytes() + (long) config.hiddenSize * embeddings.dtype().bytes;
-        for (Block b : blocks) bytes += b.mixer.decodeWeightBytes();
+        for (Block b : blocks) bytes += b.mixer().decodeWeightBytes();
         return bytes;
     }
 
@@ -227,7 +227,7 @@ public final class NemotronHModel implements LanguageModel {
         float[] x = embed(tokens);
         HybridCache.Layer[] layer = new HybridCache.Layer[batch];
         for (Block block : blocks) {
-            for (int b = 0; b < batch; b++) layer[b] = caches[b].layer(block.index);
+            for (int b = 0; b < batch; b++) layer[b] = caches[b].layer(block.index());
             block.decode(x, batch, layer);
         }
         for (HybridCache c : caches) c.advance(1);
@@ -267,8 +267,8 @@ public final class NemotronHModel implements LanguageModel {
         float[] x = embed(ids);
         if (listener != null) listener.accept(0, x, len);
         for (Block b : blocks) {
-            b.forward(x, len, cache == null ? null : cache.layer(b.index));
-            if (listener != null) listener.accept(b.index + 1, x, len);
+            b.forward(x, len, cache == null ? null : cache.layer(b.index()));
+            if (listener != null) listener.accept(b.index() + 1, x, len);
         }
         if (cache != null) cache.advance(len);
         float[] out = normF.forward(x, len);

@@ -14,7 +14,6 @@ import dev.nemoh.model.HybridCache;
  */
 final class TrainableAttentionMixer implements TrainableMixer {
     final Projection qProj, kProj, vProj, oProj;
-    private final int heads, kvHeads, headDim;
     private final CausalAttention attention;
     private float[] q, rowMax, rowSum;
     private HybridCache.KvCache kv;
@@ -24,29 +23,26 @@ final class TrainableAttentionMixer implements TrainableMixer {
         this.kProj = kProj;
         this.vProj = vProj;
         this.oProj = oProj;
-        this.heads = c.numAttentionHeads;
-        this.kvHeads = c.numKeyValueHeads;
-        this.headDim = c.headDim;
-        this.attention = new CausalAttention(heads, kvHeads, headDim, true);
+        this.attention = new CausalAttention(c.numAttentionHeads, c.numKeyValueHeads, c.headDim, true);
     }
 
     @Override
     public float[] forward(float[] x, int len) {
         q = qProj.forward(x, len);
-        kv = new HybridCache.KvCache(kvHeads, headDim, KvCacheDtype.FLOAT32);
+        kv = new HybridCache.KvCache(attention.kvHeads(), attention.headDim(), KvCacheDtype.FLOAT32);
         kv.append(kProj.forward(x, len), vProj.forward(x, len), len);
-        rowMax = new float[len * heads];
-        rowSum = new float[len * heads];
-        float[] out = new float[len * heads * headDim];
-        attention.forward(q, 0, len, 0, kv, out, rowMax, rowSum);
+        rowMax = new float[len * attention.heads()];
+        rowSum = new float[len * attention.heads()];
+        float[] out = new float[q.length];
+        attention.forward(q, 0, len, 0, kv.keysValues, out, rowMax, rowSum);
         return oProj.forward(out, len);
     }
 
     @Override
     public float[] backward(float[] dy, int len) {
         float[] dOut = oProj.backward(dy, len);
-        float[] dq = new float[q.length], dk = new float[len * kvHeads * headDim], dv = new float[dk.length];
-        attention.backward(q, kv, dOut, rowMax, rowSum, len, dq, dk, dv);
+        float[] dq = new float[q.length], dk = new float[len * attention.kvHeads() * attention.headDim()], dv = new float[dk.length];
+        attention.backward(q, kv.keysValues, dOut, rowMax, rowSum, len, dq, dk, dv);
         float[] dx = qProj.backward(dq, len);
         Vec.add(dx, kProj.backward(dk, len), dx.length);
         Vec.add(dx, vProj.backward(dv, len), dx.length);

@@ -1,15 +1,15 @@
 package dev.nemoh.train;
 
 import dev.nemoh.config.NemotronHConfig;
-import dev.nemoh.kernels.Vec;
 import dev.nemoh.model.CausalConv1d;
 import dev.nemoh.model.Mamba2Mixer;
 import dev.nemoh.model.RmsNorm;
 import dev.nemoh.model.SsdScan;
 
 /**
- * Training form of {@link Mamba2Mixer}, built on the same conv, time-step, scan, gate and norm code, from a zero
- * state with the time step clamped as in transformers' chunked scan (where it is clamped, its gradient is zero).
+ * Training form of {@link Mamba2Mixer}, built on the same conv, time-step, scan, gate and norm code and their
+ * backwards, from a zero state with the time step clamped as in transformers' chunked scan (where it is clamped,
+ * its gradient is zero).
  */
 final class TrainableMamba2Mixer implements TrainableMixer {
     final NemotronHConfig c;
@@ -18,37 +18,36 @@ final class TrainableMamba2Mixer implements TrainableMixer {
     private final CausalConv1d conv;
     private final SsdScan scan;
     private final RmsNorm norm;
-    private final int inner, convDim, heads, width;
+    private final int inner, width;
 
     private float[] proj, xBC, dt, a, ungated, gated, chunkStarts;
 
+    /** Parameters in the order the forward uses them; each op is built beside its own. */
     TrainableMamba2Mixer(NemotronHConfig c, Projection inProj, Projection outProj, Parameter convWeight, Parameter convBias,
-               Parameter dtBias, Parameter aLog, Parameter d, Parameter normWeight) {
+                         Parameter dtBias, Parameter aLog, Parameter d, Parameter normWeight) {
         this.c = c;
         this.inProj = inProj;
-        this.outProj = outProj;
         this.convWeight = convWeight;
         this.convBias = convBias;
+        this.conv = new CausalConv1d(convWeight.value, convBias.value, c.convKernel);
+        this.scan = new SsdScan(c);
         this.dtBias = dtBias;
         this.aLog = aLog;
         this.d = d;
         this.normWeight = normWeight;
-        this.conv = new CausalConv1d(convWeight.value, convBias.value, c.convKernel);
-        this.scan = new SsdScan(c);
         this.norm = new RmsNorm(normWeight.value, c.layerNormEpsilon, c.nGroups);
+        this.outProj = outProj;
         this.inner = c.mambaIntermediateSize();
-        this.convDim = c.convDim();
-        this.heads = c.mambaNumHeads;
         this.width = c.inProjSize();
     }
 
     @Override
     public float[] forward(float[] x, int len) {
         proj = inProj.forward(x, len);
-        xBC = conv.forward(proj, len, width, inner, new float[convDim * c.convKernel]);
+        xBC = conv.forward(proj, len, width, inner, new float[c.convDim() * c.convKernel]);
         dt = Mamba2Mixer.timeSteps(c, dtBias.value, proj, len, true);
-        a = new float[heads];
-        for (int h = 0; h < heads; h++) a[h] = (float) -Math.exp(aLog.value[h]);
+        a = new float[aLog.value.length];
+        for (int h = 0; h < a.length; h++) a[h] = (float) -Math.exp(aLog.value[h]);
         ungated = new float[len * inner];
         chunkStarts = new float[scan.chunks(len) * scan.stateSize()];
         scan.forward(xBC, dt, a, d.value, len, new float[scan.stateSize()], ungated, chunkStarts);
@@ -64,38 +63,14 @@ final class TrainableMamba2Mixer implements TrainableMixer {
         norm.backward(dNormed, gated, len, dGated, normWeight.grad);
         float[] dProj = new float[len * width];
         float[] dY = new float[len * inner];
-        for (int t = 0; t < len; t++) {
-            for (int i = 0; i < inner; i++) {
-                float z = proj[t * width + i];
-                float g = dGated[t * inner + i];
-                dY[t * inner + i] = g * Vec.silu(z);
-                dProj[t * width + i] = g * ungated[t * inner + i] * Vec.siluGrad(z);
-            }
-        }
-        float[] dXBC = new float[len * convDim];
-        float[] dDt = new float[len * heads];
-        float[] dA = new float[heads];
+        Mamba2Mixer.gateBackward(dGated, ungated, proj, len, inner, width, dY, dProj);
+        float[] dXBC = new float[len * c.convDim()];
+        float[] dDt = new float[dt.length];
+        float[] dA = new float[a.length];
         scan.backward(dY, xBC, dt, a, d.value, len, chunkStarts, dXBC, dDt, dA, d.grad);
-        for (int h = 0; h < heads; h++) aLog.grad[h] += dA[h] * a[h];
-        timeStepBackward(dDt, dProj, len);
+        for (int h = 0; h < a.length; h++) aLog.grad[h] += dA[h] * a[h];
+        Mamba2Mixer.timeStepsBackward(c, dtBias.value, proj, dDt, len, dProj, dtBias.grad);
         conv.backward(dXBC, proj, len, width, inner, dProj, convWeight.grad, convBias.grad);
         return inProj.backward(dProj, len);
-    }
-
-    /** Through the clamp (zero gradient where it bit, as torch.clamp) and softplus (torch's: linear above 20). */
-    private void timeStepBackward(float[] dDt, float[] dProj, int len) {
-        float lo = (float) Math.max(c.timeStepMin, c.timeStepLimitLow);
-        float hi = (float) c.timeStepLimitHigh;
-        int dtOff = inner + convDim;
-        for (int t = 0; t < len; t++) {
-            for (int h = 0; h < heads; h++) {
-                float raw = proj[t * width + dtOff + h] + dtBias.value[h];
-                float v = Vec.softplus(raw);
-                if (v < lo || v > hi) continue;
-                float g = dDt[t * heads + h] * (raw > 20f ? 1f : 1f / (1f + (float) Math.exp(-raw)));
-                dProj[t * width + dtOff + h] = g;
-                dtBias.grad[h] += g;
-            }
-        }
     }
 }

@@ -71,13 +71,13 @@ public class AttentionBenchmarks {
         float scale = (float) (1 / Math.sqrt(DIM));
         boolean bf16 = kv.dtype == KvCacheDtype.BFLOAT16;
         if (kernel.equals("vector-api") && bf16) {
-            CausalAttention.attendBlocks(q, 0, GROUP, DIM, scale, kv.keysBf16(0), kv.valuesBf16(0), keys, max, sum, acc);
+            CausalAttention.attendBlocks(q, 0, GROUP, DIM, scale, kv.keysValues.keysBf16()[0], kv.keysValues.valuesBf16()[0], keys, max, sum, acc);
         } else if (kernel.equals("vector-api")) {
-            CausalAttention.attendBlocks(q, 0, GROUP, DIM, scale, kv.keys(0), kv.values(0), keys, max, sum, acc, false);
+            CausalAttention.attendBlocks(q, 0, GROUP, DIM, scale, kv.keysValues.keys()[0], kv.keysValues.values()[0], keys, max, sum, acc, false);
         } else if (bf16) {
-            NativeKernels.attend(q, 0, GROUP, DIM, kv.keysBf16(0), kv.valuesBf16(0), 0, keys, scale, max, sum, acc, scores);
+            NativeKernels.attend(q, 0, GROUP, DIM, kv.keysValues.keysBf16()[0], kv.keysValues.valuesBf16()[0], 0, keys, scale, max, sum, acc, scores);
         } else {
-            NativeKernels.attend(q, 0, GROUP, DIM, kv.keys(0), kv.values(0), 0, keys, scale, max, sum, acc, scores);
+            NativeKernels.attend(q, 0, GROUP, DIM, kv.keysValues.keys()[0], kv.keysValues.values()[0], 0, keys, scale, max, sum, acc, scores);
         }
         return acc[0] / sum[0];
     }
