@@ -15,7 +15,7 @@ public final class TopkRouter {
     public record Route(int[] experts, float[] weights) {}
 
     private final NemotronHConfig c;
-    /** Steers the choice of experts, not their weights; a buffer in transformers, never trained. */
+    /** Steers the choice of experts, not their weights. */
     public final float[] correctionBias;
 
     public TopkRouter(NemotronHConfig c, float[] correctionBias) {
