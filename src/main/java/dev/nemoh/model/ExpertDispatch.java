@@ -2,6 +2,8 @@ package dev.nemoh.model;
 
 import dev.nemoh.kernels.Vec;
 
+import java.util.Arrays;
+
 /**
  * The routed (token, slot) pairs of a batch grouped by expert, tokens ascending within each, so that every expert
  * runs once on the rows of all its tokens: expert e owns the hits [start[e], start[e + 1]), hit i being slot
@@ -18,7 +20,7 @@ public record ExpertDispatch(TopkRouter.Route[] routes, int[] start, int[] token
         int[] start = new int[experts + 1];
         for (TopkRouter.Route r : routes) for (int e : r.experts()) start[e + 1]++;
         for (int e = 0; e < experts; e++) start[e + 1] += start[e];
-        int[] next = java.util.Arrays.copyOf(start, experts);
+        int[] next = Arrays.copyOf(start, experts);
         int[] token = new int[start[experts]], slot = new int[start[experts]];
         for (int t = 0; t < routes.length; t++) {
             int[] chosen = routes[t].experts();
@@ -55,6 +57,17 @@ public record ExpertDispatch(TopkRouter.Route[] routes, int[] start, int[] token
     public void scatterAdd(int e, float[] rows, int width, boolean weighted, float[] y) {
         for (int hit = start[e], i = 0; hit < start[e + 1]; hit++, i++) {
             Vec.axpy(weighted ? weight(hit) : 1f, rows, i * width, y, token[hit] * width, width);
+        }
+    }
+
+    /**
+     * The gradient of a weighted {@link #scatterAdd} by its route weights: {@code dWeights[token · k + slot] =
+     * ⟨dy[token], rows[i]⟩} for expert e's hits i, dWeights [tokens, k].
+     */
+    public void weightGradients(int e, float[] dy, float[] rows, int width, float[] dWeights) {
+        for (int hit = start[e], i = 0; hit < start[e + 1]; hit++, i++) {
+            int k = routes[token[hit]].experts().length;
+            dWeights[token[hit] * k + slot[hit]] = Vec.dot(dy, token[hit] * width, rows, i * width, width);
         }
     }
 

@@ -22,7 +22,7 @@ final class TrainableMamba2Mixer implements TrainableMixer {
 
     private float[] proj, xBC, dt, a, ungated, gated, chunkStarts;
 
-    /** Parameters in the order the forward uses them; each op is built beside its own. */
+    /** Each op is built beside the parameters it reads, in the order the forward runs them. */
     TrainableMamba2Mixer(NemotronHConfig c, Projection inProj, Projection outProj, Parameter convWeight, Parameter convBias,
                          Parameter dtBias, Parameter aLog, Parameter d, Parameter normWeight) {
         this.c = c;

@@ -17,7 +17,6 @@ final class TrainableMoeMixer implements TrainableMixer {
     final TrainableMlpMixer[] experts;
     final TrainableMlpMixer sharedExpert;
     final Projection latentIn, latentOut;
-    private final int topK;
 
     private float[] logits;
     private ExpertDispatch dispatch;
@@ -32,7 +31,6 @@ final class TrainableMoeMixer implements TrainableMixer {
         this.sharedExpert = sharedExpert;
         this.latentIn = latentIn;
         this.latentOut = latentOut;
-        this.topK = c.numExpertsPerTok;
     }
 
     @Override
@@ -53,13 +51,10 @@ final class TrainableMoeMixer implements TrainableMixer {
         float[] dRouted = latentOut != null ? latentOut.backward(dy, len) : dy;
         float[] dx = sharedExpert.backward(dy, len);
         float[] dExpertIn = new float[len * width];
-        float[] dWeights = new float[len * topK];
+        float[] dWeights = new float[dispatch.token().length]; // [len, k]
         for (int e = 0; e < experts.length; e++) {
             if (dispatch.hits(e) == 0) continue;
-            for (int hit = dispatch.start()[e], i = 0; hit < dispatch.start()[e + 1]; hit++, i++) {
-                int t = dispatch.token()[hit];
-                dWeights[t * topK + dispatch.slot()[hit]] = Vec.dot(dRouted, t * width, expertOut[e], i * width, width);
-            }
+            dispatch.weightGradients(e, dRouted, expertOut[e], width, dWeights);
             float[] dIn = experts[e].backward(dispatch.gather(e, dRouted, width, true), dispatch.hits(e));
             dispatch.scatterAdd(e, dIn, width, false, dExpertIn);
         }
