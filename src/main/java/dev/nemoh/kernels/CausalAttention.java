@@ -111,19 +111,23 @@ public record CausalAttention(int heads, int kvHeads, int headDim, boolean repro
     private static void block(float[] q, int qOff, int group, int dim, float scale, float[] k, float[] v, int rowOff, int n,
                               float[] scores, float[] max, float[] sum, float[] acc, boolean reproducible) {
         int j = 0;
-        if (!reproducible) {
+        if (reproducible) {
+            for (; j < n; j++) {
+                for (int g = 0; g < group; g++) {
+                    scores[g * KEY_BLOCK + j] = Vec.dot(q, qOff + g * dim, k, rowOff + j * dim, dim) * scale;
+                }
+            }
+        } else {
             // four keys at a time for the whole group, so that each key row is fetched once and reused from L1
             for (; j + 4 <= n; j += 4) {
                 for (int g = 0; g < group; g++) {
                     Vec.dot4Unordered(q, qOff + g * dim, k, rowOff + j * dim, dim, scale, scores, g * KEY_BLOCK + j);
                 }
             }
-        }
-        for (; j < n; j++) {
-            for (int g = 0; g < group; g++) {
-                scores[g * KEY_BLOCK + j] = reproducible
-                        ? Vec.dot(q, qOff + g * dim, k, rowOff + j * dim, dim) * scale
-                        : Vec.dotUnordered(q, qOff + g * dim, k, rowOff + j * dim, dim) * scale;
+            for (; j < n; j++) {
+                for (int g = 0; g < group; g++) {
+                    scores[g * KEY_BLOCK + j] = Vec.dotUnordered(q, qOff + g * dim, k, rowOff + j * dim, dim) * scale;
+                }
             }
         }
         for (int g = 0; g < group; g++) {
