@@ -1,6 +1,6 @@
 /*
  * Decode attention on x86-64 with AVX2: one query token's GQA group against one KV head's cached keys and values,
- * float32 or bf16, called from dev.nemoh.model.AttentionMixer through dev.nemoh.kernels.NativeKernels.
+ * float32 or bf16, called from dev.nemoh.kernels.CausalAttention through dev.nemoh.kernels.NativeKernels.
  *
  * Why native: at 32K tokens of context the KV cache is what a decode step of the 8B shape reads most after the
  * weights, and the Vector API version of this loop reads them far below the memory bandwidth: it stalls on
@@ -8,7 +8,7 @@
  * values are prefetched into L2 while the current ones are computed, scores go four keys at a time, and the value sum
  * keeps eight accumulators (two vectors for each of four query heads) in registers.
  *
- * The caller goes through the keys in chunks, carrying the online softmax's running state between calls: max[g] and
+ * NativeKernels goes through the keys in chunks, carrying the online softmax's running state between calls: max[g] and
  * sum[g] (the running maximum score and the sum of exp(score - max)) and acc[g * dim + d] (the value sum under that
  * maximum), so that no call holds the JVM off a safepoint for long. scores is scratch of group * BLOCK floats.
  */

@@ -101,7 +101,7 @@ final class BenchCommand implements Runnable {
                     // the hook runs after the embeddings and after every block: the gap before call j + 1 is block j
                     NemotronHModel.HiddenStates timer = (index, hidden, len) -> {
                         long now = System.nanoTime();
-                        if (index >= 1 && index <= m.blocks.size() && m.blocks.get(index - 1).type == LayerType.ATTENTION) {
+                        if (index >= 1 && index <= m.blocks.size() && m.blocks.get(index - 1).type() == LayerType.ATTENTION) {
                             attention[at] += now - last[0];
                         }
                         last[0] = now;

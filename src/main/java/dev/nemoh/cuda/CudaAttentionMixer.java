@@ -33,8 +33,8 @@ final class CudaAttentionMixer implements CudaMixer {
         if (c.headDim > 256 || c.headDim % 8 != 0) {
             throw new CudaException("head_dim " + c.headDim + " is not a multiple of 8 up to 256, as the cuda attention needs");
         }
-        qkv = CudaLinear.upload(cuda, cpu.qProj, cpu.kProj, cpu.vProj);
-        oProj = CudaLinear.upload(cuda, cpu.oProj);
+        qkv = CudaLinear.upload(cuda, cpu.qProj(), cpu.kProj(), cpu.vProj());
+        oProj = CudaLinear.upload(cuda, cpu.oProj());
         heads = c.numAttentionHeads;
         kvHeads = c.numKeyValueHeads;
         headDim = c.headDim;

@@ -72,13 +72,13 @@ public final class CudaModel implements LanguageModel {
         norms = new long[c.numLayers()];
         mixers = new CudaMixer[c.numLayers()];
         for (Block b : cpu.blocks) {
-            norms[b.index] = CudaMamba2Mixer.floats(cuda, b.norm.weight);
-            mixers[b.index] = switch (b.mixer) {
+            norms[b.index()] = CudaMamba2Mixer.floats(cuda, b.norm().weight);
+            mixers[b.index()] = switch (b.mixer()) {
                 case Mamba2Mixer m -> new CudaMamba2Mixer(cuda, c, clamp, m);
                 case AttentionMixer a -> new CudaAttentionMixer(cuda, c, a);
                 case MlpMixer m -> CudaMlpMixer.upload(cuda, m);
                 case MoeMixer m -> new CudaMoeMixer(cuda, c, m);
-                default -> throw new CudaException(b.type + " blocks are not supported on cuda yet; use --device cpu");
+                default -> throw new CudaException(b.type() + " blocks are not supported on cuda yet; use --device cpu");
             };
         }
         normF = CudaMamba2Mixer.floats(cuda, cpu.normF.weight);

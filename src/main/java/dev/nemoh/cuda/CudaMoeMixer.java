@@ -41,7 +41,7 @@ final class CudaMoeMixer implements CudaMixer {
         topK = c.numExpertsPerTok;
         inner = c.moeIntermediateSize;
         hidden = c.hiddenSize;
-        width = cpu.latentIn == null ? hidden : cpu.latentIn.out;
+        width = cpu.latentIn() == null ? hidden : cpu.latentIn().out;
         // a prompt's experts start at any row of the gathered tokens, and the cuBLAS path reads rows 16 bytes at a time
         if (inner % 4 != 0 || width % 4 != 0) {
             throw new CudaException("expert widths " + width + " and " + inner + " must be multiples of 4 on cuda");
@@ -50,18 +50,18 @@ final class CudaMoeMixer implements CudaMixer {
         topkGroups = c.topkGroup;
         normalize = c.normTopkProb;
         scaling = (float) c.routedScalingFactor;
-        gate = CudaLinear.upload(cuda, cpu.gate);
-        correctionBias = CudaMamba2Mixer.floats(cuda, cpu.correctionBias);
+        gate = CudaLinear.upload(cuda, cpu.gate());
+        correctionBias = CudaMamba2Mixer.floats(cuda, cpu.router().correctionBias);
         Linear[] ups = new Linear[experts], downs = new Linear[experts];
         for (int e = 0; e < experts; e++) {
-            ups[e] = cpu.experts[e].upProj;
-            downs[e] = cpu.experts[e].downProj;
+            ups[e] = cpu.experts()[e].upProj;
+            downs[e] = cpu.experts()[e].downProj;
         }
         up = CudaLinear.upload(cuda, ups);
         down = CudaLinear.upload(cuda, downs);
-        shared = CudaMlpMixer.upload(cuda, cpu.sharedExpert);
-        latentIn = cpu.latentIn == null ? null : CudaLinear.upload(cuda, cpu.latentIn);
-        latentOut = cpu.latentOut == null ? null : CudaLinear.upload(cuda, cpu.latentOut);
+        shared = CudaMlpMixer.upload(cuda, cpu.sharedExpert());
+        latentIn = cpu.latentIn() == null ? null : CudaLinear.upload(cuda, cpu.latentIn());
+        latentOut = cpu.latentOut() == null ? null : CudaLinear.upload(cuda, cpu.latentOut());
     }
 
     @Override

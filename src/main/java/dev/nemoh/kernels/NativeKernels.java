@@ -198,6 +198,9 @@ public final class NativeKernels {
         return available() && headDim % 16 == 0 && headDim <= ATTENTION_MAX_DIM;
     }
 
+    /** Keys per native call: about 0.1 ms of work, so that no call keeps the JVM from a safepoint for long. */
+    private static final int ATTENTION_CHUNK = 2048;
+
     /**
      * Continues an online softmax: the {@code group} query heads at {@code q[qOff..]} ([group, dim]) against keys and
      * values {@code from..from + n} of one KV head of a float32 cache ([tokens, dim]). {@code max}, {@code sum} and
@@ -216,7 +219,10 @@ public final class NativeKernels {
         attend(ATTEND_BF16, 2, q, qOff, group, dim, MemorySegment.ofArray(k), MemorySegment.ofArray(v), from, n, scale, max, sum, acc, scores);
     }
 
-    /** Checks every size (the C code trusts them) and calls {@code kernel} on keys and values of {@code bytes} each. */
+    /**
+     * Checks every size (the C code trusts them) and calls {@code kernel} on keys and values of {@code bytes} each, in
+     * calls of {@link #ATTENTION_CHUNK} keys.
+     */
     private static void attend(MethodHandle kernel, int bytes, float[] q, int qOff, int group, int dim, MemorySegment k,
                                MemorySegment v, int from, int n, float scale, float[] max, float[] sum, float[] acc, float[] scores) {
         long end = (long) bytes * (from + n) * dim;
@@ -226,12 +232,16 @@ public final class NativeKernels {
             throw new IllegalArgumentException("native attention kernel: " + group + " query heads of dim " + dim
                     + " against keys [" + from + ", " + (from + n) + ") do not fit the arrays given");
         }
-        long row = (long) bytes * from * dim;
-        try {
-            kernel.invokeExact(MemorySegment.ofArray(q).asSlice(4L * qOff), group, dim, k.asSlice(row), v.asSlice(row), n, scale,
-                    MemorySegment.ofArray(max), MemorySegment.ofArray(sum), MemorySegment.ofArray(acc), MemorySegment.ofArray(scores));
-        } catch (Throwable e) {
-            throw new IllegalStateException("native attention kernel failed", e);
+        MemorySegment qs = MemorySegment.ofArray(q).asSlice(4L * qOff), maxs = MemorySegment.ofArray(max);
+        MemorySegment sums = MemorySegment.ofArray(sum), accs = MemorySegment.ofArray(acc), scratch = MemorySegment.ofArray(scores);
+        for (int s0 = from; s0 < from + n; s0 += ATTENTION_CHUNK) {
+            long row = (long) bytes * s0 * dim;
+            try {
+                kernel.invokeExact(qs, group, dim, k.asSlice(row), v.asSlice(row), Math.min(ATTENTION_CHUNK, from + n - s0),
+                        scale, maxs, sums, accs, scratch);
+            } catch (Throwable e) {
+                throw new IllegalStateException("native attention kernel failed", e);
+            }
         }
     }
 }

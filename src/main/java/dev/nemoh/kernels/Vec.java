@@ -128,11 +128,12 @@ public final class Vec {
     }
 
     /**
-     * {@code v[off + i] = exp(v[off + i] - shift)} for i < n; returns the sum. The arguments are ≤ 0 (softmax scores
-     * less their maximum). exp is written out here rather than taken from {@code VectorOperators.EXP}, which C2
-     * compiled to a library call per vector or, at some call sites, a per-lane fallback: with four exponentials per
-     * cached key in a GQA group of four, the softmax then cost as much as reading the keys. x = k·ln2 + r,
-     * |r| ≤ ln2/2; e^r by its Taylor polynomial, 2^k in the exponent bits (within 2 ulp of Math.exp, see VecTest).
+     * {@code v[off + i] = exp(v[off + i] - shift)} for i < n; returns their sum, added in a fixed order (as {@link #sum}).
+     * The arguments are ≤ 0 (softmax scores less their maximum). exp is written out here rather than taken from
+     * {@code VectorOperators.EXP}, which C2 compiled to a library call per vector or, at some call sites, a per-lane
+     * fallback: with four exponentials per cached key in a GQA group of four, the softmax then cost as much as
+     * reading the keys. x = k·ln2 + r, |r| ≤ ln2/2; e^r by its Taylor polynomial, 2^k in the exponent bits (within
+     * 2 ulp of Math.exp, see VecTest).
      */
     public static float expShifted(float[] v, int off, int n, float shift) {
         FloatVector acc = FloatVector.zero(F);
@@ -152,7 +153,7 @@ public final class Vec {
             e.intoArray(v, off + i);
             acc = acc.add(e);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = sum(acc);
         for (; i < n; i++) {
             v[off + i] = exp(v[off + i] - shift);
             s += v[off + i];
@@ -227,6 +228,17 @@ public final class Vec {
     public static float siluGrad(float x) {
         float s = 1f / (1f + (float) Math.exp(-x));
         return s * (1 + x * (1 - s));
+    }
+
+    /** relu(x)², the activation of Nemotron-H's MLP and experts. */
+    public static float reluSquared(float x) {
+        float r = Math.max(x, 0f);
+        return r * r;
+    }
+
+    /** d relu(x)² / dx = 2 · relu(x) */
+    public static float reluSquaredGrad(float x) {
+        return 2 * Math.max(x, 0f);
     }
 
     /** softplus as torch computes it: linear above 20 to avoid overflow. */

@@ -3,19 +3,7 @@ package dev.nemoh.model;
 import dev.nemoh.config.LayerType;
 
 /** One layer of the stack: {@code x + mixer(norm(x))}. */
-public final class Block {
-    public final int index;
-    public final LayerType type;
-    public final RmsNorm norm;
-    public final Mixer mixer;
-
-    public Block(int index, LayerType type, RmsNorm norm, Mixer mixer) {
-        this.index = index;
-        this.type = type;
-        this.norm = norm;
-        this.mixer = mixer;
-    }
-
+public record Block(int index, LayerType type, RmsNorm norm, Mixer mixer) {
     /** Adds the block's output to {@code x} in place. */
     public void forward(float[] x, int len, HybridCache.Layer cache) {
         float[] out = mixer.forward(norm.forward(x, len), len, cache);

@@ -3,6 +3,7 @@ package dev.nemoh.model;
 import dev.nemoh.config.KvCacheDtype;
 import dev.nemoh.config.LayerType;
 import dev.nemoh.config.NemotronHConfig;
+import dev.nemoh.kernels.CausalAttention;
 import dev.nemoh.tensor.Numerics;
 
 import java.util.Arrays;
@@ -48,6 +49,8 @@ public final class HybridCache implements LanguageModel.SequenceState {
         private final float[][] keys, values;
         /** bf16 storage, or null */
         private final short[][] keys16, values16;
+        /** The storage above as attention reads it: the same outer arrays, so it sees every append and every growth. */
+        public final CausalAttention.KeysValues keysValues;
         private int capacity = 16;
         private int length;
 
@@ -61,28 +64,11 @@ public final class HybridCache implements LanguageModel.SequenceState {
             values = wide ? new float[heads][capacity * headDim] : null;
             keys16 = wide ? null : new short[heads][capacity * headDim];
             values16 = wide ? null : new short[heads][capacity * headDim];
+            keysValues = new CausalAttention.KeysValues(keys, values, keys16, values16);
         }
 
         public int length() {
             return length;
-        }
-
-        /** float32 keys of one KV head, [length, headDim] (the array may be longer); only for a float32 cache. */
-        public float[] keys(int head) {
-            return keys[head];
-        }
-
-        public float[] values(int head) {
-            return values[head];
-        }
-
-        /** bf16 keys of one KV head, [length, headDim] (the array may be longer); only for a bfloat16 cache. */
-        public short[] keysBf16(int head) {
-            return keys16[head];
-        }
-
-        public short[] valuesBf16(int head) {
-            return values16[head];
         }
 
         /** Appends {@code len} token-major rows of k and v ([len, heads × headDim]). */

@@ -1,7 +1,6 @@
 package dev.nemoh.model;
 
 import dev.nemoh.config.NemotronHConfig;
-import dev.nemoh.kernels.Parallel;
 import dev.nemoh.kernels.Vec;
 
 /**
@@ -22,7 +21,7 @@ public final class Mamba2Mixer implements Mixer {
     public final float[] d;
     public final RmsNorm norm;
 
-    final int heads, headDim, stateSize, groups, inner, convDim, kernel;
+    final int inner;
     final TimeStepClamp clamp;
 
     public Mamba2Mixer(NemotronHConfig c, TimeStepClamp clamp, Linear inProj, Linear outProj, float[] convWeight, float[] convBias,
@@ -37,14 +36,8 @@ public final class Mamba2Mixer implements Mixer {
         this.a = new float[aLog.length];
         for (int h = 0; h < aLog.length; h++) a[h] = (float) -Math.exp(aLog[h]);
         this.d = d;
-        this.heads = c.mambaNumHeads;
-        this.headDim = c.mambaHeadDim;
-        this.stateSize = c.ssmStateSize;
-        this.groups = c.nGroups;
         this.inner = c.mambaIntermediateSize();
-        this.convDim = c.convDim();
-        this.kernel = c.convKernel;
-        this.norm = new RmsNorm(normWeight, c.layerNormEpsilon, groups);
+        this.norm = new RmsNorm(normWeight, c.layerNormEpsilon, c.nGroups);
     }
 
     @Override
@@ -74,14 +67,14 @@ public final class Mamba2Mixer implements Mixer {
     /** From the in_proj output of {@code len} tokens to the gated SSM output [len, inner], advancing the state. */
     private float[] mix(float[] proj, int len, HybridCache.MambaState state) {
         int width = inProj.out;
-        float[] convState = state != null ? state.conv : new float[convDim * kernel];
+        float[] convState = state != null ? state.conv : new float[c.convDim() * c.convKernel];
         float[] xBC = conv.forward(proj, len, width, inner, convState);
-        float[] ssm = state != null ? state.ssm : new float[heads * headDim * stateSize];
+        float[] ssm = state != null ? state.ssm : new float[scan.stateSize()];
         float[] y = new float[len * inner];
         boolean recurrent = len == 1 && state != null;
         float[] dt = timeSteps(c, dtBias, proj, len, !recurrent || clamp == TimeStepClamp.EVERYWHERE);
         if (recurrent) {
-            recurrentStep(xBC, dt, ssm, y);
+            scan.step(xBC, dt, a, d, ssm, y);
         } else {
             scan.forward(xBC, dt, a, d, len, ssm, y, null);
         }
@@ -108,29 +101,47 @@ public final class Mamba2Mixer implements Mixer {
         return dt;
     }
 
-    /** One token: {@code S = exp(dt·A)·S + dt·x⊗B; y = S·C + D·x} per head. */
-    private void recurrentStep(float[] xBC, float[] dt, float[] ssm, float[] y) {
-        int headsPerGroup = heads / groups;
-        Parallel.forEach(heads, (long) headDim * stateSize * 3, h -> {
-            int g = h / headsPerGroup;
-            int bOff = inner + g * stateSize;
-            int cOff = inner + groups * stateSize + g * stateSize;
-            float dth = dt[h];
-            float decay = (float) Math.exp(dth * a[h]);
-            for (int p = 0; p < headDim; p++) {
-                float x = xBC[h * headDim + p];
-                int s = (h * headDim + p) * stateSize;
-                Vec.scale(decay, ssm, s, stateSize);
-                Vec.axpy(dth * x, xBC, bOff, ssm, s, stateSize);
-                y[h * headDim + p] = Vec.dot(ssm, s, xBC, cOff, stateSize) + d[h] * x;
+    /**
+     * The backward of {@link #timeSteps} with the clamp: dL/d(dt) [len, heads] into the dt columns of dProj and added
+     * to dDtBias, through the clamp (zero where it bit, as torch.clamp) and softplus (torch's: linear above 20).
+     */
+    public static void timeStepsBackward(NemotronHConfig c, float[] dtBias, float[] proj, float[] dDt, int len,
+                                         float[] dProj, float[] dDtBias) {
+        int heads = c.mambaNumHeads, width = c.inProjSize(), dtOff = c.mambaIntermediateSize() + c.convDim();
+        float lo = (float) Math.max(c.timeStepMin, c.timeStepLimitLow);
+        float hi = (float) c.timeStepLimitHigh;
+        for (int t = 0; t < len; t++) {
+            for (int h = 0; h < heads; h++) {
+                float raw = proj[t * width + dtOff + h] + dtBias[h];
+                float v = Vec.softplus(raw);
+                if (v < lo || v > hi) continue;
+                float g = dDt[t * heads + h] * (raw > 20f ? 1f : 1f / (1f + (float) Math.exp(-raw)));
+                dProj[t * width + dtOff + h] = g;
+                dDtBias[h] += g;
             }
-        });
+        }
     }
 
     /** y ← y · SiLU(z), the gate applied before the grouped norm (norm_before_gate = False). */
     public static void gate(float[] y, float[] proj, int len, int inner, int width) {
         for (int t = 0; t < len; t++) {
             for (int i = 0; i < inner; i++) y[t * inner + i] *= Vec.silu(proj[t * width + i]);
+        }
+    }
+
+    /**
+     * The backward of {@link #gate}: dy = dGated · SiLU(z) and dz = dGated · y · SiLU'(z) into the z columns of
+     * dProj, y the ungated output [len, inner].
+     */
+    public static void gateBackward(float[] dGated, float[] y, float[] proj, int len, int inner, int width, float[] dy,
+                                    float[] dProj) {
+        for (int t = 0; t < len; t++) {
+            for (int i = 0; i < inner; i++) {
+                float z = proj[t * width + i];
+                float g = dGated[t * inner + i];
+                dy[t * inner + i] = g * Vec.silu(z);
+                dProj[t * width + i] = g * y[t * inner + i] * Vec.siluGrad(z);
+            }
         }
     }
 }

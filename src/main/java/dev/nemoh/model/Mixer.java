@@ -1,8 +1,7 @@
 package dev.nemoh.model;
 
-
 /** The token mixer or channel mixer of one block, applied to the block's normalised input. */
-public interface Mixer {
+public sealed interface Mixer permits Mamba2Mixer, AttentionMixer, MlpMixer, MoeMixer {
     /**
      * @param x     [len, hidden] row-major
      * @param len   tokens in this call

@@ -1,5 +1,6 @@
 package dev.nemoh.model;
 
+import dev.nemoh.kernels.Vec;
 
 /** Nemotron-H's MLP: {@code down(relu(up(x))²)}; no gate, unlike SwiGLU. */
 public final class MlpMixer implements Mixer {
@@ -19,10 +20,7 @@ public final class MlpMixer implements Mixer {
     @Override
     public float[] forward(float[] x, int len, HybridCache.Layer cache) {
         float[] h = upProj.forward(x, len);
-        for (int i = 0; i < h.length; i++) {
-            float r = Math.max(h[i], 0f);
-            h[i] = r * r;
-        }
+        for (int i = 0; i < h.length; i++) h[i] = Vec.reluSquared(h[i]);
         return downProj.forward(h, len);
     }
 

@@ -113,7 +113,7 @@ public final class NemotronHModel implements LanguageModel {
         MlpMixer[] experts = m.experts().stream().map(e -> loadMlp(f, ckpt, e)).toArray(MlpMixer[]::new);
         return new MoeMixer(c,
                 Linear.load(ckpt, m.gate(), WeightFormat.AS_STORED),
-                ckpt.floats(m.correctionBias(), new float[c.nRoutedExperts]), experts,
+                new TopkRouter(c, ckpt.floats(m.correctionBias(), new float[c.nRoutedExperts])), experts,
                 loadMlp(f, ckpt, m.sharedExpert()),
                 m.latentIn() != null ? Linear.load(ckpt, m.latentIn(), f) : null,
                 m.latentOut() != null ? Linear.load(ckpt, m.latentOut(), f) : null);
@@ -126,7 +126,7 @@ public final class NemotronHModel implements LanguageModel {
     @Override
     public long decodeWeightBytes() {
         long bytes = lmHead.weight.bytes() + (long) config.hiddenSize * embeddings.dtype().bytes;
-        for (Block b : blocks) bytes += b.mixer.decodeWeightBytes();
+        for (Block b : blocks) bytes += b.mixer().decodeWeightBytes();
         return bytes;
     }
 
@@ -188,7 +188,7 @@ public final class NemotronHModel implements LanguageModel {
         float[] x = embed(tokens);
         HybridCache.Layer[] layer = new HybridCache.Layer[batch];
         for (Block block : blocks) {
-            for (int b = 0; b < batch; b++) layer[b] = caches[b].layer(block.index);
+            for (int b = 0; b < batch; b++) layer[b] = caches[b].layer(block.index());
             block.decode(x, batch, layer);
         }
         for (HybridCache c : caches) c.advance(1);
@@ -228,8 +228,8 @@ public final class NemotronHModel implements LanguageModel {
         float[] x = embed(ids);
         if (listener != null) listener.accept(0, x, len);
         for (Block b : blocks) {
-            b.forward(x, len, cache == null ? null : cache.layer(b.index));
-            if (listener != null) listener.accept(b.index + 1, x, len);
+            b.forward(x, len, cache == null ? null : cache.layer(b.index()));
+            if (listener != null) listener.accept(b.index() + 1, x, len);
         }
         if (cache != null) cache.advance(len);
         float[] out = normF.forward(x, len);

@@ -33,6 +33,28 @@ public final class SsdScan {
     }
 
     /**
+     * One token, the recurrent form of {@link #forward}: {@code S = exp(dt·A)·S + dt·x⊗B; y = S·C + D·x} per head,
+     * xBC [convDim], dt [heads], y [inner], the state {@code ssm} advanced in place.
+     */
+    public void step(float[] xBC, float[] dt, float[] a, float[] d, float[] ssm, float[] y) {
+        int headsPerGroup = heads / groups;
+        Parallel.forEach(heads, (long) headDim * n * 3, h -> {
+            int g = h / headsPerGroup;
+            int bOff = inner + g * n;
+            int cOff = inner + groups * n + g * n;
+            float dth = dt[h];
+            float decay = (float) Math.exp(dth * a[h]);
+            for (int p = 0; p < headDim; p++) {
+                float x = xBC[h * headDim + p];
+                int s = (h * headDim + p) * n;
+                Vec.scale(decay, ssm, s, n);
+                Vec.axpy(dth * x, xBC, bOff, ssm, s, n);
+                y[h * headDim + p] = Vec.dot(ssm, s, xBC, cOff, n) + d[h] * x;
+            }
+        });
+    }
+
+    /**
      * y [len, inner] from xBC [len, convDim] (x | B | C, after conv and SiLU) and dt [len, heads]. Starts from and
      * leaves the final state in {@code ssm}. When {@code chunkStarts} is not null it receives the state entering each
      * chunk ([chunks, heads·headDim·state]), which is what {@link #backward} needs.

@@ -73,7 +73,7 @@ final class DifferentiableModel {
             Parameter normWeight = load(ckpt, layer.norm());
             TrainableMixer mixer = switch (layer.mixer()) {
                 case BlockWeights.Mamba2 m -> mamba(ckpt, m, projections);
-                case BlockWeights.Attention a -> new AttentionLayer(config, linear(ckpt, a.qProj(), projections),
+                case BlockWeights.Attention a -> new TrainableAttentionMixer(config, linear(ckpt, a.qProj(), projections),
                         linear(ckpt, a.kProj(), projections), linear(ckpt, a.vProj(), projections),
                         linear(ckpt, a.oProj(), projections));
                 case BlockWeights.Mlp m -> mlp(ckpt, m, projections);
@@ -138,25 +138,25 @@ final class DifferentiableModel {
         return trainBase || !adaptable ? dense(trained, w, b) : projections.create(spec, w, b);
     }
 
-    private MambaLayer mamba(Checkpoint ckpt, BlockWeights.Mamba2 m, Projections projections) {
+    private TrainableMamba2Mixer mamba(Checkpoint ckpt, BlockWeights.Mamba2 m, Projections projections) {
         TensorSpec bias = m.convBias();
         Parameter convBias = ckpt.find(bias) != null
                 ? load(ckpt, bias)
                 : new Parameter(bias.name(), new int[] {bias.dim(0)}, new float[bias.dim(0)]); // not a weight: never trained
-        return new MambaLayer(config, linear(ckpt, m.inProj(), projections), linear(ckpt, m.outProj(), projections),
+        return new TrainableMamba2Mixer(config, linear(ckpt, m.inProj(), projections), linear(ckpt, m.outProj(), projections),
                 load(ckpt, m.convWeight()), convBias, load(ckpt, m.dtBias()), load(ckpt, m.aLog()), load(ckpt, m.d()),
                 load(ckpt, m.norm()));
     }
 
-    private MlpLayer mlp(Checkpoint ckpt, BlockWeights.Mlp m, Projections projections) {
-        return new MlpLayer(linear(ckpt, m.upProj(), projections), linear(ckpt, m.downProj(), projections));
+    private TrainableMlpMixer mlp(Checkpoint ckpt, BlockWeights.Mlp m, Projections projections) {
+        return new TrainableMlpMixer(linear(ckpt, m.upProj(), projections), linear(ckpt, m.downProj(), projections));
     }
 
-    private MoeLayer moe(Checkpoint ckpt, BlockWeights.Moe m, Projections projections) {
-        MlpLayer[] experts = m.experts().stream().map(e -> mlp(ckpt, e, projections)).toArray(MlpLayer[]::new);
+    private TrainableMoeMixer moe(Checkpoint ckpt, BlockWeights.Moe m, Projections projections) {
+        TrainableMlpMixer[] experts = m.experts().stream().map(e -> mlp(ckpt, e, projections)).toArray(TrainableMlpMixer[]::new);
         // a buffer, not a parameter, in transformers: it steers the choice of experts and never trains
         float[] bias = ckpt.floats(m.correctionBias(), new float[config.nRoutedExperts]);
-        return new MoeLayer(config, linear(ckpt, m.gate(), projections), bias, experts, mlp(ckpt, m.sharedExpert(), projections),
+        return new TrainableMoeMixer(config, linear(ckpt, m.gate(), projections), bias, experts, mlp(ckpt, m.sharedExpert(), projections),
                 m.latentIn() != null ? linear(ckpt, m.latentIn(), projections) : null,
                 m.latentOut() != null ? linear(ckpt, m.latentOut(), projections) : null);
     }

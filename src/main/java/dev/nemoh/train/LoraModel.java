@@ -18,7 +18,6 @@ import java.util.function.Supplier;
  */
 public final class LoraModel extends TrainableNemotronH {
     private final LoraConfig config;
-    private final Path baseDir;
     private final List<Parameter> parameters;
     /** by the base checkpoint's weight name ({@code backbone.layers.0.mixer.in_proj.weight}) */
     private final Map<String, LoraProjection> adapters;
@@ -26,11 +25,10 @@ public final class LoraModel extends TrainableNemotronH {
     /** Shared by every adapter's dropout (after it drew A's initial values). */
     private final Random rng;
 
-    private LoraModel(DifferentiableModel model, LoraConfig config, Path baseDir, List<Parameter> parameters,
+    private LoraModel(DifferentiableModel model, LoraConfig config, List<Parameter> parameters,
                       Map<String, LoraProjection> adapters, AtomicBoolean training, Random rng) {
         super(model);
         this.config = config;
-        this.baseDir = baseDir;
         this.parameters = Collections.unmodifiableList(parameters);
         this.adapters = adapters;
         this.training = training;
@@ -72,7 +70,7 @@ public final class LoraModel extends TrainableNemotronH {
             throw new IllegalArgumentException("the model in " + baseDir + " has none of the target modules "
                     + cfg.targetModules() + "; choose from its layers' " + LoraConfig.MODULES);
         }
-        return new LoraModel(model, cfg, baseDir, params, adapters, training, rng);
+        return new LoraModel(model, cfg, params, adapters, training, rng);
     }
 
     /** Adapters saved in PEFT's format (by PEFT or by {@link #save}) on the base model they were trained on. */
@@ -109,7 +107,7 @@ public final class LoraModel extends TrainableNemotronH {
 
     /** adapter_config.json + adapter_model.safetensors, as PEFT's {@code save_pretrained} writes them. */
     public void save(Path adapterDir) {
-        PeftAdapter.save(adapterDir, config, baseDir, parameters);
+        PeftAdapter.save(adapterDir, config, model.dir, parameters);
     }
 
     /**
@@ -124,6 +122,6 @@ public final class LoraModel extends TrainableNemotronH {
     public void mergeAndExport(Path outDir, boolean float32) {
         Map<String, Supplier<float[]>> merged = new LinkedHashMap<>();
         adapters.forEach((name, adapter) -> merged.put(name, adapter::mergedWeight));
-        HfExport.write(baseDir, outDir, merged, float32);
+        HfExport.write(model.dir, outDir, merged, float32);
     }
 }

@@ -4,7 +4,8 @@ package dev.nemoh.train;
  * A block's mixer in training: a forward that keeps what the backward needs, and the backward. One sequence at a
  * time; each backward follows its forward.
  */
-interface TrainableMixer {
+sealed interface TrainableMixer
+        permits TrainableMamba2Mixer, TrainableAttentionMixer, TrainableMlpMixer, TrainableMoeMixer {
     /** x [len, hidden] (the block's normalised input) → [len, hidden] */
     float[] forward(float[] x, int len);
 

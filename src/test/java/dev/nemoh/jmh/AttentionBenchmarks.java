@@ -1,9 +1,9 @@
 package dev.nemoh.jmh;
 
 import dev.nemoh.config.KvCacheDtype;
-import dev.nemoh.model.HybridCache;
+import dev.nemoh.kernels.CausalAttention;
 import dev.nemoh.kernels.NativeKernels;
-import dev.nemoh.model.AttentionMixer;
+import dev.nemoh.model.HybridCache;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -45,7 +45,7 @@ public class AttentionBenchmarks {
 
     static final int GROUP = 4, DIM = 128;
     HybridCache.KvCache kv;
-    float[] q, max, sum, acc;
+    float[] q, max, sum, acc, scores;
 
     @Setup
     public void setup() {
@@ -60,6 +60,7 @@ public class AttentionBenchmarks {
         max = new float[GROUP];
         sum = new float[GROUP];
         acc = new float[GROUP * DIM];
+        scores = new float[GROUP * NativeKernels.ATTENTION_BLOCK];
     }
 
     @Benchmark
@@ -68,10 +69,15 @@ public class AttentionBenchmarks {
         Arrays.fill(sum, 0f);
         Arrays.fill(acc, 0f);
         float scale = (float) (1 / Math.sqrt(DIM));
-        if (kernel.equals("vector-api")) {
-            AttentionMixer.attendBlocks(q, 0, GROUP, DIM, scale, kv, 0, keys, max, sum, acc);
+        boolean bf16 = kv.dtype == KvCacheDtype.BFLOAT16;
+        if (kernel.equals("vector-api") && bf16) {
+            CausalAttention.attendBlocks(q, 0, GROUP, DIM, scale, kv.keysValues.keysBf16()[0], kv.keysValues.valuesBf16()[0], keys, max, sum, acc);
+        } else if (kernel.equals("vector-api")) {
+            CausalAttention.attendBlocks(q, 0, GROUP, DIM, scale, kv.keysValues.keys()[0], kv.keysValues.values()[0], keys, max, sum, acc, false);
+        } else if (bf16) {
+            NativeKernels.attend(q, 0, GROUP, DIM, kv.keysValues.keysBf16()[0], kv.keysValues.valuesBf16()[0], 0, keys, scale, max, sum, acc, scores);
         } else {
-            AttentionMixer.attendNative(q, 0, GROUP, DIM, scale, kv, 0, keys, max, sum, acc);
+            NativeKernels.attend(q, 0, GROUP, DIM, kv.keysValues.keys()[0], kv.keysValues.values()[0], 0, keys, scale, max, sum, acc, scores);
         }
         return acc[0] / sum[0];
     }

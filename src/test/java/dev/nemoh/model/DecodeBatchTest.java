@@ -38,11 +38,14 @@ class DecodeBatchTest {
             }
             float[] logits = m.decodeBatch(next, batch);
             assertEquals(prompts.length * v, logits.length);
+            double worst = 0;
             for (int b = 0; b < prompts.length; b++) {
                 float[] row = Arrays.copyOfRange(logits, b * v, (b + 1) * v);
+                worst = Math.max(worst, Fixtures.maxAbs(row, alone[b]));
                 assertArrayEquals(alone[b], row, 1e-5f, "sequence " + b);
                 assertEquals(prompts[b].length + 1, batch[b].length());
             }
+            System.out.printf("%s batch of 3 vs alone: max abs %.3g%n", name, worst);
         }
     }
 
@@ -84,6 +87,7 @@ class DecodeBatchTest {
                     assertEquals(alone[members[i]].length(), states[i].length());
                 }
             }
+            System.out.printf("%s changing batches vs alone: max abs %.3g%n", name, worst);
             assertTrue(worst < 1e-5, "max abs difference " + worst);
         }
     }

@@ -33,6 +33,7 @@ class ForwardFixtureTest {
 
             float[] logits2 = model.forward(Fixtures.ids(ref.get("input_ids_2")), null);
             double max2 = Fixtures.maxAbs(logits2, ref.get("logits_2").toFloatArray());
+            System.out.printf("%s second prompt logits: max abs %.3g%n", fixture, max2);
             assertTrue(max2 < TOL, fixture + " second prompt logits max abs error " + max2);
         }
     }
@@ -45,14 +46,17 @@ class ForwardFixtureTest {
             int[] ids = Fixtures.ids(ref.get("input_ids"));
             int layers = model.blocks.size();
             int[] seen = {0};
+            double[] worst = {0};
             // transformers records each block's input and, last, the output of norm_f (not of the last block)
             model.forward(ids, null, (index, hidden, len) -> {
                 if (index == layers) return;
                 String name = "hidden_" + Math.min(index, layers);
                 double err = Fixtures.maxAbs(hidden, ref.get(name).toFloatArray());
                 assertTrue(err < TOL, fixture + " " + name + " max abs error " + err);
+                worst[0] = Math.max(worst[0], err);
                 seen[0]++;
             });
+            System.out.printf("%s hidden states: worst max abs %.3g%n", fixture, worst[0]);
             assertEquals(layers + 1, seen[0], "embedding, every block input and norm_f are checked");
         }
     }
@@ -70,10 +74,12 @@ class ForwardFixtureTest {
             HybridCache cache = model.newCache();
             float[] logits = model.forwardLast(prompt, cache);
             int[] tokens = new int[expectedTokens.length];
+            double worstStep = 0;
             for (int i = 0; i < tokens.length; i++) {
                 float[] expectedRow = Arrays.copyOfRange(expectedStepLogits, i * vocab, (i + 1) * vocab);
                 double err = Fixtures.maxAbs(logits, expectedRow);
                 assertTrue(err < TOL, fixture + " step " + i + " logits max abs error " + err);
+                worstStep = Math.max(worstStep, err);
                 tokens[i] = Vec.argmax(logits, 0, vocab);
                 logits = model.forwardLast(new int[] {tokens[i]}, cache);
             }
@@ -83,6 +89,8 @@ class ForwardFixtureTest {
             System.arraycopy(prompt, 0, all, 0, prompt.length);
             System.arraycopy(tokens, 0, all, prompt.length, tokens.length);
             double full = Fixtures.maxAbs(model.forward(all, null), ref.get("greedy_full_logits").toFloatArray());
+            System.out.printf("%s cached greedy steps: worst max abs %.3g; full forward over prompt + generation: max abs %.3g%n",
+                    fixture, worstStep, full);
             assertTrue(full < TOL, fixture + " full forward over prompt + generation, max abs error " + full);
         }
     }
@@ -102,6 +110,7 @@ class ForwardFixtureTest {
             for (int id : prompt) lastStep = model.forwardLast(new int[] {id}, stepped);
 
             assertEquals(prefilled.length(), stepped.length());
+            double worstState = 0;
             for (int i = 0; i < model.blocks.size(); i++) {
                 if (prefilled.layer(i) instanceof HybridCache.MambaState a) {
                     var b = (HybridCache.MambaState) stepped.layer(i);
@@ -109,9 +118,12 @@ class ForwardFixtureTest {
                     assertTrue(conv < 1e-5, fixture + " layer " + i + " conv state differs by " + conv);
                     double ssm = Fixtures.maxAbs(a.ssm, b.ssm);
                     assertTrue(ssm < 1e-5, fixture + " layer " + i + " SSM state differs by " + ssm);
+                    worstState = Math.max(worstState, Math.max(conv, ssm));
                 }
             }
-            assertTrue(Fixtures.maxAbs(lastPrefill, lastStep) < TOL);
+            double last = Fixtures.maxAbs(lastPrefill, lastStep);
+            System.out.printf("%s prefill vs step by step: state max abs %.3g, last logits max abs %.3g%n", fixture, worstState, last);
+            assertTrue(last < TOL);
         }
     }
 

@@ -131,21 +131,23 @@ class FiniteDifferenceTest {
         return new DenseProjection(p, null, true);
     }
 
-    @Test
-    void causalGroupedQueryAttention() {
+    /** 150 tokens: more than one block of keys in the forward's online softmax. */
+    @ParameterizedTest
+    @CsvSource({"6", "150"})
+    void causalGroupedQueryAttention(int len) {
         NemotronHConfig c = NemotronHConfig.builder().hiddenSize(12).vocabSize(8).pattern("*").attentionHeads(4, 2, 5).build();
         Random rng = new Random(7);
         List<Parameter> params = new ArrayList<>();
-        AttentionLayer attn = new AttentionLayer(c, randomLinear(rng, "q", 20, 12, params), randomLinear(rng, "k", 10, 12, params),
+        TrainableAttentionMixer attn = new TrainableAttentionMixer(c, randomLinear(rng, "q", 20, 12, params), randomLinear(rng, "k", 10, 12, params),
                 randomLinear(rng, "v", 10, 12, params), randomLinear(rng, "o", 12, 20, params));
-        checkLayer("causal GQA attention", attn, params, 6, 12, rng);
+        checkLayer("causal GQA attention over " + len + " tokens", attn, params, len, 12, rng);
     }
 
     @Test
     void squaredReluMlp() {
         Random rng = new Random(8);
         List<Parameter> params = new ArrayList<>();
-        MlpLayer mlp = new MlpLayer(randomLinear(rng, "up", 24, 10, params), randomLinear(rng, "down", 10, 24, params));
+        TrainableMlpMixer mlp = new TrainableMlpMixer(randomLinear(rng, "up", 24, 10, params), randomLinear(rng, "down", 10, 24, params));
         checkLayer("relu² MLP", mlp, params, 5, 10, rng);
     }
 
@@ -167,7 +169,7 @@ class FiniteDifferenceTest {
         NemotronHConfig c = NemotronHConfig.load(Fixtures.model("moe-tiny")).toBuilder()
                 .moeRouting(1, 1, normalizeTopK, 2.5).build();
         List<Parameter> params = new ArrayList<>();
-        MoeLayer moe;
+        TrainableMoeMixer moe;
         try (Checkpoint ckpt = Checkpoint.open(Fixtures.model("moe-tiny"))) {
             java.util.function.Function<String, DenseProjection> linear = name -> {
                 var t = ckpt.get(name + ".weight");
@@ -176,12 +178,12 @@ class FiniteDifferenceTest {
                 return new DenseProjection(p, null, true);
             };
             String pre = "backbone.layers.1.mixer.";
-            MlpLayer[] experts = new MlpLayer[c.nRoutedExperts];
+            TrainableMlpMixer[] experts = new TrainableMlpMixer[c.nRoutedExperts];
             for (int e = 0; e < experts.length; e++) {
-                experts[e] = new MlpLayer(linear.apply(pre + "experts." + e + ".up_proj"), linear.apply(pre + "experts." + e + ".down_proj"));
+                experts[e] = new TrainableMlpMixer(linear.apply(pre + "experts." + e + ".up_proj"), linear.apply(pre + "experts." + e + ".down_proj"));
             }
-            moe = new MoeLayer(c, linear.apply(pre + "gate"), ckpt.get(pre + "gate.e_score_correction_bias").toFloatArray(),
-                    experts, new MlpLayer(linear.apply(pre + "shared_experts.up_proj"), linear.apply(pre + "shared_experts.down_proj")),
+            moe = new TrainableMoeMixer(c, linear.apply(pre + "gate"), ckpt.get(pre + "gate.e_score_correction_bias").toFloatArray(),
+                    experts, new TrainableMlpMixer(linear.apply(pre + "shared_experts.up_proj"), linear.apply(pre + "shared_experts.down_proj")),
                     null, null);
         }
         checkLayer("MoE block (router, experts, shared expert), norm_topk_prob " + normalizeTopK, moe, params, 9,

@@ -1,11 +1,13 @@
 package dev.nemoh.train;
 
+import dev.nemoh.kernels.Vec;
+
 /** Training form of {@link dev.nemoh.model.MlpMixer}: {@code down(relu(up(x))²)}. */
-final class MlpLayer implements TrainableMixer {
+final class TrainableMlpMixer implements TrainableMixer {
     final Projection up, down;
     private float[] h;
 
-    MlpLayer(Projection up, Projection down) {
+    TrainableMlpMixer(Projection up, Projection down) {
         this.up = up;
         this.down = down;
     }
@@ -14,17 +16,14 @@ final class MlpLayer implements TrainableMixer {
     public float[] forward(float[] x, int len) {
         h = up.forward(x, len);
         float[] act = new float[h.length];
-        for (int i = 0; i < h.length; i++) {
-            float r = Math.max(h[i], 0f);
-            act[i] = r * r;
-        }
+        for (int i = 0; i < h.length; i++) act[i] = Vec.reluSquared(h[i]);
         return down.forward(act, len);
     }
 
     @Override
     public float[] backward(float[] dy, int len) {
         float[] dAct = down.backward(dy, len);
-        for (int i = 0; i < dAct.length; i++) dAct[i] *= 2 * Math.max(h[i], 0f);
+        for (int i = 0; i < dAct.length; i++) dAct[i] *= Vec.reluSquaredGrad(h[i]);
         return up.backward(dAct, len);
     }
 }

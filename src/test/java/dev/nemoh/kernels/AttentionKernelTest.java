@@ -1,8 +1,6 @@
-package dev.nemoh.model;
+package dev.nemoh.kernels;
 
 import dev.nemoh.config.KvCacheDtype;
-import dev.nemoh.model.HybridCache;
-import dev.nemoh.kernels.NativeKernels;
 import dev.nemoh.tensor.Numerics;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -16,28 +14,33 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * Decode attention of one KV head's query group, by the Vector API loop and by the native kernel, against softmax
- * attention in float64 over the same cached keys and values (for a bf16 cache: the rounded values it holds).
+ * Attention of one KV head's query group, by {@link CausalAttention}'s Vector API loop (fast and reproducible) and by
+ * the native kernel, against softmax attention in float64 over the same keys and values (for bf16: the rounded
+ * values they hold).
  */
 class AttentionKernelTest {
-    record Case(float[] q, HybridCache.KvCache kv, double[] expected) {}
+    /** Keys and values [keys, dim] as float32 and as bf16. */
+    record Case(float[] q, float[] k, float[] v, short[] k16, short[] v16, double[] expected) {}
 
     static Case randomCase(int group, int dim, int keys, KvCacheDtype dtype, long seed) {
         SplittableRandom r = new SplittableRandom(seed);
         float[] q = new float[group * dim];
         for (int i = 0; i < q.length; i++) q[i] = (float) r.nextGaussian();
-        HybridCache.KvCache kv = new HybridCache.KvCache(1, dim, dtype);
         float[] k = new float[keys * dim], v = new float[keys * dim];
         for (int i = 0; i < k.length; i++) {
             // scores of a few units, as trained models have, so that the softmax is neither flat nor one-hot
             k[i] = (float) (r.nextGaussian() * 2);
             v[i] = (float) r.nextGaussian();
         }
-        kv.append(k, v, keys);
+        short[] k16 = new short[k.length], v16 = new short[v.length];
+        for (int i = 0; i < k.length; i++) {
+            k16[i] = Numerics.floatToBf16(k[i]);
+            v16[i] = Numerics.floatToBf16(v[i]);
+        }
         if (dtype == KvCacheDtype.BFLOAT16) {
             for (int i = 0; i < k.length; i++) {
-                k[i] = Numerics.bf16ToFloat(Numerics.floatToBf16(k[i]));
-                v[i] = Numerics.bf16ToFloat(Numerics.floatToBf16(v[i]));
+                k[i] = Numerics.bf16ToFloat(k16[i]);
+                v[i] = Numerics.bf16ToFloat(v16[i]);
             }
         }
         double scale = 1 / Math.sqrt(dim);
@@ -56,7 +59,7 @@ class AttentionKernelTest {
                 for (int d = 0; d < dim; d++) expected[g * dim + d] += s[j] / sum * v[j * dim + d];
             }
         }
-        return new Case(q, kv, expected);
+        return new Case(q, k, v, k16, v16, expected);
     }
 
     /** The attention output, acc / sum, of a run that left its state in max, sum and acc. */
@@ -69,6 +72,7 @@ class AttentionKernelTest {
     static void assertClose(double[] expected, float[] actual, String what) {
         double worst = 0;
         for (int i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
+        System.out.printf("%s: max abs error %.3g%n", what, worst);
         // float32 sums of up to 2100 terms against float64: measured at most ~1e-6
         assertTrue(worst < 2e-5, what + ": max abs error " + worst);
     }
@@ -78,10 +82,17 @@ class AttentionKernelTest {
             "4, 128, 2100, BFLOAT16", "16, 16, 7, BFLOAT16", "2, 24, 129, FLOAT32"})
     void vectorApiLoopMatchesFloat64(int group, int dim, int keys, KvCacheDtype dtype) {
         Case c = randomCase(group, dim, keys, dtype, group * 1000L + keys);
-        float[] max = new float[group], sum = new float[group], acc = new float[group * dim];
-        Arrays.fill(max, Float.NEGATIVE_INFINITY);
-        AttentionMixer.attendBlocks(c.q, 0, group, dim, (float) (1 / Math.sqrt(dim)), c.kv, 0, keys, max, sum, acc);
-        assertClose(c.expected, output(group, dim, sum, acc), "Vector API " + dtype);
+        float scale = (float) (1 / Math.sqrt(dim));
+        for (boolean reproducible : dtype == KvCacheDtype.BFLOAT16 ? new boolean[] {false} : new boolean[] {false, true}) {
+            float[] max = new float[group], sum = new float[group], acc = new float[group * dim];
+            Arrays.fill(max, Float.NEGATIVE_INFINITY);
+            if (dtype == KvCacheDtype.BFLOAT16) {
+                CausalAttention.attendBlocks(c.q, 0, group, dim, scale, c.k16, c.v16, keys, max, sum, acc);
+            } else {
+                CausalAttention.attendBlocks(c.q, 0, group, dim, scale, c.k, c.v, keys, max, sum, acc, reproducible);
+            }
+            assertClose(c.expected, output(group, dim, sum, acc), "Vector API " + dtype + (reproducible ? " reproducible" : ""));
+        }
     }
 
     /** The native kernel in chunks of several sizes (the caller's chunks carry the softmax state between calls). */
@@ -99,9 +110,9 @@ class AttentionKernelTest {
                 int n = Math.min(chunk, keys - s0);
                 float scale = (float) (1 / Math.sqrt(dim));
                 if (dtype == KvCacheDtype.BFLOAT16) {
-                    NativeKernels.attend(c.q, 0, group, dim, c.kv.keysBf16(0), c.kv.valuesBf16(0), s0, n, scale, max, sum, acc, scores);
+                    NativeKernels.attend(c.q, 0, group, dim, c.k16, c.v16, s0, n, scale, max, sum, acc, scores);
                 } else {
-                    NativeKernels.attend(c.q, 0, group, dim, c.kv.keys(0), c.kv.values(0), s0, n, scale, max, sum, acc, scores);
+                    NativeKernels.attend(c.q, 0, group, dim, c.k, c.v, s0, n, scale, max, sum, acc, scores);
                 }
             }
             assertClose(c.expected, output(group, dim, sum, acc), "native " + dtype + " in chunks of " + chunk);
@@ -113,7 +124,7 @@ class AttentionKernelTest {
         assumeTrue(NativeKernels.available(), NativeKernels.status());
         Case c = randomCase(4, 32, 10, KvCacheDtype.FLOAT32, 1);
         float[] max = new float[4], sum = new float[4], acc = new float[4 * 32], scores = new float[4 * NativeKernels.ATTENTION_BLOCK];
-        float[] k = c.kv.keys(0), v = c.kv.values(0);
+        float[] k = c.k, v = c.v;
         // keys past the end of the cache's arrays
         assertThrows(IllegalArgumentException.class,
                 () -> NativeKernels.attend(c.q, 0, 4, 32, k, v, k.length / 32, 1, 1f, max, sum, acc, scores));
