@@ -22,8 +22,10 @@ import picocli.CommandLine.Spec;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 @Command(name = "finetune", mixinStandardHelpOptions = true, sortOptions = false,
@@ -159,8 +161,14 @@ final class FinetuneCommand implements Callable<Integer> {
 
         double peak = lr != null ? lr : full ? 2e-5 : 2e-4;
         LrSchedule lrSchedule = new LrSchedule(scheduleKind, peak, warmup, total);
+        Map<String, Object> dataSettings = new LinkedHashMap<>();
+        dataSettings.put("max_len", maxLen);
+        dataSettings.put("pack", pack);
+        dataSettings.put("eval_fraction", evalFraction);
+        dataSettings.put("data_path", data.toAbsolutePath().normalize().toString());
+        if (evalData != null) dataSettings.put("eval_data_path", evalData.toAbsolutePath().normalize().toString());
         Trainer.Settings settings = new Trainer.Settings(lrSchedule, clip, weightDecay, evalEvery, saveEvery,
-                batchSize, seed);
+                batchSize, seed, dataSettings);
         Path from = resume != null ? resume : TrainingCheckpoint.latest(out).orElse(null);
         try {
             Files.createDirectories(out);
