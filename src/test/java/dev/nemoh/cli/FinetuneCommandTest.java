@@ -85,6 +85,11 @@ class FinetuneCommandTest {
         assertError("unknown schedule 'step': use constant, linear or cosine", base, "--schedule", "step");
         assertError("missing --data FILE", new String[]{"finetune", "--out", "x"});
         assertError("unknown LoRA target module 'gate_proj'", base, "--targets", "gate_proj");
+        assertError("--r, --targets set adapters, and --peft none trains every weight", base, "--peft", "none", "--r", "4",
+                "--targets", "q_proj");
+        assertError("--eval-every needs held-out rows: add --eval-data FILE or --eval-fraction F", base, "--eval-every", "5");
+        Files.writeString(dir.resolve("lora.yaml"), "alpha: 32\n");
+        assertError("--alpha set adapters", base, "--recipe", dir.resolve("lora.yaml").toString(), "--peft", "none");
         Files.writeString(dir.resolve("r.yaml"), "learning_rate: 1\n");
         assertError("unknown key 'learning_rate'", base, "--recipe", dir.resolve("r.yaml").toString());
         Files.writeString(dir.resolve("bad.jsonl"), "{\"input\": \"a\", \"output\": \"b\"}\nnot json\n");
@@ -165,7 +170,7 @@ class FinetuneCommandTest {
                 Arguments.of(Collections.singletonMap("--pack", null), "pack (false then, true now)"),
                 Arguments.of(Map.of("--seed", "7"), "seed (42 then, 7 now)"),
                 Arguments.of(Map.of("--steps", "3"), "steps (2 then, 3 now)"),
-                Arguments.of(Map.of("--eval-every", "1"), "eval_every (0 then, 1 now)"),
+                Arguments.of(Map.of("--eval-every", "1", "--eval-fraction", "0.5"), "eval_every (0 then, 1 now)"),
                 Arguments.of(Map.of("--eval-fraction", "0.5"), "eval_fraction (0.0 then, 0.5 now)"),
                 Arguments.of(Map.of("--data", "OTHER_DATA"), "data ("),
                 Arguments.of(Map.of("--eval-data", "OTHER_DATA"), "eval_data ("),
