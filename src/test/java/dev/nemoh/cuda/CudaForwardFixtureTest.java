@@ -1,5 +1,6 @@
 package dev.nemoh.cuda;
 
+import dev.nemoh.Requirements;
 import dev.nemoh.Fixtures;
 import dev.nemoh.io.SafetensorsFile;
 import dev.nemoh.kernels.Vec;
@@ -14,7 +15,6 @@ import org.junit.jupiter.params.provider.ValueSource;
 import java.util.Arrays;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The cuda backend against transformers' NemotronHForCausalLM on the fixtures (as {@code ForwardFixtureTest} checks
@@ -34,7 +34,7 @@ class CudaForwardFixtureTest {
 
     @BeforeAll
     static void gpu() {
-        assumeTrue(Cuda.available(), "no CUDA GPU here: the cuda backend's tests run on a GPU machine");
+        Requirements.assumeCuda();
     }
 
     @ParameterizedTest

@@ -1,5 +1,6 @@
 package dev.nemoh.model;
 
+import dev.nemoh.Requirements;
 import dev.nemoh.config.KvCacheDtype;
 import dev.nemoh.model.HybridCache;
 import dev.nemoh.kernels.NativeKernels;
@@ -13,7 +14,6 @@ import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * Decode attention of one KV head's query group, by the Vector API loop and by the native kernel, against softmax
@@ -89,7 +89,7 @@ class AttentionKernelTest {
     @CsvSource({"4, 128, 1, FLOAT32", "4, 128, 130, FLOAT32", "5, 64, 63, BFLOAT16", "1, 16, 2100, FLOAT32",
             "4, 128, 2100, BFLOAT16", "16, 16, 7, BFLOAT16", "6, 32, 300, FLOAT32"})
     void nativeKernelMatchesFloat64(int group, int dim, int keys, KvCacheDtype dtype) {
-        assumeTrue(NativeKernels.available(), NativeKernels.status());
+        Requirements.assumeNative();
         Case c = randomCase(group, dim, keys, dtype, group * 1000L + keys);
         for (int chunk : new int[] {keys, 100, 64, 1}) {
             float[] max = new float[group], sum = new float[group], acc = new float[group * dim];
@@ -110,7 +110,7 @@ class AttentionKernelTest {
 
     @Test
     void nativeKernelRefusesArraysTooSmall() {
-        assumeTrue(NativeKernels.available(), NativeKernels.status());
+        Requirements.assumeNative();
         Case c = randomCase(4, 32, 10, KvCacheDtype.FLOAT32, 1);
         float[] max = new float[4], sum = new float[4], acc = new float[4 * 32], scores = new float[4 * NativeKernels.ATTENTION_BLOCK];
         float[] k = c.kv.keys(0), v = c.kv.values(0);
