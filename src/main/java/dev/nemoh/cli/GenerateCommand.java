@@ -94,6 +94,10 @@ final class GenerateCommand implements Runnable {
      * {@code tokenizer} only ids can be printed.
      */
     private void generate(LanguageModel m, Tokenizer tokenizer, int[] prompt, List<Integer> stopTokens) {
+        if (tokenizer != null && tokenizer.vocabSize() > m.config().vocabSize) {
+            throw new IllegalArgumentException("the tokenizer has " + tokenizer.vocabSize() + " tokens but the model only "
+                    + m.config().vocabSize + "; they do not belong together");
+        }
         SamplingParams params = sampling.params(ignoreEos ? List.of() : stopTokens, logprobs);
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         long t0 = System.nanoTime(), firstToken = 0;

@@ -38,8 +38,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code loss.csv} must equal, row for row and bit for bit (all but the tok/s column), that of one uninterrupted run
  * with the same seed, as must the adapter's weights.
  *
- * <p>{@code -Dnemoh.crash.kills=N} (default 5, about 40 s on the 2-core VM) and {@code -Dnemoh.crash.seed=S}
- * (default 1) set the length of the run; the run grows with N (6 steps per kill, checkpoints every 2).
+ * <p>{@code -Dnemoh.crash.kills=N} (default 5: 24 steps, about 40 s on the 2-core VM) and {@code -Dnemoh.crash.seed=S}
+ * (default 1) set the length of the run; the run grows with N (4 steps per kill, checkpoints every 2).
  */
 class CrashResumeTest {
     static final int KILLS = Integer.getInteger("nemoh.crash.kills", 5);
@@ -71,7 +71,7 @@ class CrashResumeTest {
                 "finetune", "--model", "models/nemoh-tiny", "--data", "examples/finetune/toy.jsonl",
                 "--out", out.toString(), "--steps", Integer.toString(steps), "--save-every", Integer.toString(SAVE_EVERY),
                 "--peft", "lora", "--r", "4", "--dropout", "0.1", "--lr", "1e-3", "--schedule", "cosine", "--warmup", "2",
-                "--batch-size", "2", "--eval-fraction", "0.34", "--eval-every", "4", "--seed", "7"));
+                "--batch-size", "1", "--eval-fraction", "0.34", "--eval-every", "4", "--seed", "7"));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         List<String> lines = Collections.synchronizedList(new ArrayList<>());
         Thread reader = new Thread(() -> {
@@ -141,7 +141,7 @@ class CrashResumeTest {
     @Test
     void killedRunsResumeFromTheLastCompleteCheckpointOntoTheUninterruptedCurve(@TempDir Path tmp) throws Exception {
         long t0 = System.nanoTime();
-        int steps = 6 * KILLS + 6;
+        int steps = 4 * KILLS + 4; // a kill moves on by at most two checkpoints, four steps
         Path whole = tmp.resolve("whole"), killed = tmp.resolve("killed");
         Child reference = start(whole, steps);
         assertTrue(reference.process().waitFor(10, TimeUnit.MINUTES));
