@@ -38,7 +38,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code loss.csv} must equal, row for row and bit for bit (all but the tok/s column), that of one uninterrupted run
  * with the same seed, as must the adapter's weights.
  *
- * <p>{@code -Dnemoh.crash.kills=N} (default 5: 24 steps, about 40 s on the 2-core VM) and {@code -Dnemoh.crash.seed=S}
+ * <p>{@code -Dnemoh.crash.kills=N} (default 5: 24 steps, under a minute on the 2-core VM unless other work loads it) and {@code -Dnemoh.crash.seed=S}
  * (default 1) set the length of the run; the run grows with N (4 steps per kill, checkpoints every 2).
  */
 class CrashResumeTest {
