@@ -89,10 +89,15 @@ public final class TrainingCheckpoint {
         return dir;
     }
 
-    /** Flushes a file's or a directory's content and metadata to the disk. */
+    /**
+     * Flushes a file's or a directory's content and metadata to the disk. A directory is best effort: POSIX systems
+     * open one for reading and sync its entries, Windows cannot open it at all (and needs no such sync).
+     */
     private static void force(Path path) throws IOException {
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             ch.force(true);
+        } catch (IOException e) {
+            if (!Files.isDirectory(path)) throw e;
         }
     }
 
