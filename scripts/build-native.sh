@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Compiles the optional native CPU kernels (src/main/c) into OUT_DIR/native/linux-x86_64/, which Maven runs after
 # compiling the Java classes (so the library ships inside nemoh.jar). Only on Linux x86-64 with a C compiler (CC, or
-# cc): elsewhere, or if compiling fails, it says so and nemoh runs its Vector API kernels instead.
+# cc): elsewhere, or with no compiler, it says so, exits 0 and nemoh runs its Vector API kernels instead. A compiler
+# that is there but fails fails the build (exit 1, its errors shown): the kernels must not vanish silently while their
+# tests skip. CC=none builds without them on purpose.
 #   scripts/build-native.sh OUT_DIR
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +21,8 @@ fi
 mkdir -p "$out"
 if ! "$cc" -O2 -ffp-contract=off -shared -fPIC -o "$lib" "$src_dir"/*.c -lm; then
   rm -f "$lib"
-  echo "native kernels: '$cc' could not compile $src_dir, skipped (the Vector API kernels run)"
+  echo "native kernels: '$cc' could not compile $src_dir (its errors are above): fix the compiler, point CC= at" \
+    "another, or build without the native kernels with CC=none" >&2
+  exit 1
 fi
 exit 0

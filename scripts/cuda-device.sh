@@ -2,7 +2,11 @@
 # Runs on the lent GPU machine (the device tool) from a checkout root, out of the kit that scripts/cuda-kit.sh packs:
 # the cuda backend's JUnit tests on the fixtures, then the Nemotron-H 8B-shape benchmark with transformers side by
 # side, and greedy generation on cpu, cuda and auto compared. Usage: bash KIT/cuda-device.sh [tests,bench,moe,hf,generate,serve] (PROFILE=1: bench also times every kernel). Logs go to $OUT.
+# The tests run with -Dnemoh.require=cuda,native, so a missing GPU or native library fails them instead of skipping.
+# Exits non-zero, with a summary at the end, when a test fails or is skipped, when cuda text or answers differ from
+# cpu, or when a nemoh command fails.
 set -uo pipefail
+failures=()
 kit=$(dirname "${BASH_SOURCE[0]}")
 out=${OUT:-/tmp/nemoh-out}
 mkdir -p "$out"
@@ -20,17 +24,32 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 echo "CUDA libraries: $dirs"
 
 if [[ $steps == *tests* ]]; then
-  "${java[@]}" -jar "$kit"/junit-platform-console-standalone-*.jar -cp "$kit/test-classes:src/test/resources:$cp" \
+  # the kit's nemoh.jar carries the native CPU library, so its kernel tests run here too
+  "${java[@]}" -Dnemoh.require=cuda,native -jar "$kit"/junit-platform-console-standalone-*.jar \
+    -cp "$kit/test-classes:src/test/resources:$cp" \
     --select-class dev.nemoh.cuda.CudaSmokeTest --select-class dev.nemoh.cuda.CudaForwardFixtureTest --select-class dev.nemoh.cuda.CudaRandomModelTest \
-    --details=tree --disable-banner --disable-ansi-colors 2>&1 | tee "$out/junit.log" | grep -E "cuda|GPU|cuBLAS|✘|✔|tests (successful|failed)|Exception|expected" | head -60
+    --select-class dev.nemoh.kernels.QuantizedWeightsTest --select-class dev.nemoh.model.AttentionKernelTest \
+    --details=tree --disable-banner --disable-ansi-colors > "$out/junit.log" 2>&1
+  junit=$?
+  grep -E "cuda|GPU|cuBLAS|native|✘|✔|↷|tests (successful|failed|aborted|skipped)|containers (failed|aborted|skipped)|Exception|expected|requires" \
+    "$out/junit.log" | head -80
+  # JUnit's summary lines read "[         2 tests failed          ]"; an assumption that aborts a test or a whole
+  # class counts as aborted, @Disabled as skipped: none of them may pass for a green run here
+  bad=$(grep -oE "[0-9]+ (tests|containers) (failed|aborted|skipped)" "$out/junit.log" | grep -v "^0 " | paste -sd, -)
+  if [ "$junit" -ne 0 ] || [ -n "$bad" ] || ! grep -qE "[1-9][0-9]* tests successful" "$out/junit.log"; then
+    failures+=("tests: JUnit exit $junit${bad:+, $bad} (see $out/junit.log)")
+  fi
 fi
 # bench_cuda DIR LOG INIT_ARGS...: a random model written by `nemoh init INIT_ARGS` into DIR (once), benchmarked on cuda
 bench_cuda() {
   local dir=$1 log=$2
   shift 2
-  [ -f "$dir/config.json" ] || { time "${java[@]}" -cp "$cp" dev.nemoh.cli.Main init "$@" --out "$dir"; }
+  [ -f "$dir/config.json" ] || { time "${java[@]}" -cp "$cp" dev.nemoh.cli.Main init "$@" --out "$dir" \
+    || failures+=("init $*: exit $?"); }
   "${java[@]}" -cp "$cp" dev.nemoh.cli.Main bench --device cuda --model "$dir" --prefill ${PREFILL:-4096} \
     --context ${CONTEXT:-1024,65536} --decode-tokens ${DECODE:-32} --batch ${BATCH:-32} ${PROFILE:+--profile} 2>&1 | tee "$out/$log"
+  local code=${PIPESTATUS[0]}
+  [ "$code" -eq 0 ] || failures+=("bench $log: exit $code")
 }
 [[ $steps == *bench* ]] && bench_cuda /tmp/m8 bench.log --preset nemotron-h-8b
 # Nemotron 3 Nano's widths (128 experts, 6 routed + 1 shared, 16 query heads per KV head) cut to its first layers
@@ -38,16 +57,18 @@ bench_cuda() {
 if [[ $steps == *generate* ]]; then
   for device in cpu cuda auto; do
     "${java[@]}" -cp "$cp" dev.nemoh.cli.Main generate --device $device --model models/nemoh-tiny \
-      --prompt "${PROMPT:-The capital of France is}" --max-tokens 16 > "$out/generate-$device.txt" 2> "$out/generate-$device.err"
+      --prompt "${PROMPT:-The capital of France is}" --max-tokens 16 > "$out/generate-$device.txt" 2> "$out/generate-$device.err" \
+      || failures+=("generate --device $device: exit $?")
     tail -2 "$out/generate-$device.err"; echo "generate --device $device: $(tr '\n' ' ' < "$out/generate-$device.txt" | cut -c1-300)"
   done
   cmp -s "$out/generate-cpu.txt" "$out/generate-cuda.txt" && cmp -s "$out/generate-cpu.txt" "$out/generate-auto.txt" \
-    && echo "generate: cuda and auto text equal to cpu" || echo "generate: TEXT DIFFERS from cpu"
+    && echo "generate: cuda and auto text equal to cpu" \
+    || { echo "generate: TEXT DIFFERS from cpu"; failures+=("generate: TEXT DIFFERS from cpu"); }
 fi
 if [[ $steps == *serve* ]]; then
   for device in cpu cuda; do
     printf 'Hello there\n/exit\n' | "${java[@]}" -cp "$cp" dev.nemoh.cli.Main chat --device $device --model models/nemoh-tiny \
-      --max-tokens 12 > "$out/chat-$device.txt" 2>&1
+      --max-tokens 12 > "$out/chat-$device.txt" 2>&1 || failures+=("chat --device $device: exit $?")
     echo "chat --device $device: $(tr '\n' ' ' < "$out/chat-$device.txt" | cut -c1-200)"
     "${java[@]}" -cp "$cp" dev.nemoh.cli.Main serve --device $device --model models/nemoh-tiny --port 8199 > "$out/serve-$device.log" 2>&1 &
     pid=$!
@@ -69,10 +90,18 @@ with cf.ThreadPoolExecutor(8) as pool:
 json.dump(answers, open(f"{out}/serve-{device}.json", "w"))
 print(f"serve --device {device}: 8 concurrent + 1 streamed answered; first: {answers[0]!r}; streamed==whole: {answers[-1] == answers[3]}")
 PY
+    [ $? -eq 0 ] || failures+=("serve --device $device: the client failed (see $out/serve-$device.log)")
     kill $pid; wait $pid 2>/dev/null
   done
-  cmp -s "$out/serve-cpu.json" "$out/serve-cuda.json" && echo "serve: cuda answers equal to cpu" || echo "serve: ANSWERS DIFFER from cpu"
+  cmp -s "$out/serve-cpu.json" "$out/serve-cuda.json" && echo "serve: cuda answers equal to cpu" \
+    || { echo "serve: ANSWERS DIFFER from cpu"; failures+=("serve: ANSWERS DIFFER from cpu"); }
 fi
 if [[ $steps == *hf* ]]; then
   PYTHONUNBUFFERED=1 python3 "$kit/hf_bench.py" /tmp/m8 --prefill 4096 --decode 32 2>&1 | grep -v Warning | tee "$out/hf.log"
 fi
+if [ ${#failures[@]} -gt 0 ]; then
+  echo "cuda-device.sh: FAILED (${#failures[@]}):"
+  printf '  %s\n' "${failures[@]}"
+  exit 1
+fi
+echo "cuda-device.sh: all steps passed ($steps)"

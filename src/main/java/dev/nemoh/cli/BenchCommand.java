@@ -10,7 +10,9 @@ import dev.nemoh.model.LanguageModel;
 import dev.nemoh.model.NemotronHModel;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -49,12 +51,28 @@ final class BenchCommand implements Runnable {
     @Option(names = "--profile", description = "With --device cuda: also time every kernel of one decode step (after each --context) and of each prefill, and print where the GPU time goes.")
     boolean profile;
 
+    @Spec
+    CommandSpec spec;
+
     @Override
     public void run() {
         Path dir = model.resolve();
+        if (!model.device.equals("cpu")) {
+            model.checkCuda(); // auto too: the same command must not fail only where a GPU is found
+            for (String cpuOnly : new String[] {"--rounds", "--bandwidth-mib"}) {
+                if (spec.commandLine().getParseResult().hasMatchedOption(cpuOnly)) {
+                    throw new IllegalArgumentException(cpuOnly + " sets the CPU benchmark; --device " + model.device
+                            + " times decode as the median of three runs and measures the GPU's copy bandwidth: drop "
+                            + cpuOnly);
+                }
+            }
+        }
         if (model.onCuda()) {
             new CudaBench(dir, prefill, context, decodeTokens, batch, profile).run();
             return;
+        }
+        if (profile) {
+            throw new IllegalArgumentException("--profile times the GPU's kernels: it needs --device cuda");
         }
         if (rounds < 1 || decodeTokens < rounds) {
             throw new IllegalArgumentException("--rounds must be between 1 and --decode-tokens (" + decodeTokens + "), got " + rounds);

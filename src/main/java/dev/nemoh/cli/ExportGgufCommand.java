@@ -13,7 +13,7 @@ import java.util.Locale;
         description = "Writes the model as a GGUF file that llama.cpp loads (architecture nemotron_h), tokenizer included.")
 final class ExportGgufCommand implements Runnable {
     @Mixin
-    ModelOption model;
+    ModelDir model;
 
     @Option(names = "--out", required = true, paramLabel = "FILE", description = "Output .gguf file.")
     Path out;

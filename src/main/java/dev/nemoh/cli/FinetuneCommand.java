@@ -15,6 +15,7 @@ import dev.nemoh.train.data.SftDataset;
 import dev.nemoh.train.data.SftExample;
 import dev.nemoh.train.data.StepPlan;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -22,8 +23,10 @@ import picocli.CommandLine.Spec;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 @Command(name = "finetune", mixinStandardHelpOptions = true, sortOptions = false,
@@ -116,12 +119,16 @@ final class FinetuneCommand implements Callable<Integer> {
     @Option(names = "--resume", paramLabel = "DIR", description = "Checkpoint to resume from. Default: the latest OUT/checkpoint-N, if any.")
     Path resume;
 
+    @Mixin
+    TrainingDevice device;
+
     @Option(names = "--merge", negatable = true, description = "Also write the adapter merged into the base model to OUT/merged (a model 'generate' loads).")
     boolean merge;
 
     @Override
     public Integer call() {
-        if (recipe != null) Recipe.apply(recipe, spec);
+        java.util.Set<String> fromRecipe = recipe != null ? Recipe.apply(recipe, spec) : java.util.Set.of();
+        device.check();
         if (data == null) throw new IllegalArgumentException("missing --data FILE (or 'data:' in the recipe)");
         if (out == null) throw new IllegalArgumentException("missing --out DIR (or 'out:' in the recipe)");
         boolean full = switch (peft.toLowerCase(Locale.ROOT)) {
@@ -129,9 +136,21 @@ final class FinetuneCommand implements Callable<Integer> {
             case "none" -> true;
             default -> throw new IllegalArgumentException("unknown --peft '" + peft + "': use lora, dora or none");
         };
+        if (full) {
+            List<String> adapterOptions = java.util.stream.Stream.of("--r", "--alpha", "--dropout", "--rslora", "--targets")
+                    .filter(o -> fromRecipe.contains(o) || spec.commandLine().getParseResult().hasMatchedOption(o)).toList();
+            if (!adapterOptions.isEmpty()) {
+                throw new IllegalArgumentException(String.join(", ", adapterOptions) + " set adapters, and --peft none"
+                        + " trains every weight without any: drop " + (adapterOptions.size() == 1 ? "it" : "them")
+                        + " or use --peft lora");
+            }
+        }
         if (full && merge) {
             throw new IllegalArgumentException("--merge is for adapters; with --peft none the whole model is written"
                     + " to OUT/model already");
+        }
+        if (evalEvery > 0 && evalData == null && evalFraction == 0) {
+            throw new IllegalArgumentException("--eval-every needs held-out rows: add --eval-data FILE or --eval-fraction F");
         }
         if (evalData != null && evalFraction > 0) {
             throw new IllegalArgumentException("--eval-data and --eval-fraction both name a held-out set: use one");
@@ -140,7 +159,7 @@ final class FinetuneCommand implements Callable<Integer> {
         LoraConfig loraConfig = full ? null
                 : new LoraConfig(r, alpha, dropout, targets != null ? targets : LoraConfig.PEFT_TARGETS, rslora, peft.equalsIgnoreCase("dora"), seed);
         PrintStream log = System.err;
-        Path modelDir = ModelOption.resolve(model);
+        Path modelDir = ModelDir.resolve(model);
         Tokenizer tokenizer = Tokenizer.load(modelDir);
         List<Integer> endOfTurn = TextModel.stopTokens(modelDir, NemotronHConfig.load(modelDir).eosTokenIds);
 
@@ -159,8 +178,14 @@ final class FinetuneCommand implements Callable<Integer> {
 
         double peak = lr != null ? lr : full ? 2e-5 : 2e-4;
         LrSchedule lrSchedule = new LrSchedule(scheduleKind, peak, warmup, total);
+        Map<String, Object> dataSettings = new LinkedHashMap<>();
+        dataSettings.put("max_len", maxLen);
+        dataSettings.put("pack", pack);
+        dataSettings.put("eval_fraction", evalFraction);
+        dataSettings.put("data_path", data.toAbsolutePath().normalize().toString());
+        if (evalData != null) dataSettings.put("eval_data_path", evalData.toAbsolutePath().normalize().toString());
         Trainer.Settings settings = new Trainer.Settings(lrSchedule, clip, weightDecay, evalEvery, saveEvery,
-                batchSize, seed);
+                batchSize, seed, dataSettings);
         Path from = resume != null ? resume : TrainingCheckpoint.latest(out).orElse(null);
         try {
             Files.createDirectories(out);

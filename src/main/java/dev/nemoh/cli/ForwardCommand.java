@@ -2,6 +2,8 @@ package dev.nemoh.cli;
 
 import dev.nemoh.io.SafetensorsWriter;
 import dev.nemoh.model.NemotronHModel;
+import dev.nemoh.model.TimeStepClamp;
+import dev.nemoh.model.WeightFormat;
 import dev.nemoh.tensor.Tensor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -14,7 +16,11 @@ import java.util.Locale;
         description = "One uncached forward pass; writes float32 logits [L, V] (and input_ids) to a safetensors file.")
 final class ForwardCommand implements Runnable {
     @Mixin
-    ModelOption model;
+    ModelDir model;
+
+    @Option(names = "--weights", defaultValue = "as-stored", paramLabel = "FORMAT",
+            description = "Weights in memory: as-stored (mapped, not copied), q8_0 or q4_0 (quantized on load). Default: ${DEFAULT-VALUE}.")
+    String weights;
 
     @Option(names = "--ids", required = true, paramLabel = "IDS", description = "Comma-separated input token ids.")
     String ids;
@@ -25,7 +31,9 @@ final class ForwardCommand implements Runnable {
     @Override
     public void run() {
         int[] tokens = TokenIds.parse(ids);
-        try (NemotronHModel m = model.open()) {
+        WeightFormat format = WeightFormat.parse(weights);
+        // uncached: no KV cache whose dtype could matter
+        try (NemotronHModel m = NemotronHModel.load(model.resolve(), TimeStepClamp.TRANSFORMERS, format, ModelOption::progressBar)) {
             long t0 = System.nanoTime();
             float[] logits = m.forward(tokens, null);
             long t1 = System.nanoTime();

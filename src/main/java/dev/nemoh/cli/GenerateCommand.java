@@ -2,16 +2,22 @@ package dev.nemoh.cli;
 
 import dev.nemoh.generate.Generation;
 import dev.nemoh.generate.SamplingParams;
-import dev.nemoh.generate.TextGenerator;
+import dev.nemoh.generate.TextSequence;
 import dev.nemoh.model.LanguageModel;
+import dev.nemoh.tokenizer.Tokenizer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
 
 @Command(name = "generate", mixinStandardHelpOptions = true,
-        description = "Generates from a text prompt (streamed) or prompt token ids, through the cached (recurrent) path; greedy unless --temperature > 0.")
+        description = "Generates from a text prompt or prompt token ids through the cached (recurrent) path; prints the text as it is decoded, or the token ids with --print-ids; greedy unless --temperature > 0.")
 final class GenerateCommand implements Runnable {
     @Mixin
     ModelOption model;
@@ -27,30 +33,54 @@ final class GenerateCommand implements Runnable {
         String prompt;
     }
 
-    @Option(names = "--stop", paramLabel = "TEXT", description = "Stop before this text (repeatable).")
-    java.util.List<String> stop = new java.util.ArrayList<>();
+    @Option(names = "--stop", paramLabel = "TEXT", description = "Stop before this text (repeatable; needs the model's tokenizer).")
+    List<String> stop = new java.util.ArrayList<>();
 
     @Mixin
     SamplingOptions sampling;
 
-    @Option(names = "--print-ids", description = "Print the generated token ids, comma-separated, on one line.")
+    @Option(names = "--print-ids", description = "Print the generated token ids, comma-separated, on one line, instead of the text.")
     boolean printIds;
+
+    @Option(names = "--logprobs", defaultValue = "-1", paramLabel = "N",
+            description = "With --print-ids: print each token's log-probability and its N most likely alternatives.")
+    int logprobs;
 
     @Option(names = "--ignore-eos", description = "Keep generating past the model's eos_token_id.")
     boolean ignoreEos;
 
     @Override
     public void run() {
-        if (input != null && input.ids != null) {
-            runIds(TokenIds.parse(input.ids));
-        } else {
-            runText(input != null ? input.prompt : readStdin());
+        if (logprobs >= 0 && !printIds) {
+            throw new IllegalArgumentException("--logprobs prints a line per token after the ids: add --print-ids");
+        }
+        Path dir = model.resolve();
+        boolean fromIds = input != null && input.ids != null;
+        int[] ids = fromIds ? TokenIds.parse(input.ids) : null;
+        if (fromIds && !Files.exists(dir.resolve("tokenizer.json"))) {
+            // without a tokenizer there is no text: only the ids can be printed, and stop strings cannot be found
+            if (!stop.isEmpty()) {
+                throw new IllegalArgumentException("--stop needs the model's tokenizer to find the text, and " + dir
+                        + " has no tokenizer.json: drop --stop (or --ignore-eos and --max-tokens bound the output)");
+            }
+            if (!printIds) {
+                throw new IllegalArgumentException(dir + " has no tokenizer.json to decode the generated tokens: add"
+                        + " --print-ids to print their ids");
+            }
+            try (LanguageModel m = model.openOnDevice()) {
+                generate(m, null, ids, TextModel.stopTokens(dir, m.config().eosTokenIds));
+            }
+            return;
+        }
+        String prompt = fromIds ? null : input != null ? input.prompt : readStdin();
+        try (TextModel tm = TextModel.open(model)) {
+            generate(tm.model(), tm.tokenizer(), fromIds ? ids : tm.tokenizer().encode(prompt, true), tm.stopTokens());
         }
     }
 
     private static String readStdin() {
         try {
-            String text = new String(System.in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            String text = new String(System.in.readAllBytes(), StandardCharsets.UTF_8);
             if (text.isEmpty()) throw new IllegalArgumentException("no prompt: pass --prompt TEXT, --ids IDS, or text on standard input");
             return text;
         } catch (java.io.IOException e) {
@@ -58,50 +88,50 @@ final class GenerateCommand implements Runnable {
         }
     }
 
-    private void runText(String prompt) {
-        try (TextModel tm = TextModel.open(model)) {
-            SamplingParams params = sampling.params(ignoreEos ? java.util.List.of() : tm.stopTokens());
-            long t0 = System.nanoTime();
-            long[] first = {0};
-            var out = new java.io.PrintStream(System.out, true, java.nio.charset.StandardCharsets.UTF_8);
-            TextGenerator.Result r = new TextGenerator(tm.model(), tm.tokenizer()).generate(prompt, true, params, stop, null, piece -> {
-                if (first[0] == 0) first[0] = System.nanoTime();
-                out.print(piece);
-                out.flush();
-            });
-            out.println();
-            double decodeTokens = Math.max(1, r.completionTokens() - 1);
-            System.err.printf(Locale.ROOT, "prompt %d tokens, generated %d (%s); time to first token %.0f ms, decode %.1f tok/s%s%n",
-                    r.promptTokens(), r.completionTokens(), r.finish().openAiName(),
-                    ((first[0] == 0 ? System.nanoTime() : first[0]) - t0) / 1e6,
-                    decodeTokens / Math.max(1e-9, r.decodeNanos() / 1e9), params.isGreedy() ? "" : ", seed " + r.seed());
+    /**
+     * Generates from {@code prompt}: streams the text (stop strings held back and cut), or with --print-ids prints the
+     * ids of every token generated (up to the one that completes a stop string) and the --logprobs lines. With no
+     * {@code tokenizer} only ids can be printed.
+     */
+    private void generate(LanguageModel m, Tokenizer tokenizer, int[] prompt, List<Integer> stopTokens) {
+        if (tokenizer != null && tokenizer.vocabSize() > m.config().vocabSize) {
+            throw new IllegalArgumentException("the tokenizer has " + tokenizer.vocabSize() + " tokens but the model only "
+                    + m.config().vocabSize + "; they do not belong together");
         }
-    }
-
-    private void runIds(int[] prompt) {
-        try (LanguageModel m = model.openOnDevice()) {
-            SamplingParams params = sampling.params(ignoreEos ? java.util.List.of() : m.config().eosTokenIds);
-            Generation g = new Generation(m, prompt, params);
-            StringBuilder line = new StringBuilder();
-            StringBuilder logprobLines = new StringBuilder();
-            while (!g.done()) {
-                int id = g.next();
-                if (!line.isEmpty()) line.append(',');
-                line.append(id);
-                var lp = g.lastLogprobs();
-                if (lp != null) {
-                    logprobLines.append(String.format(Locale.ROOT, "%d\t%.6f\trank %d", lp.token(), lp.logprob(), lp.rank()));
-                    for (var alt : lp.top()) logprobLines.append(String.format(Locale.ROOT, "\t%d:%.6f", alt.token(), alt.logprob()));
-                    logprobLines.append('\n');
-                }
+        SamplingParams params = sampling.params(ignoreEos ? List.of() : stopTokens, logprobs);
+        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        long t0 = System.nanoTime(), firstToken = 0;
+        Generation g = new Generation(m, prompt, params);
+        TextSequence text = tokenizer == null ? null : new TextSequence(g, tokenizer, stop, null);
+        StringBuilder idLine = new StringBuilder();
+        StringBuilder logprobLines = new StringBuilder();
+        while (text != null ? !text.finished() : !g.done()) {
+            int id = g.next();
+            if (firstToken == 0) firstToken = System.nanoTime();
+            if (!idLine.isEmpty()) idLine.append(',');
+            idLine.append(id);
+            var lp = g.lastLogprobs();
+            if (lp != null) {
+                logprobLines.append(String.format(Locale.ROOT, "%d\t%.6f\trank %d", lp.token(), lp.logprob(), lp.rank()));
+                for (var alt : lp.top()) logprobLines.append(String.format(Locale.ROOT, "\t%d:%.6f", alt.token(), alt.logprob()));
+                logprobLines.append('\n');
             }
-            if (printIds) System.out.println(line);
-            if (printIds && !logprobLines.isEmpty()) System.out.print(logprobLines);
-            double decodeTokens = Math.max(1, g.generated() - 1);
-            System.err.printf(Locale.ROOT, "prompt %d tokens in %.1f ms (%.1f tok/s); generated %d tokens, decode %.1f tok/s%s%s%n",
-                    prompt.length, g.prefillNanos() / 1e6, prompt.length / (g.prefillNanos() / 1e9), g.generated(),
-                    decodeTokens / Math.max(1e-9, g.decodeNanos() / 1e9), g.stoppedAtStopToken() ? " (stopped at eos)" : "",
-                    params.isGreedy() ? "" : ", seed " + g.seed());
+            if (text != null) {
+                String piece = text.accept(id);
+                if (!printIds && !piece.isEmpty()) out.print(piece);
+            }
         }
+        if (printIds) {
+            out.println(idLine);
+            out.print(logprobLines);
+        } else {
+            out.println();
+        }
+        String finish = text != null ? text.finish().openAiName() : g.stoppedAtStopToken() ? "stop" : "length";
+        double decodeTokens = Math.max(1, g.generated() - 1);
+        System.err.printf(Locale.ROOT, "prompt %d tokens, generated %d (%s); time to first token %.0f ms (prefill %.1f"
+                        + " tok/s), decode %.1f tok/s%s%n", prompt.length, g.generated(), finish,
+                ((firstToken == 0 ? System.nanoTime() : firstToken) - t0) / 1e6, prompt.length / (g.prefillNanos() / 1e9),
+                decodeTokens / Math.max(1e-9, g.decodeNanos() / 1e9), params.isGreedy() ? "" : ", seed " + g.seed());
     }
 }

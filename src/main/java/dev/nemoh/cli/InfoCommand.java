@@ -17,7 +17,7 @@ import java.util.Locale;
         description = "Shows a model's layer map, parameter counts by kind and memory needs.")
 final class InfoCommand implements Runnable {
     @Mixin
-    ModelOption model;
+    ModelDir model;
 
     @Option(names = "--preset", paramLabel = "NAME", description = "Describe a published shape instead of a model directory: ${COMPLETION-CANDIDATES}",
             completionCandidates = PresetNames.class)
@@ -32,6 +32,9 @@ final class InfoCommand implements Runnable {
 
     @Override
     public void run() {
+        if (preset != null && model.model != null) {
+            throw new IllegalArgumentException("--model and --preset both name what to describe: give one");
+        }
         NemotronHConfig c = preset != null ? Presets.get(preset) : NemotronHConfig.load(model.resolve());
         print(c, preset != null ? "preset " + preset : model.resolve().toString(), System.out);
     }

@@ -22,6 +22,13 @@ public final class Main {
     /** Runs the CLI and returns its exit code; user errors print one line, not a stack trace. */
     public static int run(String... args) {
         CommandLine cli = new CommandLine(new Main());
+        // a mistyped or unknown option: one line naming it and where the options are, not the whole usage text
+        cli.setParameterExceptionHandler((e, given) -> {
+            CommandLine cmd = e.getCommandLine();
+            cmd.getErr().println("error: " + e.getMessage() + "; see '" + cmd.getCommandSpec().qualifiedName(" ")
+                    + " --help'");
+            return 2;
+        });
         cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
             if (e instanceof ConfigException || e instanceof CheckpointException || e instanceof IllegalArgumentException
                     || e instanceof TokenizerException || e instanceof ChatTemplateException || e instanceof CudaException) {

@@ -7,22 +7,22 @@ import dev.nemoh.model.LanguageModel;
 import dev.nemoh.model.NemotronHModel;
 import dev.nemoh.model.TimeStepClamp;
 import dev.nemoh.model.WeightFormat;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** The {@code --model} option shared by the commands, defaulting to the small model that ships with nemoh. */
+/**
+ * The model and how it runs, for the commands that run it on the CPU or the GPU ({@code generate}, {@code chat},
+ * {@code serve}, {@code bench-serve}, {@code bench}): {@code --model}, {@code --device}, {@code --weights} and
+ * {@code --kv-cache-dtype}. Commands that only read the model directory take {@link ModelDir} instead.
+ */
 final class ModelOption {
-    /** Set by the launcher to the bundled model; overridable with NEMOH_DEFAULT_MODEL. */
-    static final String DEFAULT_PROPERTY = "nemoh.defaultModel";
-
-    @Option(names = {"-m", "--model"}, paramLabel = "DIR",
-            description = "Hugging Face model directory (config.json + *.safetensors). Default: the bundled tiny model.")
-    Path model;
+    @Mixin
+    ModelDir dir;
 
     @Option(names = "--weights", defaultValue = "as-stored", paramLabel = "FORMAT",
-            description = "Weights in memory: as-stored (mapped, not copied), q8_0 or q4_0 (quantized on load). Default: ${DEFAULT-VALUE}.")
+            description = "Weights in memory: as-stored (mapped, not copied), q8_0 or q4_0 (quantized on load; CPU only). Default: ${DEFAULT-VALUE}.")
     String weights;
 
     @Option(names = "--kv-cache-dtype", defaultValue = "auto", paramLabel = "auto|float32|bfloat16",
@@ -46,31 +46,39 @@ final class ModelOption {
         };
     }
 
-    /** The model on the device --device names. */
-    LanguageModel openOnDevice() {
-        if (!onCuda()) return open();
+    /**
+     * Refuses the options the GPU backend cannot honour: quantized weights and a float32 KV cache are CPU-only.
+     * Called before any GPU is looked for, so the answer does not depend on the machine.
+     */
+    void checkCuda() {
         if (!weights.equals("as-stored")) {
-            throw new IllegalArgumentException("--weights " + weights + " is CPU-only; --device cuda runs the checkpoint's weights as bf16");
+            WeightFormat.parse(weights); // an unknown format is named as such first
+            throw new IllegalArgumentException("--weights " + weights + " is CPU-only for now; --device cuda runs the"
+                    + " checkpoint's weights as bf16: drop --weights or use --device cpu");
         }
         // auto means bf16 here: the GPU keeps its cache in bf16
         if (KvCacheDtype.parse(kvCacheDtype, true) == KvCacheDtype.FLOAT32) {
-            throw new IllegalArgumentException("--kv-cache-dtype float32 is CPU-only; --device cuda keeps its KV cache in bf16");
+            throw new IllegalArgumentException("--kv-cache-dtype float32 is CPU-only; --device cuda keeps its KV cache"
+                    + " in bf16: drop --kv-cache-dtype or use --device cpu");
         }
+    }
+
+    /** The model on the device --device names. */
+    LanguageModel openOnDevice() {
+        if (!device.equals("cpu")) checkCuda(); // auto too: the same command must not fail only where a GPU is found
+        if (!onCuda()) return open();
         return CudaModel.load(resolve(), TimeStepClamp.TRANSFORMERS, ModelOption::progressBar);
     }
 
-    /** The CPU model; commands without a GPU path (forward, info) refuse an explicit --device cuda. */
+    /** The CPU model, with --weights and --kv-cache-dtype. */
     NemotronHModel open() {
-        if (device.equals("cuda")) {
-            throw new IllegalArgumentException("this command runs on the CPU only; --device cuda works with generate, chat, serve and bench");
-        }
         WeightFormat format = WeightFormat.parse(weights);
         KvCacheDtype kv = KvCacheDtype.parse(kvCacheDtype, format != WeightFormat.AS_STORED);
         return NemotronHModel.load(resolve(), TimeStepClamp.TRANSFORMERS, format, ModelOption::progressBar).kvCacheDtype(kv);
     }
 
     /** A one-line progress bar on stderr, redrawn in place; only on a terminal, where it cannot clutter logs. */
-    private static void progressBar(int done, int total) {
+    static void progressBar(int done, int total) {
         if (System.console() == null) return;
         int width = 30;
         int filled = done * width / total;
@@ -80,17 +88,6 @@ final class ModelOption {
     }
 
     Path resolve() {
-        return resolve(model);
-    }
-
-    /** {@code model}, or the bundled model when it is null. */
-    static Path resolve(Path model) {
-        if (model != null) return model;
-        String env = System.getenv("NEMOH_DEFAULT_MODEL");
-        String prop = env != null ? env : System.getProperty(DEFAULT_PROPERTY);
-        if (prop == null || !Files.isDirectory(Path.of(prop))) {
-            throw new IllegalArgumentException("no --model given and no bundled model found; pass --model DIR");
-        }
-        return Path.of(prop);
+        return dir.resolve();
     }
 }

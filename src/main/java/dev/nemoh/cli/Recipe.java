@@ -27,15 +27,20 @@ final class Recipe {
 
     /**
      * Sets each option of the parsed {@code command} that its command line left out to the recipe's value, converted
-     * and checked by picocli as a command-line value would be.
+     * and checked by picocli as a command-line value would be; returns the long names of the options it set.
      */
-    static void apply(Path file, CommandSpec command) {
+    static java.util.Set<String> apply(Path file, CommandSpec command) {
         CommandLine fromRecipe = new CommandLine(command.userObject().getClass());
         ParseResult recipe = fromRecipe.parseArgs(arguments(file, command).toArray(String[]::new));
         ParseResult given = command.commandLine().getParseResult();
+        java.util.Set<String> set = new java.util.LinkedHashSet<>();
         for (OptionSpec o : recipe.matchedOptions()) {
-            if (!given.hasMatchedOption(o.longestName())) command.findOption(o.longestName()).setValue(o.getValue());
+            if (!given.hasMatchedOption(o.longestName())) {
+                command.findOption(o.longestName()).setValue(o.getValue());
+                set.add(o.longestName());
+            }
         }
+        return set;
     }
 
     /** The arguments of {@code file} for {@code command}; names the key and the fix for anything it cannot use. */

@@ -34,14 +34,15 @@ final class SamplingOptions {
     @Option(names = "--frequency-penalty", defaultValue = "0", description = "OpenAI frequency penalty; 0 = off.")
     double frequencyPenalty;
 
-    @Option(names = "--logprobs", defaultValue = "-1", paramLabel = "N",
-            description = "With --print-ids: print each token's log-probability and its N most likely alternatives.")
-    int logprobs;
-
     @Option(names = "--seed", description = "Random seed for reproducible sampling (default: random, printed at the end).")
     Long seed;
 
     SamplingParams params(Collection<Integer> stopTokens) {
+        return params(stopTokens, -1);
+    }
+
+    /** With {@code logprobs} ≥ 0: each token's log-probability and that many alternatives (generate --logprobs). */
+    SamplingParams params(Collection<Integer> stopTokens, int logprobs) {
         if (greedy && temperature > 0) throw new IllegalArgumentException("--greedy contradicts --temperature " + temperature);
         return SamplingParams.builder()
                 .maxTokens(maxTokens)

@@ -22,7 +22,10 @@ import java.util.SplittableRandom;
         description = "Times fine-tuning steps (forward, backward, AdamW) on random tokens; prints training tok/s.")
 final class TrainBenchCommand implements Runnable {
     @Mixin
-    ModelOption model;
+    ModelDir model;
+
+    @Mixin
+    TrainingDevice device;
 
     @Option(names = "--seq-len", defaultValue = "256", description = "Tokens per sequence (default ${DEFAULT-VALUE}).")
     int seqLen;
@@ -41,8 +44,12 @@ final class TrainBenchCommand implements Runnable {
 
     @Override
     public void run() {
+        device.check();
         if (seqLen < 2 || batch < 1 || steps < 1) {
             throw new IllegalArgumentException("--seq-len must be >= 2, --batch and --steps >= 1");
+        }
+        if (dora && loraR == 0) {
+            throw new IllegalArgumentException("--dora needs adapters: give --lora-r R (with --lora-r 0 every weight trains)");
         }
         Path dir = model.resolve();
         NemotronHConfig c = NemotronHConfig.load(dir);

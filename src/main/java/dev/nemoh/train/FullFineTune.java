@@ -25,6 +25,11 @@ public final class FullFineTune extends TrainableNemotronH {
         return parameters;
     }
 
+    @Override
+    Map<String, Object> peftSettings() {
+        return Map.of("peft", "none");
+    }
+
     /** Full fine-tuning has no dropout: transformers' NemotronH applies none in the layers trained here. */
     @Override
     public void setTraining(boolean training) {}

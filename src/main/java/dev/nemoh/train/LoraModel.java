@@ -87,6 +87,19 @@ public final class LoraModel extends TrainableNemotronH {
         return config;
     }
 
+    /** The kind (lora or dora), r, alpha, dropout, rsLoRA and the target modules as a sorted set. */
+    @Override
+    Map<String, Object> peftSettings() {
+        Map<String, Object> f = new LinkedHashMap<>();
+        f.put("peft", config.useDora() ? "dora" : "lora");
+        f.put("r", config.r());
+        f.put("alpha", config.alpha());
+        f.put("dropout", config.dropout());
+        f.put("rslora", config.useRslora());
+        f.put("targets", String.join(",", new java.util.TreeSet<>(config.targetModules())));
+        return f;
+    }
+
     /** PEFT's names without its {@code base_model.model.} prefix: A, B (and the DoRA magnitude) per adapted layer. */
     @Override
     public List<Parameter> parameters() {

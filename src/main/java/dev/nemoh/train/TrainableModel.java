@@ -1,6 +1,7 @@
 package dev.nemoh.train;
 
 import java.util.List;
+import java.util.Map;
 
 /**
  * What the training loop needs from a model being fine-tuned, whether all its weights train or only adapters.
@@ -36,4 +37,14 @@ public interface TrainableModel {
      * as one that never stopped. A model with dropout must override it; one without has nothing to seed.
      */
     default void seedDropout(long seed) {}
+
+    /**
+     * What a checkpoint of this model must share with a run resuming from it, beyond its parameters' names and
+     * shapes: the base model's identity and the adapter settings, by the names of the options that set them. A key
+     * ending in {@code _path} is information shown beside its namesake, never compared (a moved model is the same).
+     * Values are strings, numbers or booleans.
+     */
+    default Map<String, Object> fingerprint() {
+        return Map.of();
+    }
 }

@@ -1,7 +1,5 @@
 package dev.nemoh.train;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.nemoh.train.data.MicroBatch;
 import dev.nemoh.train.data.SftExample;
 import dev.nemoh.train.data.StepPlan;
@@ -10,6 +8,7 @@ import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /**
  * The training loop: per optimizer step, the step's micro-batches go forward and backward with one shared
@@ -20,18 +19,29 @@ import java.util.Locale;
  * from which a resumed run continues the same loss curve bit for bit.
  */
 public final class Trainer {
-    private static final ObjectMapper JSON = new ObjectMapper();
+    /** AdamW's betas and epsilon: the HF Trainer's defaults. */
+    static final double BETA1 = 0.9, BETA2 = 0.999, EPS = 1e-8;
 
     /**
-     * What shapes the run. AdamW's betas and epsilon are the HF Trainer's defaults (0.9, 0.999, 1e-8); weight decay
-     * applies to every trainable parameter, as torch's AdamW does with one parameter group.
+     * What shapes the run. AdamW's betas and epsilon are the HF Trainer's defaults ({@value #BETA1}, {@value #BETA2},
+     * {@value #EPS}); weight decay applies to every trainable parameter, as torch's AdamW does with one parameter
+     * group. {@code dataSettings} are the settings that made the rows (such as {@code max_len}, {@code pack},
+     * {@code eval_fraction}, by their option names; {@code _path} keys as information only), which the trainer does
+     * not apply itself but which a resumed run must share: checkpoints record them with the rest.
      */
     public record Settings(LrSchedule schedule, double clip, double weightDecay, int evalEvery, int saveEvery,
-                           int evalBatchSize, long seed) {
+                           int evalBatchSize, long seed, Map<String, Object> dataSettings) {
         public Settings {
             if (evalEvery < 0) throw new IllegalArgumentException("--eval-every must be >= 0, got " + evalEvery);
             if (saveEvery < 0) throw new IllegalArgumentException("--save-every must be >= 0, got " + saveEvery);
             if (!(clip >= 0)) throw new IllegalArgumentException("--clip must be >= 0 (0 disables), got " + clip);
+            dataSettings = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(dataSettings));
+        }
+
+        /** Settings of rows made elsewhere (tests, library use): nothing beyond the rows themselves to record. */
+        public Settings(LrSchedule schedule, double clip, double weightDecay, int evalEvery, int saveEvery,
+                        int evalBatchSize, long seed) {
+            this(schedule, clip, weightDecay, evalEvery, saveEvery, evalBatchSize, seed, Map.of());
         }
     }
 
@@ -59,7 +69,7 @@ public final class Trainer {
     /** Trains to the schedule's last step, from scratch or from the checkpoint {@code resumeFrom} (may be null). */
     public LossCurve train(Path resumeFrom) {
         List<Parameter> params = model.parameters();
-        AdamW optimizer = new AdamW(params, 0.9, 0.999, 1e-8, settings.weightDecay());
+        AdamW optimizer = new AdamW(params, BETA1, BETA2, EPS, settings.weightDecay());
         int total = settings.schedule().totalSteps();
         int first = 0;
         LossCurve curve = new LossCurve();
@@ -137,16 +147,35 @@ public final class Trainer {
         }
     }
 
-    /** Everything a checkpoint must share with the run resuming from it. */
-    private ObjectNode fingerprint() {
-        ObjectNode run = JSON.createObjectNode();
+    /**
+     * Everything a checkpoint must share with the run resuming from it, by the names of the options that set it:
+     * the model's (PEFT kind, adapter settings, base model identity), the optimizer's and schedule's, the batch
+     * shape, seed, evaluation, precision, the settings that made the rows and the rows themselves (a hash of their
+     * ids and labels, so another tokenizer or data file shows too). Keys ending in {@code _path} are information.
+     */
+    Map<String, Object> fingerprint() {
+        Map<String, Object> run = new java.util.LinkedHashMap<>(model.fingerprint());
         LrSchedule s = settings.schedule();
-        run.put("schedule", s.kind().toString()).put("lr", s.peak()).put("warmup", s.warmupSteps())
-                .put("steps", s.totalSteps()).put("clip", settings.clip()).put("weight_decay", settings.weightDecay())
-                .put("seed", settings.seed()).put("eval_every", settings.evalEvery())
-                .put("rows", plan.rows()).put("steps_per_epoch", plan.stepsPerEpoch())
-                .put("data", plan.fingerprint() + "/" + SftExample.fingerprint(evalRows))
-                .put("parameters", model.parameters().stream().mapToLong(Parameter::numel).sum());
+        run.put("precision", "float32"); // master weights, gradients and AdamW moments
+        run.put("lr", s.peak());
+        run.put("schedule", s.kind().toString());
+        run.put("warmup", s.warmupSteps());
+        run.put("steps", s.totalSteps());
+        run.put("weight_decay", settings.weightDecay());
+        run.put("betas", BETA1 + "," + BETA2);
+        run.put("eps", EPS);
+        run.put("clip", settings.clip());
+        run.put("batch_size", plan.batchSize());
+        run.put("grad_accum", plan.gradAccum());
+        run.put("seed", settings.seed());
+        run.put("eval_every", settings.evalEvery());
+        run.put("eval_batch_size", settings.evalBatchSize());
+        run.putAll(settings.dataSettings());
+        run.put("rows", plan.rows());
+        run.put("steps_per_epoch", plan.stepsPerEpoch());
+        run.put("data", plan.rowsFingerprint());
+        run.put("eval_data", SftExample.fingerprint(evalRows));
+        run.put("parameters", model.parameters().stream().mapToLong(Parameter::numel).sum());
         return run;
     }
 }

@@ -75,7 +75,9 @@ class CliTest {
                 var logits = written.get("logits");
                 assertEquals(40, logits.dim(0));
                 assertEquals(320, logits.dim(1));
-                assertTrue(Fixtures.maxAbs(logits.toFloatArray(), ref.get("logits_f64").toDoubleArray()) < 1e-4);
+                // the CPU model's uncached logits (ForwardFixtureTest's LOGITS_ABS)
+                dev.nemoh.Tolerance.check("forward command's logits max abs", Fixtures.maxAbs(logits.toFloatArray(),
+                        ref.get("logits_f64").toDoubleArray()), FORWARD_ABS);
             }
         }
     }
@@ -105,21 +107,21 @@ class CliTest {
         assertEquals(2, outOfVocab.code());
         assertTrue(outOfVocab.err().contains("999") && outOfVocab.err().contains("vocabulary"), outOfVocab.err());
 
-        Run tooLong = run("generate", "--model", model, "--ids", "1,2", "--max-tokens", "5000");
+        Run tooLong = run("generate", "--model", model, "--ids", "1,2", "--max-tokens", "5000", "--print-ids");
         assertEquals(2, tooLong.code());
         assertTrue(tooLong.err().contains("max_position_embeddings"), tooLong.err());
 
         Path emptyModel = Files.createDirectory(tmp.resolve("empty"));
         Files.writeString(emptyModel.resolve("config.json"), Files.readString(Path.of(model, "config.json")));
-        Run noWeights = run("generate", "--model", emptyModel.toString(), "--ids", "1");
+        Run noWeights = run("generate", "--model", emptyModel.toString(), "--ids", "1", "--print-ids");
         assertEquals(2, noWeights.code());
         assertTrue(noWeights.err().contains("no safetensors weights"), noWeights.err());
         assertEquals(1, noWeights.err().strip().lines().count(), "one line, no stack trace");
 
-        Run badKv = run("generate", "--model", model, "--ids", "1", "--kv-cache-dtype", "fp8");
+        Run badKv = run("generate", "--model", model, "--ids", "1", "--print-ids", "--kv-cache-dtype", "fp8");
         assertEquals(2, badKv.code());
         assertTrue(badKv.err().contains("\"fp8\"") && badKv.err().contains("auto, float32 or bfloat16"), badKv.err());
-        Run cudaFloat32Kv = run("generate", "--model", model, "--ids", "1", "--device", "cuda", "--kv-cache-dtype", "float32");
+        Run cudaFloat32Kv = run("generate", "--model", model, "--ids", "1", "--print-ids", "--device", "cuda", "--kv-cache-dtype", "float32");
         assertEquals(2, cudaFloat32Kv.code());
         assertTrue(cudaFloat32Kv.err().contains("CPU-only"), cudaFloat32Kv.err());
     }
@@ -175,7 +177,7 @@ class CliTest {
         assertEquals(a.out(), b.out(), "same seed, same tokens");
         assertTrue(!a.out().equals(c.out()), "another seed, other tokens");
         assertTrue(a.err().contains("seed 7"), a.err());
-        Run bad = run("generate", "--model", model, "--ids", "1", "--temperature", "-1");
+        Run bad = run("generate", "--model", model, "--ids", "1", "--print-ids", "--temperature", "-1");
         assertEquals(2, bad.code());
         assertTrue(bad.err().contains("temperature"), bad.err());
     }
@@ -214,6 +216,9 @@ class CliTest {
         assertEquals(1, noTemplate.err().strip().lines().filter(l -> l.startsWith("error:")).count(), noTemplate.err());
     }
 
+    /** Measured when the bounds were set; each bound is about ten times ({@link dev.nemoh.Tolerance}). */
+    static final double LOGPROB = 5.0e-7, FORWARD_ABS = 3.4e-6;
+
     @Test
     void logprobsAreTheLogSoftmaxOfTheModelsLogits() {
         String model = Fixtures.model("nemotron-h-tiny").toString();
@@ -230,7 +235,9 @@ class CliTest {
             for (float v : logits) max = Math.max(max, v);
             for (float v : logits) sum += Math.exp(v - max);
             int id = Integer.parseInt(first[0]);
-            assertEquals(logits[id] - max - Math.log(sum), Double.parseDouble(first[1]), 1e-4);
+            // printed with 6 decimals: the difference is the print's rounding (at most 5e-7) on top of the float32 math
+            dev.nemoh.Tolerance.check("generate --logprobs against the log-softmax of the logits",
+                    Math.abs(logits[id] - max - Math.log(sum) - Double.parseDouble(first[1])), LOGPROB);
         }
     }
 
@@ -247,5 +254,104 @@ class CliTest {
         Run r = run("serve", "--model", "models/nemoh-tiny", "--max-batch", "0");
         assertEquals(2, r.code());
         assertEquals("error: --max-batch must be >= 1, got 0", r.err().strip());
+    }
+
+    /** Exit code 2 and one line on stderr, which names the problem ({@code expected}, all of them). */
+    static void assertOneLineError(Run r, String... expected) {
+        assertEquals(2, r.code(), r.out() + r.err());
+        String err = r.err().strip();
+        assertEquals(1, err.lines().count(), err);
+        assertTrue(err.startsWith("error: "), err);
+        for (String e : expected) assertTrue(err.contains(e), "no '" + e + "' in: " + err);
+    }
+
+    @Test
+    void commandsThatOnlyReadTheModelDirectoryOfferNoInferenceOptions(@TempDir Path tmp) {
+        String model = Fixtures.model("nemotron-h-tiny").toString();
+        String[][] commands = {{"info", "--model", model}, {"export-gguf", "--model", TINY, "--out", tmp.resolve("t.gguf").toString()},
+                {"train-bench", "--model", model, "--seq-len", "4", "--batch", "1", "--steps", "1"},
+                {"forward", "--model", model, "--ids", "1,2", "--out", tmp.resolve("f.safetensors").toString()}};
+        for (String[] command : commands) {
+            for (String[] option : new String[][] {{"--weights", "q8_0"}, {"--device", "auto"}, {"--kv-cache-dtype", "bfloat16"}}) {
+                if (command[0].equals("forward") && option[0].equals("--weights")) continue; // forward honours it
+                if (command[0].equals("train-bench") && option[0].equals("--device")) continue; // its own, below
+                String[] args = java.util.stream.Stream.concat(Arrays.stream(command), Arrays.stream(option)).toArray(String[]::new);
+                assertOneLineError(run(args), "Unknown option", "'" + option[0] + "'", "nemoh " + command[0] + " --help");
+            }
+        }
+        Run q8 = run("forward", "--model", model, "--ids", "1,2", "--weights", "q8_0", "--out", tmp.resolve("q.safetensors").toString());
+        assertEquals(0, q8.code(), q8.err());
+        assertOneLineError(run("info", "--model", model, "--preset", "nemotron-h-8b"), "--model", "--preset");
+    }
+
+    @Test
+    void fineTuningRefusesAnyDeviceButTheCpu(@TempDir Path tmp) throws Exception {
+        String model = Fixtures.model("nemotron-h-tiny").toString();
+        for (String device : new String[] {"cuda", "auto"}) {
+            assertOneLineError(run("train-bench", "--model", model, "--device", device),
+                    "--device " + device, "GPU fine-tuning is not implemented yet", "--device cpu");
+            Path data = tmp.resolve("d.jsonl");
+            Files.writeString(data, "{\"input\": \"a\", \"output\": \"b\"}\n");
+            assertOneLineError(run("finetune", "--model", TINY, "--data", data.toString(), "--out", tmp.resolve("o").toString(),
+                    "--device", device), "--device " + device, "GPU fine-tuning is not implemented yet");
+        }
+        assertOneLineError(run("train-bench", "--model", model, "--device", "tpu"), "--device must be cpu");
+        Run cpu = run("train-bench", "--model", model, "--device", "cpu", "--seq-len", "4", "--batch", "1", "--steps", "1");
+        assertEquals(0, cpu.code(), cpu.err());
+        assertOneLineError(run("train-bench", "--model", model, "--dora"), "--dora", "--lora-r");
+    }
+
+    @Test
+    void benchRefusesWhatItsDeviceWouldIgnore() {
+        String model = Fixtures.model("nemotron-h-tiny").toString();
+        // checked before any GPU is looked for, so the same on a machine with one
+        assertOneLineError(run("bench", "--model", model, "--device", "cuda", "--weights", "q8_0"),
+                "--weights q8_0", "CPU-only", "--device cuda");
+        assertOneLineError(run("bench", "--model", model, "--device", "cuda", "--weights", "q4_0"), "--weights q4_0", "CPU-only");
+        assertOneLineError(run("bench", "--model", model, "--device", "cuda", "--kv-cache-dtype", "float32"),
+                "--kv-cache-dtype float32", "CPU-only");
+        assertOneLineError(run("bench", "--model", model, "--device", "cuda", "--rounds", "3"), "--rounds", "CPU");
+        assertOneLineError(run("bench", "--model", model, "--device", "cuda", "--bandwidth-mib", "64"), "--bandwidth-mib", "CPU");
+        assertOneLineError(run("bench", "--model", model, "--profile"), "--profile", "--device cuda");
+    }
+
+    @Test
+    void generateFromIdsPrintsTextThroughTheTokenizerAndHonoursStop() {
+        var tok = dev.nemoh.tokenizer.Tokenizer.load(Path.of(TINY));
+        String ids = join(tok.encode("Hello world", true));
+        Run text = run("generate", "--model", TINY, "--prompt", "Hello world", "--max-tokens", "12");
+        Run fromIds = run("generate", "--model", TINY, "--ids", ids, "--max-tokens", "12");
+        assertEquals(0, fromIds.code(), fromIds.err());
+        assertTrue(!text.out().isBlank(), text.out());
+        assertEquals(text.out(), fromIds.out(), "the same prompt as text or as ids gives the same text");
+
+        String whole = text.out().strip();
+        String stop = whole.substring(whole.length() / 2, whole.length() / 2 + 2);
+        Run stopped = run("generate", "--model", TINY, "--ids", ids, "--max-tokens", "12", "--stop", stop);
+        assertEquals(0, stopped.code(), stopped.err());
+        assertEquals(text.out().substring(0, text.out().indexOf(stop)), stopped.out().stripTrailing().isEmpty() ? ""
+                : stopped.out().substring(0, stopped.out().length() - System.lineSeparator().length()));
+        assertTrue(stopped.err().contains("(stop)"), stopped.err());
+
+        Run allIds = run("generate", "--model", TINY, "--ids", ids, "--max-tokens", "12", "--print-ids");
+        Run stoppedIds = run("generate", "--model", TINY, "--ids", ids, "--max-tokens", "12", "--print-ids", "--stop", stop);
+        String[] all = allIds.out().strip().split(","), cut = stoppedIds.out().strip().split(",");
+        assertEquals(12, all.length, allIds.out());
+        assertTrue(cut.length < all.length && Arrays.equals(cut, Arrays.copyOf(all, cut.length)), stoppedIds.out());
+        assertEquals(tok.decode(Arrays.stream(all).mapToInt(Integer::parseInt).toArray(), true), whole);
+
+        Run promptIds = run("generate", "--model", TINY, "--prompt", "Hello world", "--max-tokens", "12", "--print-ids");
+        assertEquals(allIds.out(), promptIds.out(), "--print-ids prints ids whatever the prompt's form");
+    }
+
+    @Test
+    void generateFromIdsWithoutATokenizerNeedsPrintIdsAndTakesNoStop() {
+        String model = Fixtures.model("nemotron-h-tiny").toString();
+        assertOneLineError(run("generate", "--model", model, "--ids", "1,2", "--max-tokens", "2"),
+                "no tokenizer.json", "--print-ids");
+        assertOneLineError(run("generate", "--model", model, "--ids", "1,2", "--print-ids", "--stop", "x"),
+                "--stop", "tokenizer");
+        assertOneLineError(run("generate", "--model", model, "--ids", "1,2", "--logprobs", "2"), "--logprobs", "--print-ids");
+        assertOneLineError(run("chat", "--model", TINY, "--logprobs", "2"), "Unknown option", "'--logprobs'");
     }
 }

@@ -1,5 +1,6 @@
 package dev.nemoh.cuda;
 
+import dev.nemoh.Requirements;
 import dev.nemoh.Fixtures;
 import dev.nemoh.io.SafetensorsFile;
 import dev.nemoh.kernels.Vec;
@@ -14,17 +15,23 @@ import org.junit.jupiter.params.provider.ValueSource;
 import java.util.Arrays;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The cuda backend against transformers' NemotronHForCausalLM on the fixtures (as {@code ForwardFixtureTest} checks
  * the CPU model). Weights are bf16 and accumulation float32 everywhere; prompts (more than 2 rows) multiply with
  * bf16-rounded activations on cuBLAS and attend on TF32 tensor cores, and the KV cache is bf16, so logits agree to
- * bf16 precision (relative error {@value #REL}), not to the CPU model's 1e-5. Decode steps of one or two sequences
- * keep float32 activations.
+ * bf16 precision, not to the CPU model's 1e-5: README's bound, relative error {@value #REL} (measured on the H100,
+ * 2026-11-23: 5.2e-3 to 7.5e-3 over the prompt logits, greedy step logits, prefill against steps and batches of 3).
+ * Decode steps of one or two sequences keep float32 activations.
  */
 class CudaForwardFixtureTest {
-    static final double REL = 2e-2;
+    static final double REL = 1e-2;
+    /**
+     * A reference top-two logit gap below which bf16 error may flip the greedy choice, for free-running decoding: on
+     * the H100, moe-tiny's step-1 gap of 8e-4 flipped, while gaps of 0.018 (nemotron-h-tiny, step 0) and 0.024
+     * (nano-v2-tiny, step 2) held.
+     */
+    static final double NEAR_TIE = 0.01;
     /**
      * A reference top-two logit gap that bf16 error cannot close: the largest max-abs logit error measured on these
      * fixtures is 0.039, so a gap over 0.1 must give the reference's token. moe-tiny's greedy step 1 has a gap of
@@ -34,7 +41,7 @@ class CudaForwardFixtureTest {
 
     @BeforeAll
     static void gpu() {
-        assumeTrue(Cuda.available(), "no CUDA GPU here: the cuda backend's tests run on a GPU machine");
+        Requirements.assumeCuda();
     }
 
     @ParameterizedTest
@@ -82,6 +89,43 @@ class CudaForwardFixtureTest {
             System.out.printf("cuda %s greedy: worst step logits rel %.3g, tokens equal%s%n", fixture, worst,
                     nearTies.isEmpty() ? "" : " but at near-ties:" + nearTies);
             assertTrue(worst < REL, fixture + " step logits relative error " + worst);
+        }
+    }
+
+    /**
+     * Greedy decoding left to itself, each step fed the model's own previous token as in real generation, gives the
+     * reference's {@code greedy_tokens} up to the first step whose reference top-two logit gap is below
+     * {@value #NEAR_TIE}, where the comparison stops: from a near-tie on, bf16 rounding may pick the other token and
+     * the two texts part for good. Up to that step the model and the reference decode the same sequence, so the
+     * reference's step logits are the ones to measure the gap on. At least the first token is compared.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"nemotron-h-tiny", "nano-v2-tiny", "moe-tiny"})
+    void freeRunningGreedyTokensMatchUpToTheFirstNearTie(String fixture) {
+        try (CudaModel model = CudaModel.load(Fixtures.model(fixture));
+             SafetensorsFile ref = Fixtures.reference(fixture)) {
+            int[] prompt = Fixtures.ids(ref.get("input_ids"));
+            int[] expectedTokens = Fixtures.ids(ref.get("greedy_tokens"));
+            float[] expectedStepLogits = ref.get("greedy_step_logits").toFloatArray();
+            int vocab = model.config().vocabSize;
+            SequenceState state = model.newState();
+            float[] logits = model.forwardLast(prompt, state);
+            int compared = 0;
+            String stop = "all " + expectedTokens.length + " compared";
+            for (int i = 0; i < expectedTokens.length; i++) {
+                double margin = topTwoGap(Fixtures.widen(Arrays.copyOfRange(expectedStepLogits, i * vocab, (i + 1) * vocab)));
+                if (margin < NEAR_TIE) {
+                    stop = String.format("stopped at step %d (reference gap %.2g)", i, margin);
+                    break;
+                }
+                int token = Vec.argmax(logits, 0, vocab);
+                assertTrue(token == expectedTokens[i], fixture + " free-running step " + i + ": token " + token
+                        + ", reference " + expectedTokens[i] + " (reference gap " + margin + ")");
+                compared++;
+                logits = model.forwardLast(new int[] {token}, state); // the model's own token
+            }
+            System.out.printf("cuda %s free-running greedy: %d tokens equal, %s%n", fixture, compared, stop);
+            assertTrue(compared >= 1, fixture + ": the first reference step is a near-tie, nothing was compared");
         }
     }
 

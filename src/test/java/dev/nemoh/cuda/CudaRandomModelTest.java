@@ -1,5 +1,6 @@
 package dev.nemoh.cuda;
 
+import dev.nemoh.Requirements;
 import dev.nemoh.Fixtures;
 import dev.nemoh.config.NemotronHConfig;
 import dev.nemoh.model.LanguageModel.SequenceState;
@@ -13,7 +14,6 @@ import java.nio.file.Path;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The cuda backend against the CPU model on a random model with what the fixtures lack and real checkpoints have:
@@ -30,7 +30,7 @@ class CudaRandomModelTest {
 
     @BeforeAll
     static void gpu() {
-        assumeTrue(Cuda.available(), "no CUDA GPU here: the cuda backend's tests run on a GPU machine");
+        Requirements.assumeCuda();
     }
 
     @Test

@@ -1,5 +1,6 @@
 package dev.nemoh.cuda;
 
+import dev.nemoh.Requirements;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -7,7 +8,6 @@ import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** The FFM bindings end to end on a real GPU: driver, memory, an NVRTC-built kernel, one cuBLAS product. */
 class CudaSmokeTest {
@@ -15,7 +15,7 @@ class CudaSmokeTest {
 
     @BeforeAll
     static void gpu() {
-        assumeTrue(Cuda.available(), "no CUDA GPU here: the cuda backend's tests run on a GPU machine");
+        Requirements.assumeCuda();
         cuda = Cuda.get();
         cuda.makeCurrent();
         System.out.printf("GPU %s, %s, %d SMs, %.1f GiB%n", cuda.deviceName, cuda.arch(), cuda.multiprocessors,

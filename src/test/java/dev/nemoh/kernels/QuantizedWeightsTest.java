@@ -1,5 +1,6 @@
 package dev.nemoh.kernels;
 
+import dev.nemoh.Requirements;
 import dev.nemoh.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -11,7 +12,6 @@ import java.util.SplittableRandom;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 class QuantizedWeightsTest {
     static DenseWeights random(int rows, int cols, long seed) {
@@ -139,7 +139,7 @@ class QuantizedWeightsTest {
     @ParameterizedTest
     @EnumSource(QuantizedWeights.Format.class)
     void nativeKernelAgreesWithTheVectorApiKernel(QuantizedWeights.Format format) {
-        assumeTrue(NativeKernels.available(), NativeKernels.status());
+        Requirements.assumeNative();
         int rows = 37, cols = 320;
         SplittableRandom r = new SplittableRandom(11);
         float[] w = new float[rows * cols];
@@ -163,7 +163,7 @@ class QuantizedWeightsTest {
     @ParameterizedTest
     @EnumSource(QuantizedWeights.Format.class)
     void nativeKernelRefusesArgumentsThatDoNotFit(QuantizedWeights.Format format) {
-        assumeTrue(NativeKernels.available(), NativeKernels.status());
+        Requirements.assumeNative();
         QuantizedWeights q = QuantizedWeights.quantize(new FloatWeights("w", new float[4 * 64], 4, 64), format);
         float[] x = new float[64];
         WeightMatrix.RowDots dots = q.rowDots(x, 1, true);

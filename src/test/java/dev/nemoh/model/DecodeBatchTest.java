@@ -1,21 +1,30 @@
 package dev.nemoh.model;
 
 import dev.nemoh.Fixtures;
+import dev.nemoh.Tolerance;
 import dev.nemoh.model.LanguageModel.SequenceState;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.util.Arrays;
+import java.util.Map;
 import java.util.SplittableRandom;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** A batched decode step gives every sequence the logits it would get decoding alone. */
+/**
+ * A batched decode step gives every sequence the logits it would get decoding alone, within about ten times the
+ * difference measured per fixture ({@link Tolerance}).
+ */
 class DecodeBatchTest {
+    /** Max abs difference of a batch of three rows from the same sequences decoded alone. */
+    static final Map<String, Double> BATCH_ROWS = Tolerance.measured("nemotron-h-tiny", 0.0, "nano-v2-tiny", 0.0, "moe-tiny", 0.0);
+    /** The same over six steps of changing batches of eleven sequences. */
+    static final Map<String, Double> CHANGING_BATCHES = Tolerance.measured("nemotron-h-tiny", 0.0, "nano-v2-tiny", 0.0, "moe-tiny", 0.0);
+
     static String[] models() {
         return Fixtures.ALL;
     }
@@ -42,10 +51,9 @@ class DecodeBatchTest {
             for (int b = 0; b < prompts.length; b++) {
                 float[] row = Arrays.copyOfRange(logits, b * v, (b + 1) * v);
                 worst = Math.max(worst, Fixtures.maxAbs(row, alone[b]));
-                assertArrayEquals(alone[b], row, 1e-5f, "sequence " + b);
                 assertEquals(prompts[b].length + 1, batch[b].length());
             }
-            System.out.printf("%s batch of 3 vs alone: max abs %.3g%n", name, worst);
+            Tolerance.check(name + " BATCH_ROWS", worst, Tolerance.of(BATCH_ROWS, name));
         }
     }
 
@@ -87,8 +95,7 @@ class DecodeBatchTest {
                     assertEquals(alone[members[i]].length(), states[i].length());
                 }
             }
-            System.out.printf("%s changing batches vs alone: max abs %.3g%n", name, worst);
-            assertTrue(worst < 1e-5, "max abs difference " + worst);
+            Tolerance.check(name + " CHANGING_BATCHES", worst, Tolerance.of(CHANGING_BATCHES, name));
         }
     }
 

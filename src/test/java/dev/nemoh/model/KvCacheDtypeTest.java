@@ -1,6 +1,7 @@
 package dev.nemoh.model;
 
 import dev.nemoh.Fixtures;
+import dev.nemoh.Tolerance;
 import dev.nemoh.config.KvCacheDtype;
 import dev.nemoh.io.SafetensorsFile;
 import dev.nemoh.kernels.Vec;
@@ -40,15 +41,19 @@ class KvCacheDtypeTest {
         }
     }
 
+    /** Relative error of the float32 cache's decoded logits, as measured per fixture; bounds are about ten times these. */
+    static final java.util.Map<String, Double> FLOAT32_CACHE = Tolerance.measured("nemotron-h-tiny", 4.3e-5, "nano-v2-tiny", 5.9e-7, "moe-tiny", 7.3e-7);
+
     @Test
     void bf16CacheStaysCloseToTheReference() {
         for (String f : Fixtures.ALL) {
             Error exact = decode(f, KvCacheDtype.FLOAT32);
             Error bf16 = decode(f, KvCacheDtype.BFLOAT16);
-            // token by token through the Mamba recurrence: float32 rounding alone gives ~4e-5 (ForwardFixtureTest's bound is 1e-4 absolute)
-            assertTrue(exact.relative < 1e-4, f + " float32 cache " + exact);
-            // measured (2026-11-23): rel 6.2e-4 (nemotron-h-tiny), 6.3e-4 (nano-v2-tiny), 3.7e-4 (moe-tiny), top-1
-            // 100% on all three; float32: 4.3e-5, 5.2e-7, 7.3e-7
+            // token by token through the Mamba recurrence, whose decode step skips transformers' dt clamp as the
+            // reference's own decode does (nemotron-h-tiny's prompt meets the clamp: its error is the largest)
+            Tolerance.check(f + " FLOAT32_CACHE", exact.relative, Tolerance.of(FLOAT32_CACHE, f));
+            // bf16 keeps the bound its docs state; measured (2026-11-23): rel 6.2e-4 (nemotron-h-tiny), 6.3e-4
+            // (nano-v2-tiny), 3.7e-4 (moe-tiny), top-1 100% on all three
             assertTrue(bf16.relative < 3e-3, f + " bf16 cache " + bf16);
             assertEquals(1.0, bf16.top1, f + " bf16 cache " + bf16);
             // a cache that ignored the setting would be exact

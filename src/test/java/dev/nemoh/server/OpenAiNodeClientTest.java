@@ -1,5 +1,6 @@
 package dev.nemoh.server;
 
+import dev.nemoh.Requirements;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.nemoh.chat.ChatTemplate;
 import dev.nemoh.chat.Reasoning;
@@ -7,7 +8,6 @@ import dev.nemoh.generate.SamplingParams;
 import dev.nemoh.generate.TextGenerator;
 import org.junit.jupiter.api.Test;
 
-import java.io.File;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -17,11 +17,10 @@ import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * OpenAI's own Node client library against the server: a whole and a streamed chat completion on the tiny model.
- * Runs where {@code node} and {@code npm} are on the PATH (skipped otherwise); installs the pinned {@code openai}
+ * Runs where {@code node} and {@code npm} are on the PATH (skipped otherwise, failed with {@code -Dnemoh.require=node}); installs the pinned {@code openai}
  * package from the npm registry into {@code target/openai-client} on first use.
  */
 class OpenAiNodeClientTest {
@@ -30,7 +29,7 @@ class OpenAiNodeClientTest {
 
     @Test
     void officialNodeClientTalksToTheServer() throws Exception {
-        assumeTrue(onPath("node") && onPath("npm"), "node and npm are not on the PATH");
+        Requirements.assumeNode();
         installClient();
         Files.copy(Path.of("src/test/node/openai-client.mjs"), CLIENT_DIR.resolve("openai-client.mjs"),
                 java.nio.file.StandardCopyOption.REPLACE_EXISTING);
@@ -86,14 +85,5 @@ class OpenAiNodeClientTest {
         } finally {
             Files.deleteIfExists(log);
         }
-    }
-
-    private static boolean onPath(String program) {
-        String path = System.getenv("PATH");
-        if (path == null) return false;
-        for (String dir : path.split(File.pathSeparator)) {
-            if (Files.isExecutable(Path.of(dir, program))) return true;
-        }
-        return false;
     }
 }

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.nemoh.Fixtures;
+import dev.nemoh.Tolerance;
 import dev.nemoh.io.CheckpointException;
 import dev.nemoh.io.SafetensorsFile;
 import dev.nemoh.model.NemotronHModel;
@@ -57,6 +58,9 @@ class AdapterFilesTest {
         assertArrayEquals(model.logits(ids[0]), back.logits(ids[0]));
     }
 
+    /** Logits max abs differences as measured; bounds are about ten times these ({@link Tolerance}). */
+    static final double FRESH_LORA = 1.4e-6, FRESH_DORA = 1.4e-6, F32_EXPORT = 9.6e-7;
+
     @ParameterizedTest
     @ValueSource(booleans = {false, true})
     void freshAdaptersLeaveTheBaseModelUnchanged(boolean dora) {
@@ -65,7 +69,8 @@ class AdapterFilesTest {
         int[] ids = {5, 17, 42, 7, 99, 3, 250, 1};
         try (NemotronHModel base = NemotronHModel.load(BASE)) {
             double err = Fixtures.maxAbs(model.logits(ids), base.forward(ids, null));
-            assertTrue(err < 1e-5, "B = 0 (and m = ‖W‖) must reproduce the base model: max abs " + err);
+            Tolerance.check("B = 0 (and m = ‖W‖) against the base model, logits max abs, DoRA " + dora, err,
+                    dora ? FRESH_DORA : FRESH_LORA);
         }
         for (Parameter p : model.parameters()) {
             if (p.name.endsWith("lora_A.weight")) {
@@ -92,7 +97,7 @@ class AdapterFilesTest {
             float[] expected = model.logits(ids[0]);
             double exact = Fixtures.maxAbs(f32.forward(ids[0], null), expected);
             double rounded = Fixtures.maxAbs(bf16.forward(ids[0], null), expected);
-            assertTrue(exact < 1e-5, "float32 export reproduces the trained logits: max abs " + exact);
+            Tolerance.check("float32 export against the trained logits, max abs", exact, F32_EXPORT);
             assertTrue(rounded > 0 && rounded < 0.1, "bf16 export rounds the trained weights: max abs " + rounded);
         }
         assertThrows(IllegalArgumentException.class, () -> model.export(BASE));

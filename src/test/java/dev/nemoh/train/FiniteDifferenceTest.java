@@ -1,8 +1,7 @@
 package dev.nemoh.train;
 
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import dev.nemoh.Fixtures;
+import dev.nemoh.Tolerance;
 import dev.nemoh.config.NemotronHConfig;
 import dev.nemoh.io.Checkpoint;
 import dev.nemoh.model.CausalConv1d;
@@ -22,6 +21,25 @@ import org.junit.jupiter.params.provider.CsvSource;
  * projected on fixed random weights R ({@code L = Σ out · R}) so that every output element carries gradient.
  */
 class FiniteDifferenceTest {
+    /**
+     * |numeric − analytic| / |analytic| as measured per check (central differences with h = 1e-3 on float32 forwards:
+     * what is left is mostly the forward's rounding over 2h); each bound is about ten times it ({@link Tolerance}).
+     */
+    static final java.util.Map<String, Double> MEASURED = Tolerance.measured(
+            "grouped RMSNorm", 3.4e-5,
+            "causal conv1d + SiLU", 2.4e-5,
+            "SSD chunked scan", 1.3e-5,
+            "causal GQA attention", 6.8e-5,
+            "relu² MLP", 6.5e-5,
+            "MoE block (router, experts, shared expert), norm_topk_prob true", 4.6e-5,
+            "MoE block (router, experts, shared expert), norm_topk_prob false", 8.1e-5,
+            "LoRA on Mamba out_proj", 3.6e-4,
+            "LoRA all adapters", 1.3e-3,
+            "LoRA rsLoRA on Mamba out_proj", 2.8e-3,
+            "LoRA rsLoRA all adapters", 4.0e-3,
+            "DoRA on Mamba out_proj", 6.6e-5,
+            "DoRA all adapters", 5.1e-6);
+
     private static float[] random(Random rng, int n, double scale, double shift) {
         float[] a = new float[n];
         for (int i = 0; i < n; i++) a[i] = (float) (shift + scale * rng.nextGaussian());
@@ -35,8 +53,7 @@ class FiniteDifferenceTest {
     }
 
     /** Checks ⟨grad, v⟩ against the central difference of {@code loss} along v, through every listed array. */
-    private static void check(String what, DoubleSupplier loss, List<float[]> values, List<float[]> grads, double h,
-                              double tol) {
+    private static void check(String what, DoubleSupplier loss, List<float[]> values, List<float[]> grads, double h) {
         Random rng = new Random(99);
         List<float[]> dirs = new ArrayList<>();
         double analytic = 0;
@@ -59,8 +76,8 @@ class FiniteDifferenceTest {
         for (int k = 0; k < values.size(); k++) System.arraycopy(saved.get(k), 0, values.get(k), 0, saved.get(k).length);
         double numeric = (f[0] - f[1]) / (2 * h);
         double rel = Math.abs(numeric - analytic) / Math.abs(analytic);
-        System.out.printf("%s: analytic %.6g, numeric %.6g, rel %.2g%n", what, analytic, numeric, rel);
-        assertTrue(rel < tol, what + ": analytic " + analytic + " vs finite difference " + numeric);
+        System.out.printf("%s: analytic %.6g, numeric %.6g%n", what, analytic, numeric);
+        Tolerance.check(what, rel, Tolerance.of(MEASURED, what));
     }
 
     @Test
@@ -71,7 +88,7 @@ class FiniteDifferenceTest {
         RmsNorm norm = new RmsNorm(w, 1e-5, 3);
         float[] dx = new float[x.length], dw = new float[dim];
         norm.backward(r, x, rows, dx, dw);
-        check("grouped RMSNorm", () -> project(norm.forward(x, rows), r), List.of(x, w), List.of(dx, dw), 1e-3, 1e-3);
+        check("grouped RMSNorm", () -> project(norm.forward(x, rows), r), List.of(x, w), List.of(dx, dw), 1e-3);
     }
 
     @Test
@@ -85,7 +102,7 @@ class FiniteDifferenceTest {
         conv.backward(r, in, len, width, offset, dIn, dw, db);
         check("causal conv1d + SiLU",
                 () -> project(conv.forward(in, len, width, offset, new float[channels * k]), r),
-                List.of(in, w, b), List.of(dIn, dw, db), 1e-3, 1e-3);
+                List.of(in, w, b), List.of(dIn, dw, db), 1e-3);
     }
 
     @Test
@@ -112,7 +129,7 @@ class FiniteDifferenceTest {
         scan.forward(xBC, dt, a, d, len, new float[scan.stateSize()], y, starts);
         float[] dx = new float[xBC.length], dDt = new float[dt.length], dA = new float[heads], dD = new float[heads];
         scan.backward(r, xBC, dt, a, d, len, starts, dx, dDt, dA, dD);
-        check("SSD chunked scan", loss, List.of(xBC, dt, a, d), List.of(dx, dDt, dA, dD), 1e-3, 1e-3);
+        check("SSD chunked scan", loss, List.of(xBC, dt, a, d), List.of(dx, dDt, dA, dD), 1e-3);
     }
 
     /** A training layer's backward against its forward on a random input, through its weights and the input. */
@@ -122,7 +139,7 @@ class FiniteDifferenceTest {
         List<float[]> values = new ArrayList<>(valuesOf(params)), grads = new ArrayList<>(gradsOf(params));
         values.add(x);
         grads.add(layer.backward(r, len));
-        check(what, () -> project(layer.forward(x, len), r), values, grads, 1e-3, 1e-3);
+        check(what, () -> project(layer.forward(x, len), r), values, grads, 1e-3);
     }
 
     private static DenseProjection randomLinear(Random rng, String name, int out, int in, List<Parameter> params) {
@@ -209,7 +226,7 @@ class FiniteDifferenceTest {
         List<Parameter> exact = model.parameters().stream().filter(p -> !dora || p.name.endsWith("magnitude_vector")).toList();
         List<Parameter> exactOutProj = outProj.stream().filter(exact::contains).toList();
         check(kind + " on Mamba out_proj", () -> model.loss(ids, ids).sum() / 17, valuesOf(exactOutProj),
-                gradsOf(exactOutProj), 1e-3, 1e-2);
-        check(kind + " all adapters", () -> model.loss(ids, ids).sum() / 17, valuesOf(exact), gradsOf(exact), 1e-3, 1e-2);
+                gradsOf(exactOutProj), 1e-3);
+        check(kind + " all adapters", () -> model.loss(ids, ids).sum() / 17, valuesOf(exact), gradsOf(exact), 1e-3);
     }
 }

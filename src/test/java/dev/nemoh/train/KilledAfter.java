@@ -38,4 +38,9 @@ final class KilledAfter implements TrainableModel {
     public void seedDropout(long seed) {
         model.seedDropout(seed);
     }
+
+    @Override
+    public java.util.Map<String, Object> fingerprint() {
+        return model.fingerprint();
+    }
 }

@@ -107,6 +107,39 @@ class TrainerTest {
         assertTrue(e.getMessage().contains("lr (0.4 then, 0.2 now)"), e.getMessage());
     }
 
+    @Test
+    void aCheckpointOfAnotherOptimizerOrPrecisionIsRefused(@TempDir Path out) throws IOException {
+        LrSchedule schedule = new LrSchedule(LrSchedule.Kind.LINEAR, 0.4, 0, 4);
+        trainer(new BigramModel(V, 0), 2, 2, schedule, 2, out).train(null);
+        Path cp = TrainingCheckpoint.latest(out).orElseThrow();
+        Path state = cp.resolve("trainer_state.json");
+        // what a checkpoint of a build with other AdamW constants or another precision would hold
+        Files.writeString(state, Files.readString(state).replace("\"betas\" : \"0.9,0.999\"", "\"betas\" : \"0.9,0.95\"")
+                .replace("\"eps\" : 1.0E-8", "\"eps\" : 1.0E-6").replace("\"precision\" : \"float32\"", "\"precision\" : \"bfloat16\""));
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> trainer(new BigramModel(V, 0), 2, 2, schedule, 2, out).train(cp));
+        assertTrue(e.getMessage().contains("precision (bfloat16 then, float32 now)")
+                && e.getMessage().contains("betas (0.9,0.95 then, 0.9,0.999 now)")
+                && e.getMessage().contains("eps (1.0E-6 then, 1.0E-8 now)"), e.getMessage());
+    }
+
+    @Test
+    void aCheckpointThatPredatesTheFullCheckIsRefusedAsSuch(@TempDir Path out) throws IOException {
+        LrSchedule schedule = new LrSchedule(LrSchedule.Kind.LINEAR, 0.4, 0, 4);
+        trainer(new BigramModel(V, 0), 2, 2, schedule, 2, out).train(null);
+        Path cp = TrainingCheckpoint.latest(out).orElseThrow();
+        Path state = cp.resolve("trainer_state.json");
+        // the state as nemoh wrote it before the check covered the base model and every setting
+        var json = (com.fasterxml.jackson.databind.node.ObjectNode) new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree(state.toFile());
+        json.remove("fingerprint_version");
+        Files.writeString(state, json.toString());
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> trainer(new BigramModel(V, 0), 2, 2, schedule, 2, out).train(cp));
+        assertTrue(e.getMessage().contains("written by an older nemoh") && e.getMessage().contains("new --out"),
+                e.getMessage());
+    }
+
     /** The CSV without its last column (tok/s depends on the machine's speed at that moment). */
     static List<String> withoutRate(Path csv) throws IOException {
         return Files.readAllLines(csv).stream().map(l -> l.substring(0, l.lastIndexOf(','))).toList();

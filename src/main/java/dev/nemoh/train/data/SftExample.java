@@ -32,12 +32,24 @@ public record SftExample(int[] ids, int[] labels) {
         return new SftExample(java.util.Arrays.copyOf(ids, maxLength), java.util.Arrays.copyOf(labels, maxLength));
     }
 
-    /** A hash of the ids and labels of {@code rows} in order, to tell whether a checkpoint was trained on them. */
+    /**
+     * A hash (SHA-256, 16 hex digits) of the ids and labels of {@code rows} in order, to tell whether a checkpoint
+     * was trained on them.
+     */
     public static String fingerprint(java.util.List<SftExample> rows) {
-        long h = 1;
-        for (SftExample e : rows) {
-            h = 31 * (31 * h + java.util.Arrays.hashCode(e.ids())) + java.util.Arrays.hashCode(e.labels());
+        java.security.MessageDigest sha;
+        try {
+            sha = java.security.MessageDigest.getInstance("SHA-256");
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
         }
-        return Long.toHexString(h);
+        for (SftExample e : rows) {
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4 + 8 * e.ids().length);
+            b.putInt(e.ids().length);
+            for (int id : e.ids()) b.putInt(id);
+            for (int label : e.labels()) b.putInt(label);
+            sha.update(b.array());
+        }
+        return java.util.HexFormat.of().formatHex(sha.digest(), 0, 8);
     }
 }

@@ -32,9 +32,17 @@ public final class StepPlan {
         return (rows.size() + perStep - 1) / perStep;
     }
 
-    /** The rows' content and the batch shape, for checkpoints to check a resume against. */
-    public String fingerprint() {
-        return batchSize + "x" + gradAccum + "/" + SftExample.fingerprint(rows);
+    /** The rows' content, for checkpoints to check a resume against. */
+    public String rowsFingerprint() {
+        return SftExample.fingerprint(rows);
+    }
+
+    public int batchSize() {
+        return batchSize;
+    }
+
+    public int gradAccum() {
+        return gradAccum;
     }
 
     public int rows() {
