@@ -29,7 +29,8 @@ class FiniteDifferenceTest {
             "grouped RMSNorm", 3.4e-5,
             "causal conv1d + SiLU", 2.4e-5,
             "SSD chunked scan", 1.3e-5,
-            "causal GQA attention", 6.8e-5,
+            "causal GQA attention over 6 tokens", 5.6e-5,
+            "causal GQA attention over 150 tokens", 6.5e-5,
             "relu² MLP", 6.5e-5,
             "MoE block (router, experts, shared expert), norm_topk_prob true", 4.6e-5,
             "MoE block (router, experts, shared expert), norm_topk_prob false", 8.1e-5,
@@ -37,8 +38,8 @@ class FiniteDifferenceTest {
             "LoRA all adapters", 1.3e-3,
             "LoRA rsLoRA on Mamba out_proj", 2.8e-3,
             "LoRA rsLoRA all adapters", 4.0e-3,
-            "DoRA on Mamba out_proj", 6.6e-5,
-            "DoRA all adapters", 5.1e-6);
+            "DoRA on Mamba out_proj", 1.1e-4,
+            "DoRA all adapters", 1.4e-4);
 
     private static float[] random(Random rng, int n, double scale, double shift) {
         float[] a = new float[n];
