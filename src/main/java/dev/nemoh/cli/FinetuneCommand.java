@@ -196,9 +196,10 @@ final class FinetuneCommand implements Callable<Integer> {
         long t0 = System.nanoTime();
         LoraModel adapter = full ? null : LoraModel.create(modelDir, loraConfig);
         FullFineTune whole = full ? FullFineTune.load(modelDir) : null;
-        TrainableModel trainable = full ? whole : adapter;
-        log.printf(Locale.ROOT, "%s: %,d trainable parameters, loaded in %.1f s%n", full ? "full fine-tuning" : peft,
-                trainable.parameters().stream().mapToLong(p -> p.numel()).sum(), (System.nanoTime() - t0) / 1e9);
+        TrainableModel trainable = device.model(modelDir, full ? whole : adapter, loraConfig);
+        log.printf(Locale.ROOT, "%s on %s: %,d trainable parameters, loaded in %.1f s%n", full ? "full fine-tuning" : peft,
+                trainable.device(), trainable.parameters().stream().mapToLong(p -> p.numel()).sum(),
+                (System.nanoTime() - t0) / 1e9);
         boolean terminal = System.console() != null && System.console().isTerminal();
         new Trainer(trainable, plan, evalRows, settings, out, log, terminal).train(from);
 

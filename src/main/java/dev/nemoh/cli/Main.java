@@ -5,6 +5,7 @@ import dev.nemoh.chat.ChatTemplateException;
 import dev.nemoh.config.ConfigException;
 import dev.nemoh.io.CheckpointException;
 import dev.nemoh.tokenizer.TokenizerException;
+import dev.nemoh.train.TrainingDiverged;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -34,6 +35,10 @@ public final class Main {
                     || e instanceof TokenizerException || e instanceof ChatTemplateException || e instanceof CudaException) {
                 cmd.getErr().println("error: " + e.getMessage());
                 return 2;
+            }
+            if (e instanceof TrainingDiverged) {
+                cmd.getErr().println("error: " + e.getMessage());
+                return 1;
             }
             throw e;
         });

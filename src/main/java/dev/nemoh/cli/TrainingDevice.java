@@ -1,24 +1,62 @@
 package dev.nemoh.cli;
 
+import dev.nemoh.cuda.Cuda;
+import dev.nemoh.cuda.CudaTrainableModel;
+import dev.nemoh.cuda.TrainingPrecision;
+import dev.nemoh.train.LoraConfig;
+import dev.nemoh.train.TrainableModel;
 import picocli.CommandLine.Option;
 
+import java.nio.file.Path;
+import java.util.Locale;
+
 /**
- * {@code --device} of the training commands ({@code finetune}, {@code train-bench}). Training runs on the CPU only for
- * now; {@link #check()} is the one place that says so, and the place a GPU training path will hook in.
+ * Where the training commands ({@code finetune}, {@code train-bench}) compute: the CPU model itself, or its GPU twin
+ * ({@link CudaTrainableModel}) over the same parameters, in float32 or bf16, with blocks recomputed from a length on.
  */
 final class TrainingDevice {
-    @Option(names = "--device", defaultValue = "cpu", paramLabel = "cpu",
-            description = "Where training runs: cpu (GPU fine-tuning is not implemented yet). Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--device", defaultValue = "cpu", paramLabel = "cpu|cuda|auto",
+            description = "Where training runs: cpu, cuda (NVIDIA GPU 0), or auto (cuda when a GPU is found). Default: ${DEFAULT-VALUE}.")
     String device;
 
-    /** Refuses any device but the CPU, in one line. */
+    @Option(names = "--precision", paramLabel = "fp32|bf16",
+            description = "GPU arithmetic: bf16 (bf16 weights and activations in the matrix products, float32 master"
+                    + " weights, optimizer and accumulation) or fp32 (float32 throughout, the CPU's arithmetic). The"
+                    + " CPU trains in fp32. Default: bf16 on cuda.")
+    String precision;
+
+    @Option(names = "--recompute-from", defaultValue = "8192", paramLabel = "TOKENS",
+            description = "On the GPU, sequences of at least this many tokens recompute each block's forward just before"
+                    + " its backward instead of keeping its activations. Default: ${DEFAULT-VALUE}.")
+    int recomputeFrom;
+
+    /** Whether training runs on the GPU. */
+    boolean cuda() {
+        return switch (device) {
+            case "cpu" -> false;
+            case "cuda" -> true;
+            case "auto" -> Cuda.available();
+            default -> throw new IllegalArgumentException("--device must be cpu, cuda or auto, not \"" + device + "\"");
+        };
+    }
+
+    /** Checks the options before any work: one line for what does not fit together. */
     void check() {
-        switch (device) {
-            case "cpu" -> { }
-            case "cuda", "auto" -> throw new IllegalArgumentException("--device " + device + ": GPU fine-tuning is not"
-                    + " implemented yet; training runs on the CPU (--device cpu, the default)");
-            default -> throw new IllegalArgumentException("--device must be cpu (GPU fine-tuning is not implemented yet),"
-                    + " not \"" + device + "\"");
+        boolean gpu = cuda();
+        if (precision != null && !precision.equalsIgnoreCase("fp32") && !precision.equalsIgnoreCase("bf16")) {
+            throw new IllegalArgumentException("--precision must be fp32 or bf16, not \"" + precision + "\"");
         }
+        if (!gpu && precision != null && precision.equalsIgnoreCase("bf16")) {
+            throw new IllegalArgumentException("--precision bf16 is for --device cuda; the CPU trains in fp32");
+        }
+        if (recomputeFrom < 1) throw new IllegalArgumentException("--recompute-from must be >= 1, got " + recomputeFrom);
+    }
+
+    /** The model that trains: {@code host} itself on the CPU, or its GPU twin over the same parameters. */
+    TrainableModel model(Path dir, TrainableModel host, LoraConfig lora) {
+        if (!cuda()) return host;
+        TrainingPrecision p = precision == null ? TrainingPrecision.BF16
+                : TrainingPrecision.valueOf(precision.toUpperCase(Locale.ROOT));
+        return new CudaTrainableModel(dir, host, lora, p, recomputeFrom);
     }
 }

@@ -33,6 +33,7 @@ public final class CudaTrainableModel implements TrainableModel {
 
     private record Layer(CudaParameters.Tensor norm, CudaTrainableMixer mixer) {}
 
+    private final TrainableModel host;
     private final NemotronHConfig config;
     private final CudaTraining t;
     private final CudaParameters params;
@@ -49,11 +50,15 @@ public final class CudaTrainableModel implements TrainableModel {
     private final int recomputeFrom;
 
     /**
-     * The GPU model of the checkpoint in {@code dir} training {@code parameters}: every weight's float32 master when
-     * {@code lora} is null (their names are the checkpoint's), else the adapters of {@code lora} (PEFT's names).
+     * The GPU model of the checkpoint in {@code dir} training the parameters of {@code host}, a CPU model of the same
+     * checkpoint: every weight's float32 master when {@code lora} is null (their names are the checkpoint's), else
+     * the adapters of {@code lora} (PEFT's names). The host keeps the parameters' names, checkpoints and exports.
      */
-    public CudaTrainableModel(Path dir, List<Parameter> parameters, LoraConfig lora, TrainingPrecision precision,
+    public CudaTrainableModel(Path dir, TrainableModel host, LoraConfig lora, TrainingPrecision precision,
                               int recomputeFrom) {
+        if (recomputeFrom < 1) throw new IllegalArgumentException("--recompute-from must be >= 1, got " + recomputeFrom);
+        List<Parameter> parameters = host.parameters();
+        this.host = host;
         this.config = NemotronHConfig.load(dir);
         this.recomputeFrom = recomputeFrom;
         Cuda cuda = Cuda.get();
@@ -193,7 +198,18 @@ public final class CudaTrainableModel implements TrainableModel {
         return params.parameters;
     }
 
+    @Override
+    public Map<String, Object> fingerprint() {
+        return host.fingerprint();
+    }
+
+    @Override
+    public String device() {
+        return "cuda " + t.precision.name().toLowerCase(java.util.Locale.ROOT) + " (" + t.cuda.deviceName + ")";
+    }
+
     /** An AdamW over the device's parameter buffers. */
+    @Override
     public Optimizer optimizer(double beta1, double beta2, double eps, double weightDecay) {
         return new CudaAdamW(t, params, beta1, beta2, eps, weightDecay);
     }
@@ -215,16 +231,19 @@ public final class CudaTrainableModel implements TrainableModel {
     }
 
     /** After the optimizer changed the master weights: refresh what derives from them. */
+    @Override
     public void afterStep() {
         for (CudaProjection p : projections) p.refresh(t);
     }
 
     /** Device values into the host parameters (before a checkpoint or an export). */
+    @Override
     public void pullParameters() {
         params.pull();
     }
 
     /** Host parameter values to the device (after a checkpoint was restored into them). */
+    @Override
     public void pushParameters() {
         params.push();
         afterStep();

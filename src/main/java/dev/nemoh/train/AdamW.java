@@ -8,7 +8,7 @@ import java.util.List;
  * the decay shrinks the value before the moment update, and both moments are bias-corrected. Arithmetic runs in
  * float32 like torch's, except the per-step scalars (bias corrections, step size), which torch also keeps in double.
  */
-public final class AdamW {
+public final class AdamW implements Optimizer {
     private final List<Parameter> params;
     private final double beta1;
     private final double beta2;
@@ -37,7 +37,13 @@ public final class AdamW {
         }
     }
 
-    /** One update of every parameter from its accumulated {@code grad} (which the caller zeroes afterwards). */
+    @Override
+    public double clipGradients(double maxNorm) {
+        return GradientClipping.clip(params, maxNorm);
+    }
+
+    /** One update of every parameter from its accumulated {@code grad}, which it then clears. */
+    @Override
     public void step(double lr) {
         steps++;
         double bc1 = 1 - Math.pow(beta1, steps);
@@ -58,24 +64,29 @@ public final class AdamW {
                 value[j] -= stepSize * (mi[j] / denom); // torch addcdiv_: value · (m / denom)
             }
         }
+        for (Parameter p : params) p.zeroGrad();
     }
 
     /** Optimizer steps taken so far (torch's {@code state['step']}). */
+    @Override
     public long steps() {
         return steps;
     }
 
     /** First moment of parameter {@code i}, live (for checkpoints). */
+    @Override
     public float[] m(int i) {
         return m.get(i);
     }
 
     /** Second moment of parameter {@code i}, live (for checkpoints). */
+    @Override
     public float[] v(int i) {
         return v.get(i);
     }
 
     /** Resumes from a checkpoint: the step count and a copy of each parameter's moments, in {@link #params} order. */
+    @Override
     public void restore(long steps, List<float[]> m, List<float[]> v) {
         if (steps < 0) throw new IllegalArgumentException("AdamW step count must be >= 0, got " + steps);
         if (m.size() != params.size() || v.size() != params.size()) {

@@ -47,4 +47,26 @@ public interface TrainableModel {
     default Map<String, Object> fingerprint() {
         return Map.of();
     }
+
+    /**
+     * The optimizer over {@link #parameters()}: AdamW on the host arrays, unless the model computes elsewhere (a GPU
+     * model updates its device buffers and returns its own).
+     */
+    default Optimizer optimizer(double beta1, double beta2, double eps, double weightDecay) {
+        return new AdamW(parameters(), beta1, beta2, eps, weightDecay);
+    }
+
+    /** Called after every optimizer step: a model that derives copies from its parameters refreshes them. */
+    default void afterStep() {}
+
+    /** Makes the host {@link Parameter} values current (before a checkpoint or an export reads them). */
+    default void pullParameters() {}
+
+    /** Takes new host {@link Parameter} values (after a checkpoint was restored into them). */
+    default void pushParameters() {}
+
+    /** Where and how the model computes, for the log ("cpu", "cuda bf16"...); not part of the fingerprint. */
+    default String device() {
+        return "cpu";
+    }
 }

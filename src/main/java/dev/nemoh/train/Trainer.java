@@ -69,35 +69,38 @@ public final class Trainer {
     /** Trains to the schedule's last step, from scratch or from the checkpoint {@code resumeFrom} (may be null). */
     public LossCurve train(Path resumeFrom) {
         List<Parameter> params = model.parameters();
-        AdamW optimizer = new AdamW(params, BETA1, BETA2, EPS, settings.weightDecay());
+        Optimizer optimizer = model.optimizer(BETA1, BETA2, EPS, settings.weightDecay());
         int total = settings.schedule().totalSteps();
         int first = 0;
         LossCurve curve = new LossCurve();
         if (resumeFrom != null) {
             TrainingCheckpoint.Resumed r = TrainingCheckpoint.load(resumeFrom, params, optimizer, fingerprint());
+            model.pushParameters();
             first = r.step();
             curve = r.curve();
             log.println("resumed from " + resumeFrom + " at step " + first + " of " + total);
         }
         TrainingProgress progress = new TrainingProgress(log, terminal, first, total);
         for (int step = first; step < total; step++) {
-            LossCurve.Row row = step(step, params, optimizer);
+            LossCurve.Row row = step(step, optimizer);
             curve.add(row);
             progress.step(row);
             if (!Double.isNaN(row.evalLoss())) {
                 progress.note(String.format(Locale.ROOT, "step %d: eval loss %.4f", row.step(), row.evalLoss()));
             }
             if (settings.saveEvery() > 0 && row.step() % settings.saveEvery() == 0 && row.step() < total) {
+                model.pullParameters();
                 Path dir = TrainingCheckpoint.save(outDir, row.step(), params, optimizer, curve, fingerprint());
                 writeCurve(curve);
                 progress.note("saved " + dir);
             }
         }
+        model.pullParameters();
         writeCurve(curve);
         return curve;
     }
 
-    private LossCurve.Row step(int step, List<Parameter> params, AdamW optimizer) {
+    private LossCurve.Row step(int step, Optimizer optimizer) {
         long t0 = System.nanoTime();
         List<MicroBatch> batches = plan.step(step);
         long targets = batches.stream().mapToLong(MicroBatch::targets).sum();
@@ -112,10 +115,18 @@ public final class Trainer {
             counted += loss.targets();
             tokens += b.tokens();
         }
-        double norm = GradientClipping.clip(params, settings.clip());
+        if (!Double.isFinite(lossSum)) {
+            throw new TrainingDiverged("step " + (step + 1) + ": the loss is " + lossSum + "; training stopped"
+                    + " (lower --lr, or check the data); the last checkpoint, if any, is intact");
+        }
+        double norm = optimizer.clipGradients(settings.clip());
+        if (!Double.isFinite(norm)) {
+            throw new TrainingDiverged("step " + (step + 1) + ": the gradient norm is " + norm + "; training"
+                    + " stopped (lower --lr, or check the data); the last checkpoint, if any, is intact");
+        }
         double lr = settings.schedule().lr(step);
         optimizer.step(lr);
-        for (Parameter p : params) p.zeroGrad();
+        model.afterStep();
         double seconds = (System.nanoTime() - t0) / 1e9;
         boolean evalNow = !evalRows.isEmpty() && (step + 1 == settings.schedule().totalSteps()
                 || settings.evalEvery() > 0 && (step + 1) % settings.evalEvery() == 0);

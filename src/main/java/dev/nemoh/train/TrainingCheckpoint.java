@@ -51,7 +51,7 @@ public final class TrainingCheckpoint {
     private TrainingCheckpoint() {}
 
     /** Writes the checkpoint of {@code step} under {@code outDir} and returns its directory. */
-    public static Path save(Path outDir, int step, List<Parameter> params, AdamW optimizer, LossCurve curve,
+    public static Path save(Path outDir, int step, List<Parameter> params, Optimizer optimizer, LossCurve curve,
                             Map<String, Object> run) {
         Path dir = outDir.resolve(PREFIX + step);
         Path tmp = outDir.resolve("." + PREFIX + step + ".tmp");
@@ -123,7 +123,7 @@ public final class TrainingCheckpoint {
      * Loads {@code dir} into {@code params} and {@code optimizer}, after checking it was made by a run with the same
      * settings and data as {@code run} (a different run would not continue the same curve).
      */
-    public static Resumed load(Path dir, List<Parameter> params, AdamW optimizer, Map<String, Object> run) {
+    public static Resumed load(Path dir, List<Parameter> params, Optimizer optimizer, Map<String, Object> run) {
         Path statePath = dir.resolve("trainer_state.json");
         if (!Files.exists(statePath)) {
             throw new IllegalArgumentException(dir + " is not a training checkpoint (no trainer_state.json): pass a"

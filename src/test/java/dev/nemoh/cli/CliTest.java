@@ -285,17 +285,19 @@ class CliTest {
     }
 
     @Test
-    void fineTuningRefusesAnyDeviceButTheCpu(@TempDir Path tmp) throws Exception {
+    void fineTuningDevicesAndPrecisions(@TempDir Path tmp) throws Exception {
         String model = Fixtures.model("nemotron-h-tiny").toString();
-        for (String device : new String[] {"cuda", "auto"}) {
-            assertOneLineError(run("train-bench", "--model", model, "--device", device),
-                    "--device " + device, "GPU fine-tuning is not implemented yet", "--device cpu");
-            Path data = tmp.resolve("d.jsonl");
-            Files.writeString(data, "{\"input\": \"a\", \"output\": \"b\"}\n");
-            assertOneLineError(run("finetune", "--model", TINY, "--data", data.toString(), "--out", tmp.resolve("o").toString(),
-                    "--device", device), "--device " + device, "GPU fine-tuning is not implemented yet");
-        }
-        assertOneLineError(run("train-bench", "--model", model, "--device", "tpu"), "--device must be cpu");
+        Path data = tmp.resolve("d.jsonl");
+        Files.writeString(data, "{\"input\": \"a\", \"output\": \"b\"}\n");
+        // cuda: runs where a GPU (or the CUDA emulator) is, else one line naming what is missing
+        Run cuda = run("train-bench", "--model", model, "--device", "cuda", "--seq-len", "8", "--batch", "1", "--steps", "1");
+        if (dev.nemoh.cuda.Cuda.available()) assertEquals(0, cuda.code(), cuda.err());
+        else assertOneLineError(cuda, "no CUDA driver");
+        assertOneLineError(run("finetune", "--model", TINY, "--data", data.toString(), "--out", tmp.resolve("o").toString(),
+                "--precision", "bf16"), "--precision bf16 is for --device cuda");
+        assertOneLineError(run("train-bench", "--model", model, "--precision", "fp16"), "--precision must be fp32 or bf16");
+        assertOneLineError(run("train-bench", "--model", model, "--recompute-from", "0"), "--recompute-from must be >= 1");
+        assertOneLineError(run("train-bench", "--model", model, "--device", "tpu"), "--device must be cpu, cuda or auto");
         Run cpu = run("train-bench", "--model", model, "--device", "cpu", "--seq-len", "4", "--batch", "1", "--steps", "1");
         assertEquals(0, cpu.code(), cpu.err());
         assertOneLineError(run("train-bench", "--model", model, "--dora"), "--dora", "--lora-r");

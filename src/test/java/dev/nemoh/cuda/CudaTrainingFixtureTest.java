@@ -75,7 +75,7 @@ class CudaTrainingFixtureTest {
         double tol = tolerance(precision);
         try (SafetensorsFile ref = reference(fixture)) {
             FullFineTune host = FullFineTune.load(Fixtures.model(fixture));
-            CudaTrainableModel gpu = new CudaTrainableModel(Fixtures.model(fixture), host.parameters(), null, precision,
+            CudaTrainableModel gpu = new CudaTrainableModel(Fixtures.model(fixture), host, null, precision,
                     Integer.MAX_VALUE);
             try {
                 int[][] ids = rows(ref.get("input_ids")), labels = rows(ref.get("labels"));
@@ -122,7 +122,7 @@ class CudaTrainingFixtureTest {
             LoraModel host = LoraModel.load(Fixtures.model(fixture), Fixtures.dir(fixture).resolve(kind + "_adapter"));
             List<Parameter> params = host.parameters();
             float[][] initial = params.stream().map(p -> p.value.clone()).toArray(float[][]::new);
-            CudaTrainableModel gpu = new CudaTrainableModel(Fixtures.model(fixture), params, host.config(), precision,
+            CudaTrainableModel gpu = new CudaTrainableModel(Fixtures.model(fixture), host, host.config(), precision,
                     Integer.MAX_VALUE);
             try {
                 int[][] ids = rows(ref.get("input_ids")), labels = rows(ref.get("labels"));
@@ -201,7 +201,7 @@ class CudaTrainingFixtureTest {
             double cpuLoss = host.lossAndBackward(ids, labels, targets).mean();
             List<float[]> cpuGrads = host.parameters().stream().map(p -> p.grad.clone()).toList();
             host.parameters().forEach(Parameter::zeroGrad);
-            CudaTrainableModel gpu = new CudaTrainableModel(dir, host.parameters(), lora, TrainingPrecision.FP32,
+            CudaTrainableModel gpu = new CudaTrainableModel(dir, host, lora, TrainingPrecision.FP32,
                     Integer.MAX_VALUE);
             try {
                 double gpuLoss = gpu.lossAndBackward(ids, labels, targets).mean();
