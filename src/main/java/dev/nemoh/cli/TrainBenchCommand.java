@@ -2,6 +2,8 @@ package dev.nemoh.cli;
 
 import dev.nemoh.config.NemotronHConfig;
 import dev.nemoh.cuda.Cuda;
+import dev.nemoh.cuda.CudaTrainableModel;
+import dev.nemoh.cuda.Profiler;
 import dev.nemoh.kernels.Parallel;
 import dev.nemoh.train.Optimizer;
 import dev.nemoh.train.FullFineTune;
@@ -16,6 +18,7 @@ import picocli.CommandLine.Option;
 import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryType;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
 
@@ -43,12 +46,16 @@ final class TrainBenchCommand implements Runnable {
     @Option(names = "--dora", description = "DoRA instead of plain LoRA (with --lora-r).")
     boolean dora;
 
+    @Option(names = "--profile", description = "With --device cuda: after the timed steps, one more step with every kernel and product timed, as a table.")
+    boolean profile;
+
     @Override
     public void run() {
         device.check();
         if (seqLen < 2 || batch < 1 || steps < 1) {
             throw new IllegalArgumentException("--seq-len must be >= 2, --batch and --steps >= 1");
         }
+        if (profile && !device.cuda()) throw new IllegalArgumentException("--profile times GPU kernels: use it with --device cuda");
         if (dora && loraR == 0) {
             throw new IllegalArgumentException("--dora needs adapters: give --lora-r R (with --lora-r 0 every weight trains)");
         }
@@ -92,6 +99,15 @@ final class TrainBenchCommand implements Runnable {
         if (memory != null) {
             System.out.printf(Locale.ROOT, "peak GPU    %.2f GiB in use on the device (cuMemGetInfo, after each step)%n",
                     memory.peak / (double) (1L << 30));
+        }
+        if (profile && m instanceof CudaTrainableModel gpu) {
+            Profiler profiler = new Profiler(Cuda.get());
+            gpu.profile(profiler);
+            step(m, opt, ids);
+            gpu.profile(null);
+            List<Profiler.Line> lines = profiler.report();
+            System.out.printf(Locale.ROOT, "%n### one training step, per kernel%n%n%s", Profiler.table(Profiler.byKernel(lines)));
+            System.out.printf(Locale.ROOT, "%n### the 20 largest by shape%n%n%s", Profiler.table(lines.subList(0, Math.min(20, lines.size()))));
         }
         long heapPeak = ManagementFactory.getMemoryPoolMXBeans().stream().filter(p -> p.getType() == MemoryType.HEAP)
                 .mapToLong(p -> p.getPeakUsage().getUsed()).sum();

@@ -85,7 +85,8 @@ public final class Cublas {
         }
         if (rc != 0) check(rc, "cublasGemmEx (m " + m + ", n " + n + ", k " + k + ")");
         if (profiler != null) {
-            profiler.end("cublasGemmEx " + (typeA == R_16BF ? "bf16" : "tf32") + " " + m + "×" + n + "×" + k, 2.0 * m * n * k);
+            String kind = typeA == R_16BF ? "bf16" : compute == COMPUTE_32F_FAST_TF32 ? "tf32" : "f32";
+            profiler.end("cublasGemmEx " + kind + " " + m + "×" + n + "×" + k, 2.0 * m * n * k);
         }
     }
 

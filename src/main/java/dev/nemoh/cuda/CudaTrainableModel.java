@@ -380,6 +380,12 @@ public final class CudaTrainableModel implements TrainableModel {
         layer.mixer.forward(t, key, normed, len, out);
     }
 
+    /** Times every kernel and product while {@code profiler} is not null (train-bench --profile). */
+    public void profile(Profiler profiler) {
+        t.k.profiler = profiler;
+        t.device.blas.profiler = profiler;
+    }
+
     /** Frees the device memory the model holds. */
     public void close() {
         params.free();

@@ -57,6 +57,21 @@ public final class Profiler {
         return lines;
     }
 
+    /** The lines summed by kernel name (the label before its grid and arguments), largest first. */
+    public static List<Line> byKernel(List<Line> lines) {
+        Map<String, Line> sums = new LinkedHashMap<>();
+        for (Line l : lines) {
+            int cut = l.label.indexOf(" (");
+            String name = l.label.startsWith("cublasGemmEx") ? l.label.replaceAll(" \\d+×\\d+×\\d+$", "")
+                    : cut < 0 ? l.label : l.label.substring(0, cut);
+            Line old = sums.getOrDefault(name, new Line(name, 0, 0, 0));
+            sums.put(name, new Line(name, old.calls + l.calls, old.millis + l.millis, old.flops + l.flops));
+        }
+        List<Line> out = new ArrayList<>(sums.values());
+        out.sort((a, b) -> Double.compare(b.millis, a.millis));
+        return out;
+    }
+
     /** A markdown table of {@code lines} with their share of the total. */
     public static String table(List<Line> lines) {
         double total = lines.stream().mapToDouble(Line::millis).sum();
