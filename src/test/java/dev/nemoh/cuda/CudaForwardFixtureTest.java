@@ -14,7 +14,6 @@ import org.junit.jupiter.params.provider.ValueSource;
 import java.util.Arrays;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The cuda backend against transformers' NemotronHForCausalLM on the fixtures (as {@code ForwardFixtureTest} checks
@@ -34,7 +33,7 @@ class CudaForwardFixtureTest {
 
     @BeforeAll
     static void gpu() {
-        assumeTrue(Cuda.available(), "no CUDA GPU here: the cuda backend's tests run on a GPU machine");
+        TestDevice.cuda();
     }
 
     @ParameterizedTest

@@ -13,7 +13,6 @@ import java.nio.file.Path;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The cuda backend against the CPU model on a random model with what the fixtures lack and real checkpoints have:
@@ -30,7 +29,7 @@ class CudaRandomModelTest {
 
     @BeforeAll
     static void gpu() {
-        assumeTrue(Cuda.available(), "no CUDA GPU here: the cuda backend's tests run on a GPU machine");
+        TestDevice.cuda();
     }
 
     @Test
