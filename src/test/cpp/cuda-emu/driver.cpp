@@ -161,7 +161,8 @@ int execute(Kernel* k, Dim grid, Dim block, unsigned shared, void** params) {
     std::string error;
     int rc = runKernel(k, grid, block, shared, params, error);
     if (rc != SUCCESS) {
-        report(error);
+        std::string slack = checkSlack(); // what the failed kernel wrote there is its, not the next one's
+        report(error + (slack.empty() ? "" : "; also: " + slack));
         if (rc == ILLEGAL_ADDRESS || rc == LAUNCH_FAILED || rc == MISALIGNED_ADDRESS) sticky = rc;
         return rc;
     }

@@ -136,7 +136,7 @@ ucontext_t schedulerUc;
 #endif
 Fiber* current;
 int queue[MAX_THREADS + 1], head, tail; // runnable fibers, first come first served
-int threads, liveThreads;
+int blockThreads, liveThreads;
 Barrier barrierState;
 std::vector<Warp> warps;
 const Kernel* kernel;
@@ -259,11 +259,16 @@ std::string ranges(const std::vector<int>& v) {
     return s;
 }
 
+// "thread 3" or "threads 0-2, 5"
+std::string threads(const std::vector<int>& v) { return (v.size() == 1 ? "thread " : "threads ") + ranges(v); }
+
+// "lane 3" or "lanes 0-2, 5", and whether that is one
 std::string lanes(unsigned mask) {
     std::vector<int> v;
     for (int l = 0; l < 32; l++) if (mask >> l & 1) v.push_back(l);
-    return v.empty() ? "none" : ranges(v);
+    return v.empty() ? "no lanes" : (v.size() == 1 ? "lane " : "lanes ") + ranges(v);
 }
+bool one(unsigned mask) { return __builtin_popcount(mask) == 1; }
 
 [[noreturn]] void fail(int code, const std::string& message) {
     failed = true;
@@ -277,11 +282,11 @@ std::string lanes(unsigned mask) {
 std::string deadlock() {
     struct Group {
         std::string what;
-        std::vector<int> threads;
+        std::vector<int> members;
     };
     std::vector<Group> groups;
     std::vector<int> exited;
-    for (int i = 0; i < threads; i++) {
+    for (int i = 0; i < blockThreads; i++) {
         Fiber& f = fibers[i];
         if (f.state == EXITED) {
             exited.push_back(i);
@@ -289,12 +294,12 @@ std::string deadlock() {
         }
         std::string what;
         if (f.wait == AT_BARRIER) {
-            what = format("wait at %s (%s:%d)", BARRIER_NAMES[f.op], f.file, f.line);
+            what = format("at %s (%s:%d)", BARRIER_NAMES[f.op], f.file, f.line);
         } else if (f.wait == AT_WARP) {
             const Warp& w = warps[i >> 5];
             unsigned missing = f.mask;
             for (const Round& r : w.rounds) if (r.arrived >> (i & 31) & 1 && r.mask == f.mask) missing &= ~r.arrived;
-            what = format("wait at %s (%s:%d) for lanes %s of warp %d (mask 0x%08x)", WARP_OP_NAMES[f.op], f.file,
+            what = format("at %s (%s:%d) for %s of warp %d (mask 0x%08x)", WARP_OP_NAMES[f.op], f.file,
                           f.line, lanes(missing).c_str(), i >> 5, f.mask);
         } else {
             what = "are runnable"; // cannot happen
@@ -302,15 +307,15 @@ std::string deadlock() {
         bool found = false;
         for (Group& g : groups) {
             if (g.what == what) {
-                g.threads.push_back(i);
+                g.members.push_back(i);
                 found = true;
             }
         }
         if (!found) groups.push_back(Group{what, {i}});
     }
     std::string s = "deadlock: no thread can continue:";
-    for (const Group& g : groups) s += " threads " + ranges(g.threads) + " " + g.what + ";";
-    if (!exited.empty()) s += " threads " + ranges(exited) + " have exited;";
+    for (const Group& g : groups) s += " " + threads(g.members) + (g.members.size() == 1 ? " waits " : " wait ") + g.what + ";";
+    if (!exited.empty()) s += " " + threads(exited) + (exited.size() == 1 ? " has" : " have") + " exited;";
     s.pop_back();
     return s + (blockDim.y > 1 || blockDim.z > 1 ? " (threads by linear index)" : "");
 }
@@ -323,7 +328,7 @@ int releaseBarrier() {
             : barrierState.op == SYNC_OR  ? barrierState.accumulated > 0
                                           : 0;
     barrierState.arrived = 0;
-    for (int i = 0; i < threads; i++) {
+    for (int i = 0; i < blockThreads; i++) {
         Fiber& f = fibers[i];
         if (f.wait == AT_BARRIER) {
             f.result = (unsigned long long) r;
@@ -345,9 +350,9 @@ void fiberMain(Fiber* f) {
         if (r.mask & bit) {
             std::vector<int> waiting;
             for (int l = 0; l < 32; l++) if (r.arrived >> l & 1) waiting.push_back((f->linear & ~31) + l);
-            fail(LAUNCH_FAILED, format("%s exited while threads %s wait for it at %s (%s:%d) with mask 0x%08x",
-                                       thread(f).c_str(), ranges(waiting).c_str(), WARP_OP_NAMES[r.op], r.file, r.line,
-                                       r.mask));
+            fail(LAUNCH_FAILED, format("%s exited while %s %s for it at %s (%s:%d) with mask 0x%08x",
+                                       thread(f).c_str(), threads(waiting).c_str(), waiting.size() == 1 ? "waits" : "wait",
+                                       WARP_OP_NAMES[r.op], r.file, r.line, r.mask));
         }
     }
     if (barrierState.arrived > 0 && barrierState.arrived == liveThreads) releaseBarrier();
@@ -356,7 +361,7 @@ void fiberMain(Fiber* f) {
 }
 
 int runBlock() {
-    int n = threads;
+    int n = blockThreads;
     head = tail = 0;
     for (int i = 0; i < n; i++) {
         Fiber& f = fibers[i];
@@ -417,11 +422,16 @@ void installHandlers() {
     static bool done = false;
     if (done) return;
     done = true;
-    struct sigaction sa {};
-    sa.sa_sigaction = onSignal;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART | SA_NODEFER;
-    sigemptyset(&sa.sa_mask);
-    for (int sig : {SIGSEGV, SIGBUS, SIGFPE}) sigaction(sig, &sa, &previous[sig]);
+    for (int sig : {SIGSEGV, SIGBUS, SIGFPE}) {
+        // as the handler before (the JVM's) asked for, so that what is chained to it runs as it expects
+        sigaction(sig, nullptr, &previous[sig]);
+        struct sigaction sa = previous[sig];
+        bool handled = (previous[sig].sa_flags & SA_SIGINFO) || (previous[sig].sa_handler != SIG_DFL && previous[sig].sa_handler != SIG_IGN);
+        if (!handled) sigemptyset(&sa.sa_mask);
+        sa.sa_sigaction = onSignal;
+        sa.sa_flags = (handled ? previous[sig].sa_flags : SA_RESTART) | SA_SIGINFO | SA_ONSTACK;
+        sigaction(sig, &sa, nullptr);
+    }
 }
 
 // "gemv.cu:57 (in gemv<1>)" by addr2line when it is installed and the library has line tables, else an offset
@@ -492,10 +502,10 @@ int barrier(const char* file, int line, int op, int predicate) {
         b.accumulated = 0;
     } else if (b.line != line || strcmp(b.file, file) != 0 || b.op != op) {
         std::vector<int> waiting;
-        for (int i = 0; i < threads; i++) if (fibers[i].wait == AT_BARRIER) waiting.push_back(i);
-        fail(LAUNCH_FAILED, format("divergent barrier: %s reached %s at %s:%d while threads %s wait at %s (%s:%d)",
-                                   thread(f).c_str(), BARRIER_NAMES[op], file, line, ranges(waiting).c_str(),
-                                   BARRIER_NAMES[b.op], b.file, b.line));
+        for (int i = 0; i < blockThreads; i++) if (fibers[i].wait == AT_BARRIER) waiting.push_back(i);
+        fail(LAUNCH_FAILED, format("divergent barrier: %s reached %s at %s:%d while %s %s at %s (%s:%d)",
+                                   thread(f).c_str(), BARRIER_NAMES[op], file, line, threads(waiting).c_str(),
+                                   waiting.size() == 1 ? "waits" : "wait", BARRIER_NAMES[b.op], b.file, b.line));
     }
     b.accumulated += predicate;
     b.arrived++;
@@ -519,11 +529,12 @@ unsigned long long warp(const char* file, int line, int op, unsigned mask, unsig
     }
     unsigned usable = W.exists & ~W.exited;
     if (mask & ~usable) {
-        fail(LAUNCH_FAILED, format("%s calls %s (%s:%d) with mask 0x%08x, but lanes %s of warp %d %s",
-                                   thread(f).c_str(), WARP_OP_NAMES[op], file, line, mask,
-                                   lanes(mask & ~usable).c_str(), w,
-                                   (mask & ~W.exists) ? "do not exist (the block is not a multiple of 32 threads)"
-                                                      : "have exited"));
+        unsigned gone = mask & ~usable;
+        fail(LAUNCH_FAILED, format("%s calls %s (%s:%d) with mask 0x%08x, but %s of warp %d %s", thread(f).c_str(),
+                                   WARP_OP_NAMES[op], file, line, mask, lanes(gone).c_str(), w,
+                                   (mask & ~W.exists) ? (one(gone) ? "does not exist (the block is not a multiple of 32 threads)"
+                                                                   : "do not exist (the block is not a multiple of 32 threads)")
+                                                      : (one(gone) ? "has exited" : "have exited")));
     }
     Round* r = nullptr;
     for (Round& x : W.rounds) {
@@ -534,7 +545,7 @@ unsigned long long warp(const char* file, int line, int op, unsigned mask, unsig
     }
     if (r != nullptr && r->mask != mask) {
         fail(LAUNCH_FAILED, format("lanes of warp %d disagree on the mask: %s calls %s (%s:%d) with mask 0x%08x, "
-                                   "lanes %s wait at %s (%s:%d) with mask 0x%08x", w, thread(f).c_str(),
+                                   "%s waiting at %s (%s:%d) with mask 0x%08x", w, thread(f).c_str(),
                                    WARP_OP_NAMES[op], file, line, mask, lanes(r->arrived).c_str(),
                                    WARP_OP_NAMES[r->op], r->file, r->line, r->mask));
     }
@@ -543,7 +554,7 @@ unsigned long long warp(const char* file, int line, int op, unsigned mask, unsig
         r = &W.rounds.back();
     } else if (r->op != op) {
         fail(LAUNCH_FAILED, format("lanes of warp %d meet at different warp operations: %s calls %s (%s:%d) while "
-                                   "lanes %s wait at %s (%s:%d)", w, thread(f).c_str(), WARP_OP_NAMES[op], file, line,
+                                   "%s waiting at %s (%s:%d)", w, thread(f).c_str(), WARP_OP_NAMES[op], file, line,
                                    lanes(r->arrived).c_str(), WARP_OP_NAMES[r->op], r->file, r->line));
     }
     r->value[lane] = value;
@@ -657,7 +668,7 @@ int runKernel(const Kernel* k, Dim grid, Dim block, unsigned sharedBytes, void**
     kernelParams = params;
     gridDim = dim3(grid.x, grid.y, grid.z);
     blockDim = dim3(block.x, block.y, block.z);
-    threads = (int) (block.x * block.y * block.z);
+    blockThreads = (int) (block.x * block.y * block.z);
     dynamicShared = sharedRegion + MAX_DYNAMIC_SHARED - ((sharedBytes + 15) & ~15u);
     stack_t alt{}, old{};
     alt.ss_sp = altStack;

@@ -79,9 +79,9 @@ extern "C" __global__ void emu_test_divergent_barrier(float* out) {
     }
 }
 
-// Lane 5 leaves before a full-warp shuffle.
-extern "C" __global__ void emu_test_exited_lane(float* out) {
-    if (threadIdx.x == 5) return;
+// Lane `who` leaves before a full-warp shuffle.
+extern "C" __global__ void emu_test_exited_lane(float* out, int who) {
+    if (threadIdx.x == who) return;
     out[threadIdx.x] = warp_sum(1.f);
 }
 
