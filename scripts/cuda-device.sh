@@ -20,7 +20,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 echo "CUDA libraries: $dirs"
 
 if [[ $steps == *tests* ]]; then
-  "${java[@]}" -jar "$kit"/junit-platform-console-standalone-*.jar -cp "$kit/test-classes:src/test/resources:$cp" \
+  # nemoh.cuda.tests=gpu: here a test that would fall back to the CPU emulator (TestDevice) fails instead
+  "${java[@]}" -Dnemoh.cuda.tests=gpu -jar "$kit"/junit-platform-console-standalone-*.jar -cp "$kit/test-classes:src/test/resources:$cp" \
     --select-class dev.nemoh.cuda.CudaSmokeTest --select-class dev.nemoh.cuda.CudaForwardFixtureTest --select-class dev.nemoh.cuda.CudaRandomModelTest \
     --details=tree --disable-banner --disable-ansi-colors 2>&1 | tee "$out/junit.log" | grep -E "cuda|GPU|cuBLAS|✘|✔|tests (successful|failed)|Exception|expected" | head -60
 fi

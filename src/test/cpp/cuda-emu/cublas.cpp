@@ -166,13 +166,26 @@ int checkRange(const void* p, size_t bytes, const char* what, const char* operan
     return CUBLAS_STATUS_EXECUTION_FAILED;
 }
 
+// Whether every batch's operands lie in device (or page-locked) memory.
+int checkRanges(const Gemm& g, const char* what) {
+    int rowsA = g.a.transposed ? g.k : g.m, colsA = g.a.transposed ? g.m : g.k;
+    int rowsB = g.b.transposed ? g.n : g.k, colsB = g.b.transposed ? g.k : g.n;
+    for (int batch = 0; batch < g.batches; batch++) {
+        int b = g.batches > 1 ? batch : -1;
+        void* c = g.pointersC ? g.pointersC[batch] : (char*) g.c + (size_t) (batch * g.strideC) * elementSize(g.typeC);
+        if (int rc = checkRange(batchBase(g.a, batch), span(rowsA, colsA, g.a.ld, elementSize(g.a.type)), what, "A", b)) return rc;
+        if (int rc = checkRange(batchBase(g.b, batch), span(rowsB, colsB, g.b.ld, elementSize(g.b.type)), what, "B", b)) return rc;
+        if (int rc = checkRange(c, span(g.m, g.n, g.ldc, elementSize(g.typeC)), what, "C", b)) return rc;
+    }
+    return CUBLAS_STATUS_SUCCESS;
+}
+
 // Checks a Gemm as cuBLAS does, then runs it on the handle's stream (or records it into that stream's capture).
 int submit(Handle* h, const char* what, Gemm g, int compute, const void* alpha, const void* beta) {
     if (h == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
     std::lock_guard<std::recursive_mutex> guard(emu::lock());
     if (emu::stickyError()) return CUBLAS_STATUS_EXECUTION_FAILED;
-    int rowsA = g.a.transposed ? g.k : g.m, colsA = g.a.transposed ? g.m : g.k;
-    int rowsB = g.b.transposed ? g.n : g.k, colsB = g.b.transposed ? g.k : g.n;
+    int rowsA = g.a.transposed ? g.k : g.m, rowsB = g.b.transposed ? g.n : g.k;
     if (g.m < 0 || g.n < 0 || g.k < 0 || g.batches < 0 || g.a.ld < (rowsA > 1 ? rowsA : 1)
         || g.b.ld < (rowsB > 1 ? rowsB : 1) || g.ldc < (g.m > 1 ? g.m : 1) || alpha == nullptr || beta == nullptr) {
         emu::report(std::string(what) + ": invalid value (m " + std::to_string(g.m) + ", n " + std::to_string(g.n) + ", k "
@@ -192,16 +205,12 @@ int submit(Handle* h, const char* what, Gemm g, int compute, const void* alpha, 
         return CUBLAS_STATUS_NOT_SUPPORTED;
     }
     if (g.m == 0 || g.n == 0 || g.batches == 0) return CUBLAS_STATUS_SUCCESS;
+    if (int rc = checkRanges(g, what)) return rc;
     bool device = h->pointerMode == POINTER_MODE_DEVICE;
-    for (int batch = 0; batch < g.batches; batch++) {
-        int b = g.batches > 1 ? batch : -1;
-        void* c = g.pointersC ? g.pointersC[batch] : (char*) g.c + (size_t) (batch * g.strideC) * elementSize(g.typeC);
-        if (int rc = checkRange(batchBase(g.a, batch), span(rowsA, colsA, g.a.ld, elementSize(g.a.type)), what, "A", b)) return rc;
-        if (int rc = checkRange(batchBase(g.b, batch), span(rowsB, colsB, g.b.ld, elementSize(g.b.type)), what, "B", b)) return rc;
-        if (int rc = checkRange(c, span(g.m, g.n, g.ldc, elementSize(g.typeC)), what, "C", b)) return rc;
-    }
-    void* stream = h->stream;
-    return emu::recordOrRun(stream, what, [g, device, alpha, beta]() mutable {
+    std::string name = what;
+    return emu::recordOrRun(h->stream, what, [g, device, alpha, beta, name]() mutable {
+        // a replayed graph may run it after its memory was freed
+        if (checkRanges(g, name.c_str())) return (int) emu::ILLEGAL_ADDRESS;
         // with host pointers cuBLAS reads alpha and beta when the call is made; device pointers when it runs
         if (device) {
             g.alpha = *(const float*) alpha;

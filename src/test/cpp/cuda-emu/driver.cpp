@@ -68,6 +68,15 @@ int multiprocessors() {
     return n;
 }
 
+// NEMOH_EMU_TRACE=1: a line on stderr for every kernel run (with its time), capture, and graph replay
+bool tracing() {
+    static bool on = [] {
+        const char* v = getenv("NEMOH_EMU_TRACE");
+        return v != nullptr && strcmp(v, "0") != 0;
+    }();
+    return on;
+}
+
 double nowMs() {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -159,7 +168,12 @@ int execute(Kernel* k, Dim grid, Dim block, unsigned shared, void** params) {
         }
     }
     std::string error;
+    double start = tracing() ? nowMs() : 0;
     int rc = runKernel(k, grid, block, shared, params, error);
+    if (tracing()) {
+        fprintf(stderr, "nemoh CUDA emulator: kernel %s grid %u×%u×%u block %u×%u×%u shared %u: %.3f ms\n", k->name, grid.x,
+                grid.y, grid.z, block.x, block.y, block.z, shared, nowMs() - start);
+    }
     if (rc != SUCCESS) {
         std::string slack = checkSlack(); // what the failed kernel wrote there is its, not the next one's
         report(error + (slack.empty() ? "" : "; also: " + slack));
@@ -708,6 +722,7 @@ EMU_API CUresult cuStreamEndCapture(void* stream, void** graph) {
     }
     graphs.insert(g);
     *graph = g;
+    if (tracing()) fprintf(stderr, "nemoh CUDA emulator: capture on stream %p recorded %zu nodes\n", stream, g->nodes.size());
     return SUCCESS;
 }
 
@@ -736,6 +751,7 @@ EMU_API CUresult cuGraphLaunch(void* exec, void* stream) {
         });
         return SUCCESS;
     }
+    if (tracing()) fprintf(stderr, "nemoh CUDA emulator: graph %p replays %zu nodes\n", exec, e->nodes.size());
     for (const Node& n : e->nodes) if (int rc = n()) return rc;
     return SUCCESS;
 }

@@ -33,9 +33,10 @@ dim3 blockDim, gridDim;
 
 #if defined(__x86_64__) && !defined(EMU_UCONTEXT)
 #define EMU_ASM_SWITCH 1
-// Saves the callee-saved registers and the FP control words on the current stack, stores its pointer in *save and
-// continues on the stack `to` (which a previous emu_switch or a fresh fiber's frame prepared). A fresh fiber starts
-// in emu_fiber_entry, which calls r13(r12).
+// Saves the callee-saved registers on the current stack, stores its pointer in *save and continues on the stack `to`
+// (which a previous emu_switch or a fresh fiber's frame prepared). A fresh fiber starts in emu_fiber_entry, which
+// calls r13(r12). The FP control words (MXCSR, x87) are not switched: kernels never change them, so every fiber runs
+// with the launching thread's (saving and loading them took two thirds of a switch).
 extern "C" void emu_switch(void** save, void* to);
 extern "C" void emu_fiber_entry();
 asm(R"(
@@ -51,14 +52,8 @@ emu_switch:
     pushq %r13
     pushq %r14
     pushq %r15
-    subq $8, %rsp
-    stmxcsr (%rsp)
-    fnstcw 4(%rsp)
     movq %rsp, (%rdi)
     movq %rsi, %rsp
-    ldmxcsr (%rsp)
-    fldcw 4(%rsp)
-    addq $8, %rsp
     popq %r15
     popq %r14
     popq %r13
@@ -113,8 +108,9 @@ struct Round { // a warp operation some lanes of `mask` have arrived at
     int op;
     const char* file;
     int line;
-    unsigned long long value[32];
+    unsigned long long value[32]; // of the lanes that arrived
     int b[32], c[32];
+    Round() {} // the arrays are written lane by lane as lanes arrive
 };
 
 struct Warp {
@@ -161,20 +157,17 @@ char altStack[64 << 10];
 void fiberMain(Fiber* f);
 
 #ifdef EMU_ASM_SWITCH
+// The frame emu_switch pops: six registers, then the return address; emu_fiber_entry then runs with a 16-byte
+// aligned stack, as a call expects.
 void prepare(Fiber* f, char* top) {
-    uintptr_t* sp = (uintptr_t*) (top - 80);
-    unsigned mxcsr;
-    unsigned short fcw;
-    asm volatile("stmxcsr %0" : "=m"(mxcsr));
-    asm volatile("fnstcw %0" : "=m"(fcw));
-    sp[0] = mxcsr | ((uintptr_t) fcw << 32);
-    sp[1] = 0;                             // r15
-    sp[2] = 0;                             // r14
-    sp[3] = (uintptr_t) &fiberMain;        // r13
-    sp[4] = (uintptr_t) f;                 // r12
-    sp[5] = 0;                             // rbx
-    sp[6] = 0;                             // rbp
-    sp[7] = (uintptr_t) &emu_fiber_entry;  // return address
+    uintptr_t* sp = (uintptr_t*) (top - 72);
+    sp[0] = 0;                             // r15
+    sp[1] = 0;                             // r14
+    sp[2] = (uintptr_t) &fiberMain;        // r13
+    sp[3] = (uintptr_t) f;                 // r12
+    sp[4] = 0;                             // rbx
+    sp[5] = 0;                             // rbp
+    sp[6] = (uintptr_t) &emu_fiber_entry;  // return address
     f->sp = sp;
 }
 inline void switchStacks(void** save, void* to) { emu_switch(save, to); }
@@ -368,7 +361,8 @@ int runBlock() {
         f.tid = uint3{i % blockDim.x, i / blockDim.x % blockDim.y, i / (blockDim.x * blockDim.y)};
         f.linear = i;
         f.wait = NONE;
-        prepare(&f, stacks + (size_t) (i + 1) * (STACK_BYTES + 4096));
+        // stack tops at different offsets within a page: page-aligned ones would all compete for the same cache sets
+        prepare(&f, stacks + (size_t) (i + 1) * (STACK_BYTES + 4096) - (size_t) (i % 64) * 64);
         enqueue(&f);
     }
     int nWarps = (n + 31) / 32;
@@ -500,7 +494,7 @@ int barrier(const char* file, int line, int op, int predicate) {
         b.line = line;
         b.op = op;
         b.accumulated = 0;
-    } else if (b.line != line || strcmp(b.file, file) != 0 || b.op != op) {
+    } else if (b.line != line || (b.file != file && strcmp(b.file, file) != 0) || b.op != op) {
         std::vector<int> waiting;
         for (int i = 0; i < blockThreads; i++) if (fibers[i].wait == AT_BARRIER) waiting.push_back(i);
         fail(LAUNCH_FAILED, format("divergent barrier: %s reached %s at %s:%d while %s %s at %s (%s:%d)",
@@ -550,8 +544,13 @@ unsigned long long warp(const char* file, int line, int op, unsigned mask, unsig
                                    WARP_OP_NAMES[r->op], r->file, r->line, r->mask));
     }
     if (r == nullptr) {
-        W.rounds.push_back(Round{mask, 0, op, file, line, {}, {}, {}});
+        W.rounds.emplace_back();
         r = &W.rounds.back();
+        r->mask = mask;
+        r->arrived = 0;
+        r->op = op;
+        r->file = file;
+        r->line = line;
     } else if (r->op != op) {
         fail(LAUNCH_FAILED, format("lanes of warp %d meet at different warp operations: %s calls %s (%s:%d) while "
                                    "%s waiting at %s (%s:%d)", w, thread(f).c_str(), WARP_OP_NAMES[op], file, line,
@@ -618,7 +617,8 @@ unsigned long long warp(const char* file, int line, int op, unsigned mask, unsig
         }
         results[l] = v;
     }
-    W.rounds.erase(W.rounds.begin() + (r - W.rounds.data()));
+    if (r != &W.rounds.back()) *r = W.rounds.back();
+    W.rounds.pop_back();
     for (int l = 0; l < 32; l++) {
         if (!(mask >> l & 1)) continue;
         Fiber& other = fibers[32 * w + l];

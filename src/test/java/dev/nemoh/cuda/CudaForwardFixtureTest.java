@@ -149,6 +149,37 @@ class CudaForwardFixtureTest {
         }
     }
 
+    /**
+     * The first batched step captures a CUDA graph and the next ones replay it (as single-sequence steps replay
+     * theirs): several steps of a batch of 2 must keep equalling the same sequences stepped alone.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"nemotron-h-tiny", "moe-tiny"})
+    void batchedStepsReplayingTheirGraphMatchSingleSequenceSteps(String fixture) {
+        try (CudaModel model = CudaModel.load(Fixtures.model(fixture))) {
+            int vocab = model.config().vocabSize;
+            int[][] prompts = {{5, 17, 42, 9, 100, 3, 8, 11, 12, 13}, {7, 1}};
+            SequenceState[] batch = new SequenceState[2], alone = new SequenceState[2];
+            for (int b = 0; b < 2; b++) {
+                batch[b] = model.newState();
+                alone[b] = model.newState();
+                model.forwardLast(prompts[b], batch[b]);
+                model.forwardLast(prompts[b], alone[b]);
+            }
+            double worst = 0;
+            for (int step = 0; step < 4; step++) {
+                int[] next = {(31 * step + 33) % vocab, (17 * step + 44) % vocab};
+                float[] batched = model.decodeBatch(next, batch);
+                for (int b = 0; b < 2; b++) {
+                    float[] single = model.forwardLast(new int[] {next[b]}, alone[b]);
+                    worst = Math.max(worst, Fixtures.maxAbs(Arrays.copyOfRange(batched, b * vocab, (b + 1) * vocab), single));
+                }
+            }
+            System.out.printf("cuda %s 4 batched (2) steps vs single steps: max abs %.3g%n", fixture, worst);
+            assertTrue(worst < 1e-4, "replayed batched steps differ from single steps by " + worst);
+        }
+    }
+
     private static double topTwoGap(double[] row) {
         double best = Double.NEGATIVE_INFINITY, second = Double.NEGATIVE_INFINITY;
         for (double v : row) {
