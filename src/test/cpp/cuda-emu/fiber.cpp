@@ -1,5 +1,5 @@
 // Runs a kernel launch on the CPU: its blocks one after another (x fastest, then y, then z), each block's threads as
-// fibers of the calling OS thread, switched in a deterministic order. A thread runs until it waits at __syncthreads
+// fibers of the calling OS thread, switched in a deterministic order (NEMOH_EMU_ORDER=reverse: the opposite one). A thread runs until it waits at __syncthreads
 // or a warp operation, or exits; the scheduler then runs the next runnable thread (first come, first served). A
 // barrier opens when every live thread of the block has arrived (exited threads count as arrived); a warp operation
 // completes when every lane of its mask has arrived, and then computes every lane's result at once (so shuffles need
@@ -151,6 +151,16 @@ volatile uintptr_t faultAddress, faultPc;
 volatile int faultSignal, faultCode;
 struct sigaction previous[32];
 char altStack[64 << 10];
+
+// NEMOH_EMU_ORDER=reverse: blocks, and threads within a block, run last first. A missing barrier or a read of what
+// another block writes shows in one order or the other, as a result that differs.
+bool reversed() {
+    static bool on = [] {
+        const char* v = getenv("NEMOH_EMU_ORDER");
+        return v != nullptr && strcmp(v, "reverse") == 0;
+    }();
+    return on;
+}
 
 // ---- switching ----------------------------------------------------------------------------------------------------
 
@@ -321,8 +331,8 @@ int releaseBarrier() {
             : barrierState.op == SYNC_OR  ? barrierState.accumulated > 0
                                           : 0;
     barrierState.arrived = 0;
-    for (int i = 0; i < blockThreads; i++) {
-        Fiber& f = fibers[i];
+    for (int n = 0; n < blockThreads; n++) {
+        Fiber& f = fibers[reversed() ? blockThreads - 1 - n : n];
         if (f.wait == AT_BARRIER) {
             f.result = (unsigned long long) r;
             if (f.state == BLOCKED) enqueue(&f);
@@ -363,8 +373,8 @@ int runBlock() {
         f.wait = NONE;
         // stack tops at different offsets within a page: page-aligned ones would all compete for the same cache sets
         prepare(&f, stacks + (size_t) (i + 1) * (STACK_BYTES + 4096) - (size_t) (i % 64) * 64);
-        enqueue(&f);
     }
+    for (int i = 0; i < n; i++) enqueue(&fibers[reversed() ? n - 1 - i : i]);
     int nWarps = (n + 31) / 32;
     warps.resize(nWarps);
     for (int w = 0; w < nWarps; w++) {
@@ -619,7 +629,8 @@ unsigned long long warp(const char* file, int line, int op, unsigned mask, unsig
     }
     if (r != &W.rounds.back()) *r = W.rounds.back();
     W.rounds.pop_back();
-    for (int l = 0; l < 32; l++) {
+    for (int n = 0; n < 32; n++) {
+        int l = reversed() ? 31 - n : n;
         if (!(mask >> l & 1)) continue;
         Fiber& other = fibers[32 * w + l];
         other.result = results[l];
@@ -681,7 +692,7 @@ int runKernel(const Kernel* k, Dim grid, Dim block, unsigned sharedBytes, void**
         for (unsigned z = 0; z < grid.z && rc == SUCCESS; z++) {
             for (unsigned y = 0; y < grid.y && rc == SUCCESS; y++) {
                 for (unsigned x = 0; x < grid.x && rc == SUCCESS; x++) {
-                    blockIdx = uint3{x, y, z};
+                    blockIdx = reversed() ? uint3{grid.x - 1 - x, grid.y - 1 - y, grid.z - 1 - z} : uint3{x, y, z};
                     memset(dynamicShared, 0xff, sharedBytes); // what a block finds there is undefined
                     rc = runBlock();
                 }

@@ -89,7 +89,7 @@ public final class CudaEmulator {
             MessageDigest digest = MessageDigest.getInstance("SHA-256");
             List<Path> inputs;
             try (Stream<Path> files = Files.list(sources)) {
-                inputs = files.filter(Files::isRegularFile).sorted().toList();
+                inputs = files.filter(f -> f.getFileName().toString().matches(".*\\.(cpp|h|cu|inc)")).sorted().toList();
             }
             for (Path f : inputs) {
                 digest.update(f.getFileName().toString().getBytes(StandardCharsets.UTF_8));
@@ -105,11 +105,25 @@ public final class CudaEmulator {
             Files.createDirectories(dir);
             for (var e : generated.entrySet()) Files.writeString(dir.resolve(e.getKey()), e.getValue());
             compile(compiler, sources, dir);
+            prune(dir);
             return lib;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
+        }
+    }
+
+    /** Removes the builds of other inputs older than an hour (a JVM started before may still be using a newer one). */
+    private static void prune(Path keep) throws IOException {
+        long hourAgo = System.currentTimeMillis() - 3_600_000;
+        try (Stream<Path> builds = Files.list(keep.getParent())) {
+            for (Path old : builds.filter(d -> !d.equals(keep) && Files.isDirectory(d)).toList()) {
+                if (Files.getLastModifiedTime(old).toMillis() > hourAgo) continue;
+                try (Stream<Path> files = Files.walk(old)) {
+                    for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(f);
+                }
+            }
         }
     }
 
