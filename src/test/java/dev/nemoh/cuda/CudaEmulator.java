@@ -32,7 +32,8 @@ import java.util.stream.Stream;
  */
 public final class CudaEmulator {
     static final String LIBRARY = "libnemoh_cuda_emu.so";
-    static final List<String> UNITS = List.of("kernels.cpp", "fiber.cpp", "driver.cpp", "memory.cpp", "cublas.cpp", "nvrtc.cpp");
+    /** The translation units, the longest to compile first. */
+    static final List<String> UNITS = List.of("driver.cpp", "fiber.cpp", "kernels.cpp", "memory.cpp", "cublas.cpp", "nvrtc.cpp");
     static final List<String> FLAGS = List.of("-O2", "-std=c++20", "-fPIC", "-fvisibility=hidden", "-g1", "-Wno-unknown-pragmas");
     /** The kernels only the emulator has, joined after nemoh's: its self-tests (CudaEmulatorTest). */
     static final String SELF_TEST = "selftest.cu";
@@ -139,27 +140,32 @@ public final class CudaEmulator {
         throw new Unavailable("the CUDA emulator's sources (src/test/cpp/cuda-emu) are not in this checkout");
     }
 
-    /** Compiles the units in parallel, then links; a compile error is a failure, not a reason to skip. */
+    /** Compiles the units in parallel (as many at once as there are cores), then links; a compile error is a failure. */
     private static void compile(String compiler, Path sources, Path dir) throws IOException {
-        List<Process> running = new ArrayList<>();
-        List<Path> logs = new ArrayList<>();
-        List<String> objects = new ArrayList<>();
-        int parallel = Math.max(1, Runtime.getRuntime().availableProcessors());
         long start = System.nanoTime();
-        for (int i = 0; i < UNITS.size(); i++) {
-            String unit = UNITS.get(i);
+        List<String> objects = new ArrayList<>();
+        List<java.util.concurrent.Callable<Void>> jobs = new ArrayList<>();
+        for (String unit : UNITS) {
             String object = dir.resolve(unit.replace(".cpp", ".o")).toString();
             objects.add(object);
             List<String> cmd = new ArrayList<>(List.of(compiler));
             cmd.addAll(FLAGS);
             cmd.addAll(List.of("-I" + dir, "-I" + sources, "-c", "-o", object, sources.resolve(unit).toString()));
             Path log = dir.resolve(unit + ".log");
-            logs.add(log);
-            running.add(new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start());
-            if (running.size() >= parallel || i == UNITS.size() - 1) {
-                for (int j = 0; j < running.size(); j++) await(running.get(j), logs.get(logs.size() - running.size() + j));
-                running.clear();
-            }
+            jobs.add(() -> {
+                await(new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start(), log);
+                return null;
+            });
+        }
+        int parallel = Math.max(1, Runtime.getRuntime().availableProcessors());
+        try (var pool = java.util.concurrent.Executors.newFixedThreadPool(parallel)) {
+            for (var done : pool.invokeAll(jobs)) done.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException r) throw r;
+            throw new IllegalStateException(e.getCause());
         }
         Path tmp = dir.resolve(LIBRARY + ".tmp");
         List<String> link = new ArrayList<>(List.of(compiler, "-shared", "-o", tmp.toString()));

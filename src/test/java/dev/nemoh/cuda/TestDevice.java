@@ -11,6 +11,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  */
 public final class TestDevice {
     static final String MODE = "nemoh.cuda.tests";
+    private static boolean toldWhy;
 
     private TestDevice() {
     }
@@ -36,7 +37,11 @@ public final class TestDevice {
             try {
                 System.setProperty(NativeLibrary.EMULATOR, CudaEmulator.library().toString());
             } catch (CudaEmulator.Unavailable e) {
-                assumeTrue(false, "no CUDA GPU, and no CUDA emulator: " + e.getMessage());
+                String why = "no CUDA GPU, and no CUDA emulator: " + e.getMessage();
+                // surefire does not show why a class was skipped
+                if (!toldWhy) System.err.println("cuda tests skipped: " + why);
+                toldWhy = true;
+                assumeTrue(false, why);
             }
         }
         Cuda cuda = Cuda.get();
