@@ -39,15 +39,50 @@ constexpr int warpSize = 32;
 
 // ---- vector types -------------------------------------------------------------------------------------------------
 
+namespace emu {
+// A vector load or store at an address its type's alignment does not divide: CUDA_ERROR_MISALIGNED_ADDRESS on a GPU
+// (x86 would not mind). Reports the kernel's source line from the caller's address.
+[[noreturn]] void misaligned(const void* p, int alignment);
+} // namespace emu
+__forceinline__ void emu_check_aligned(const void* p, int alignment) {
+    if ((uintptr_t) p & (uintptr_t) (alignment - 1)) emu::misaligned(p, alignment);
+}
+
+// Copying a vector from memory (a load) checks the source's alignment, assigning to one (a store) the destination's;
+// locals are aligned anyway. Constructors as CUDA's: uninitialised by default, else from every component.
 #define EMU_VEC2(T, N, A)                                                                                            \
-    struct alignas(A) N##2 { T x, y; };                                                                              \
-    inline N##2 make_##N##2(T x, T y) { return N##2{x, y}; }
+    struct alignas(A) N##2 {                                                                                         \
+        T x, y;                                                                                                      \
+        N##2() = default;                                                                                            \
+        constexpr N##2(T x, T y) : x(x), y(y) {}                                                                     \
+        N##2(const N##2& o) : x(o.x), y(o.y) { emu_check_aligned(&o, A); }                                           \
+        N##2& operator=(const N##2& o) {                                                                             \
+            emu_check_aligned(this, A);                                                                              \
+            x = o.x;                                                                                                 \
+            y = o.y;                                                                                                 \
+            return *this;                                                                                            \
+        }                                                                                                            \
+    };                                                                                                               \
+    inline N##2 make_##N##2(T x, T y) { return N##2(x, y); }
 #define EMU_VEC3(T, N)                                                                                               \
     struct N##3 { T x, y, z; };                                                                                      \
     inline N##3 make_##N##3(T x, T y, T z) { return N##3{x, y, z}; }
 #define EMU_VEC4(T, N, A)                                                                                            \
-    struct alignas(A) N##4 { T x, y, z, w; };                                                                        \
-    inline N##4 make_##N##4(T x, T y, T z, T w) { return N##4{x, y, z, w}; }
+    struct alignas(A) N##4 {                                                                                         \
+        T x, y, z, w;                                                                                                \
+        N##4() = default;                                                                                            \
+        constexpr N##4(T x, T y, T z, T w) : x(x), y(y), z(z), w(w) {}                                               \
+        N##4(const N##4& o) : x(o.x), y(o.y), z(o.z), w(o.w) { emu_check_aligned(&o, A); }                          \
+        N##4& operator=(const N##4& o) {                                                                             \
+            emu_check_aligned(this, A);                                                                              \
+            x = o.x;                                                                                                 \
+            y = o.y;                                                                                                 \
+            z = o.z;                                                                                                 \
+            w = o.w;                                                                                                 \
+            return *this;                                                                                            \
+        }                                                                                                            \
+    };                                                                                                               \
+    inline N##4 make_##N##4(T x, T y, T z, T w) { return N##4(x, y, z, w); }
 
 EMU_VEC2(float, float, 8) EMU_VEC3(float, float) EMU_VEC4(float, float, 16)
 EMU_VEC2(double, double, 16) EMU_VEC4(double, double, 16)

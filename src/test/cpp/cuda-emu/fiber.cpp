@@ -461,6 +461,8 @@ std::string codeAt(uintptr_t pc) {
             std::string file = parts[i + 1];
             size_t slash = file.rfind('/');
             if (slash != std::string::npos) file = file.substr(slash + 1);
+            // the emulator's own frames (the vector types' checks, the registry's trampoline) say nothing
+            if (file.rfind("emu.h:", 0) == 0 || file.rfind("kernels.cpp:", 0) == 0) continue;
             if (!resolved.empty()) resolved += ", inlined into ";
             resolved += parts[i] + (file.rfind("??", 0) == 0 ? "" : " at " + file);
         }
@@ -645,6 +647,13 @@ unsigned activemask() {
 }
 
 void* dynamic_shared() { return dynamicShared; }
+
+__attribute__((noinline)) void misaligned(const void* p, int alignment) {
+    std::string code = codeAt((uintptr_t) __builtin_return_address(0) - 1);
+    fail(MISALIGNED_ADDRESS, format("%s made a vector access of %d bytes at ", thread(current).c_str(), alignment)
+                             + describe((uintptr_t) p) + ", which is not " + std::to_string(alignment) + "-byte aligned"
+                             + (code.empty() ? "" : "; code: " + code));
+}
 
 void trap(const char* file, int line, const char* what) {
     fail(LAUNCH_FAILED, format("%s called %s at %s:%d", thread(current).c_str(), what, file, line));

@@ -98,3 +98,10 @@ extern "C" __global__ void emu_test_trap(int* x) {
 extern "C" __global__ void __launch_bounds__(64) emu_test_bounded(int* x) { x[threadIdx.x] = 1; }
 
 extern "C" __global__ void emu_test_divide(int* x, int d) { x[threadIdx.x] = 100 / d; }
+
+// A float4 load from x + load (16-byte aligned when load is a multiple of 4) and a float2 store to x + store (8-byte
+// aligned when store is even).
+extern "C" __global__ void emu_test_vector_access(float* x, int load, int store) {
+    float4 v = *(const float4*) (x + load);
+    *(float2*) (x + store) = make_float2(v.x, v.y);
+}

@@ -271,6 +271,20 @@ class CudaEmulatorTest {
     }
 
     @Test
+    void misalignedVectorAccessesFail() {
+        long x = cuda.allocZeroed(4 * 64);
+        launch("emu_test_vector_access", 1, 1, 0, x, 4, 10);
+        assertContains(failure("CUDA_ERROR_MISALIGNED_ADDRESS", () -> launch("emu_test_vector_access", 1, 1, 0, x, 1, 10)),
+                "thread 0 made a vector access of 16 bytes at", "byte 4 of the 256-byte device allocation", "not 16-byte aligned",
+                "code: emu_kernels::emu_test_vector_access(float*, int, int) at selftest.cu:");
+        Cuda.call(reset);
+        assertContains(failure("CUDA_ERROR_MISALIGNED_ADDRESS", () -> launch("emu_test_vector_access", 1, 1, 0, x, 4, 9)),
+                "vector access of 8 bytes at", "byte 36 of the 256-byte device allocation", "not 8-byte aligned");
+        Cuda.call(reset);
+        cuda.free(x);
+    }
+
+    @Test
     void trapsDivisionsByZeroAndLaunchBoundsFail() {
         long x = cuda.alloc(4 * 128);
         assertContains(failure("CUDA_ERROR_LAUNCH_FAILED", () -> launch("emu_test_trap", 2, 32, 0, x)),
