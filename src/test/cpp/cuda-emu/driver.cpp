@@ -177,7 +177,7 @@ int execute(Kernel* k, Dim grid, Dim block, unsigned shared, void** params) {
     if (rc != SUCCESS) {
         std::string slack = checkSlack(); // what the failed kernel wrote there is its, not the next one's
         report(error + (slack.empty() ? "" : "; also: " + slack));
-        if (rc == ILLEGAL_ADDRESS || rc == LAUNCH_FAILED || rc == MISALIGNED_ADDRESS) sticky = rc;
+        if (rc == ILLEGAL_ADDRESS || rc == LAUNCH_FAILED || rc == MISALIGNED_ADDRESS || rc == ASSERT) sticky = rc;
         return rc;
     }
     std::string slack = checkSlack();

@@ -5,8 +5,10 @@
 // rewrites `extern __shared__ T name[];` into a pointer to the launch's dynamic shared memory.
 #pragma once
 
+#include <cassert>
 #include <cmath>
 #include <cstdint>
+#include <cstdio> // device printf prints at once
 #include <cstring>
 #include <type_traits>
 
@@ -106,6 +108,7 @@ unsigned long long warp(const char* file, int line, int op, unsigned mask, unsig
 unsigned activemask();
 void* dynamic_shared();
 [[noreturn]] void trap(const char* file, int line, const char* what);
+[[noreturn]] void assertion(const char* file, int line, const char* expression);
 long long clock();
 } // namespace emu
 
@@ -171,6 +174,9 @@ inline int emu_reduce(const char* f, int l, int op, unsigned mask, int v) {
 #define __reduce_min_sync(mask, v) emu_reduce(__FILE__, __LINE__, emu::REDUCE_MIN, mask, v)
 #define __reduce_max_sync(mask, v) emu_reduce(__FILE__, __LINE__, emu::REDUCE_MAX, mask, v)
 #define __trap() emu::trap(__FILE__, __LINE__, "__trap()")
+// a failed device assert is CUDA_ERROR_ASSERT, not the end of the process
+#undef assert
+#define assert(e) ((e) ? (void) 0 : emu::assertion(__FILE__, __LINE__, #e))
 #define __brkpt() emu::trap(__FILE__, __LINE__, "__brkpt()")
 
 // memory fences order nothing between fibers of one OS thread; they only keep the compiler from caching

@@ -2,11 +2,11 @@
 // fibers of the calling OS thread, switched in a deterministic order (NEMOH_EMU_ORDER=reverse: the opposite one). A thread runs until it waits at __syncthreads
 // or a warp operation, or exits; the scheduler then runs the next runnable thread (first come, first served). A
 // barrier opens when every live thread of the block has arrived (exited threads count as arrived); a warp operation
-// completes when every lane of its mask has arrived, and then computes every lane's result at once (so shuffles need
-// no buffers a fast lane could overwrite). When no thread can run and some have not exited, the block is deadlocked:
+// completes when every live lane of its mask has arrived, and then computes every lane's result at once (so shuffles
+// need no buffers a fast lane could overwrite). When no thread can run and some have not exited, the block is deadlocked:
 // the launch fails with a report of where each thread waits. Misuse the GPU leaves undefined (a barrier reached at
-// different places, a mask naming exited lanes, lanes that disagree on the operation or its mask, reading a lane
-// outside the mask) fails the launch too. A fault (SIGSEGV, SIGBUS, SIGFPE) while a kernel runs fails the launch with
+// different places, lanes that disagree on a warp operation or its mask, reading a lane outside the mask or one that
+// has exited) fails the launch too. A fault (SIGSEGV, SIGBUS, SIGFPE) while a kernel runs fails the launch with
 // where it hit (memory.cpp's guard pages turn most out-of-bounds accesses into faults); faults of other threads and
 // outside kernels go to the handler that was installed before (the JVM's).
 #include "emu.h"
@@ -126,8 +126,9 @@ struct Barrier {
 
 Fiber fibers[MAX_THREADS];
 char* stacks;              // MAX_THREADS stacks, each above its guard page
+#ifdef EMU_ASM_SWITCH
 void* schedulerSp;
-#ifndef EMU_ASM_SWITCH
+#else
 ucontext_t schedulerUc;
 #endif
 Fiber* current;
@@ -185,8 +186,8 @@ inline void switchStacks(void** save, void* to) { emu_switch(save, to); }
 void ucEntry(unsigned hi, unsigned lo) { fiberMain((Fiber*) (((uintptr_t) hi << 32) | lo)); }
 void prepare(Fiber* f, char* top) {
     getcontext(&f->uc);
-    f->uc.uc_stack.ss_sp = top - STACK_BYTES;
-    f->uc.uc_stack.ss_size = STACK_BYTES;
+    f->uc.uc_stack.ss_sp = top - (STACK_BYTES - 4096); // clear of the guard page below, whatever the top's offset
+    f->uc.uc_stack.ss_size = STACK_BYTES - 4096;
     f->uc.uc_link = nullptr;
     makecontext(&f->uc, (void (*)()) ucEntry, 2, (unsigned) ((uintptr_t) f >> 32), (unsigned) (uintptr_t) f);
     f->sp = &f->uc;
@@ -265,13 +266,12 @@ std::string ranges(const std::vector<int>& v) {
 // "thread 3" or "threads 0-2, 5"
 std::string threads(const std::vector<int>& v) { return (v.size() == 1 ? "thread " : "threads ") + ranges(v); }
 
-// "lane 3" or "lanes 0-2, 5", and whether that is one
+// "lane 3" or "lanes 0-2, 5"
 std::string lanes(unsigned mask) {
     std::vector<int> v;
     for (int l = 0; l < 32; l++) if (mask >> l & 1) v.push_back(l);
     return v.empty() ? "no lanes" : (v.size() == 1 ? "lane " : "lanes ") + ranges(v);
 }
-bool one(unsigned mask) { return __builtin_popcount(mask) == 1; }
 
 [[noreturn]] void fail(int code, const std::string& message) {
     failed = true;
@@ -300,7 +300,7 @@ std::string deadlock() {
             what = format("at %s (%s:%d)", BARRIER_NAMES[f.op], f.file, f.line);
         } else if (f.wait == AT_WARP) {
             const Warp& w = warps[i >> 5];
-            unsigned missing = f.mask;
+            unsigned missing = f.mask & w.exists & ~w.exited;
             for (const Round& r : w.rounds) if (r.arrived >> (i & 31) & 1 && r.mask == f.mask) missing &= ~r.arrived;
             what = format("at %s (%s:%d) for %s of warp %d (mask 0x%08x)", WARP_OP_NAMES[f.op], f.file,
                           f.line, lanes(missing).c_str(), i >> 5, f.mask);
@@ -342,21 +342,22 @@ int releaseBarrier() {
     return r;
 }
 
+void complete(Warp& W, int w, size_t index);
+
+// Whether every live lane of the round's mask has arrived.
+bool ready(const Warp& W, const Round& r) { return ((r.arrived | ~(W.exists & ~W.exited)) & r.mask) == r.mask; }
+
 void fiberMain(Fiber* f) {
     kernel->invoke(kernelParams);
     f->state = EXITED;
     liveThreads--;
-    Warp& w = warps[f->linear >> 5];
-    unsigned bit = 1u << (f->linear & 31);
-    w.exited |= bit;
-    for (const Round& r : w.rounds) {
-        if (r.mask & bit) {
-            std::vector<int> waiting;
-            for (int l = 0; l < 32; l++) if (r.arrived >> l & 1) waiting.push_back((f->linear & ~31) + l);
-            fail(LAUNCH_FAILED, format("%s exited while %s %s for it at %s (%s:%d) with mask 0x%08x",
-                                       thread(f).c_str(), threads(waiting).c_str(), waiting.size() == 1 ? "waits" : "wait",
-                                       WARP_OP_NAMES[r.op], r.file, r.line, r.mask));
-        }
+    int w = f->linear >> 5;
+    Warp& W = warps[w];
+    W.exited |= 1u << (f->linear & 31);
+    // exited lanes count as arrived: rounds that waited only for this one complete
+    for (size_t i = 0; i < W.rounds.size();) {
+        if (W.rounds[i].arrived != 0 && ready(W, W.rounds[i])) complete(W, w, i);
+        else i++;
     }
     if (barrierState.arrived > 0 && barrierState.arrived == liveThreads) releaseBarrier();
     transfer(f, dequeue());
@@ -524,6 +525,84 @@ int barrier(const char* file, int line, int op, int predicate) {
     return (int) f->result;
 }
 
+namespace {
+
+// Every lane's result of a round whose live lanes have all arrived, as PTX defines them; the lanes that waited
+// continue (the current thread, if it is one of them, takes its result on return). A lane reading a lane that has
+// exited or does not exist reads an undefined value: an error.
+void complete(Warp& W, int w, size_t index) {
+    Round r = W.rounds[index];
+    W.rounds[index] = W.rounds.back();
+    W.rounds.pop_back();
+    unsigned mask = r.mask, present = r.arrived, usable = W.exists & ~W.exited;
+    auto gone = [&](int j) {
+        return (W.exists >> j & 1) ? "has exited (its value is undefined)"
+                                   : "does not exist: the block is not a multiple of 32 threads (its value is undefined)";
+    };
+    unsigned ballot = 0;
+    for (int l = 0; l < 32; l++) if ((present >> l & 1) && r.value[l] != 0) ballot |= 1u << l;
+    if (r.op >= REDUCE_ADD && (mask & ~usable)) {
+        int j = __builtin_ctz(mask & ~usable);
+        fail(LAUNCH_FAILED, format("%s (%s:%d) with mask 0x%08x reduces over lane %d of warp %d, which %s",
+                                   WARP_OP_NAMES[r.op], r.file, r.line, mask, j, w, gone(j)));
+    }
+    unsigned long long results[32];
+    for (int l = 0; l < 32; l++) {
+        if (!(present >> l & 1)) continue;
+        unsigned long long v = 0;
+        switch (r.op) {
+        case SHFL_IDX: case SHFL_UP: case SHFL_DOWN: case SHFL_XOR: {
+            int bval = r.b[l], cval = r.c[l] & 0x1f, segmask = (r.c[l] >> 8) & 0x1f;
+            int maxLane = (l & segmask) | (cval & ~segmask), minLane = l & segmask, j;
+            bool p;
+            if (r.op == SHFL_UP) { j = l - bval; p = j >= maxLane; }
+            else if (r.op == SHFL_DOWN) { j = l + bval; p = j <= maxLane; }
+            else if (r.op == SHFL_XOR) { j = l ^ bval; p = j <= maxLane; }
+            else { j = minLane | (bval & ~segmask); p = j <= maxLane; }
+            if (!p) j = l;
+            if (!(mask >> j & 1)) {
+                fail(LAUNCH_FAILED, format("lane %d of warp %d reads lane %d in %s (%s:%d), which is not in the mask "
+                                           "0x%08x (its value is undefined)", l, w, j, WARP_OP_NAMES[r.op], r.file,
+                                           r.line, mask));
+            }
+            if (!(present >> j & 1)) {
+                fail(LAUNCH_FAILED, format("lane %d of warp %d reads lane %d in %s (%s:%d) with mask 0x%08x, but lane "
+                                           "%d %s", l, w, j, WARP_OP_NAMES[r.op], r.file, r.line, mask, j, gone(j)));
+            }
+            v = r.value[j];
+            break;
+        }
+        case SYNCWARP: break;
+        case BALLOT: v = ballot; break;
+        case ANY: v = ballot != 0; break;
+        case ALL: v = ballot == present; break;
+        default: {
+            unsigned acc = (unsigned) r.value[l];
+            for (int k = 0; k < 32; k++) {
+                if (!(mask >> k & 1)) continue;
+                unsigned x = (unsigned) r.value[k];
+                if (r.op == REDUCE_ADD) acc = k == l ? acc : acc + x;
+                else if (r.op == REDUCE_MIN) acc = x < acc ? x : acc;
+                else if (r.op == REDUCE_MAX) acc = x > acc ? x : acc;
+                else if (r.op == REDUCE_MIN_S) acc = (int) x < (int) acc ? x : acc;
+                else acc = (int) x > (int) acc ? x : acc;
+            }
+            v = acc;
+        }
+        }
+        results[l] = v;
+    }
+    for (int n = 0; n < 32; n++) {
+        int l = reversed() ? 31 - n : n;
+        if (!(present >> l & 1)) continue;
+        Fiber& other = fibers[32 * w + l];
+        other.result = results[l];
+        if (&other != current) enqueue(&other);
+    }
+}
+
+} // namespace
+
 unsigned long long warp(const char* file, int line, int op, unsigned mask, unsigned long long value, int b, int c) {
     Fiber* f = current;
     int w = f->linear >> 5, lane = f->linear & 31;
@@ -532,15 +611,6 @@ unsigned long long warp(const char* file, int line, int op, unsigned mask, unsig
     if (!(mask & bit)) {
         fail(LAUNCH_FAILED, format("%s calls %s (%s:%d) with mask 0x%08x, which leaves out its own lane %d",
                                    thread(f).c_str(), WARP_OP_NAMES[op], file, line, mask, lane));
-    }
-    unsigned usable = W.exists & ~W.exited;
-    if (mask & ~usable) {
-        unsigned gone = mask & ~usable;
-        fail(LAUNCH_FAILED, format("%s calls %s (%s:%d) with mask 0x%08x, but %s of warp %d %s", thread(f).c_str(),
-                                   WARP_OP_NAMES[op], file, line, mask, lanes(gone).c_str(), w,
-                                   (mask & ~W.exists) ? (one(gone) ? "does not exist (the block is not a multiple of 32 threads)"
-                                                                   : "do not exist (the block is not a multiple of 32 threads)")
-                                                      : (one(gone) ? "has exited" : "have exited")));
     }
     Round* r = nullptr;
     for (Round& x : W.rounds) {
@@ -572,73 +642,17 @@ unsigned long long warp(const char* file, int line, int op, unsigned mask, unsig
     r->b[lane] = b;
     r->c[lane] = c;
     r->arrived |= bit;
-    if (r->arrived != mask) {
-        f->wait = AT_WARP;
-        f->file = file;
-        f->line = line;
-        f->op = op;
-        f->mask = mask;
-        suspend();
+    if (ready(W, *r)) {
+        complete(W, w, (size_t) (r - W.rounds.data()));
         return f->result;
     }
-    // every lane is here: each one's result, as PTX defines them
-    unsigned ballot = 0;
-    for (int l = 0; l < 32; l++) if ((mask >> l & 1) && r->value[l] != 0) ballot |= 1u << l;
-    unsigned long long results[32];
-    for (int l = 0; l < 32; l++) {
-        if (!(mask >> l & 1)) continue;
-        unsigned long long v = 0;
-        switch (op) {
-        case SHFL_IDX: case SHFL_UP: case SHFL_DOWN: case SHFL_XOR: {
-            int bval = r->b[l], cval = r->c[l] & 0x1f, segmask = (r->c[l] >> 8) & 0x1f;
-            int maxLane = (l & segmask) | (cval & ~segmask), minLane = l & segmask, j;
-            bool p;
-            if (op == SHFL_UP) { j = l - bval; p = j >= maxLane; }
-            else if (op == SHFL_DOWN) { j = l + bval; p = j <= maxLane; }
-            else if (op == SHFL_XOR) { j = l ^ bval; p = j <= maxLane; }
-            else { j = minLane | (bval & ~segmask); p = j <= maxLane; }
-            if (!p) j = l;
-            if (j < 0 || j > 31 || !(mask >> j & 1)) {
-                fail(LAUNCH_FAILED, format("lane %d of warp %d reads lane %d in %s (%s:%d), which is not in the mask "
-                                           "0x%08x (its value is undefined)", l, w, j, WARP_OP_NAMES[op], r->file,
-                                           r->line, mask));
-            }
-            v = r->value[j];
-            break;
-        }
-        case SYNCWARP: break;
-        case BALLOT: v = ballot; break;
-        case ANY: v = ballot != 0; break;
-        case ALL: v = ballot == mask; break;
-        default: {
-            unsigned acc = 0;
-            bool first = true;
-            for (int k = 0; k < 32; k++) {
-                if (!(mask >> k & 1)) continue;
-                unsigned x = (unsigned) r->value[k];
-                if (first) acc = x;
-                else if (op == REDUCE_ADD) acc += x;
-                else if (op == REDUCE_MIN) acc = x < acc ? x : acc;
-                else if (op == REDUCE_MAX) acc = x > acc ? x : acc;
-                else if (op == REDUCE_MIN_S) acc = (int) x < (int) acc ? x : acc;
-                else acc = (int) x > (int) acc ? x : acc;
-                first = false;
-            }
-            v = acc;
-        }
-        }
-        results[l] = v;
-    }
-    if (r != &W.rounds.back()) *r = W.rounds.back();
-    W.rounds.pop_back();
-    for (int n = 0; n < 32; n++) {
-        int l = reversed() ? 31 - n : n;
-        if (!(mask >> l & 1)) continue;
-        Fiber& other = fibers[32 * w + l];
-        other.result = results[l];
-        if (&other != f) enqueue(&other);
-    }
-    return results[lane];
+    f->wait = AT_WARP;
+    f->file = file;
+    f->line = line;
+    f->op = op;
+    f->mask = mask;
+    suspend();
+    return f->result;
 }
 
 unsigned activemask() {
@@ -657,6 +671,10 @@ __attribute__((noinline)) void misaligned(const void* p, int alignment) {
 
 void trap(const char* file, int line, const char* what) {
     fail(LAUNCH_FAILED, format("%s called %s at %s:%d", thread(current).c_str(), what, file, line));
+}
+
+void assertion(const char* file, int line, const char* expression) {
+    fail(ASSERT, format("%s: assert(%s) failed at %s:%d", thread(current).c_str(), expression, file, line));
 }
 
 long long clock() {

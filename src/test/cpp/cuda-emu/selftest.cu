@@ -68,6 +68,17 @@ extern "C" __global__ void emu_test_deadlock(float* out) {
     out[threadIdx.x] = v;
 }
 
+// Threads from n on leave; the rest sync their warp and reverse it among the lanes that are left (lanes of warp 1
+// past n are not read). out[t] = the lane mirrored within the live lanes of t's warp, plus the warp's base.
+extern "C" __global__ void emu_test_partial_warp(float* out, int n) {
+    if ((int) threadIdx.x >= n) return;
+    __syncwarp();
+    unsigned live = __activemask();
+    int lane = threadIdx.x & 31, last = 31 - __clz((int) live);
+    float v = __shfl_sync(live, (float) threadIdx.x, last - lane);
+    out[threadIdx.x] = v;
+}
+
 // Two warps reach two different barriers.
 extern "C" __global__ void emu_test_divergent_barrier(float* out) {
     if (threadIdx.x < 32) {
@@ -90,8 +101,11 @@ extern "C" __global__ void emu_test_write(float* x, int n, int extra) {
     for (int i = threadIdx.x; i < n + extra; i += blockDim.x) x[i] = 1.f;
 }
 
-extern "C" __global__ void emu_test_trap(int* x) {
-    if (threadIdx.x == 3 && blockIdx.x == 1) __trap();
+extern "C" __global__ void emu_test_trap(int* x, int v) {
+    if (threadIdx.x == 3 && blockIdx.x == 1) {
+        assert(v != 3);
+        __trap();
+    }
     x[threadIdx.x] = 1;
 }
 
