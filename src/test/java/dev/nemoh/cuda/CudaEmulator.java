@@ -216,7 +216,8 @@ public final class CudaEmulator {
      */
     static String registry(String source, String compiler) throws IOException {
         Map<String, Integer> bounds = new HashMap<>();
-        Process cpp = new ProcessBuilder(compiler, "-E", "-P", "-x", "c++", "-").redirectErrorStream(false).start();
+        Path errors = Files.createTempFile("cuda-emu-cpp", ".log");
+        Process cpp = new ProcessBuilder(compiler, "-E", "-P", "-x", "c++", "-").redirectError(errors.toFile()).start();
         Thread feed = Thread.ofVirtual().start(() -> {
             try (var in = cpp.getOutputStream()) {
                 in.write(source.getBytes(StandardCharsets.UTF_8));
@@ -227,9 +228,14 @@ public final class CudaEmulator {
         String expanded = new String(cpp.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         try {
             feed.join();
-            cpp.waitFor();
+            if (cpp.waitFor() != 0) {
+                throw new IllegalStateException("preprocessing the kernel sources failed: " + Files.readString(errors));
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        } finally {
+            Files.deleteIfExists(errors);
         }
         Matcher m = BOUNDS.matcher(expanded);
         while (m.find()) bounds.put(m.group(2), Integer.parseInt(m.group(1)));
