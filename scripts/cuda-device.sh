@@ -24,11 +24,13 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 echo "CUDA libraries: $dirs"
 
 if [[ $steps == *tests* ]]; then
-  # the kit's nemoh.jar carries the native CPU library, so its kernel tests run here too
-  "${java[@]}" -Dnemoh.require=cuda,native -jar "$kit"/junit-platform-console-standalone-*.jar \
+  # the kit's nemoh.jar carries the native CPU library, so its kernel tests run here too; nemoh.cuda.tests=gpu: a
+  # test that would fall back to the CPU emulator (TestDevice) fails instead
+  "${java[@]}" -Dnemoh.require=cuda,native -Dnemoh.cuda.tests=gpu -jar "$kit"/junit-platform-console-standalone-*.jar \
     -cp "$kit/test-classes:src/test/resources:$cp" \
     --select-class dev.nemoh.cuda.CudaSmokeTest --select-class dev.nemoh.cuda.CudaForwardFixtureTest --select-class dev.nemoh.cuda.CudaRandomModelTest \
-    --select-class dev.nemoh.kernels.QuantizedWeightsTest --select-class dev.nemoh.model.AttentionKernelTest \
+    --select-class dev.nemoh.cuda.CudaTrainingFixtureTest --select-class dev.nemoh.cuda.KernelSourceTest \
+    --select-class dev.nemoh.kernels.QuantizedWeightsTest --select-class dev.nemoh.kernels.AttentionKernelTest \
     --details=tree --disable-banner --disable-ansi-colors > "$out/junit.log" 2>&1
   junit=$?
   grep -E "cuda|GPU|cuBLAS|native|✘|✔|↷|tests (successful|failed|aborted|skipped)|containers (failed|aborted|skipped)|Exception|expected|requires" \

@@ -52,7 +52,7 @@ public final class Requirements {
     }
 
     /** The names in {@value #PROPERTY}; an unknown one fails every test that asks, naming the known ones. */
-    static Set<String> required() {
+    public static Set<String> required() {
         String value = System.getProperty(PROPERTY, "").strip();
         Set<String> names = new TreeSet<>();
         if (value.isEmpty()) return names;

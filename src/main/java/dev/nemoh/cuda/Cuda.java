@@ -26,6 +26,8 @@ public final class Cuda {
 
     private static Cuda instance;
     private static CudaException unavailable;
+    /** The emulator library ({@link NativeLibrary#EMULATOR}) {@link #unavailable} was found with: another one retries. */
+    private static String unavailableWith;
 
     private final MethodHandle getErrorName, ctxSetCurrent, ctxSynchronize, memAlloc, memFree, memcpyHtoD, memcpyDtoH,
             memcpyDtoD, memsetD8, memGetInfo, moduleLoadData, moduleGetFunction, launchKernel, launchKernelEx, funcSetAttribute,
@@ -54,12 +56,14 @@ public final class Cuda {
     /** The driver and device 0, initialised once; throws a {@link CudaException} saying why when there is none. */
     public static synchronized Cuda get() {
         if (instance != null) return instance;
-        if (unavailable != null) throw unavailable;
+        String emulator = System.getProperty(NativeLibrary.EMULATOR);
+        if (unavailable != null && java.util.Objects.equals(emulator, unavailableWith)) throw unavailable;
         try {
             instance = new Cuda();
             return instance;
         } catch (CudaException e) {
             unavailable = e;
+            unavailableWith = emulator;
             throw e;
         }
     }

@@ -87,6 +87,8 @@ public final class CudaKernels {
     }
 
     private static byte[] cubin(String source, String arch) {
+        // the emulator's image is no cubin a GPU could load, and its NVRTC takes no time: not cached
+        if (NativeLibrary.emulated()) return new Nvrtc().compile(source, "kernels.cu", arch);
         Path cache = Path.of(System.getProperty("user.home"), ".cache", "nemoh",
                 "kernels-" + hash(source) + "-" + arch + ".cubin");
         try {

@@ -14,9 +14,12 @@ import java.util.List;
 /**
  * A shared library of the CUDA stack, found at run time: first by the dynamic loader's own search (LD_LIBRARY_PATH,
  * ldconfig), then in the directories of {@code NEMOH_CUDA_LIBS} (colon-separated) and of the usual CUDA installs.
- * Nothing is linked at build time, so nemoh builds and runs its CPU backend where no CUDA is installed.
+ * Nothing is linked at build time, so nemoh builds and runs its CPU backend where no CUDA is installed. The system
+ * property {@value #EMULATOR} names one library that stands for all of them instead: the CPU emulator of the CUDA
+ * stack that the tests build (src/test/cpp/cuda-emu).
  */
 final class NativeLibrary {
+    static final String EMULATOR = "nemoh.cuda.emulator";
     private static final Linker LINKER = Linker.nativeLinker();
     private final SymbolLookup lookup;
     final String name;
@@ -28,6 +31,8 @@ final class NativeLibrary {
 
     /** Loads the first of {@code fileNames} found; {@code purpose} completes the error message. */
     static NativeLibrary load(String purpose, String... fileNames) {
+        String emulator = System.getProperty(EMULATOR);
+        if (emulator != null) return new NativeLibrary(emulator, SymbolLookup.libraryLookup(Path.of(emulator), Arena.global()));
         List<String> tried = new ArrayList<>();
         for (String file : fileNames) {
             try {
@@ -45,6 +50,11 @@ final class NativeLibrary {
         throw new CudaException("no " + fileNames[0] + " found (" + purpose + "); tried " + String.join(", ", tried)
                 + " and " + searchDirs() + ". Install the CUDA toolkit or its pip wheels, or point NEMOH_CUDA_LIBS at the"
                 + " directory holding it");
+    }
+
+    /** Whether the CUDA stack is the emulator ({@value #EMULATOR} is set). */
+    static boolean emulated() {
+        return System.getProperty(EMULATOR) != null;
     }
 
     private static List<Path> searchDirs() {

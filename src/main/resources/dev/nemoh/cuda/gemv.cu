@@ -1,9 +1,14 @@
 // A 16-byte load of streamed weights that skips L1, so the activations the same SM re-reads stay cached there.
+// (The CPU emulator of the tests, src/test/cpp/cuda-emu, compiles these sources without __CUDA_ARCH__: a plain load.)
 __device__ __forceinline__ uint4 load_stream(const uint4* p) {
+#ifdef __CUDA_ARCH__
     uint4 r;
     asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
         : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
     return r;
+#else
+    return *p;
+#endif
 }
 
 template <int ROWS>
@@ -95,7 +100,9 @@ __device__ __forceinline__ void gemv_prefetch(const bf16* W, int out, int in) {
     if ((in & 7) == 0 && o < out) {
         const uint4* w4 = (const uint4*) (W + (long) o * in);
         for (int k = lane; k < min(in >> 3, 32 * GEMV_LOADS * GEMV_PREFETCH_ROUNDS); k += 32) {
+#ifdef __CUDA_ARCH__
             asm volatile("prefetch.global.L2 [%0];" :: "l"(w4 + k));
+#endif
         }
     }
 }

@@ -1,6 +1,5 @@
 package dev.nemoh.cuda;
 
-import dev.nemoh.Requirements;
 import dev.nemoh.Fixtures;
 import dev.nemoh.io.SafetensorsFile;
 import dev.nemoh.kernels.Vec;
@@ -41,7 +40,7 @@ class CudaForwardFixtureTest {
 
     @BeforeAll
     static void gpu() {
-        Requirements.assumeCuda();
+        TestDevice.cuda();
     }
 
     @ParameterizedTest
@@ -190,6 +189,46 @@ class CudaForwardFixtureTest {
                 assertTrue(err < 1e-4, "batched decode rows differ from single steps by " + err);
             } else {
                 assertTrue(rel < REL, "batched decode rows differ from single steps by rel " + rel);
+            }
+        }
+    }
+
+    /**
+     * The first batched step captures a CUDA graph and the next ones replay it (as single-sequence steps replay
+     * theirs): several steps must keep matching the same sequences stepped alone, as one step does (a batch of 3 goes
+     * through cuBLAS, whose products the graph then holds).
+     */
+    @ParameterizedTest
+    @CsvSource({"nemotron-h-tiny, 2", "nemotron-h-tiny, 3", "moe-tiny, 2", "moe-tiny, 3"})
+    void batchedStepsReplayingTheirGraphMatchSingleSequenceSteps(String fixture, int sequences) {
+        try (CudaModel model = CudaModel.load(Fixtures.model(fixture))) {
+            int vocab = model.config().vocabSize;
+            int[][] prompts = Arrays.copyOf(new int[][] {{5, 17, 42, 9, 100, 3, 8, 11, 12, 13}, {7, 1}, {1, 2, 3}}, sequences);
+            SequenceState[] batch = new SequenceState[sequences], alone = new SequenceState[sequences];
+            for (int b = 0; b < sequences; b++) {
+                batch[b] = model.newState();
+                alone[b] = model.newState();
+                model.forwardLast(prompts[b], batch[b]);
+                model.forwardLast(prompts[b], alone[b]);
+            }
+            double worstAbs = 0, worstRel = 0;
+            for (int step = 0; step < 4; step++) {
+                int[] next = new int[sequences];
+                for (int b = 0; b < sequences; b++) next[b] = (31 * step + 17 * b + 33) % vocab;
+                float[] batched = model.decodeBatch(next, batch);
+                for (int b = 0; b < sequences; b++) {
+                    double[] single = Fixtures.widen(model.forwardLast(new int[] {next[b]}, alone[b]));
+                    float[] row = Arrays.copyOfRange(batched, b * vocab, (b + 1) * vocab);
+                    worstAbs = Math.max(worstAbs, Fixtures.maxAbs(row, single));
+                    worstRel = Math.max(worstRel, Fixtures.relative(row, single));
+                }
+            }
+            System.out.printf("cuda %s 4 batched (%d) steps vs single steps: max abs %.3g, rel %.3g%n", fixture, sequences,
+                    worstAbs, worstRel);
+            if (sequences <= CudaLinear.GEMV_MAX_ROWS) {
+                assertTrue(worstAbs < 1e-4, "replayed batched steps differ from single steps by " + worstAbs);
+            } else {
+                assertTrue(worstRel < REL, "replayed batched steps differ from single steps by rel " + worstRel);
             }
         }
     }

@@ -1,6 +1,5 @@
 package dev.nemoh.cuda;
 
-import dev.nemoh.Requirements;
 import dev.nemoh.Fixtures;
 import dev.nemoh.config.NemotronHConfig;
 import dev.nemoh.model.LanguageModel.SequenceState;
@@ -30,7 +29,7 @@ class CudaRandomModelTest {
 
     @BeforeAll
     static void gpu() {
-        Requirements.assumeCuda();
+        TestDevice.cuda();
     }
 
     @Test

@@ -1,6 +1,5 @@
 package dev.nemoh.cuda;
 
-import dev.nemoh.Requirements;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -9,14 +8,13 @@ import java.util.SplittableRandom;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The FFM bindings end to end on a real GPU: driver, memory, an NVRTC-built kernel, one cuBLAS product. */
+/** The FFM bindings end to end (on the GPU, else the CPU emulator): driver, memory, an NVRTC-built kernel, one cuBLAS product. */
 class CudaSmokeTest {
     static Cuda cuda;
 
     @BeforeAll
     static void gpu() {
-        Requirements.assumeCuda();
-        cuda = Cuda.get();
+        cuda = TestDevice.cuda();
         cuda.makeCurrent();
         System.out.printf("GPU %s, %s, %d SMs, %.1f GiB%n", cuda.deviceName, cuda.arch(), cuda.multiprocessors,
                 cuda.totalMemory / 1073741824.0);

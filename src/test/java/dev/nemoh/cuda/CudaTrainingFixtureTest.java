@@ -16,7 +16,6 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * GPU training against transformers and PEFT on the dense fixtures ({@code training.safetensors}): the loss and
@@ -71,7 +70,7 @@ class CudaTrainingFixtureTest {
     @ParameterizedTest
     @CsvSource({"nemotron-h-tiny, FP32", "nano-v2-tiny, FP32", "nemotron-h-tiny, BF16", "nano-v2-tiny, BF16"})
     void fullFineTuningLossAndEveryGradient(String fixture, TrainingPrecision precision) {
-        assumeTrue(Cuda.available(), "no CUDA GPU here: GPU training's tests run on a GPU machine");
+        TestDevice.cuda();
         double tol = tolerance(precision);
         try (SafetensorsFile ref = reference(fixture)) {
             FullFineTune host = FullFineTune.load(Fixtures.model(fixture));
@@ -116,7 +115,7 @@ class CudaTrainingFixtureTest {
     @CsvSource({"nemotron-h-tiny, lora, FP32", "nemotron-h-tiny, dora, FP32", "nano-v2-tiny, lora, FP32",
             "nano-v2-tiny, dora, FP32", "nemotron-h-tiny, lora, BF16", "nano-v2-tiny, dora, BF16"})
     void adaptersMatchPeftOverThreeAdamWSteps(String fixture, String kind, TrainingPrecision precision) {
-        assumeTrue(Cuda.available(), "no CUDA GPU here: GPU training's tests run on a GPU machine");
+        TestDevice.cuda();
         double tol = tolerance(precision);
         try (SafetensorsFile ref = reference(fixture)) {
             LoraModel host = LoraModel.load(Fixtures.model(fixture), Fixtures.dir(fixture).resolve(kind + "_adapter"));
@@ -177,7 +176,7 @@ class CudaTrainingFixtureTest {
     @ParameterizedTest
     @CsvSource({"full", "lora"})
     void moeGradientsEqualTheCpuPath(String kind) {
-        assumeTrue(Cuda.available(), "no CUDA GPU here: GPU training's tests run on a GPU machine");
+        TestDevice.cuda();
         java.nio.file.Path dir = Fixtures.model("moe-tiny");
         try (SafetensorsFile ref = Fixtures.reference("moe-tiny")) {
             // moe-tiny's prompt, its first five tokens without a target
