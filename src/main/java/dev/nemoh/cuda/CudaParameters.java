@@ -8,7 +8,7 @@ import java.util.Map;
 
 /**
  * The trainable parameters on the GPU: float32 values and gradients of every {@link Parameter} of a model, packed in
- * one buffer each in the model's parameter order, so that the optimizer and the gradient norm run in one pass over
+ * one buffer each in the model's parameter order (each tensor aligned), so that the optimizer and the gradient norm run in one pass over
  * all of them. The host {@link Parameter}s stay the record that checkpoints and exports read: {@link #pull} copies
  * the device values into them, {@link #push} the other way.
  */
@@ -24,6 +24,8 @@ final class CudaParameters {
         }
     }
 
+    private static final int ALIGN = 64;
+
     private final Cuda cuda;
     final List<Parameter> parameters;
     final long values, grads;
@@ -36,10 +38,12 @@ final class CudaParameters {
         long n = 0;
         for (Parameter p : this.parameters) {
             offsets.put(p, n);
-            n += p.numel();
+            // each tensor starts on a 256-byte boundary, as the vectorised kernels that read it need (the padding
+            // stays zero through every update)
+            n += (p.numel() + ALIGN - 1) / ALIGN * ALIGN;
         }
         count = n;
-        values = cuda.alloc(4 * Math.max(1, n));
+        values = cuda.allocZeroed(4 * Math.max(1, n));
         grads = cuda.allocZeroed(4 * Math.max(1, n));
         push();
     }
