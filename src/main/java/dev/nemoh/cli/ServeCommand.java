@@ -7,11 +7,13 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
-import java.util.concurrent.CountDownLatch;
+import java.io.PrintStream;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
 
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = "Serves the model over an OpenAI-compatible HTTP API (chat and text completions, streamed or whole), decoding concurrent requests together (continuous batching).")
-final class ServeCommand implements Runnable {
+final class ServeCommand implements Callable<Integer> {
     @Mixin
     ModelOption model;
 
@@ -28,7 +30,7 @@ final class ServeCommand implements Runnable {
     String name;
 
     @Override
-    public void run() {
+    public Integer call() {
         OpenAiServer.Options options = server.options(host, port);
         TextModel tm = TextModel.open(model);
         String id = name != null ? name : model.resolve().toAbsolutePath().normalize().getFileName().toString();
@@ -45,16 +47,45 @@ final class ServeCommand implements Runnable {
         }
         System.err.printf("serving %s on http://%s:%d/v1 (max batch %d, queue %d, max tokens %d); Ctrl-C stops%n",
                 id, host, s.port(), server.maxBatch, server.maxQueue, server.maxTokens);
-        CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+        return awaitStop(s, tm, System.err);
+    }
+
+    /**
+     * Serves until Ctrl-C (the shutdown hook closes the server, letting running generations finish) or until the
+     * server fails for good (an Error such as OutOfMemoryError in its scheduler): then it prints one line, closes
+     * the server and returns exit code 1, so that a supervisor (systemd, Kubernetes...) restarts a clean process.
+     */
+    static int awaitStop(OpenAiServer s, AutoCloseable model, PrintStream err) {
+        Thread hook = new Thread(() -> {
             s.close();
-            tm.close();
-            stopped.countDown();
-        }));
+            closeQuietly(model);
+        });
+        Runtime.getRuntime().addShutdownHook(hook);
+        Throwable failure;
         try {
-            stopped.await();
+            failure = s.failure().get();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            return 1;
+        } catch (ExecutionException e) {
+            failure = e.getCause();
+        }
+        try {
+            Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException e) {
+            return 1; // the JVM is shutting down already: the hook closes everything
+        }
+        err.println("error: " + OpenAiServer.failureMessage(failure));
+        s.close();
+        closeQuietly(model);
+        return 1;
+    }
+
+    private static void closeQuietly(AutoCloseable c) {
+        try {
+            c.close();
+        } catch (Exception e) {
+            // closing on the way out; nothing more to do
         }
     }
 }

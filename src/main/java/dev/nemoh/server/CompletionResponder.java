@@ -25,13 +25,15 @@ final class CompletionResponder {
     private final ServedModel served;
     private final CompletionRequest req;
     private final Job job;
+    private final Scheduler scheduler;
     private final String id;
     private final long created = System.currentTimeMillis() / 1000;
 
-    CompletionResponder(ServedModel served, CompletionRequest req, Job job) {
+    CompletionResponder(ServedModel served, CompletionRequest req, Job job, Scheduler scheduler) {
         this.served = served;
         this.req = req;
         this.job = job;
+        this.scheduler = scheduler;
         this.id = (req.chat() ? "chatcmpl-" : "cmpl-") + java.util.UUID.randomUUID().toString().replace("-", "");
     }
 
@@ -40,7 +42,8 @@ final class CompletionResponder {
         StringBuilder text = new StringBuilder();
         List<Job.Token> tokens = new ArrayList<>();
         while (true) {
-            Job.Event e = job.events.take();
+            Job.Event e = next();
+            if (e == null) continue;
             switch (e) {
                 case Job.Token t -> {
                     text.append(t.text());
@@ -95,7 +98,7 @@ final class CompletionResponder {
             send(out, chunk(delta, null, null, null));
         }
         while (true) {
-            Job.Event e = job.events.poll(KEEP_ALIVE_MILLIS, TimeUnit.MILLISECONDS);
+            Job.Event e = next();
             if (e == null) {
                 out.write(": keep-alive\n\n".getBytes(StandardCharsets.UTF_8));
                 out.flush();
@@ -137,6 +140,21 @@ final class CompletionResponder {
                 }
             }
         }
+    }
+
+    /**
+     * The job's next event, or null after a second without one. Never waits longer: a scheduler that stopped for
+     * good without telling this job (it failed while failing the others) shows here as a {@link Job.Failed}.
+     */
+    private Job.Event next() throws InterruptedException {
+        Job.Event e = job.events.poll(KEEP_ALIVE_MILLIS, TimeUnit.MILLISECONDS);
+        if (e != null) return e;
+        Throwable failed = scheduler.failed();
+        if (failed != null) {
+            e = job.events.poll();
+            return e != null ? e : new Job.Failed(Scheduler.failureMessage(failed));
+        }
+        return null;
     }
 
     /** Sends the text as one chunk (two for chat when it spans reasoning and answer); returns the new text offset. */

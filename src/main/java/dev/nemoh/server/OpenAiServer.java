@@ -58,6 +58,7 @@ public final class OpenAiServer implements AutoCloseable {
     private final ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
     private final HttpServer http;
     private final long started = System.currentTimeMillis() / 1000;
+    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
 
     private OpenAiServer(ServedModel served, Options options) throws IOException {
         this.served = served;
@@ -77,6 +78,21 @@ public final class OpenAiServer implements AutoCloseable {
 
     public int port() {
         return http.getAddress().getPort();
+    }
+
+    /**
+     * Completes with the fatal error (an {@link Error} in the scheduler thread, such as OutOfMemoryError) after which
+     * this server generates nothing more: every request then running or waiting got a 500, new ones get 503 and
+     * {@code /health} answers 503. Whoever runs the server should close it and stop (the {@code serve} command exits
+     * with code 1).
+     */
+    public java.util.concurrent.CompletableFuture<Throwable> failure() {
+        return scheduler.failure();
+    }
+
+    /** One line saying what the fatal error {@code t} did and what to do about it. */
+    public static String failureMessage(Throwable t) {
+        return Scheduler.failureMessage(t);
     }
 
     /** Requests answered on {@code endpoint} with {@code status}. */
@@ -103,7 +119,9 @@ public final class OpenAiServer implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             status = 503;
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
+            // a bug or an Error (out of heap, out of stack) in this request's own thread: it ends this request only
+            status = 500;
             ObjectNode body = Json.object();
             body.set("error", errorObject(new ApiException(500, "server_error", null, null, "internal error: " + e)));
             trySend(ex, 500, "application/json", Json.bytes(body));
@@ -117,6 +135,10 @@ public final class OpenAiServer implements AutoCloseable {
         switch (path) {
             case "/health" -> {
                 method(ex, "GET");
+                Throwable failed = scheduler.failed();
+                if (failed != null) {
+                    return send(ex, 503, Json.object().put("status", "error").put("message", Scheduler.failureMessage(failed)));
+                }
                 return send(ex, 200, Json.object().put("status", "ok"));
             }
             case "/metrics" -> {
@@ -166,7 +188,7 @@ public final class OpenAiServer implements AutoCloseable {
                 new CompletionRequest.Bounds(options.maxTokens(), options.maxCacheBytes()));
         Job job = req.job(served);
         scheduler.submit(job);
-        CompletionResponder responder = new CompletionResponder(served, req, job);
+        CompletionResponder responder = new CompletionResponder(served, req, job, scheduler);
         if (!req.stream()) {
             try {
                 return send(ex, 200, responder.whole());
@@ -247,6 +269,7 @@ public final class OpenAiServer implements AutoCloseable {
     /** Refuses new requests (503), lets running generations finish, then stops listening. */
     @Override
     public void close() {
+        if (!closed.compareAndSet(false, true)) return;
         scheduler.close();
         http.stop(1);
         executor.close();

@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * Continuous batching: one thread runs every active sequence forward in one batched decode step, again and again.
@@ -19,6 +20,11 @@ import java.util.List;
  * within its means: at most {@code maxBatch} sequences at once, whose caches (at their full length, prompt + max
  * tokens) fit in {@code maxCacheBytes}; and at most {@code maxQueue} requests waiting, beyond which
  * {@link #submit} refuses with 429.
+ *
+ * <p>A {@link RuntimeException} while a sequence is prefilled or decoded fails that sequence (or that step's batch)
+ * alone. Anything else that escapes, an {@link Error} above all (out of heap, out of stack), is fatal: every running
+ * and waiting request fails with a 500, new ones get 503, and {@link #failure()} completes so that whoever runs the
+ * server can stop it (the {@code serve} command exits non-zero; see README's Server section).
  */
 final class Scheduler implements AutoCloseable {
     /** Checked by {@link OpenAiServer.Options}. */
@@ -32,8 +38,12 @@ final class Scheduler implements AutoCloseable {
     private final ArrayDeque<Job> waiting = new ArrayDeque<>(); // guarded by lock
     private boolean closing; // guarded by lock
     private final List<Job> active = new ArrayList<>(); // scheduler thread only
+    private final List<Job> starting = new ArrayList<>(); // scheduler thread only: admitted, not yet prefilled
     private long reserved; // scheduler thread only
     private final Thread thread;
+    /** Completes with the fatal error that stopped the scheduler thread; never completes otherwise. */
+    private final CompletableFuture<Throwable> failure = new CompletableFuture<>();
+    private volatile Throwable failed;
 
     Scheduler(LanguageModel model, Tokenizer tokenizer, Limits limits, Metrics metrics) {
         this.model = model;
@@ -47,9 +57,30 @@ final class Scheduler implements AutoCloseable {
         return limits;
     }
 
+    /** Completes with the error that stopped the scheduler for good (see the class comment). */
+    CompletableFuture<Throwable> failure() {
+        return failure;
+    }
+
+    /** The fatal error, or null while the scheduler runs. */
+    Throwable failed() {
+        return failed;
+    }
+
+    /** What a request that the fatal error {@code t} ended is told. */
+    static String failureMessage(Throwable t) {
+        return "the server failed (" + t + ") and stops; every running and waiting request was ended."
+                + " Retry once it has been restarted" + (t instanceof OutOfMemoryError
+                ? "; if it ran out of heap, lower --max-cache-memory or --max-batch, or raise the heap (-Xmx in JAVA_OPTS)" : "");
+    }
+
     /** Queues a job; its events arrive on {@link Job#events}. Throws 429 when the queue is full, 503 when stopping. */
     void submit(Job job) {
         synchronized (lock) {
+            if (failed != null) {
+                metrics.rejected.increment();
+                throw new ApiException(503, "server_error", null, "server_failed", failureMessage(failed));
+            }
             if (closing) {
                 metrics.rejected.increment();
                 throw new ApiException(503, "service_unavailable", null, "shutting_down",
@@ -68,16 +99,54 @@ final class Scheduler implements AutoCloseable {
     }
 
     private void run() {
-        while (true) {
-            List<Job> admitted = new ArrayList<>();
+        try {
+            loop();
+        } catch (InterruptedException e) {
+            // nothing interrupts this thread; if something does, end as a failure rather than leave requests waiting
+            fail(e);
+        } catch (Throwable t) {
+            fail(t);
+        }
+    }
+
+    /**
+     * Ends every request the scheduler holds with a 500 naming {@code t}, refuses new ones and lets the server know.
+     * The sequences' states are dropped first, which frees their caches' memory if {@code t} was an OutOfMemoryError.
+     */
+    private void fail(Throwable t) {
+        failed = t;
+        List<Job> doomed = new ArrayList<>();
+        try {
+            for (Job j : active) {
+                j.generation = null;
+                j.sequence = null;
+            }
+            doomed.addAll(active);
+            doomed.addAll(starting);
+            active.clear();
+            starting.clear();
             synchronized (lock) {
-                while (active.isEmpty() && waiting.isEmpty() && !closing) {
-                    try {
-                        lock.wait();
-                    } catch (InterruptedException e) {
-                        return;
-                    }
-                }
+                closing = true;
+                doomed.addAll(waiting);
+                waiting.clear();
+                reserved = 0;
+            }
+            Job.Failed event = new Job.Failed(failureMessage(t));
+            for (Job j : doomed) j.events.add(event);
+        } catch (Throwable again) {
+            t.addSuppressed(again); // responders see failed() on their next poll and report it themselves
+        } finally {
+            metrics.queueDepth.set(0);
+            publish();
+            failure.complete(t);
+        }
+    }
+
+    private void loop() throws InterruptedException {
+        while (true) {
+            List<Job> admitted = starting;
+            synchronized (lock) {
+                while (active.isEmpty() && waiting.isEmpty() && !closing) lock.wait();
                 if (closing && active.isEmpty() && waiting.isEmpty()) return;
                 long budget = reserved;
                 while (!waiting.isEmpty() && active.size() + admitted.size() < limits.maxBatch()
@@ -93,6 +162,7 @@ final class Scheduler implements AutoCloseable {
                 metrics.queueDepth.set(waiting.size());
             }
             for (Job j : admitted) start(j);
+            admitted.clear();
             step();
         }
     }
