@@ -21,10 +21,18 @@ final class ServerOptions {
     @Option(names = "--max-body-bytes", defaultValue = "1048576", paramLabel = "N", description = "Largest request body; more gets 413 (default ${DEFAULT-VALUE}).")
     int maxBodyBytes;
 
+    @Option(names = "--request-timeout", defaultValue = "600", paramLabel = "SECONDS",
+            description = "Longest a completion request may take, waiting and generating, from its arrival to its last byte; past it the answer is 504 (an error chunk when streaming) and its generation stops (default ${DEFAULT-VALUE}).")
+    long requestTimeoutSeconds;
+
     OpenAiServer.Options options(String host, int port) {
+        if (requestTimeoutSeconds < 1 || requestTimeoutSeconds > 31_536_000) {
+            throw new IllegalArgumentException("--request-timeout must be between 1 and 31536000 seconds, got " + requestTimeoutSeconds);
+        }
         if (maxCacheMib < 1 || maxCacheMib > Long.MAX_VALUE >> 20) {
             throw new IllegalArgumentException("--max-cache-memory must be a positive number of MiB, got " + maxCacheMib);
         }
-        return new OpenAiServer.Options(host, port, maxBatch, maxQueue, maxTokens, maxCacheMib << 20, maxBodyBytes);
+        return new OpenAiServer.Options(host, port, maxBatch, maxQueue, maxTokens, maxCacheMib << 20, maxBodyBytes)
+                .withRequestTimeout(java.time.Duration.ofSeconds(requestTimeoutSeconds));
     }
 }

@@ -25,18 +25,58 @@ import java.util.concurrent.Executors;
 public final class OpenAiServer implements AutoCloseable {
     /**
      * @param maxTokens      the largest max_tokens a request may ask for (and the default cap for chat)
-     * @param maxCacheBytes  cache memory all running sequences may reserve together, each at its full length
+     * @param maxCacheBytes  cache memory all running sequences may reserve together, each at its full length; 0 picks
+     *                       it (see {@link #cacheBound}); on the CPU it must fit in the heap the model leaves free
      * @param maxBodyBytes   the largest request body accepted (413 beyond)
+     * @param requestTimeout how long a completion request may take, from its arrival to its last byte (504 beyond)
+     * @param apiKey         the key {@code /v1/*} requires as {@code Authorization: Bearer KEY}, or null for none
+     * @param metricsKey     the key {@code /metrics} requires, or null for none
+     * @param tls            HTTPS with this context (see {@link PemTls}), or null for plain HTTP
      */
     public record Options(String host, int port, int maxBatch, int maxQueue, int maxTokens, long maxCacheBytes,
-                          int maxBodyBytes) {
+                          int maxBodyBytes, java.time.Duration requestTimeout, String apiKey, String metricsKey,
+                          javax.net.ssl.SSLContext tls) {
+        public static final java.time.Duration DEFAULT_REQUEST_TIMEOUT = java.time.Duration.ofSeconds(600);
+
         public Options {
             if (port < 0 || port > 65535) throw new IllegalArgumentException("--port must be in [0, 65535], got " + port);
             if (maxBatch < 1) throw new IllegalArgumentException("--max-batch must be >= 1, got " + maxBatch);
             if (maxQueue < 0) throw new IllegalArgumentException("--max-queue must be >= 0, got " + maxQueue);
             if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens-limit must be >= 1, got " + maxTokens);
-            if (maxCacheBytes < 1) throw new IllegalArgumentException("--max-cache-memory must be > 0, got " + maxCacheBytes + " bytes");
+            if (maxCacheBytes < 0) throw new IllegalArgumentException("--max-cache-memory must be > 0, got " + maxCacheBytes + " bytes");
             if (maxBodyBytes < 1) throw new IllegalArgumentException("--max-body-bytes must be >= 1, got " + maxBodyBytes);
+            if (requestTimeout == null || requestTimeout.isNegative() || requestTimeout.isZero()
+                    || requestTimeout.compareTo(java.time.Duration.ofDays(365)) > 0) {
+                throw new IllegalArgumentException("--request-timeout must be between 1 and 31536000 seconds, got "
+                        + (requestTimeout == null ? "none" : requestTimeout.toSeconds()));
+            }
+            BearerKey.check("--api-key (or NEMOH_API_KEY)", apiKey);
+            BearerKey.check("--metrics-key", metricsKey);
+        }
+
+        /** Plain HTTP, no keys, requests bounded by {@link #DEFAULT_REQUEST_TIMEOUT}. */
+        public Options(String host, int port, int maxBatch, int maxQueue, int maxTokens, long maxCacheBytes, int maxBodyBytes) {
+            this(host, port, maxBatch, maxQueue, maxTokens, maxCacheBytes, maxBodyBytes, DEFAULT_REQUEST_TIMEOUT, null, null, null);
+        }
+
+        public Options withRequestTimeout(java.time.Duration timeout) {
+            return new Options(host, port, maxBatch, maxQueue, maxTokens, maxCacheBytes, maxBodyBytes, timeout, apiKey, metricsKey, tls);
+        }
+
+        public Options withKeys(String apiKey, String metricsKey) {
+            return new Options(host, port, maxBatch, maxQueue, maxTokens, maxCacheBytes, maxBodyBytes, requestTimeout, apiKey, metricsKey, tls);
+        }
+
+        public Options withTls(javax.net.ssl.SSLContext tls) {
+            return new Options(host, port, maxBatch, maxQueue, maxTokens, maxCacheBytes, maxBodyBytes, requestTimeout, apiKey, metricsKey, tls);
+        }
+
+        @Override
+        public String toString() { // keeps the keys out of logs
+            return "Options[" + host + ":" + port + ", maxBatch=" + maxBatch + ", maxQueue=" + maxQueue + ", maxTokens="
+                    + maxTokens + ", maxCacheBytes=" + maxCacheBytes + ", maxBodyBytes=" + maxBodyBytes + ", requestTimeout="
+                    + requestTimeout + ", apiKey=" + (apiKey == null ? "none" : "set") + ", metricsKey="
+                    + (metricsKey == null ? "none" : "set") + ", tls=" + (tls != null) + "]";
         }
     }
 
@@ -101,6 +141,7 @@ public final class OpenAiServer implements AutoCloseable {
     }
 
     private void handle(HttpExchange ex) {
+        long arrived = System.nanoTime();
         String path = ex.getRequestURI().getPath();
         String endpoint = switch (path) {
             case "/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions" -> path;
@@ -108,7 +149,7 @@ public final class OpenAiServer implements AutoCloseable {
         };
         int status = 500;
         try {
-            status = route(ex, path);
+            status = route(ex, path, arrived);
         } catch (ApiException e) {
             status = e.status;
             ObjectNode body = Json.object();
@@ -131,7 +172,7 @@ public final class OpenAiServer implements AutoCloseable {
         }
     }
 
-    private int route(HttpExchange ex, String path) throws IOException, InterruptedException {
+    private int route(HttpExchange ex, String path, long arrived) throws IOException, InterruptedException {
         switch (path) {
             case "/health" -> {
                 method(ex, "GET");
@@ -157,11 +198,11 @@ public final class OpenAiServer implements AutoCloseable {
             }
             case "/v1/chat/completions" -> {
                 method(ex, "POST");
-                return complete(ex, true);
+                return complete(ex, true, arrived);
             }
             case "/v1/completions" -> {
                 method(ex, "POST");
-                return complete(ex, false);
+                return complete(ex, false, arrived);
             }
             default -> {
                 if (path.startsWith("/v1/models/")) {
@@ -182,18 +223,19 @@ public final class OpenAiServer implements AutoCloseable {
                 .put("owned_by", "nemoh").put("max_model_len", served.model().config().maxPositionEmbeddings);
     }
 
-    private int complete(HttpExchange ex, boolean chat) throws IOException, InterruptedException {
+    private int complete(HttpExchange ex, boolean chat, long arrived) throws IOException, InterruptedException {
         byte[] body = readBody(ex);
         CompletionRequest req = CompletionRequest.parse(Json.parse(body), chat, served,
                 new CompletionRequest.Bounds(options.maxTokens(), options.maxCacheBytes()));
         Job job = req.job(served);
+        job.deadline(arrived + options.requestTimeout().toNanos());
         scheduler.submit(job);
-        CompletionResponder responder = new CompletionResponder(served, req, job, scheduler);
+        CompletionResponder responder = new CompletionResponder(served, req, job, scheduler, options.requestTimeout());
         if (!req.stream()) {
             try {
                 return send(ex, 200, responder.whole());
             } catch (IOException e) {
-                job.cancel();
+                job.cancel(Job.Stop.CLIENT_GONE);
                 throw e;
             }
         }
@@ -202,7 +244,7 @@ public final class OpenAiServer implements AutoCloseable {
         try {
             ex.sendResponseHeaders(200, 0);
         } catch (IOException e) {
-            job.cancel();
+            job.cancel(Job.Stop.CLIENT_GONE);
             throw e;
         }
         responder.stream(ex.getResponseBody());

@@ -247,5 +247,8 @@ class CliTest {
         Run r = run("serve", "--model", "models/nemoh-tiny", "--max-batch", "0");
         assertEquals(2, r.code());
         assertEquals("error: --max-batch must be >= 1, got 0", r.err().strip());
+        r = run("serve", "--model", "models/nemoh-tiny", "--request-timeout", "0");
+        assertEquals(2, r.code());
+        assertEquals("error: --request-timeout must be between 1 and 31536000 seconds, got 0", r.err().strip());
     }
 }
