@@ -99,7 +99,13 @@ public final class CudaModel implements LanguageModel {
     @Override
     public SequenceState newState() {
         cuda.makeCurrent();
-        return new CudaState(cuda, config);
+        return new CudaState(cuda, config, Integer.MAX_VALUE);
+    }
+
+    @Override
+    public SequenceState newState(int maxLength) {
+        cuda.makeCurrent();
+        return new CudaState(cuda, config, maxLength);
     }
 
     /** The GPU keeps keys and values in bf16 (see {@link CudaState}). */

@@ -30,6 +30,7 @@ class ServeFailureTest {
     record OutOfHeap(NemotronHModel inner) implements LanguageModel {
         public NemotronHConfig config() { return inner.config(); }
         public SequenceState newState() { return inner.newState(); }
+        public SequenceState newState(int maxLength) { return inner.newState(maxLength); }
         public float[] forwardLast(int[] ids, SequenceState s) { return inner.forwardLast(ids, s); }
         public float[] decodeBatch(int[] t, SequenceState[] s) { throw new OutOfMemoryError("Java heap space (injected)"); }
         public long cacheBytes(long n) { return inner.cacheBytes(n); }

@@ -149,6 +149,11 @@ final class TestServer implements AutoCloseable {
         }
 
         @Override
+        public SequenceState newState(int maxLength) {
+            return inner.newState(maxLength);
+        }
+
+        @Override
         public float[] forwardLast(int[] ids, SequenceState state) {
             return inner.forwardLast(ids, state);
         }
@@ -205,6 +210,11 @@ final class TestServer implements AutoCloseable {
         @Override
         public SequenceState newState() {
             return inner.newState();
+        }
+
+        @Override
+        public SequenceState newState(int maxLength) {
+            return inner.newState(maxLength);
         }
 
         @Override
