@@ -45,8 +45,9 @@ final class ServeCommand implements Callable<Integer> {
             tm.close();
             throw e;
         }
-        System.err.printf("serving %s on http://%s:%d/v1 (max batch %d, queue %d, max tokens %d); Ctrl-C stops%n",
-                id, host, s.port(), server.maxBatch, server.maxQueue, server.maxTokens);
+        System.err.printf("serving %s on http://%s:%d/v1 (max batch %d, queue %d, max tokens %d, cache memory %d MiB,"
+                        + " request timeout %d s); Ctrl-C stops%n", id, host, s.port(), server.maxBatch, server.maxQueue,
+                server.maxTokens, s.maxCacheBytes() >> 20, options.requestTimeout().toSeconds());
         return awaitStop(s, tm, System.err);
     }
 

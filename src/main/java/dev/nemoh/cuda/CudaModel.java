@@ -108,6 +108,12 @@ public final class CudaModel implements LanguageModel {
         return new CudaState(cuda, config, maxLength);
     }
 
+    /** States live in GPU memory: the server's heap check does not apply to them. */
+    @Override
+    public boolean statesOnHeap() {
+        return false;
+    }
+
     /** The GPU keeps keys and values in bf16 (see {@link CudaState}). */
     @Override
     public long cacheBytes(long contextLength) {

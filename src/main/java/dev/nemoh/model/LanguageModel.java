@@ -38,6 +38,11 @@ public interface LanguageModel extends AutoCloseable {
     /** Bytes of state one sequence of {@code contextLength} tokens holds (Mamba states and the KV cache). */
     long cacheBytes(long contextLength);
 
+    /** Whether sequence states live in the Java heap (the CPU model's) rather than in device memory. */
+    default boolean statesOnHeap() {
+        return true;
+    }
+
     /** Bytes of weights one decode step reads, for roofline figures. */
     long decodeWeightBytes();
 

@@ -95,6 +95,8 @@ public final class OpenAiServer implements AutoCloseable {
     private final Options options;
     private final Metrics metrics = new Metrics();
     private final Scheduler scheduler;
+    /** The cache bound in force: {@link Options#maxCacheBytes}, or the one picked when that is 0. */
+    private final long maxCacheBytes;
     private final ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
     private final HttpServer http;
     private final long started = System.currentTimeMillis() / 1000;
@@ -103,8 +105,9 @@ public final class OpenAiServer implements AutoCloseable {
     private OpenAiServer(ServedModel served, Options options) throws IOException {
         this.served = served;
         this.options = options;
+        this.maxCacheBytes = cacheBound(served.model(), options.maxCacheBytes());
         this.scheduler = new Scheduler(served.model(), served.tokenizer(),
-                new Scheduler.Limits(options.maxBatch(), options.maxQueue(), options.maxCacheBytes()), metrics);
+                new Scheduler.Limits(options.maxBatch(), options.maxQueue(), maxCacheBytes), metrics);
         this.http = HttpServer.create(new InetSocketAddress(options.host(), options.port()), 0);
         http.createContext("/", this::handle);
         http.setExecutor(executor);
@@ -118,6 +121,46 @@ public final class OpenAiServer implements AutoCloseable {
 
     public int port() {
         return http.getAddress().getPort();
+    }
+
+    /** The cache memory the running sequences may reserve together (the bound given, or the one picked). */
+    public long maxCacheBytes() {
+        return maxCacheBytes;
+    }
+
+    /** The default cache bound, and the most it may be when the states do not live in the heap. */
+    static final long DEFAULT_CACHE_BYTES = 4096L << 20;
+
+    /**
+     * The cache bound for {@code model}: {@code requested}, or when that is 0, {@link #DEFAULT_CACHE_BYTES} capped at
+     * three quarters of the heap the model leaves free (the last quarter is for activations, logits and requests).
+     * States in the Java heap (the CPU model's) must fit in what the heap has left after loading the model: a larger
+     * bound is refused with one line, since the server would otherwise run out of heap under load instead of making
+     * requests wait. States in device memory (cuda) are not checked against the heap.
+     */
+    static long cacheBound(dev.nemoh.model.LanguageModel model, long requested) {
+        if (!model.statesOnHeap()) return requested == 0 ? DEFAULT_CACHE_BYTES : requested;
+        long max = Runtime.getRuntime().maxMemory();
+        if (max == Long.MAX_VALUE) return requested == 0 ? DEFAULT_CACHE_BYTES : requested; // no heap limit
+        for (int i = 0; i < 2; i++) System.gc(); // so that what is in use is what the model and its tokenizer hold
+        long used = java.lang.management.ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
+        long free = max - used;
+        String heap = "max heap " + (max >> 20) + " MiB (-Xmx) with " + (used >> 20) + " MiB in use after loading the model, which leaves "
+                + (Math.max(0, free) >> 20) + " MiB";
+        if (requested == 0) {
+            long bound = Math.min(DEFAULT_CACHE_BYTES, free / 4 * 3);
+            if (bound < 1 << 20) {
+                throw new IllegalArgumentException("the Java heap has no room for sequence caches: " + heap
+                        + "; raise the heap (e.g. JAVA_OPTS=-Xmx8g ./nemoh serve ...)");
+            }
+            return bound;
+        }
+        if (requested > free) {
+            throw new IllegalArgumentException("--max-cache-memory " + (requested >> 20) + " MiB does not fit in the Java heap: "
+                    + heap + "; lower --max-cache-memory (at most " + (Math.max(0, free) >> 20) + ", better 3/4 of it) or raise"
+                    + " the heap (e.g. JAVA_OPTS=-Xmx" + Math.ceilDiv(used + requested * 4 / 3, 1L << 30) + "g ./nemoh serve ...)");
+        }
+        return requested;
     }
 
     /**
@@ -226,7 +269,7 @@ public final class OpenAiServer implements AutoCloseable {
     private int complete(HttpExchange ex, boolean chat, long arrived) throws IOException, InterruptedException {
         byte[] body = readBody(ex);
         CompletionRequest req = CompletionRequest.parse(Json.parse(body), chat, served,
-                new CompletionRequest.Bounds(options.maxTokens(), options.maxCacheBytes()));
+                new CompletionRequest.Bounds(options.maxTokens(), maxCacheBytes));
         Job job = req.job(served);
         job.deadline(arrived + options.requestTimeout().toNanos());
         scheduler.submit(job);

@@ -251,4 +251,14 @@ class CliTest {
         assertEquals(2, r.code());
         assertEquals("error: --request-timeout must be between 1 and 31536000 seconds, got 0", r.err().strip());
     }
+
+    @Test
+    void serveRefusesACacheBoundTheHeapCannotHold() {
+        long mib = Runtime.getRuntime().maxMemory() >> 20;
+        Run r = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(60),
+                () -> run("serve", "--model", "models/nemoh-tiny", "--port", "0", "--max-cache-memory", String.valueOf(mib)));
+        assertEquals(2, r.code(), r.err());
+        String last = r.err().strip().lines().reduce((a, b) -> b).orElseThrow();
+        assertTrue(last.startsWith("error: --max-cache-memory " + mib + " MiB does not fit in the Java heap"), last);
+    }
 }
