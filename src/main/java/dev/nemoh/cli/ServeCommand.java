@@ -31,7 +31,7 @@ final class ServeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        OpenAiServer.Options options = server.options(host, port);
+        OpenAiServer.Options options = server.options(host, port, System.getenv());
         TextModel tm = TextModel.open(model);
         String id = name != null ? name : model.resolve().toAbsolutePath().normalize().getFileName().toString();
         OpenAiServer s;
@@ -45,10 +45,34 @@ final class ServeCommand implements Callable<Integer> {
             tm.close();
             throw e;
         }
-        System.err.printf("serving %s on http://%s:%d/v1 (max batch %d, queue %d, max tokens %d, cache memory %d MiB,"
+        for (String warning : warnings(host, options.apiKey() != null, options.tls() != null)) System.err.println(warning);
+        System.err.printf("serving %s on " + (options.tls() != null ? "https" : "http") + "://%s:%d/v1 (max batch %d, queue %d, max tokens %d, cache memory %d MiB,"
                         + " request timeout %d s); Ctrl-C stops%n", id, host, s.port(), server.maxBatch, server.maxQueue,
                 server.maxTokens, s.maxCacheBytes() >> 20, options.requestTimeout().toSeconds());
         return awaitStop(s, tm, System.err);
+    }
+
+    /**
+     * What to warn of when listening on {@code host}: an address beyond loopback without an API key lets anyone who
+     * reaches the port use the model; with a key but without TLS, the key crosses the network in clear text.
+     */
+    static java.util.List<String> warnings(String host, boolean keyed, boolean tls) {
+        boolean loopback;
+        try {
+            loopback = java.net.InetAddress.getByName(host).isLoopbackAddress();
+        } catch (java.net.UnknownHostException e) {
+            loopback = false; // binding fails later, with its own message
+        }
+        if (loopback) return java.util.List.of();
+        if (!keyed) {
+            return java.util.List.of("warning: listening on " + host + " without an API key: anyone who can reach this port"
+                    + " can use the model; set --api-key or NEMOH_API_KEY (and --ssl-certfile/--ssl-keyfile), or listen on 127.0.0.1");
+        }
+        if (!tls) {
+            return java.util.List.of("warning: listening on " + host + " without TLS: the API key and the texts cross the"
+                    + " network in clear text; give --ssl-certfile and --ssl-keyfile, or put a TLS proxy in front");
+        }
+        return java.util.List.of();
     }
 
     /**

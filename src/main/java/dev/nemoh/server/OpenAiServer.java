@@ -95,6 +95,8 @@ public final class OpenAiServer implements AutoCloseable {
     private final Options options;
     private final Metrics metrics = new Metrics();
     private final Scheduler scheduler;
+    /** What /v1/* and /metrics require, or null when open. */
+    private final BearerKey apiKey, metricsKey;
     /** The cache bound in force: {@link Options#maxCacheBytes}, or the one picked when that is 0. */
     private final long maxCacheBytes;
     private final ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
@@ -106,9 +108,18 @@ public final class OpenAiServer implements AutoCloseable {
         this.served = served;
         this.options = options;
         this.maxCacheBytes = cacheBound(served.model(), options.maxCacheBytes());
+        this.apiKey = options.apiKey() == null ? null : new BearerKey(options.apiKey());
+        this.metricsKey = options.metricsKey() == null ? null : new BearerKey(options.metricsKey());
         this.scheduler = new Scheduler(served.model(), served.tokenizer(),
                 new Scheduler.Limits(options.maxBatch(), options.maxQueue(), maxCacheBytes), metrics);
-        this.http = HttpServer.create(new InetSocketAddress(options.host(), options.port()), 0);
+        InetSocketAddress address = new InetSocketAddress(options.host(), options.port());
+        if (options.tls() != null) {
+            com.sun.net.httpserver.HttpsServer https = com.sun.net.httpserver.HttpsServer.create(address, 0);
+            https.setHttpsConfigurator(new com.sun.net.httpserver.HttpsConfigurator(options.tls()));
+            this.http = https;
+        } else {
+            this.http = HttpServer.create(address, 0);
+        }
         http.createContext("/", this::handle);
         http.setExecutor(executor);
         http.start();
@@ -215,7 +226,25 @@ public final class OpenAiServer implements AutoCloseable {
         }
     }
 
+    /**
+     * 401 unless the request carries {@code key} as {@code Authorization: Bearer KEY} (nothing to check when it is
+     * null). The body is OpenAI's for a missing or wrong key.
+     */
+    private static void authorize(HttpExchange ex, BearerKey key, String option) {
+        if (key == null) return;
+        String given = ex.getRequestHeaders().getFirst("Authorization");
+        if (key.accepts(given)) return;
+        ex.getResponseHeaders().set("WWW-Authenticate", "Bearer");
+        throw new ApiException(401, "invalid_request_error", null, "invalid_api_key", (given == null
+                ? "You didn't provide an API key. "
+                : "Incorrect API key provided. ")
+                + "Send the key the server was started with (" + option + ") in an Authorization header:"
+                + " 'Authorization: Bearer YOUR_KEY'");
+    }
+
     private int route(HttpExchange ex, String path, long arrived) throws IOException, InterruptedException {
+        if (path.equals("/v1") || path.startsWith("/v1/")) authorize(ex, apiKey, "--api-key or NEMOH_API_KEY");
+        else if (path.equals("/metrics")) authorize(ex, metricsKey, "--metrics-key");
         switch (path) {
             case "/health" -> {
                 method(ex, "GET");
