@@ -84,10 +84,14 @@ public final class OpenAiServer implements AutoCloseable {
      * The JDK server reads its socket settings once per JVM, from system properties, when the first server starts.
      * TCP_NODELAY: without it Nagle's algorithm holds each small SSE chunk back until the previous one is
      * acknowledged, which halved streaming throughput on loopback (docs/PERFORMANCE.md). The connection bound keeps a
-     * flood of idle connections from using up file descriptors; -D on the command line overrides either.
+     * flood of idle connections from using up file descriptors, and the request read time bounds how long a slow
+     * client may hold one; -D on the command line overrides each.
      */
     static {
         if (System.getProperty("sun.net.httpserver.nodelay") == null) System.setProperty("sun.net.httpserver.nodelay", "true");
+        // a request's line, headers and body must arrive within a minute: a client that sends them a byte at a time
+        // would otherwise hold a connection (of the 1024) for ever; the JDK closes the connection past it
+        if (System.getProperty("sun.net.httpserver.maxReqTime") == null) System.setProperty("sun.net.httpserver.maxReqTime", "60");
         if (System.getProperty("jdk.httpserver.maxConnections") == null) System.setProperty("jdk.httpserver.maxConnections", "1024");
     }
 
