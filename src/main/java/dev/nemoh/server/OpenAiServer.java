@@ -256,6 +256,10 @@ public final class OpenAiServer implements AutoCloseable {
                 if (failed != null) {
                     return send(ex, 503, Json.object().put("status", "error").put("message", Scheduler.failureMessage(failed)));
                 }
+                if (scheduler.closing()) {
+                    return send(ex, 503, Json.object().put("status", "shutting_down").put("message",
+                            "the server is shutting down: it finishes the running requests and takes no new ones"));
+                }
                 return send(ex, 200, Json.object().put("status", "ok"));
             }
             case "/metrics" -> {
@@ -306,6 +310,15 @@ public final class OpenAiServer implements AutoCloseable {
         Job job = req.job(served);
         job.deadline(arrived + options.requestTimeout().toNanos());
         scheduler.submit(job);
+        try {
+            return respond(ex, req, job);
+        } finally {
+            // a no-op when the job has ended; otherwise (an error while answering) nobody waits for it any more
+            job.cancel(Job.Stop.CLIENT_GONE);
+        }
+    }
+
+    private int respond(HttpExchange ex, CompletionRequest req, Job job) throws IOException, InterruptedException {
         CompletionResponder responder = new CompletionResponder(served, req, job, scheduler, options.requestTimeout());
         if (!req.stream()) {
             try {

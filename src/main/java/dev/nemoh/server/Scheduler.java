@@ -66,6 +66,13 @@ final class Scheduler implements AutoCloseable {
         return failure;
     }
 
+    /** Whether the scheduler takes no new requests: it is shutting down, or it failed. */
+    boolean closing() {
+        synchronized (lock) {
+            return closing;
+        }
+    }
+
     /** The fatal error, or null while the scheduler runs. */
     Throwable failed() {
         return failed;

@@ -149,6 +149,30 @@ class SchedulerBoundsTest {
     }
 
     @Test
+    void healthTurns503WhileShuttingDown() throws Exception {
+        TestServer.Gated[] gate = new TestServer.Gated[1];
+        TestServer s = TestServer.start(TestServer.options(2, 2), m -> gate[0] = new TestServer.Gated(m, 0));
+        try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            Future<CompletionClient.Streamed> running = pool.submit(() -> s.client().stream("/v1/completions", completion(4)));
+            TestServer.await("the request runs", () -> metric(s, "nemoh_active_sequences") == 1);
+            Future<?> closing = pool.submit(s::close); // waits for the running request
+            TestServer.Response[] health = new TestServer.Response[1];
+            TestServer.await("health says the server is stopping", () -> {
+                try {
+                    health[0] = s.get("/health");
+                } catch (Exception e) {
+                    throw new AssertionError(e);
+                }
+                return health[0].status() == 503;
+            });
+            assertEquals("shutting_down", health[0].json().get("status").asText(), health[0].text());
+            gate[0].open();
+            assertEquals(4, running.get().completionTokens(), "the running request finishes");
+            closing.get();
+        }
+    }
+
+    @Test
     void aClosedSchedulerRefusesWith503() {
         try (var m = dev.nemoh.model.NemotronHModel.load(TestServer.TINY)) {
             Scheduler scheduler = new Scheduler(m, dev.nemoh.tokenizer.Tokenizer.load(TestServer.TINY),
