@@ -9,7 +9,7 @@ final class ServerOptions {
     @Option(names = "--max-batch", defaultValue = "32", paramLabel = "N", description = "Sequences decoded together at most (default ${DEFAULT-VALUE}).")
     int maxBatch;
 
-    @Option(names = "--max-queue", defaultValue = "256", paramLabel = "N", description = "Requests waiting for a place at most; more get 429 (default ${DEFAULT-VALUE}).")
+    @Option(names = "--max-queue", defaultValue = "256", paramLabel = "N", description = "Requests waiting for a place at most; more get 429. 0: no waiting room, a request that cannot start at once gets 429 (default ${DEFAULT-VALUE}).")
     int maxQueue;
 
     @Option(names = "--max-tokens-limit", defaultValue = "4096", paramLabel = "N", description = "Largest max_tokens a request may ask for (default ${DEFAULT-VALUE}).")

@@ -43,7 +43,7 @@ public final class OpenAiServer implements AutoCloseable {
             if (maxBatch < 1) throw new IllegalArgumentException("--max-batch must be >= 1, got " + maxBatch);
             if (maxQueue < 0) throw new IllegalArgumentException("--max-queue must be >= 0, got " + maxQueue);
             if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens-limit must be >= 1, got " + maxTokens);
-            if (maxCacheBytes < 0) throw new IllegalArgumentException("--max-cache-memory must be > 0, got " + maxCacheBytes + " bytes");
+            if (maxCacheBytes < 0) throw new IllegalArgumentException("--max-cache-memory must be > 0 (0 bytes here: pick), got " + maxCacheBytes + " bytes");
             if (maxBodyBytes < 1) throw new IllegalArgumentException("--max-body-bytes must be >= 1, got " + maxBodyBytes);
             if (requestTimeout == null || requestTimeout.isNegative() || requestTimeout.isZero()
                     || requestTimeout.compareTo(java.time.Duration.ofDays(365)) > 0) {
@@ -114,8 +114,6 @@ public final class OpenAiServer implements AutoCloseable {
         this.maxCacheBytes = cacheBound(served.model(), options.maxCacheBytes());
         this.apiKey = options.apiKey() == null ? null : new BearerKey(options.apiKey());
         this.metricsKey = options.metricsKey() == null ? null : new BearerKey(options.metricsKey());
-        this.scheduler = new Scheduler(served.model(), served.tokenizer(),
-                new Scheduler.Limits(options.maxBatch(), options.maxQueue(), maxCacheBytes), metrics);
         InetSocketAddress address = new InetSocketAddress(options.host(), options.port());
         if (options.tls() != null) {
             com.sun.net.httpserver.HttpsServer https = com.sun.net.httpserver.HttpsServer.create(address, 0);
@@ -124,6 +122,9 @@ public final class OpenAiServer implements AutoCloseable {
         } else {
             this.http = HttpServer.create(address, 0);
         }
+        // after binding, so that a port in use leaves no scheduler thread behind
+        this.scheduler = new Scheduler(served.model(), served.tokenizer(),
+                new Scheduler.Limits(options.maxBatch(), options.maxQueue(), maxCacheBytes), metrics);
         http.createContext("/", this::handle);
         http.setExecutor(executor);
         http.start();
