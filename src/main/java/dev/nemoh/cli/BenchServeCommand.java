@@ -69,7 +69,7 @@ final class BenchServeCommand implements Runnable {
      * are short ("Client 7:"), so that the time goes to decoding, which batching speeds up, more than to prefill.
      */
     private Run drive(ServedModel served, int maxBatch, int tokens) throws Exception {
-        OpenAiServer.Options options = new OpenAiServer.Options("127.0.0.1", 0, maxBatch, clients, tokens, 1L << 40, 1 << 20);
+        OpenAiServer.Options options = new OpenAiServer.Options("127.0.0.1", 0, maxBatch, clients, tokens, 0, 1 << 20);
         try (OpenAiServer server = OpenAiServer.start(served, options);
              ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
             CompletionClient client = new CompletionClient(URI.create("http://127.0.0.1:" + server.port() + "/"));

@@ -100,7 +100,19 @@ public final class CudaModel implements LanguageModel {
     @Override
     public SequenceState newState() {
         cuda.makeCurrent();
-        return new CudaState(cuda, config);
+        return new CudaState(cuda, config, Integer.MAX_VALUE);
+    }
+
+    @Override
+    public SequenceState newState(int maxLength) {
+        cuda.makeCurrent();
+        return new CudaState(cuda, config, maxLength);
+    }
+
+    /** States live in GPU memory: the server's heap check does not apply to them. */
+    @Override
+    public boolean statesOnHeap() {
+        return false;
     }
 
     /** The GPU keeps keys and values in bf16 (see {@link CudaState}). */

@@ -20,6 +20,8 @@ final class CudaState implements LanguageModel.SequenceState {
     private final Cuda cuda;
     private final NemotronHConfig c;
     private int capacity;
+    /** Tokens this state may hold at most: its KV buffers never grow beyond (what the server reserves). */
+    private final int maxLength;
     private int length;
 
     private record Release(Cuda cuda, long[][] buffers) implements Runnable {
@@ -30,11 +32,13 @@ final class CudaState implements LanguageModel.SequenceState {
         }
     }
 
-    CudaState(Cuda cuda, NemotronHConfig c) {
+    CudaState(Cuda cuda, NemotronHConfig c, int maxLength) {
+        if (maxLength < 1) throw new IllegalArgumentException("a sequence state must hold at least one token, got " + maxLength);
         this.cuda = cuda;
         this.c = c;
+        this.maxLength = maxLength;
         buffers = new long[c.numLayers()][2];
-        capacity = 256;
+        capacity = Math.min(256, maxLength);
         for (int i = 0; i < buffers.length; i++) {
             if (c.layers.get(i) == LayerType.MAMBA) {
                 buffers[i][0] = cuda.allocZeroed(4L * c.convDim() * c.convKernel);
@@ -64,7 +68,11 @@ final class CudaState implements LanguageModel.SequenceState {
     void reserve(int extra) {
         long need = (long) length + extra;
         if (need <= capacity) return;
-        int grown = (int) Math.min(Integer.MAX_VALUE, Math.max(need, 2L * capacity));
+        if (need > maxLength) {
+            throw new IllegalStateException("the sequence state holds at most " + maxLength + " tokens (its prompt + max"
+                    + " tokens); " + length + " are cached and " + extra + " more came");
+        }
+        int grown = (int) Math.min(maxLength, Math.max(need, 2L * capacity));
         for (int i = 0; i < buffers.length; i++) {
             if (c.layers.get(i) != LayerType.ATTENTION) continue;
             for (int s = 0; s < 2; s++) {

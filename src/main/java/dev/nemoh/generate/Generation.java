@@ -34,7 +34,8 @@ public final class Generation {
                     + " shorten the prompt or lower --max-tokens");
         }
         this.model = model;
-        this.state = model.newState();
+        // the cache never grows beyond what the server reserves for this sequence (prompt + max tokens)
+        this.state = model.newState(prompt.length + params.maxTokens());
         this.sampler = new Sampler(params, model.config().vocabSize, prompt);
         this.limit = params.maxTokens();
         long t0 = System.nanoTime();

@@ -51,14 +51,24 @@ public final class HybridCache implements LanguageModel.SequenceState {
         private final short[][] keys16, values16;
         /** The storage above as attention reads it: the same outer arrays, so it sees every append and every growth. */
         public final CausalAttention.KeysValues keysValues;
-        private int capacity = 16;
+        /** Tokens the arrays have room for; they grow by doubling, up to {@link #maxLength}. */
+        private int capacity;
+        private final int maxLength;
         private int length;
 
         public KvCache(int heads, int headDim, KvCacheDtype dtype) {
+            this(heads, headDim, dtype, Integer.MAX_VALUE);
+        }
+
+        /** A cache that holds at most {@code maxLength} tokens and never allocates room for more. */
+        public KvCache(int heads, int headDim, KvCacheDtype dtype, int maxLength) {
+            if (maxLength < 1) throw new IllegalArgumentException("a KV cache must hold at least one token, got " + maxLength);
             this.heads = heads;
             this.headDim = headDim;
             this.width = heads * headDim;
             this.dtype = dtype;
+            this.maxLength = maxLength;
+            this.capacity = Math.min(16, maxLength);
             boolean wide = dtype == KvCacheDtype.FLOAT32;
             keys = wide ? new float[heads][capacity * headDim] : null;
             values = wide ? new float[heads][capacity * headDim] : null;
@@ -74,7 +84,11 @@ public final class HybridCache implements LanguageModel.SequenceState {
         /** Appends {@code len} token-major rows of k and v ([len, heads × headDim]). */
         public void append(float[] k, float[] v, int len) {
             if (length + len > capacity) {
-                capacity = Math.max(length + len, capacity * 2);
+                if ((long) length + len > maxLength) {
+                    throw new IllegalStateException("the KV cache holds at most " + maxLength + " tokens (its sequence's"
+                            + " prompt + max tokens); " + length + " are cached and " + len + " more came");
+                }
+                capacity = (int) Math.min(maxLength, Math.max(length + len, 2L * capacity));
                 for (int h = 0; h < heads; h++) {
                     if (keys != null) {
                         keys[h] = Arrays.copyOf(keys[h], capacity * headDim);
@@ -110,14 +124,23 @@ public final class HybridCache implements LanguageModel.SequenceState {
     private final Layer[] layers;
     private int length;
 
+    /** A cache whose KV caches grow as long as the sequence does. */
     public HybridCache(NemotronHConfig c, KvCacheDtype kvDtype) {
+        this(c, kvDtype, Integer.MAX_VALUE);
+    }
+
+    /**
+     * A cache for a sequence of at most {@code maxLength} tokens: it never allocates more than
+     * {@code c.cacheBytes(maxLength, kvDtype.bytes)}, what the server reserves for the sequence.
+     */
+    public HybridCache(NemotronHConfig c, KvCacheDtype kvDtype, int maxLength) {
         layers = new Layer[c.numLayers()];
         for (int i = 0; i < layers.length; i++) {
             LayerType t = c.layers.get(i);
             if (t == LayerType.MAMBA) {
                 layers[i] = new MambaState(c.convDim(), c.convKernel, c.mambaNumHeads, c.mambaHeadDim, c.ssmStateSize);
             } else if (t == LayerType.ATTENTION) {
-                layers[i] = new KvCache(c.numKeyValueHeads, c.headDim, kvDtype);
+                layers[i] = new KvCache(c.numKeyValueHeads, c.headDim, kvDtype, maxLength);
             }
         }
     }

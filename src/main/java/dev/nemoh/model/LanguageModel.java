@@ -16,8 +16,15 @@ public interface LanguageModel extends AutoCloseable {
 
     NemotronHConfig config();
 
-    /** A fresh, empty state for one sequence. */
+    /** A fresh, empty state for one sequence, whose caches grow as long as the sequence does. */
     SequenceState newState();
+
+    /**
+     * A fresh, empty state for one sequence that will hold at most {@code maxLength} tokens: its caches never take
+     * more than {@link #cacheBytes}{@code (maxLength)}, which is what the server reserves for it, and feeding it more
+     * tokens fails.
+     */
+    SequenceState newState(int maxLength);
 
     /** Feeds {@code ids} after what {@code state} holds and returns the logits of the last position, [vocab]. */
     float[] forwardLast(int[] ids, SequenceState state);
@@ -30,6 +37,11 @@ public interface LanguageModel extends AutoCloseable {
 
     /** Bytes of state one sequence of {@code contextLength} tokens holds (Mamba states and the KV cache). */
     long cacheBytes(long contextLength);
+
+    /** Whether sequence states live in the Java heap (the CPU model's) rather than in device memory. */
+    default boolean statesOnHeap() {
+        return true;
+    }
 
     /** Bytes of weights one decode step reads, for roofline figures. */
     long decodeWeightBytes();

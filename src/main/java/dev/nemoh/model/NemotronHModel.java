@@ -163,6 +163,11 @@ public final class NemotronHModel implements LanguageModel {
     }
 
     @Override
+    public SequenceState newState(int maxLength) {
+        return new HybridCache(config, kvCacheDtype, maxLength);
+    }
+
+    @Override
     public float[] forwardLast(int[] ids, SequenceState state) {
         return forwardLast(ids, cpuState(state));
     }

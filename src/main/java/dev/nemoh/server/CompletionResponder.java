@@ -25,28 +25,37 @@ final class CompletionResponder {
     private final ServedModel served;
     private final CompletionRequest req;
     private final Job job;
+    private final Scheduler scheduler;
+    private final java.time.Duration timeout;
     private final String id;
     private final long created = System.currentTimeMillis() / 1000;
 
-    CompletionResponder(ServedModel served, CompletionRequest req, Job job) {
+    CompletionResponder(ServedModel served, CompletionRequest req, Job job, Scheduler scheduler, java.time.Duration timeout) {
         this.served = served;
         this.req = req;
         this.job = job;
+        this.scheduler = scheduler;
+        this.timeout = timeout;
         this.id = (req.chat() ? "chatcmpl-" : "cmpl-") + java.util.UUID.randomUUID().toString().replace("-", "");
     }
 
-    /** Waits for the whole generation and returns the response object. */
+    /**
+     * Waits for the whole generation and returns the response object; throws a 504 {@link ApiException} at the
+     * request's deadline (its job is stopped), a 500 if the generation failed.
+     */
     ObjectNode whole() throws InterruptedException {
         StringBuilder text = new StringBuilder();
         List<Job.Token> tokens = new ArrayList<>();
         while (true) {
-            Job.Event e = job.events.take();
+            Job.Event e = next();
+            if (e == null) continue;
             switch (e) {
                 case Job.Token t -> {
                     text.append(t.text());
                     if (t.logprobs() != null) tokens.add(t);
                 }
                 case Job.Failed f -> throw new ApiException(500, "server_error", null, null, f.message());
+                case Job.TimedOut t -> throw timedOut();
                 case Job.Finished f -> {
                     ObjectNode choice = Json.object().put("index", 0);
                     if (req.chat()) {
@@ -75,13 +84,14 @@ final class CompletionResponder {
 
     /**
      * Writes the generation as server-sent events while it runs. A failed write means the client went away: the job
-     * is cancelled and the exception passes on.
+     * is cancelled and the exception passes on. At the request's deadline the job is stopped and the stream ends
+     * with an error chunk (a 504's body) and {@code data: [DONE]}.
      */
     void stream(OutputStream out) throws IOException, InterruptedException {
         try {
             streamEvents(out);
         } catch (IOException e) {
-            job.cancel();
+            job.cancel(Job.Stop.CLIENT_GONE);
             throw e;
         }
     }
@@ -95,7 +105,7 @@ final class CompletionResponder {
             send(out, chunk(delta, null, null, null));
         }
         while (true) {
-            Job.Event e = job.events.poll(KEEP_ALIVE_MILLIS, TimeUnit.MILLISECONDS);
+            Job.Event e = next();
             if (e == null) {
                 out.write(": keep-alive\n\n".getBytes(StandardCharsets.UTF_8));
                 out.flush();
@@ -114,6 +124,13 @@ final class CompletionResponder {
                 case Job.Failed f -> {
                     ObjectNode error = Json.object();
                     error.set("error", OpenAiServer.errorObject(new ApiException(500, "server_error", null, null, f.message())));
+                    send(out, error);
+                    done(out);
+                    return;
+                }
+                case Job.TimedOut t -> {
+                    ObjectNode error = Json.object();
+                    error.set("error", OpenAiServer.errorObject(timedOut()));
                     send(out, error);
                     done(out);
                     return;
@@ -137,6 +154,33 @@ final class CompletionResponder {
                 }
             }
         }
+    }
+
+    /**
+     * The job's next event; null after a second without one; {@link Job.TimedOut} at the deadline, after stopping
+     * the job. Never waits longer: a scheduler that stopped for good without telling this job (it failed while failing
+     * the others) shows here as a {@link Job.Failed}.
+     */
+    private Job.Event next() throws InterruptedException {
+        long left = job.timeLeft(System.nanoTime());
+        if (left <= 0) {
+            job.cancel(Job.Stop.TIMED_OUT);
+            return new Job.TimedOut();
+        }
+        Job.Event e = job.events.poll(Math.min(left, TimeUnit.MILLISECONDS.toNanos(KEEP_ALIVE_MILLIS)), TimeUnit.NANOSECONDS);
+        if (e != null) return e;
+        Throwable failed = scheduler.failed();
+        if (failed != null) {
+            e = job.events.poll();
+            return e != null ? e : new Job.Failed(Scheduler.failureMessage(failed));
+        }
+        return null;
+    }
+
+    private ApiException timedOut() {
+        return new ApiException(504, "server_error", null, "request_timeout", "the request took longer than the server's"
+                + " limit of " + timeout.toSeconds() + " s (--request-timeout) and its generation was stopped; ask for fewer"
+                + " max_tokens, or retry when the server is less busy");
     }
 
     /** Sends the text as one chunk (two for chat when it spans reasoning and answer); returns the new text offset. */

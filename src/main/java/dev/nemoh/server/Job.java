@@ -15,7 +15,7 @@ import java.util.concurrent.LinkedBlockingQueue;
  */
 final class Job {
     /** What the scheduler reports, in order: tokens, then exactly one {@link Finished} or {@link Failed}. */
-    sealed interface Event permits Token, Finished, Failed {}
+    sealed interface Event permits Token, Finished, Failed, TimedOut {}
 
     /** A chosen token and the text that may be shown with it (often "" while text is held back). */
     record Token(int id, String text, Sampler.Logprobs logprobs) implements Event {}
@@ -23,6 +23,9 @@ final class Job {
     record Finished(TextSequence.Finish finish, int promptTokens, int completionTokens) implements Event {}
 
     record Failed(String message) implements Event {}
+
+    /** The request's deadline passed (the responder's own event: the scheduler only drops the sequence). */
+    record TimedOut() implements Event {}
 
     final int[] prompt;
     final SamplingParams params;
@@ -32,7 +35,14 @@ final class Job {
     /** KV cache bytes this sequence can grow to (prompt + max tokens), reserved while it runs. */
     final long cacheBytes;
     final BlockingQueue<Event> events = new LinkedBlockingQueue<>();
-    private volatile boolean cancelled;
+
+    /** Why a job stopped before its end: its client went away, or it ran past the request timeout. */
+    enum Stop { CLIENT_GONE, TIMED_OUT }
+
+    private volatile Stop stop;
+    /** {@link System#nanoTime()} by which the request must be answered; far away unless {@link #deadline} sets it. */
+    private volatile long deadline = System.nanoTime() + (1L << 62);
+    private volatile Scheduler scheduler;
 
     // owned by the scheduler thread
     Generation generation;
@@ -46,12 +56,39 @@ final class Job {
         this.cacheBytes = cacheBytes;
     }
 
-    /** Asks the scheduler to drop this sequence at its next step (the client disconnected). */
-    void cancel() {
-        cancelled = true;
+    /** Sets the time ({@link System#nanoTime()}) by which the request must be answered. */
+    void deadline(long nanoTime) {
+        this.deadline = nanoTime;
     }
 
-    boolean cancelled() {
-        return cancelled;
+    /** Nanoseconds left before the deadline (negative past it). */
+    long timeLeft(long now) {
+        return deadline - now;
+    }
+
+    boolean pastDeadline(long now) {
+        return deadline - now <= 0;
+    }
+
+    void queuedOn(Scheduler s) {
+        this.scheduler = s;
+    }
+
+    /**
+     * Stops this job: out of the queue at once if it waits there, out of the batch at the next step if it runs. The
+     * first reason given is the one that counts.
+     */
+    void cancel(Stop why) {
+        synchronized (this) {
+            if (stop != null) return;
+            stop = why;
+        }
+        Scheduler s = scheduler;
+        if (s != null) s.withdraw(this);
+    }
+
+    /** Why the job was stopped, or null. */
+    Stop stop() {
+        return stop;
     }
 }

@@ -19,6 +19,7 @@ final class Metrics {
     final LongAdder generatedTokens = new LongAdder();
     final LongAdder cancelled = new LongAdder();
     final LongAdder rejected = new LongAdder();
+    final LongAdder timedOut = new LongAdder();
     final LongAdder decodeSteps = new LongAdder();
     final LongAdder decodeRows = new LongAdder();
     final AtomicInteger queueDepth = new AtomicInteger();
@@ -75,7 +76,8 @@ final class Metrics {
         });
         metric(out, "nemoh_prompt_tokens_total", "counter", "Prompt tokens prefilled.", promptTokens.sum());
         metric(out, "nemoh_generation_tokens_total", "counter", "Tokens generated.", generatedTokens.sum());
-        metric(out, "nemoh_requests_cancelled_total", "counter", "Generations stopped because the client went away.", cancelled.sum());
+        metric(out, "nemoh_requests_cancelled_total", "counter", "Requests stopped because the client went away, running or waiting.", cancelled.sum());
+        metric(out, "nemoh_requests_timed_out_total", "counter", "Requests ended by --request-timeout (504).", timedOut.sum());
         metric(out, "nemoh_requests_rejected_total", "counter", "Requests refused because the queue was full or the server was stopping.", rejected.sum());
         metric(out, "nemoh_decode_steps_total", "counter", "Batched decode steps run.", decodeSteps.sum());
         metric(out, "nemoh_decode_rows_total", "counter", "Sequence rows over all decode steps (rows / steps = mean batch size).", decodeRows.sum());

@@ -25,18 +25,58 @@ import java.util.concurrent.Executors;
 public final class OpenAiServer implements AutoCloseable {
     /**
      * @param maxTokens      the largest max_tokens a request may ask for (and the default cap for chat)
-     * @param maxCacheBytes  cache memory all running sequences may reserve together, each at its full length
+     * @param maxCacheBytes  cache memory all running sequences may reserve together, each at its full length; 0 picks
+     *                       it (see {@link #cacheBound}); on the CPU it must fit in the heap the model leaves free
      * @param maxBodyBytes   the largest request body accepted (413 beyond)
+     * @param requestTimeout how long a completion request may take, from its arrival to its last byte (504 beyond)
+     * @param apiKey         the key {@code /v1/*} requires as {@code Authorization: Bearer KEY}, or null for none
+     * @param metricsKey     the key {@code /metrics} requires, or null for none
+     * @param tls            HTTPS with this context (see {@link PemTls}), or null for plain HTTP
      */
     public record Options(String host, int port, int maxBatch, int maxQueue, int maxTokens, long maxCacheBytes,
-                          int maxBodyBytes) {
+                          int maxBodyBytes, java.time.Duration requestTimeout, String apiKey, String metricsKey,
+                          javax.net.ssl.SSLContext tls) {
+        public static final java.time.Duration DEFAULT_REQUEST_TIMEOUT = java.time.Duration.ofSeconds(600);
+
         public Options {
             if (port < 0 || port > 65535) throw new IllegalArgumentException("--port must be in [0, 65535], got " + port);
             if (maxBatch < 1) throw new IllegalArgumentException("--max-batch must be >= 1, got " + maxBatch);
             if (maxQueue < 0) throw new IllegalArgumentException("--max-queue must be >= 0, got " + maxQueue);
             if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens-limit must be >= 1, got " + maxTokens);
-            if (maxCacheBytes < 1) throw new IllegalArgumentException("--max-cache-memory must be > 0, got " + maxCacheBytes + " bytes");
+            if (maxCacheBytes < 0) throw new IllegalArgumentException("--max-cache-memory must be > 0 (0 bytes here: pick), got " + maxCacheBytes + " bytes");
             if (maxBodyBytes < 1) throw new IllegalArgumentException("--max-body-bytes must be >= 1, got " + maxBodyBytes);
+            if (requestTimeout == null || requestTimeout.isNegative() || requestTimeout.isZero()
+                    || requestTimeout.compareTo(java.time.Duration.ofDays(365)) > 0) {
+                throw new IllegalArgumentException("--request-timeout must be between 1 and 31536000 seconds, got "
+                        + (requestTimeout == null ? "none" : requestTimeout.toSeconds()));
+            }
+            BearerKey.check("--api-key (or NEMOH_API_KEY)", apiKey);
+            BearerKey.check("--metrics-key", metricsKey);
+        }
+
+        /** Plain HTTP, no keys, requests bounded by {@link #DEFAULT_REQUEST_TIMEOUT}. */
+        public Options(String host, int port, int maxBatch, int maxQueue, int maxTokens, long maxCacheBytes, int maxBodyBytes) {
+            this(host, port, maxBatch, maxQueue, maxTokens, maxCacheBytes, maxBodyBytes, DEFAULT_REQUEST_TIMEOUT, null, null, null);
+        }
+
+        public Options withRequestTimeout(java.time.Duration timeout) {
+            return new Options(host, port, maxBatch, maxQueue, maxTokens, maxCacheBytes, maxBodyBytes, timeout, apiKey, metricsKey, tls);
+        }
+
+        public Options withKeys(String apiKey, String metricsKey) {
+            return new Options(host, port, maxBatch, maxQueue, maxTokens, maxCacheBytes, maxBodyBytes, requestTimeout, apiKey, metricsKey, tls);
+        }
+
+        public Options withTls(javax.net.ssl.SSLContext tls) {
+            return new Options(host, port, maxBatch, maxQueue, maxTokens, maxCacheBytes, maxBodyBytes, requestTimeout, apiKey, metricsKey, tls);
+        }
+
+        @Override
+        public String toString() { // keeps the keys out of logs
+            return "Options[" + host + ":" + port + ", maxBatch=" + maxBatch + ", maxQueue=" + maxQueue + ", maxTokens="
+                    + maxTokens + ", maxCacheBytes=" + maxCacheBytes + ", maxBodyBytes=" + maxBodyBytes + ", requestTimeout="
+                    + requestTimeout + ", apiKey=" + (apiKey == null ? "none" : "set") + ", metricsKey="
+                    + (metricsKey == null ? "none" : "set") + ", tls=" + (tls != null) + "]";
         }
     }
 
@@ -44,10 +84,14 @@ public final class OpenAiServer implements AutoCloseable {
      * The JDK server reads its socket settings once per JVM, from system properties, when the first server starts.
      * TCP_NODELAY: without it Nagle's algorithm holds each small SSE chunk back until the previous one is
      * acknowledged, which slows streaming down (docs/PERFORMANCE.md). The connection bound keeps a
-     * flood of idle connections from using up file descriptors; -D on the command line overrides either.
+     * flood of idle connections from using up file descriptors, and the request read time bounds how long a slow
+     * client may hold one; -D on the command line overrides each.
      */
     static {
         if (System.getProperty("sun.net.httpserver.nodelay") == null) System.setProperty("sun.net.httpserver.nodelay", "true");
+        // a request's line, headers and body must arrive within a minute: a client that sends them a byte at a time
+        // would otherwise hold a connection (of the 1024) for ever; the JDK closes the connection past it
+        if (System.getProperty("sun.net.httpserver.maxReqTime") == null) System.setProperty("sun.net.httpserver.maxReqTime", "60");
         if (System.getProperty("jdk.httpserver.maxConnections") == null) System.setProperty("jdk.httpserver.maxConnections", "1024");
     }
 
@@ -55,16 +99,32 @@ public final class OpenAiServer implements AutoCloseable {
     private final Options options;
     private final Metrics metrics = new Metrics();
     private final Scheduler scheduler;
+    /** What /v1/* and /metrics require, or null when open. */
+    private final BearerKey apiKey, metricsKey;
+    /** The cache bound in force: {@link Options#maxCacheBytes}, or the one picked when that is 0. */
+    private final long maxCacheBytes;
     private final ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
     private final HttpServer http;
     private final long started = System.currentTimeMillis() / 1000;
+    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
 
     private OpenAiServer(ServedModel served, Options options) throws IOException {
         this.served = served;
         this.options = options;
+        this.maxCacheBytes = cacheBound(served.model(), options.maxCacheBytes());
+        this.apiKey = options.apiKey() == null ? null : new BearerKey(options.apiKey());
+        this.metricsKey = options.metricsKey() == null ? null : new BearerKey(options.metricsKey());
+        InetSocketAddress address = new InetSocketAddress(options.host(), options.port());
+        if (options.tls() != null) {
+            com.sun.net.httpserver.HttpsServer https = com.sun.net.httpserver.HttpsServer.create(address, 0);
+            https.setHttpsConfigurator(new com.sun.net.httpserver.HttpsConfigurator(options.tls()));
+            this.http = https;
+        } else {
+            this.http = HttpServer.create(address, 0);
+        }
+        // after binding, so that a port in use leaves no scheduler thread behind
         this.scheduler = new Scheduler(served.model(), served.tokenizer(),
-                new Scheduler.Limits(options.maxBatch(), options.maxQueue(), options.maxCacheBytes()), metrics);
-        this.http = HttpServer.create(new InetSocketAddress(options.host(), options.port()), 0);
+                new Scheduler.Limits(options.maxBatch(), options.maxQueue(), maxCacheBytes), metrics);
         http.createContext("/", this::handle);
         http.setExecutor(executor);
         http.start();
@@ -79,12 +139,68 @@ public final class OpenAiServer implements AutoCloseable {
         return http.getAddress().getPort();
     }
 
+    /** The cache memory the running sequences may reserve together (the bound given, or the one picked). */
+    public long maxCacheBytes() {
+        return maxCacheBytes;
+    }
+
+    /** The default cache bound, and the most it may be when the states do not live in the heap. */
+    static final long DEFAULT_CACHE_BYTES = 4096L << 20;
+
+    /**
+     * The cache bound for {@code model}: {@code requested}, or when that is 0, {@link #DEFAULT_CACHE_BYTES} capped at
+     * three quarters of the heap the model leaves free (the last quarter is for activations, logits and requests).
+     * States in the Java heap (the CPU model's) must fit in what the heap has left after loading the model: a larger
+     * bound is refused with one line, since the server would otherwise run out of heap under load instead of making
+     * requests wait. States in device memory (cuda) are not checked against the heap.
+     */
+    static long cacheBound(dev.nemoh.model.LanguageModel model, long requested) {
+        if (!model.statesOnHeap()) return requested == 0 ? DEFAULT_CACHE_BYTES : requested;
+        long max = Runtime.getRuntime().maxMemory();
+        if (max == Long.MAX_VALUE) return requested == 0 ? DEFAULT_CACHE_BYTES : requested; // no heap limit
+        for (int i = 0; i < 2; i++) System.gc(); // so that what is in use is what the model and its tokenizer hold
+        long used = java.lang.management.ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
+        long free = max - used;
+        String heap = "max heap " + (max >> 20) + " MiB (-Xmx) with " + (used >> 20) + " MiB in use after loading the model, which leaves "
+                + (Math.max(0, free) >> 20) + " MiB";
+        if (requested == 0) {
+            long bound = Math.min(DEFAULT_CACHE_BYTES, free / 4 * 3);
+            if (bound < 1 << 20) {
+                throw new IllegalArgumentException("the Java heap has no room for sequence caches: " + heap
+                        + "; raise the heap (e.g. JAVA_OPTS=-Xmx8g ./nemoh serve ...)");
+            }
+            return bound;
+        }
+        if (requested > free) {
+            throw new IllegalArgumentException("--max-cache-memory " + (requested >> 20) + " MiB does not fit in the Java heap: "
+                    + heap + "; lower --max-cache-memory (at most " + (Math.max(0, free) >> 20) + ", better 3/4 of it) or raise"
+                    + " the heap (e.g. JAVA_OPTS=-Xmx" + Math.ceilDiv(used + requested * 4 / 3, 1L << 30) + "g ./nemoh serve ...)");
+        }
+        return requested;
+    }
+
+    /**
+     * Completes with the fatal error (an {@link Error} in the scheduler thread, such as OutOfMemoryError) after which
+     * this server generates nothing more: every request then running or waiting got a 500, new ones get 503 and
+     * {@code /health} answers 503. Whoever runs the server should close it and stop (the {@code serve} command exits
+     * with code 1).
+     */
+    public java.util.concurrent.CompletableFuture<Throwable> failure() {
+        return scheduler.failure();
+    }
+
+    /** One line saying what the fatal error {@code t} did and what to do about it. */
+    public static String failureMessage(Throwable t) {
+        return Scheduler.failureMessage(t);
+    }
+
     /** Requests answered on {@code endpoint} with {@code status}. */
     long metricsCount(String endpoint, int status) {
         return metrics.requests(endpoint, status);
     }
 
     private void handle(HttpExchange ex) {
+        long arrived = System.nanoTime();
         String path = ex.getRequestURI().getPath();
         String endpoint = switch (path) {
             case "/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions" -> path;
@@ -92,7 +208,7 @@ public final class OpenAiServer implements AutoCloseable {
         };
         int status = 500;
         try {
-            status = route(ex, path);
+            status = route(ex, path, arrived);
         } catch (ApiException e) {
             status = e.status;
             ObjectNode body = Json.object();
@@ -103,7 +219,9 @@ public final class OpenAiServer implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             status = 503;
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
+            // a bug or an Error (out of heap, out of stack) in this request's own thread: it ends this request only
+            status = 500;
             ObjectNode body = Json.object();
             body.set("error", errorObject(new ApiException(500, "server_error", null, null, "internal error: " + e)));
             trySend(ex, 500, "application/json", Json.bytes(body));
@@ -113,10 +231,36 @@ public final class OpenAiServer implements AutoCloseable {
         }
     }
 
-    private int route(HttpExchange ex, String path) throws IOException, InterruptedException {
+    /**
+     * 401 unless the request carries {@code key} as {@code Authorization: Bearer KEY} (nothing to check when it is
+     * null). The body is OpenAI's for a missing or wrong key.
+     */
+    private static void authorize(HttpExchange ex, BearerKey key, String option) {
+        if (key == null) return;
+        String given = ex.getRequestHeaders().getFirst("Authorization");
+        if (key.accepts(given)) return;
+        ex.getResponseHeaders().set("WWW-Authenticate", "Bearer");
+        throw new ApiException(401, "invalid_request_error", null, "invalid_api_key", (given == null
+                ? "You didn't provide an API key. "
+                : "Incorrect API key provided. ")
+                + "Send the key the server was started with (" + option + ") in an Authorization header:"
+                + " 'Authorization: Bearer YOUR_KEY'");
+    }
+
+    private int route(HttpExchange ex, String path, long arrived) throws IOException, InterruptedException {
+        if (path.equals("/v1") || path.startsWith("/v1/")) authorize(ex, apiKey, "--api-key or NEMOH_API_KEY");
+        else if (path.equals("/metrics")) authorize(ex, metricsKey, "--metrics-key");
         switch (path) {
             case "/health" -> {
                 method(ex, "GET");
+                Throwable failed = scheduler.failed();
+                if (failed != null) {
+                    return send(ex, 503, Json.object().put("status", "error").put("message", Scheduler.failureMessage(failed)));
+                }
+                if (scheduler.closing()) {
+                    return send(ex, 503, Json.object().put("status", "shutting_down").put("message",
+                            "the server is shutting down: it finishes the running requests and takes no new ones"));
+                }
                 return send(ex, 200, Json.object().put("status", "ok"));
             }
             case "/metrics" -> {
@@ -135,11 +279,11 @@ public final class OpenAiServer implements AutoCloseable {
             }
             case "/v1/chat/completions" -> {
                 method(ex, "POST");
-                return complete(ex, true);
+                return complete(ex, true, arrived);
             }
             case "/v1/completions" -> {
                 method(ex, "POST");
-                return complete(ex, false);
+                return complete(ex, false, arrived);
             }
             default -> {
                 if (path.startsWith("/v1/models/")) {
@@ -160,18 +304,28 @@ public final class OpenAiServer implements AutoCloseable {
                 .put("owned_by", "nemoh").put("max_model_len", served.model().config().maxPositionEmbeddings);
     }
 
-    private int complete(HttpExchange ex, boolean chat) throws IOException, InterruptedException {
+    private int complete(HttpExchange ex, boolean chat, long arrived) throws IOException, InterruptedException {
         byte[] body = readBody(ex);
         CompletionRequest req = CompletionRequest.parse(Json.parse(body), chat, served,
-                new CompletionRequest.Bounds(options.maxTokens(), options.maxCacheBytes()));
+                new CompletionRequest.Bounds(options.maxTokens(), maxCacheBytes));
         Job job = req.job(served);
+        job.deadline(arrived + options.requestTimeout().toNanos());
         scheduler.submit(job);
-        CompletionResponder responder = new CompletionResponder(served, req, job);
+        try {
+            return respond(ex, req, job);
+        } finally {
+            // a no-op when the job has ended; otherwise (an error while answering) nobody waits for it any more
+            job.cancel(Job.Stop.CLIENT_GONE);
+        }
+    }
+
+    private int respond(HttpExchange ex, CompletionRequest req, Job job) throws IOException, InterruptedException {
+        CompletionResponder responder = new CompletionResponder(served, req, job, scheduler, options.requestTimeout());
         if (!req.stream()) {
             try {
                 return send(ex, 200, responder.whole());
             } catch (IOException e) {
-                job.cancel();
+                job.cancel(Job.Stop.CLIENT_GONE);
                 throw e;
             }
         }
@@ -180,7 +334,7 @@ public final class OpenAiServer implements AutoCloseable {
         try {
             ex.sendResponseHeaders(200, 0);
         } catch (IOException e) {
-            job.cancel();
+            job.cancel(Job.Stop.CLIENT_GONE);
             throw e;
         }
         responder.stream(ex.getResponseBody());
@@ -247,6 +401,7 @@ public final class OpenAiServer implements AutoCloseable {
     /** Refuses new requests (503), lets running generations finish, then stops listening. */
     @Override
     public void close() {
+        if (!closed.compareAndSet(false, true)) return;
         scheduler.close();
         http.stop(1);
         executor.close();

@@ -11,14 +11,20 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * Continuous batching: one thread runs every active sequence forward in one batched decode step, again and again.
- * Between steps, waiting requests join (prefilled one by one, then decoded with the others) and finished or
- * cancelled ones leave, so a request never waits for another to finish before it starts. Two bounds keep the server
- * within its means: at most {@code maxBatch} sequences at once, whose caches (at their full length, prompt + max
- * tokens) fit in {@code maxCacheBytes}; and at most {@code maxQueue} requests waiting, beyond which
- * {@link #submit} refuses with 429.
+ * Between steps, waiting requests join (prefilled one by one, then decoded with the others) and finished, cancelled
+ * or timed-out ones leave, so a request never waits for another to finish before it starts. Two bounds keep the
+ * server within its means: at most {@code maxBatch} sequences at once, whose caches (at their full length, prompt +
+ * max tokens) fit in {@code maxCacheBytes}; and at most {@code maxQueue} requests waiting, beyond which
+ * {@link #submit} refuses with 429 (with {@code maxQueue} 0 a request is taken only if it can start at once).
+ *
+ * <p>A {@link RuntimeException} while a sequence is prefilled or decoded fails that sequence (or that step's batch)
+ * alone. Anything else that escapes, an {@link Error} above all (out of heap, out of stack), is fatal: every running
+ * and waiting request fails with a 500, new ones get 503, and {@link #failure()} completes so that whoever runs the
+ * server can stop it (the {@code serve} command exits non-zero; see README's Server section).
  */
 final class Scheduler implements AutoCloseable {
     /** Checked by {@link OpenAiServer.Options}. */
@@ -29,11 +35,19 @@ final class Scheduler implements AutoCloseable {
     private final Limits limits;
     private final Metrics metrics;
     private final Object lock = new Object();
-    private final ArrayDeque<Job> waiting = new ArrayDeque<>(); // guarded by lock
-    private boolean closing; // guarded by lock
-    private final List<Job> active = new ArrayList<>(); // scheduler thread only
-    private long reserved; // scheduler thread only
+    // guarded by lock: the queue, and what the admitted sequences (starting or active) hold
+    private final ArrayDeque<Job> waiting = new ArrayDeque<>();
+    private long waitingBytes;
+    private int admittedCount;
+    private long reserved;
+    private boolean closing;
+    // scheduler thread only
+    private final List<Job> active = new ArrayList<>();
+    private final List<Job> starting = new ArrayList<>(); // admitted, not yet prefilled
     private final Thread thread;
+    /** Completes with the fatal error that stopped the scheduler thread; never completes otherwise. */
+    private final CompletableFuture<Throwable> failure = new CompletableFuture<>();
+    private volatile Throwable failed;
 
     Scheduler(LanguageModel model, Tokenizer tokenizer, Limits limits, Metrics metrics) {
         this.model = model;
@@ -47,69 +61,167 @@ final class Scheduler implements AutoCloseable {
         return limits;
     }
 
-    /** Queues a job; its events arrive on {@link Job#events}. Throws 429 when the queue is full, 503 when stopping. */
+    /** Completes with the error that stopped the scheduler for good (see the class comment). */
+    CompletableFuture<Throwable> failure() {
+        return failure;
+    }
+
+    /** Whether the scheduler takes no new requests: it is shutting down, or it failed. */
+    boolean closing() {
+        synchronized (lock) {
+            return closing;
+        }
+    }
+
+    /** The fatal error, or null while the scheduler runs. */
+    Throwable failed() {
+        return failed;
+    }
+
+    /** What a request that the fatal error {@code t} ended is told. */
+    static String failureMessage(Throwable t) {
+        return "the server failed (" + t + ") and stops; every running and waiting request was ended."
+                + " Retry once it has been restarted" + (t instanceof OutOfMemoryError
+                ? "; if it ran out of heap, lower --max-cache-memory or --max-batch, or raise the heap (-Xmx in JAVA_OPTS)" : "");
+    }
+
+    /**
+     * Queues a job; its events arrive on {@link Job#events}. Throws 429 when the queue is full (with a max queue of
+     * 0: when the job cannot start at once), 503 when stopping or failed.
+     */
     void submit(Job job) {
         synchronized (lock) {
+            if (failed != null) {
+                metrics.rejected.increment();
+                throw new ApiException(503, "server_error", null, "server_failed", failureMessage(failed));
+            }
             if (closing) {
                 metrics.rejected.increment();
                 throw new ApiException(503, "service_unavailable", null, "shutting_down",
                         "The server is shutting down and takes no new requests; retry later");
             }
-            if (waiting.size() >= limits.maxQueue()) {
+            // it starts at the next step if it fits beside the running sequences and those already waiting (all of
+            // whom then fit too): such a request never waits for a place, so the queue bound does not apply to it
+            boolean startsNow = admittedCount + waiting.size() < limits.maxBatch()
+                    && reserved + waitingBytes + job.cacheBytes <= limits.maxCacheBytes();
+            if (!startsNow && waiting.size() >= limits.maxQueue()) {
                 metrics.rejected.increment();
-                throw new ApiException(429, "rate_limit_error", null, "queue_full",
-                        "The server is busy: " + limits.maxBatch() + " sequences are running and " + waiting.size()
+                throw new ApiException(429, "rate_limit_error", null, "queue_full", limits.maxQueue() == 0
+                        ? "The server is busy: every place in the batch (--max-batch " + limits.maxBatch()
+                                + ") or the cache memory is taken and --max-queue 0 lets no request wait; retry later"
+                        : "The server is busy: " + admittedCount + " sequences are running and " + waiting.size()
                                 + " requests are waiting (the bound); retry later");
             }
+            job.queuedOn(this);
             waiting.addLast(job);
+            waitingBytes += job.cacheBytes;
             metrics.queueDepth.set(waiting.size());
             lock.notifyAll();
         }
     }
 
+    /**
+     * Takes a cancelled or timed-out job out of the queue at once, if it is still there (a running one leaves the
+     * batch at the next step).
+     */
+    void withdraw(Job job) {
+        synchronized (lock) {
+            if (!waiting.remove(job)) return;
+            waitingBytes -= job.cacheBytes;
+            metrics.queueDepth.set(waiting.size());
+            countStop(job);
+            lock.notifyAll();
+        }
+    }
+
+    private void countStop(Job j) {
+        if (j.stop() == Job.Stop.TIMED_OUT) metrics.timedOut.increment();
+        else metrics.cancelled.increment();
+    }
+
     private void run() {
-        while (true) {
-            List<Job> admitted = new ArrayList<>();
+        try {
+            loop();
+        } catch (Throwable t) {
+            // InterruptedException included: nothing interrupts this thread, and if something does, ending as a
+            // failure leaves no request waiting
+            fail(t);
+        }
+    }
+
+    /**
+     * Ends every request the scheduler holds with a 500 naming {@code t}, refuses new ones and lets the server know.
+     * The sequences' states are dropped first, which frees their caches' memory if {@code t} was an OutOfMemoryError.
+     */
+    private void fail(Throwable t) {
+        failed = t;
+        List<Job> doomed = new ArrayList<>();
+        try {
+            for (Job j : active) {
+                j.generation = null;
+                j.sequence = null;
+            }
+            doomed.addAll(active);
+            doomed.addAll(starting);
+            active.clear();
+            starting.clear();
             synchronized (lock) {
-                while (active.isEmpty() && waiting.isEmpty() && !closing) {
-                    try {
-                        lock.wait();
-                    } catch (InterruptedException e) {
-                        return;
-                    }
-                }
+                closing = true;
+                doomed.addAll(waiting);
+                waiting.clear();
+                waitingBytes = 0;
+                admittedCount = 0;
+                reserved = 0;
+            }
+            Job.Failed event = new Job.Failed(failureMessage(t));
+            for (Job j : doomed) j.events.add(event);
+        } catch (Throwable again) {
+            t.addSuppressed(again); // responders see failed() on their next poll and report it themselves
+        } finally {
+            metrics.queueDepth.set(0);
+            publish();
+            failure.complete(t);
+        }
+    }
+
+    private void loop() throws InterruptedException {
+        while (true) {
+            synchronized (lock) {
+                while (active.isEmpty() && waiting.isEmpty() && !closing) lock.wait();
                 if (closing && active.isEmpty() && waiting.isEmpty()) return;
-                long budget = reserved;
-                while (!waiting.isEmpty() && active.size() + admitted.size() < limits.maxBatch()
-                        && budget + waiting.peekFirst().cacheBytes <= limits.maxCacheBytes()) {
+                while (!waiting.isEmpty() && admittedCount < limits.maxBatch()
+                        && reserved + waiting.peekFirst().cacheBytes <= limits.maxCacheBytes()) {
                     Job j = waiting.removeFirst();
-                    if (j.cancelled()) {
-                        metrics.cancelled.increment();
-                        continue;
-                    }
-                    budget += j.cacheBytes;
-                    admitted.add(j);
+                    waitingBytes -= j.cacheBytes;
+                    admittedCount++;
+                    reserved += j.cacheBytes;
+                    starting.add(j);
                 }
                 metrics.queueDepth.set(waiting.size());
             }
-            for (Job j : admitted) start(j);
+            for (Job j : starting) start(j);
+            starting.clear();
             step();
         }
     }
 
     /** Prefills the prompt; the job decodes with the others from the next step on. */
     private void start(Job j) {
+        if (j.stop() != null) {
+            countStop(j);
+            release(j);
+            return;
+        }
         try {
             j.generation = new Generation(model, j.prompt, j.params);
             j.sequence = new TextSequence(j.generation, tokenizer, j.stops, j.steering);
             metrics.promptTokens.add(j.prompt.length);
             active.add(j);
-            reserved += j.cacheBytes;
         } catch (RuntimeException e) {
             j.events.add(new Job.Failed("prefill failed: " + e.getMessage()));
+            release(j);
         }
-        metrics.activeSequences.set(active.size());
-        metrics.reservedCacheBytes.set(reserved);
+        publish();
     }
 
     /**
@@ -117,10 +229,12 @@ final class Scheduler implements AutoCloseable {
      * Sequences just prefilled have their logits already and only choose.
      */
     private void step() {
+        long now = System.nanoTime();
         for (Iterator<Job> it = active.iterator(); it.hasNext(); ) {
             Job j = it.next();
-            if (j.cancelled()) {
-                metrics.cancelled.increment();
+            if (j.stop() == null && j.pastDeadline(now)) j.cancel(Job.Stop.TIMED_OUT); // its responder is late
+            if (j.stop() != null) {
+                countStop(j);
                 leave(it, j);
             }
         }
@@ -140,7 +254,7 @@ final class Scheduler implements AutoCloseable {
                 // the states of this batch may be half advanced: none of its sequences can go on
                 for (Job j : feeding) j.events.add(new Job.Failed("decode step failed: " + e.getMessage()));
                 active.removeAll(feeding);
-                for (Job j : feeding) reserved -= j.cacheBytes;
+                for (Job j : feeding) release(j);
                 publish();
                 return;
             }
@@ -174,17 +288,29 @@ final class Scheduler implements AutoCloseable {
 
     private void leave(Iterator<Job> it, Job j) {
         it.remove();
-        reserved -= j.cacheBytes;
+        release(j);
+    }
+
+    /** Gives back the place and the cache reservation of an admitted job; its state goes with it. */
+    private void release(Job j) {
+        j.generation = null;
+        j.sequence = null;
+        synchronized (lock) {
+            admittedCount--;
+            reserved -= j.cacheBytes;
+        }
     }
 
     private void publish() {
         metrics.activeSequences.set(active.size());
-        metrics.reservedCacheBytes.set(reserved);
+        synchronized (lock) {
+            metrics.reservedCacheBytes.set(reserved);
+        }
     }
 
     /**
      * Stops taking requests (503), fails those still waiting, lets the running ones finish (they are bounded by their
-     * max tokens) and waits for the scheduler thread.
+     * max tokens and the request timeout) and waits for the scheduler thread.
      */
     @Override
     public void close() {
@@ -192,6 +318,7 @@ final class Scheduler implements AutoCloseable {
             closing = true;
             for (Job j : waiting) j.events.add(new Job.Failed("the server shut down before this request started"));
             waiting.clear();
+            waitingBytes = 0;
             metrics.queueDepth.set(0);
             lock.notifyAll();
         }

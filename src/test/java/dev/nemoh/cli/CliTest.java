@@ -254,6 +254,68 @@ class CliTest {
         Run r = run("serve", "--model", "models/nemoh-tiny", "--max-batch", "0");
         assertEquals(2, r.code());
         assertEquals("error: --max-batch must be >= 1, got 0", r.err().strip());
+        r = run("serve", "--model", "models/nemoh-tiny", "--request-timeout", "0");
+        assertEquals(2, r.code());
+        assertEquals("error: --request-timeout must be between 1 and 31536000 seconds, got 0", r.err().strip());
+    }
+
+    @Test
+    void serveRefusesBadAccessOptionsInOneLine() throws Exception {
+        Path missing = Path.of("target/no-such-cert.pem");
+        for (String[] c : new String[][] {
+                {"error: --ssl-certfile and --ssl-keyfile go together; give both (PEM files) or neither", "--ssl-certfile", "x.pem"},
+                {"error: --ssl-certfile and --ssl-keyfile go together; give both (PEM files) or neither", "--ssl-keyfile", "x.pem"},
+                {"error: --ssl-certfile " + missing + ": no such file", "--ssl-certfile", missing.toString(), "--ssl-keyfile", missing.toString()},
+                {"error: --api-key (or NEMOH_API_KEY) is empty; give a key, or leave it out to serve without one", "--api-key", ""},
+                {"error: --metrics-key is empty; give a key, or leave it out to serve without one", "--metrics-key", ""}}) {
+            String[] args = new String[c.length + 1];
+            args[0] = "serve";
+            args[1] = "--port=0";
+            System.arraycopy(c, 1, args, 2, c.length - 1);
+            Run r = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(60), () -> run(args));
+            assertEquals(2, r.code(), String.join(" ", args) + ": " + r.err());
+            assertEquals(c[0], r.err().strip(), String.join(" ", args));
+        }
+    }
+
+    @Test
+    void theApiKeyComesFromTheOptionOrNemohApiKey() {
+        ServeCommand cmd = new ServeCommand();
+        new picocli.CommandLine(cmd).parseArgs("--api-key", "from-option");
+        assertEquals("from-option", cmd.server.options("127.0.0.1", 0, java.util.Map.of("NEMOH_API_KEY", "from-env")).apiKey());
+        cmd = new ServeCommand();
+        new picocli.CommandLine(cmd).parseArgs();
+        assertEquals("from-env", cmd.server.options("127.0.0.1", 0, java.util.Map.of("NEMOH_API_KEY", "from-env")).apiKey());
+        assertEquals(null, cmd.server.options("127.0.0.1", 0, java.util.Map.of()).apiKey());
+        ServeCommand plain = cmd;
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> plain.server.options("127.0.0.1", 0, java.util.Map.of("NEMOH_API_KEY", "")));
+        assertTrue(e.getMessage().startsWith("--api-key (or NEMOH_API_KEY) is empty"), e.getMessage());
+    }
+
+    @Test
+    void listeningBeyondLoopbackWithoutAKeyWarns() {
+        assertEquals(java.util.List.of(), ServeCommand.warnings("127.0.0.1", false, false));
+        assertEquals(java.util.List.of(), ServeCommand.warnings("localhost", false, false));
+        assertEquals(java.util.List.of(), ServeCommand.warnings("::1", false, false));
+        java.util.List<String> open = ServeCommand.warnings("0.0.0.0", false, false);
+        assertEquals(1, open.size());
+        assertTrue(open.getFirst().startsWith("warning: listening on 0.0.0.0 without an API key"), open.getFirst());
+        assertTrue(open.getFirst().contains("--api-key") && open.getFirst().contains("NEMOH_API_KEY"), open.getFirst());
+        java.util.List<String> clear = ServeCommand.warnings("0.0.0.0", true, false);
+        assertEquals(1, clear.size());
+        assertTrue(clear.getFirst().contains("--ssl-certfile"), clear.getFirst());
+        assertEquals(java.util.List.of(), ServeCommand.warnings("0.0.0.0", true, true));
+    }
+
+    @Test
+    void serveRefusesACacheBoundTheHeapCannotHold() {
+        long mib = Runtime.getRuntime().maxMemory() >> 20;
+        Run r = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(60),
+                () -> run("serve", "--model", "models/nemoh-tiny", "--port", "0", "--max-cache-memory", String.valueOf(mib)));
+        assertEquals(2, r.code(), r.err());
+        String last = r.err().strip().lines().reduce((a, b) -> b).orElseThrow();
+        assertTrue(last.startsWith("error: --max-cache-memory " + mib + " MiB does not fit in the Java heap"), last);
     }
 
     /** Exit code 2 and one line on stderr, which names the problem ({@code expected}, all of them). */

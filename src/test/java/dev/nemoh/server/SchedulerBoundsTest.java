@@ -18,6 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+@org.junit.jupiter.api.Timeout(value = 60, threadMode = org.junit.jupiter.api.Timeout.ThreadMode.SEPARATE_THREAD)
 /** Queueing, 429 at the queue bound, the cache memory bound, cancellation on disconnect and 503 at shutdown. */
 class SchedulerBoundsTest {
     static ObjectNode completion(int maxTokens) {
@@ -96,6 +97,78 @@ class SchedulerBoundsTest {
             assertEquals(1, metric(s, "nemoh_requests_cancelled_total"));
             assertTrue(metric(s, "nemoh_generation_tokens_total") < 1000, "stopped long before its 3000 tokens");
             assertEquals(0, metric(s, "nemoh_reserved_cache_bytes"));
+        }
+    }
+
+    @Test
+    void maxQueueZeroStartsARequestWhenASlotIsFreeAndRefusesOtherwise() throws Exception {
+        TestServer.Gated[] gate = new TestServer.Gated[1];
+        try (TestServer s = TestServer.start(TestServer.options(2, 0), m -> gate[0] = new TestServer.Gated(m, 0));
+             ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            Future<CompletionClient.Streamed> first = pool.submit(() -> s.client().stream("/v1/completions", completion(4)));
+            TestServer.await("the first request runs", () -> metric(s, "nemoh_active_sequences") == 1);
+            // the second place is free: taken, it joins at the next step (the held one)
+            Future<CompletionClient.Streamed> second = pool.submit(() -> s.client().stream("/v1/completions", completion(4)));
+            TestServer.await("the second request is taken", () -> metric(s, "nemoh_queue_depth") == 1);
+
+            TestServer.Response refused = s.post("/v1/completions", completion(4).toString());
+            assertEquals(429, refused.status(), refused.text());
+            assertTrue(refused.json().get("error").get("message").asText().contains("--max-queue 0"), refused.text());
+
+            gate[0].open();
+            assertEquals(4, first.get().completionTokens());
+            assertEquals(4, second.get().completionTokens());
+            TestServer.await("the batch empties", () -> metric(s, "nemoh_active_sequences") == 0);
+            TestServer.Response third = s.post("/v1/completions", completion(4).toString());
+            assertEquals(200, third.status(), third.text());
+        }
+    }
+
+    @Test
+    void aQueuedRequestWhoseClientGoesAwayLeavesTheQueueAtOnce() throws Exception {
+        TestServer.Gated[] gate = new TestServer.Gated[1];
+        try (TestServer s = TestServer.start(TestServer.options(1, 4), m -> gate[0] = new TestServer.Gated(m, 0));
+             ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            Future<CompletionClient.Streamed> first = pool.submit(() -> s.client().stream("/v1/completions", completion(4)));
+            TestServer.await("the first request runs", () -> metric(s, "nemoh_active_sequences") == 1);
+            String body = completion(4).put("stream", true).toString();
+            try (Socket socket = new Socket("127.0.0.1", s.server.port())) {
+                OutputStream out = socket.getOutputStream();
+                out.write(("POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: "
+                        + body.getBytes(StandardCharsets.UTF_8).length + "\r\n\r\n" + body).getBytes(StandardCharsets.UTF_8));
+                out.flush();
+                TestServer.await("the second request waits", () -> metric(s, "nemoh_queue_depth") == 1);
+            }
+            // the decode step is still held: only the disconnect, seen at the next keep-alive, can empty the queue
+            TestServer.await("the cancelled request leaves the queue", () -> metric(s, "nemoh_queue_depth") == 0);
+            assertEquals(1, metric(s, "nemoh_requests_cancelled_total"));
+            assertEquals(1, metric(s, "nemoh_active_sequences"));
+            gate[0].open();
+            assertEquals(4, first.get().completionTokens());
+        }
+    }
+
+    @Test
+    void healthTurns503WhileShuttingDown() throws Exception {
+        TestServer.Gated[] gate = new TestServer.Gated[1];
+        TestServer s = TestServer.start(TestServer.options(2, 2), m -> gate[0] = new TestServer.Gated(m, 0));
+        try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            Future<CompletionClient.Streamed> running = pool.submit(() -> s.client().stream("/v1/completions", completion(4)));
+            TestServer.await("the request runs", () -> metric(s, "nemoh_active_sequences") == 1);
+            Future<?> closing = pool.submit(s::close); // waits for the running request
+            TestServer.Response[] health = new TestServer.Response[1];
+            TestServer.await("health says the server is stopping", () -> {
+                try {
+                    health[0] = s.get("/health");
+                } catch (Exception e) {
+                    throw new AssertionError(e);
+                }
+                return health[0].status() == 503;
+            });
+            assertEquals("shutting_down", health[0].json().get("status").asText(), health[0].text());
+            gate[0].open();
+            assertEquals(4, running.get().completionTokens(), "the running request finishes");
+            closing.get();
         }
     }
 

@@ -113,6 +113,77 @@ final class TestServer implements AutoCloseable {
         model.close();
     }
 
+    /** Streams {@code body} and returns the HTTP status and every line of the answer, within ten seconds. */
+    Response streamLines(String path, String body) throws Exception {
+        HttpRequest r = HttpRequest.newBuilder(base.resolve(path)).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build();
+        HttpResponse<String> res = http.sendAsync(r, HttpResponse.BodyHandlers.ofString())
+                .get(10, java.util.concurrent.TimeUnit.SECONDS);
+        return new Response(res.statusCode(), res.body());
+    }
+
+    /**
+     * A model whose decode step number {@code failAt} (counting from 1) throws what {@code fault} makes, as a model
+     * that runs out of heap or stack would.
+     */
+    static final class Faulty implements LanguageModel {
+        private final LanguageModel inner;
+        private final int failAt;
+        private final java.util.function.Supplier<Throwable> fault;
+        private final java.util.concurrent.atomic.AtomicInteger steps = new java.util.concurrent.atomic.AtomicInteger();
+
+        Faulty(LanguageModel inner, int failAt, java.util.function.Supplier<Throwable> fault) {
+            this.inner = inner;
+            this.failAt = failAt;
+            this.fault = fault;
+        }
+
+        @Override
+        public NemotronHConfig config() {
+            return inner.config();
+        }
+
+        @Override
+        public SequenceState newState() {
+            return inner.newState();
+        }
+
+        @Override
+        public SequenceState newState(int maxLength) {
+            return inner.newState(maxLength);
+        }
+
+        @Override
+        public float[] forwardLast(int[] ids, SequenceState state) {
+            return inner.forwardLast(ids, state);
+        }
+
+        @Override
+        public float[] decodeBatch(int[] tokens, SequenceState[] states) {
+            if (steps.incrementAndGet() == failAt) {
+                Throwable t = fault.get();
+                if (t instanceof Error e) throw e;
+                throw (RuntimeException) t;
+            }
+            return inner.decodeBatch(tokens, states);
+        }
+
+        @Override
+        public long cacheBytes(long contextLength) {
+            return inner.cacheBytes(contextLength);
+        }
+
+        @Override
+        public long decodeWeightBytes() {
+            return inner.decodeWeightBytes();
+        }
+
+        @Override
+        public void close() {
+            inner.close();
+        }
+    }
+
     /**
      * A model whose decode steps wait for permits, so a test can hold sequences mid-generation: a step takes one
      * permit (none at start; {@link #open()} lets every step through).
@@ -139,6 +210,11 @@ final class TestServer implements AutoCloseable {
         @Override
         public SequenceState newState() {
             return inner.newState();
+        }
+
+        @Override
+        public SequenceState newState(int maxLength) {
+            return inner.newState(maxLength);
         }
 
         @Override
