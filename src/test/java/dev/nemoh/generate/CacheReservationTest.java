@@ -26,8 +26,8 @@ class CacheReservationTest {
             } else if (cache.layer(i) instanceof HybridCache.KvCache kv) {
                 for (int h = 0; h < c.numKeyValueHeads; h++) {
                     bytes += kv.dtype == KvCacheDtype.FLOAT32
-                            ? 4L * (kv.keys(h).length + kv.values(h).length)
-                            : 2L * (kv.keysBf16(h).length + kv.valuesBf16(h).length);
+                            ? 4L * (kv.keysValues.keys()[h].length + kv.keysValues.values()[h].length)
+                            : 2L * (kv.keysValues.keysBf16()[h].length + kv.keysValues.valuesBf16()[h].length);
                 }
             }
         }
