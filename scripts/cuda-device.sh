@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the lent GPU machine (the device tool) from a checkout root, out of the kit that scripts/cuda-kit.sh packs:
 # the cuda backend's JUnit tests on the fixtures, then the Nemotron-H 8B-shape benchmark with transformers side by
-# side, and greedy generation on cpu, cuda and auto compared. Usage: bash KIT/cuda-device.sh [tests,bench,moe,hf,generate,serve] (PROFILE=1: bench also times every kernel). Logs go to $OUT.
+# side, and greedy generation on cpu, cuda and auto compared. Usage: bash KIT/cuda-device.sh [tests,bench,moe,hf,generate,serve,train8,train4,trainmoe,peft8,peft4,fixtures] (PROFILE=1: bench also times every kernel). Logs go to $OUT.
 # The tests run with -Dnemoh.require=cuda,native, so a missing GPU or native library fails them instead of skipping.
 # Exits non-zero, with a summary at the end, when a test fails or is skipped, when cuda text or answers differ from
 # cpu, or when a nemoh command fails.
@@ -97,6 +97,34 @@ PY
   done
   cmp -s "$out/serve-cpu.json" "$out/serve-cuda.json" && echo "serve: cuda answers equal to cpu" \
     || { echo "serve: ANSWERS DIFFER from cpu"; failures+=("serve: ANSWERS DIFFER from cpu"); }
+fi
+# train_cuda DIR LOG "INIT_ARGS" TRAIN_ARGS...: nemoh train-bench --device cuda on a random model (written once)
+train_cuda() {
+  local dir=$1 log=$2 init=$3
+  shift 3
+  [ -f "$dir/config.json" ] || { time "${java[@]}" -cp "$cp" dev.nemoh.cli.Main init $init --out "$dir" \
+    || failures+=("init $init: exit $?"); }
+  "${java[@]}" -cp "$cp" dev.nemoh.cli.Main train-bench --device cuda --model "$dir" "$@" 2>&1 | tee "$out/$log"
+  local code=${PIPESTATUS[0]}
+  [ "$code" -eq 0 ] || failures+=("train-bench $log: exit $code")
+}
+# GPU fine-tuning: 8B LoRA r 16 at SEQ tokens (in_proj, out_proj, q/k/v/o, up/down), 4B full fine-tuning, MoE LoRA
+[[ $steps == *train8* ]] && train_cuda /tmp/m8 train8.log "--preset nemotron-h-8b" --seq-len ${SEQ:-4096} --batch 1 \
+  --lora-r 16 --steps ${STEPS:-3} ${PROFILE:+--profile}
+[[ $steps == *train4* ]] && train_cuda /tmp/m4 train4.log "--preset nemotron-h-4b" --seq-len ${SEQ:-4096} --batch 1 \
+  --steps ${STEPS:-3} ${PROFILE:+--profile}
+[[ $steps == *trainmoe* ]] && train_cuda /tmp/moe trainmoe.log "--preset nemotron-3-nano-30b-a3b --layers ${MOE_LAYERS:-26}" \
+  --seq-len ${SEQ:-4096} --batch 1 --lora-r 16 --steps ${STEPS:-3}
+# transformers + PEFT on the same models, for the side-by-side
+[[ $steps == *peft8* ]] && PYTHONUNBUFFERED=1 python3 tools/reference/hf_train_bench.py /tmp/m8 --seq-len ${SEQ:-4096} \
+  --lora-r 16 2>&1 | grep -v Warning | tee "$out/peft8.log"
+[[ $steps == *peft4* ]] && PYTHONUNBUFFERED=1 python3 tools/reference/hf_train_bench.py /tmp/m4 --seq-len ${SEQ:-4096} \
+  2>&1 | grep -v Warning | tee "$out/peft4.log"
+# the fixture generator re-run on the committed fixture weights (transformers and PEFT on the CPU)
+if [[ $steps == *fixtures* ]]; then
+  PYTHONUNBUFFERED=1 python3 tools/reference/make_fixtures.py --check src/test/resources/fixtures \
+    --report "$out/fixtures-check.json" > "$out/fixtures-check.txt" 2>&1 || failures+=("make_fixtures --check: exit $?")
+  grep -E "FAIL|MISSING|EXTRA|summary|passed|failed|version" "$out/fixtures-check.txt" | head -40
 fi
 if [[ $steps == *hf* ]]; then
   PYTHONUNBUFFERED=1 python3 "$kit/hf_bench.py" /tmp/m8 --prefill 4096 --decode 32 2>&1 | grep -v Warning | tee "$out/hf.log"
