@@ -20,11 +20,7 @@ final class CudaAdamW implements Optimizer {
     private float gradScale = 1f;
 
     CudaAdamW(CudaTraining t, CudaParameters params, double beta1, double beta2, double eps, double weightDecay) {
-        if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) {
-            throw new IllegalArgumentException("AdamW betas must lie in [0, 1), got " + beta1 + ", " + beta2);
-        }
-        if (!(eps > 0)) throw new IllegalArgumentException("AdamW eps must be positive, got " + eps);
-        if (!(weightDecay >= 0)) throw new IllegalArgumentException("AdamW weight decay must be >= 0, got " + weightDecay);
+        Optimizer.checkAdamW(beta1, beta2, eps, weightDecay);
         this.t = t;
         this.params = params;
         this.beta1 = beta1;
@@ -77,20 +73,8 @@ final class CudaAdamW implements Optimizer {
 
     @Override
     public void restore(long steps, List<float[]> m, List<float[]> v) {
-        if (steps < 0) throw new IllegalArgumentException("AdamW step count must be >= 0, got " + steps);
         List<Parameter> ps = params.parameters;
-        if (m.size() != ps.size() || v.size() != ps.size()) {
-            throw new IllegalArgumentException("AdamW state holds " + m.size() + "/" + v.size() + " moment tensors but the"
-                    + " model trains " + ps.size() + " parameters: resume with the same model and adapter settings");
-        }
-        for (int i = 0; i < ps.size(); i++) {
-            Parameter p = ps.get(i);
-            if (m.get(i).length != p.numel() || v.get(i).length != p.numel()) {
-                throw new IllegalArgumentException("AdamW state for " + p.name + " holds " + m.get(i).length + "/"
-                        + v.get(i).length + " values, the parameter " + p.numel()
-                        + ": resume with the same model and adapter settings");
-            }
-        }
+        Optimizer.checkState(ps, steps, m, v);
         for (int i = 0; i < ps.size(); i++) {
             long at = params.of(ps.get(i)).value() - params.values;
             t.cuda.upload(this.m + at, m.get(i));
