@@ -553,7 +553,15 @@ public final class CudaKernels {
     private static final Kernel CONV1D_TRAIN = kernel("conv1d_train", "ptr proj, i32 projStride, i32 inner, ptr w, "
             + "ptr bias, ptr out, i32 len, i32 convDim, i32 K");
     private static final Kernel CONV1D_BACKWARD = kernel("conv1d_backward", "ptr dOut, ptr proj, i32 projStride, "
-            + "i32 inner, ptr w, ptr bias, ptr dProj, ptr dw, ptr dbias, i32 len, i32 convDim, i32 K");
+            + "i32 inner, ptr w, ptr bias, ptr dProj, ptr partial, i32 len, i32 convDim, i32 K, i32 seg");
+    private static final Kernel CONV1D_PARAM_GRADS = kernel("conv1d_param_grads",
+            "ptr partial, i32 segments, i32 convDim, i32 K, ptr dw, ptr dbias");
+
+    synchronized void conv1dParamGrads(int grid, int block, long partial, int segments, int convDim, int K, long dw,
+                                       long dbias) {
+        begin(CONV1D_PARAM_GRADS).ptr(partial).i32(segments).i32(convDim).i32(K).ptr(dw).ptr(dbias)
+                .launch(grid, 1, 1, block, 0);
+    }
 
     synchronized void conv1dTrain(int gridX, int gridY, int block, long proj, int projStride, int inner, long w,
             long bias, long out, int len, int convDim, int K) {
@@ -562,9 +570,9 @@ public final class CudaKernels {
     }
 
     synchronized void conv1dBackward(int gridX, int gridY, int block, long dOut, long proj, int projStride, int inner,
-            long w, long bias, long dProj, long dw, long dbias, int len, int convDim, int K) {
-        begin(CONV1D_BACKWARD).ptr(dOut).ptr(proj).i32(projStride).i32(inner).ptr(w).ptr(bias).ptr(dProj).ptr(dw)
-                .ptr(dbias).i32(len).i32(convDim).i32(K).launch(gridX, gridY, 1, block, 0);
+            long w, long bias, long dProj, long partial, int len, int convDim, int K, int seg) {
+        begin(CONV1D_BACKWARD).ptr(dOut).ptr(proj).i32(projStride).i32(inner).ptr(w).ptr(bias).ptr(dProj).ptr(partial)
+                .i32(len).i32(convDim).i32(K).i32(seg).launch(gridX, gridY, 1, block, 0);
     }
 
     // ssd_scan_backward.cu
@@ -629,7 +637,7 @@ public final class CudaKernels {
             + "ptr cb, ptr sIn, ptr dStateOut, ptr ddt, ptr dAPart, ptr dDPart, i32 len, i32 chunk, i32 heads, "
             + "i32 headDim, i32 N, i32 groups, i32 inner, i32 convDim");
     private static final Kernel SSD_DT_BACKWARD = kernel("ssd_dt_backward", "ptr ddt, ptr proj, i32 projStride, "
-            + "i32 dtOffset, ptr dtBias, ptr dProj, ptr dDtBias, i32 len, i32 heads, f32 lo, f32 hi");
+            + "i32 dtOffset, ptr dtBias, ptr dProj, ptr dDtBiasPart, i32 len, i32 heads, f32 lo, f32 hi, i32 seg");
     private static final Kernel SSD_PARAM_GRADS = kernel("ssd_param_grads", "ptr dAPart, ptr dDPart, ptr A, "
             + "i32 chunks, i32 heads, ptr dALog, ptr dD");
 
@@ -642,9 +650,9 @@ public final class CudaKernels {
     }
 
     synchronized void ssdDtBackward(int gridX, int gridY, int block, long ddt, long proj, int projStride, int dtOffset,
-            long dtBias, long dProj, long dDtBias, int len, int heads, float lo, float hi) {
-        begin(SSD_DT_BACKWARD).ptr(ddt).ptr(proj).i32(projStride).i32(dtOffset).ptr(dtBias).ptr(dProj).ptr(dDtBias)
-                .i32(len).i32(heads).f32(lo).f32(hi).launch(gridX, gridY, 1, block, 0);
+            long dtBias, long dProj, long dDtBiasPart, int len, int heads, float lo, float hi, int seg) {
+        begin(SSD_DT_BACKWARD).ptr(ddt).ptr(proj).i32(projStride).i32(dtOffset).ptr(dtBias).ptr(dProj).ptr(dDtBiasPart)
+                .i32(len).i32(heads).f32(lo).f32(hi).i32(seg).launch(gridX, gridY, 1, block, 0);
     }
 
     synchronized void ssdParamGrads(int gridX, int gridY, int block, long dAPart, long dDPart, long A, int chunks,

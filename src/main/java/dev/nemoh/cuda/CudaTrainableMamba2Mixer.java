@@ -12,6 +12,8 @@ import java.util.List;
  */
 final class CudaTrainableMamba2Mixer implements CudaTrainableMixer {
     private static final int THREADS = 256, CONV_THREADS = 128;
+    /** Tokens one thread walks in order in the time-step and conv backwards (their partial sums add up after). */
+    private static final int SEGMENT = 256;
 
     private final CudaProjection inProj, outProj;
     private final CudaParameters.Tensor convWeight, convBias, dtBias, aLog, d, normWeight;
@@ -127,10 +129,18 @@ final class CudaTrainableMamba2Mixer implements CudaTrainableMixer {
         if (aLog.trains() || d.trains()) {
             k.ssdParamGrads(1, 1, (heads + 31) / 32 * 32, dAPart, dDPart, a, chunks, heads, aLog.grad(), d.grad());
         }
-        k.ssdDtBackward(1, 1, (heads + 31) / 32 * 32, ddt, s.proj, width, dtOffset, dtBias.value(), dProj, dtBias.grad(),
-                len, heads, clampLo, clampHi);
-        k.conv1dBackward((convDim + CONV_THREADS - 1) / CONV_THREADS, 1, CONV_THREADS, dxBC, s.proj, width, inner,
-                convWeight.value(), convBias.value(), dProj, convWeight.grad(), convBias.grad(), len, convDim, kernel);
+        int dtBlocks = (len + SEGMENT - 1) / SEGMENT;
+        long dtBiasPart = t.floats("mamba.dtBiasPart", (long) dtBlocks * heads);
+        k.ssdDtBackward(dtBlocks, 1, (heads + 31) / 32 * 32, ddt, s.proj, width, dtOffset, dtBias.value(), dProj, dtBiasPart,
+                len, heads, clampLo, clampHi, SEGMENT);
+        if (dtBias.trains()) t.addColumnSums(dtBiasPart, dtBlocks, heads, dtBias.grad());
+        long convPart = t.floats("mamba.convPart", (long) dtBlocks * convDim * (kernel + 1));
+        k.conv1dBackward((convDim + CONV_THREADS - 1) / CONV_THREADS, dtBlocks, CONV_THREADS, dxBC, s.proj, width, inner,
+                convWeight.value(), convBias.value(), dProj, convPart, len, convDim, kernel, SEGMENT);
+        if (convWeight.trains() || convBias.trains()) {
+            k.conv1dParamGrads((convDim + CONV_THREADS - 1) / CONV_THREADS, CONV_THREADS, convPart, dtBlocks, convDim, kernel,
+                    convWeight.grad(), convBias.grad());
+        }
         inProj.backward(t, x, dProj, len, dx, false);
     }
 

@@ -70,43 +70,68 @@ extern "C" __global__ void conv1d_train(const float* proj, int projStride, int i
     out[(long) t * convDim + ch] = silu(acc);
 }
 
-// Gradient of conv1d_train from dOut (of the SiLU output): the pre-activation is recomputed; one thread per channel
-// walks the tokens in order, so dw and dbias are sums in a fixed order. Writes dIn into the xBC columns of dProj and
-// adds into dw [convDim, K] and dbias [convDim] (each may be null: frozen). grid (ceil(convDim / blockDim)).
+// Gradient of conv1d_train from dOut (of the SiLU output), the pre-activation recomputed. One thread per channel
+// and segment of `seg` tokens walks them in order: it writes dIn of its tokens into the xBC columns of dProj (reading
+// the K − 1 outputs past its end that also see them) and its share of dw and dbias into partial [segments, convDim,
+// K + 1] (w, then bias), which conv1d_param_grads sums over the segments in order. grid (ceil(convDim / blockDim),
+// ceil(len / seg)).
 #define MAX_CONV_K 8
 extern "C" __global__ void conv1d_backward(const float* dOut, const float* proj, int projStride, int inner,
-                                           const float* w, const float* bias, float* dProj, float* dw, float* dbias,
-                                           int len, int convDim, int K) {
+                                           const float* w, const float* bias, float* dProj, float* partial, int len,
+                                           int convDim, int K, int seg) {
     begin_kernel();
     int ch = blockIdx.x * blockDim.x + threadIdx.x;
     if (ch >= convDim) return;
+    int t0 = blockIdx.y * seg, t1 = min(len, t0 + seg), tEnd = min(len, t1 + K - 1);
     const float* in = proj + inner + ch;
     float wk[MAX_CONV_K], gw[MAX_CONV_K], window[MAX_CONV_K], pending[MAX_CONV_K];
-    for (int j = 0; j < K; j++) { wk[j] = w[ch * K + j]; gw[j] = 0.f; window[j] = 0.f; pending[j] = 0.f; }
+    for (int j = 0; j < K; j++) {
+        wk[j] = w[ch * K + j];
+        gw[j] = 0.f;
+        pending[j] = 0.f;
+        int src = t0 - K + j; // window[j] before the first shift: in[t0 − K + j]
+        window[j] = j > 0 && src >= 0 ? in[(long) src * projStride] : 0.f;
+    }
     float gb = 0.f;
     // window[j] = in[t − (K − 1) + j]; pending[j] collects dIn[t − (K − 1) + j] until that input leaves the window
-    for (int t = 0; t < len; t++) {
+    for (int t = t0; t < tEnd; t++) {
         for (int j = 0; j < K - 1; j++) window[j] = window[j + 1];
         window[K - 1] = in[(long) t * projStride];
         float pre = bias[ch];
         for (int j = 0; j < K; j++) pre += wk[j] * window[j];
         float g = dOut[(long) t * convDim + ch] * silu_grad(pre);
-        gb += g;
-        for (int j = 0; j < K; j++) {
-            gw[j] += g * window[j];
-            pending[j] += g * wk[j];
+        if (t < t1) {
+            gb += g;
+            for (int j = 0; j < K; j++) gw[j] += g * window[j];
         }
+        for (int j = 0; j < K; j++) pending[j] += g * wk[j];
         // the oldest input of the window is complete: every output that reads it has been seen
         int oldest = t - (K - 1);
-        if (oldest >= 0) dProj[(long) oldest * projStride + inner + ch] = pending[0];
+        if (oldest >= t0 && oldest < t1) dProj[(long) oldest * projStride + inner + ch] = pending[0];
         for (int j = 0; j < K - 1; j++) pending[j] = pending[j + 1];
         pending[K - 1] = 0.f;
     }
-    // the last K − 1 inputs
+    // the sequence's last K − 1 inputs, when they are this segment's: no output past the end reads them
     for (int j = 0; j < K - 1; j++) {
-        int src = len - (K - 1) + j;
-        if (src >= 0) dProj[(long) src * projStride + inner + ch] = pending[j];
+        int src = tEnd - (K - 1) + j;
+        if (tEnd == len && src >= t0 && src < t1) dProj[(long) src * projStride + inner + ch] = pending[j];
     }
-    if (dw) for (int j = 0; j < K; j++) dw[ch * K + j] += gw[j];
-    if (dbias) dbias[ch] += gb;
+    float* out = partial + ((long) blockIdx.y * convDim + ch) * (K + 1);
+    for (int j = 0; j < K; j++) out[j] = gw[j];
+    out[K] = gb;
+}
+
+// dw [convDim, K] and dbias [convDim] += the segments' partial sums, in segment order; either may be null (frozen).
+// grid (ceil(convDim / blockDim)).
+extern "C" __global__ void conv1d_param_grads(const float* partial, int segments, int convDim, int K, float* dw,
+                                              float* dbias) {
+    begin_kernel();
+    int ch = blockIdx.x * blockDim.x + threadIdx.x;
+    if (ch >= convDim) return;
+    for (int j = 0; j <= K; j++) {
+        float s = 0.f;
+        for (int seg = 0; seg < segments; seg++) s += partial[((long) seg * convDim + ch) * (K + 1) + j];
+        if (j < K && dw) dw[ch * K + j] += s;
+        if (j == K && dbias) dbias[ch] += s;
+    }
 }

@@ -9,7 +9,10 @@ extern "C" __global__ void __launch_bounds__(256) ssd_bwd_dt(const float* xBC, c
         float* ddt, float* dAPart, float* dDPart, int len, int chunk, int heads, int headDim, int N, int groups,
         int inner, int convDim) {
     begin_kernel();
-    __shared__ float cumS[MAX_CHUNK], dtS[MAX_CHUNK], dcum[MAX_CHUNK], gdt[MAX_CHUNK], q2[MAX_CHUNK];
+    __shared__ Tiles tiles;
+    __shared__ float cumS[MAX_CHUNK], dtS[MAX_CHUNK], dcum[MAX_CHUNK], gdt[MAX_CHUNK], q1[MAX_CHUNK], qo[MAX_CHUNK],
+            q2[MAX_CHUNK];
+    __shared__ float partial[TILE_R * 16];
     int c = blockIdx.x, h = blockIdx.y, g = h / (heads / groups);
     int t0 = c * chunk, T = min(chunk, len - t0);
     for (int s = threadIdx.x; s < T; s += blockDim.x) {
@@ -26,6 +29,44 @@ extern "C" __global__ void __launch_bounds__(256) ssd_bwd_dt(const float* xBC, c
     const float* B = xBC + (long) t0 * convDim + inner + g * N;
     const float* C = xBC + (long) t0 * convDim + inner + groups * N + g * N;
     const float* d = dy + (long) t0 * inner + h * headDim;
+    // the states' terms need, per token, q1[t] = Σ_n C[t, n] · (dy[t] · S_in[n]) and qo[t] = Σ_n B[t, n] · (x[t] ·
+    // dS_out[n]): two [T, N] products over headDim, each reduced with C or B row by row in the tile's epilogue
+    int tr = (threadIdx.x >> 4) * 8, tc = (threadIdx.x & 15) * 4;
+    for (int which = 0; which < 2; which++) {
+        const float* rowsOf = which == 0 ? d : x;
+        long rowStride = which == 0 ? inner : convDim;
+        const float* state = which == 0 ? s0 : sOut;
+        const float* with = which == 0 ? C : B;
+        float* q = which == 0 ? q1 : qo;
+        for (int t = threadIdx.x; t < T; t += blockDim.x) q[t] = 0.f;
+        for (int r0 = 0; r0 < T; r0 += TILE_R) {
+            for (int c0 = 0; c0 < N; c0 += TILE_C) {
+                float acc[8][4];
+                tile_clear(acc);
+                tile_product<true, true>(acc, headDim, tiles,
+                    [&](int r, int p) { return r0 + r < T ? rowsOf[(long) (r0 + r) * rowStride + p] : 0.f; },
+                    [&](int p, int n) { return c0 + n < N ? state[(c0 + n) * headDim + p] : 0.f; });
+                for (int i = 0; i < 8; i++) {
+                    int t = r0 + tr + i;
+                    float part = 0.f;
+                    for (int j = 0; j < 4; j++) {
+                        int n = c0 + tc + j;
+                        if (t < T && n < N) part += acc[i][j] * with[(long) t * convDim + n];
+                    }
+                    partial[(tr + i) * 16 + (threadIdx.x & 15)] = part;
+                }
+                __syncthreads();
+                // each row's 16 partial sums, in order
+                for (int i = threadIdx.x; i < TILE_R; i += blockDim.x) {
+                    if (r0 + i >= T) continue;
+                    float sum = 0.f;
+                    for (int j = 0; j < 16; j++) sum += partial[i * 16 + j];
+                    q[r0 + i] += sum;
+                }
+                __syncthreads();
+            }
+        }
+    }
     for (int t = threadIdx.x; t < T; t += blockDim.x) {
         // intra-chunk terms: as output t (row) and as input t (column) of M = L ∘ CB ∘ dt
         float asOut = 0.f, asIn = 0.f, viaDt = 0.f;
@@ -37,21 +78,10 @@ extern "C" __global__ void __launch_bounds__(256) ssd_bwd_dt(const float* xBC, c
             viaDt += lcb;
             asIn += lcb * dtS[t];
         }
-        // the entering state: y[t] += exp(cum[t]) · S_in C[t]; the leaving state reads x[t] ⊗ B[t]
-        float q1 = 0.f, qo = 0.f;
-        for (int p = 0; p < headDim; p++) {
-            float sc = 0.f, ob = 0.f;
-            for (int n = 0; n < N; n++) {
-                sc += s0[n * headDim + p] * C[(long) t * convDim + n];
-                ob += sOut[n * headDim + p] * B[(long) t * convDim + n];
-            }
-            q1 += d[(long) t * inner + p] * sc;
-            qo += x[(long) t * convDim + p] * ob;
-        }
         float w = expf(last - cumS[t]);
-        q2[t] = w * dtS[t] * qo;
-        dcum[t] = asOut - asIn + expf(cumS[t]) * q1 - q2[t];
-        gdt[t] = viaDt + w * qo;
+        q2[t] = w * dtS[t] * qo[t];
+        dcum[t] = asOut - asIn + expf(cumS[t]) * q1[t] - q2[t];
+        gdt[t] = viaDt + w * qo[t];
     }
     float e = 0.f, dd = 0.f;
     for (int i = threadIdx.x; i < N * headDim; i += blockDim.x) e += sOut[i] * s0[i];
@@ -78,23 +108,25 @@ extern "C" __global__ void __launch_bounds__(256) ssd_bwd_dt(const float* xBC, c
 }
 
 // Through dt = clamp(softplus(raw), lo, hi) with raw = in_proj's dt column + dt_bias: writes dProj's dt columns
-// (zero where the clamp held, as torch's clamp) and adds Σ_t into dDtBias (may be null: frozen). One thread per head
-// walks the tokens in order. grid (1), block ≥ heads.
+// (zero where the clamp held, as torch's clamp) and each block's sum over its tokens into dDtBiasPart [blocks, heads],
+// summed over the blocks after. One thread per head walks the block's `seg` tokens in order. grid (ceil(len / seg)),
+// block ≥ heads.
 extern "C" __global__ void ssd_dt_backward(const float* ddt, const float* proj, int projStride, int dtOffset,
-                                           const float* dtBias, float* dProj, float* dDtBias, int len, int heads,
-                                           float lo, float hi) {
+                                           const float* dtBias, float* dProj, float* dDtBiasPart, int len, int heads,
+                                           float lo, float hi, int seg) {
     begin_kernel();
-    int h = blockIdx.x * blockDim.x + threadIdx.x;
+    int h = threadIdx.x;
     if (h >= heads) return;
+    int t0 = blockIdx.x * seg, t1 = min(len, t0 + seg);
     float sum = 0.f;
-    for (int t = 0; t < len; t++) {
+    for (int t = t0; t < t1; t++) {
         float raw = proj[(long) t * projStride + dtOffset + h] + dtBias[h];
         float v = softplus(raw);
         float g = v < lo || v > hi ? 0.f : ddt[(long) t * heads + h] * (raw > 20.f ? 1.f : sigmoid(raw));
         dProj[(long) t * projStride + dtOffset + h] = g;
         sum += g;
     }
-    if (dDtBias) dDtBias[h] += sum;
+    dDtBiasPart[(long) blockIdx.x * heads + h] = sum;
 }
 
 // dA_log (A = −exp(A_log), so dA_log = dA · A) and dD from the per-chunk partial sums, in chunk order; either output

@@ -9,6 +9,7 @@ import dev.nemoh.train.LoraModel;
 import dev.nemoh.train.Optimizer;
 import dev.nemoh.train.Parameter;
 import dev.nemoh.train.TrainableModel;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -233,6 +234,47 @@ class CudaTrainingFixtureTest {
             } finally {
                 gpu.close();
             }
+        }
+    }
+
+    /**
+     * A sequence of 600 tokens (38 scan chunks of nemotron-h-tiny, several segments of the conv and time-step
+     * backwards, 19 attention row blocks): every GPU gradient in fp32 against the CPU path's.
+     */
+    @Test
+    void longSequenceGradientsEqualTheCpuPath() {
+        TestDevice.cuda();
+        java.nio.file.Path dir = Fixtures.model("nemotron-h-tiny");
+        java.util.SplittableRandom random = new java.util.SplittableRandom(7);
+        int[][] ids = {random.ints(600, 0, 320).toArray()};
+        int[][] labels = {ids[0].clone()};
+        java.util.Arrays.fill(labels[0], 0, 40, -100);
+        long targets = targets(labels);
+        FullFineTune host = FullFineTune.load(dir);
+        double cpuLoss = host.lossAndBackward(ids, labels, targets).mean();
+        List<float[]> cpuGrads = host.parameters().stream().map(p -> p.grad.clone()).toList();
+        host.parameters().forEach(Parameter::zeroGrad);
+        CudaTrainableModel gpu = new CudaTrainableModel(dir, host, null, TrainingPrecision.FP32, 256);
+        try {
+            double gpuLoss = gpu.lossAndBackward(ids, labels, targets).mean();
+            double lossRel = Math.abs(gpuLoss - cpuLoss) / cpuLoss;
+            gpu.pullGradients();
+            double worst = 0;
+            String worstName = "";
+            for (int i = 0; i < host.parameters().size(); i++) {
+                Parameter p = host.parameters().get(i);
+                double rel = relative(p.grad, cpuGrads.get(i));
+                assertTrue(rel < 1e-4, "gradient of " + p.name + " relative error " + rel);
+                if (rel > worst) {
+                    worst = rel;
+                    worstName = p.name;
+                }
+            }
+            System.out.printf("cuda 600 tokens, blocks recomputed: loss rel %.2g, worst gradient %s rel %.2g%n", lossRel,
+                    worstName, worst);
+            assertTrue(lossRel < 1e-5, "loss relative error " + lossRel);
+        } finally {
+            gpu.close();
         }
     }
 }
