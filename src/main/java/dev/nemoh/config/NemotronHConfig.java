@@ -149,6 +149,11 @@ public final class NemotronHConfig {
         return sb.toString();
     }
 
+    /** The sizes of this model's Mamba-2 mixers. */
+    public MambaShape mamba() {
+        return MambaShape.of(this);
+    }
+
     public int count(LayerType type) {
         return (int) layers.stream().filter(t -> t == type).count();
     }

@@ -18,9 +18,7 @@ final class CudaMamba2Mixer implements CudaMixer {
     private final boolean clampInDecode;
 
     CudaMamba2Mixer(Cuda cuda, NemotronHConfig c, TimeStepClamp clamp, Mamba2Mixer cpu) {
-        if (c.chunkSize > 256) throw new CudaException("chunk_size " + c.chunkSize + " is over the 256 the cuda scan supports");
-        if (c.mambaNumHeads > 1024) throw new CudaException("mamba_num_heads " + c.mambaNumHeads + " is over the 1024 the cuda scan supports");
-        if (c.ssmStateSize % 4 != 0) throw new CudaException("ssm_state_size " + c.ssmStateSize + " is not a multiple of 4, which the cuda recurrent step needs");
+        checkSupported(c);
         inProj = CudaLinear.upload(cuda, cpu.inProj);
         outProj = CudaLinear.upload(cuda, cpu.outProj);
         convWeight = floats(cuda, cpu.conv.weight);
@@ -41,6 +39,13 @@ final class CudaMamba2Mixer implements CudaMixer {
         clampLo = (float) Math.max(c.timeStepMin, c.timeStepLimitLow);
         clampHi = (float) c.timeStepLimitHigh;
         clampInDecode = clamp == TimeStepClamp.EVERYWHERE;
+    }
+
+    /** Refuses the Mamba sizes the cuda kernels do not take (scan chunks, heads, state width), in one line. */
+    static void checkSupported(NemotronHConfig c) {
+        if (c.chunkSize > 256) throw new CudaException("chunk_size " + c.chunkSize + " is over the 256 the cuda scan supports");
+        if (c.mambaNumHeads > 1024) throw new CudaException("mamba_num_heads " + c.mambaNumHeads + " is over the 1024 the cuda scan supports");
+        if (c.ssmStateSize % 4 != 0) throw new CudaException("ssm_state_size " + c.ssmStateSize + " is not a multiple of 4, which the cuda recurrent step needs");
     }
 
     static long floats(Cuda cuda, float[] values) {

@@ -1,5 +1,6 @@
 package dev.nemoh.cuda;
 
+import dev.nemoh.config.MambaShape;
 import dev.nemoh.config.NemotronHConfig;
 
 import java.util.List;
@@ -19,15 +20,14 @@ final class CudaTrainableMamba2Mixer implements CudaTrainableMixer {
     private final CudaParameters.Tensor convWeight, convBias, dtBias, aLog, d, normWeight;
     /** A = −exp(A_log), recomputed at every forward (A_log may train) */
     private final long a;
-    private final int heads, headDim, n, groups, inner, convDim, kernel, chunk, width;
+    private final MambaShape m;
     private final float eps, clampLo, clampHi;
 
     CudaTrainableMamba2Mixer(CudaTraining t, NemotronHConfig c, CudaProjection inProj, CudaProjection outProj,
                              CudaParameters.Tensor convWeight, CudaParameters.Tensor convBias,
                              CudaParameters.Tensor dtBias, CudaParameters.Tensor aLog, CudaParameters.Tensor d,
                              CudaParameters.Tensor normWeight) {
-        if (c.chunkSize > 256) throw new CudaException("chunk_size " + c.chunkSize + " is over the 256 the cuda scan supports");
-        if (c.mambaNumHeads > 1024) throw new CudaException("mamba_num_heads " + c.mambaNumHeads + " is over the 1024 the cuda scan supports");
+        CudaMamba2Mixer.checkSupported(c);
         if (c.convKernel > 8) throw new CudaException("conv_kernel " + c.convKernel + " is over the 8 GPU training supports");
         this.inProj = inProj;
         this.outProj = outProj;
@@ -37,30 +37,19 @@ final class CudaTrainableMamba2Mixer implements CudaTrainableMixer {
         this.aLog = aLog;
         this.d = d;
         this.normWeight = normWeight;
-        this.heads = c.mambaNumHeads;
-        this.headDim = c.mambaHeadDim;
-        this.n = c.ssmStateSize;
-        this.groups = c.nGroups;
-        this.inner = c.mambaIntermediateSize();
-        this.convDim = c.convDim();
-        this.kernel = c.convKernel;
-        this.chunk = c.chunkSize;
-        this.width = c.inProjSize();
+        this.m = c.mamba();
         this.eps = (float) c.layerNormEpsilon;
         this.clampLo = (float) Math.max(c.timeStepMin, c.timeStepLimitLow);
         this.clampHi = (float) c.timeStepLimitHigh;
-        this.a = t.cuda.alloc(4L * heads);
-    }
-
-    private int chunks(int len) {
-        return (len + chunk - 1) / chunk;
+        this.a = t.cuda.alloc(4L * m.heads());
     }
 
     /** The forward's activations under key, sized for len tokens. */
     private record Saved(long proj, long xBC, long dt, long cum, long cb, long sIn, long y, long rstd, long normed) {}
 
     private Saved saved(CudaTraining t, String key, int len) {
-        int chunks = chunks(len);
+        int chunks = m.chunks(len), width = m.inProjWidth(), convDim = m.convDim(), heads = m.heads(), groups = m.groups();
+        int chunk = m.chunk(), n = m.stateSize(), headDim = m.headDim(), inner = m.inner();
         return new Saved(t.floats(key + ".mamba.proj", (long) len * width), t.floats(key + ".mamba.xBC", (long) len * convDim),
                 t.floats(key + ".mamba.dt", (long) len * heads), t.floats(key + ".mamba.cum", (long) len * heads),
                 t.floats(key + ".mamba.cb", (long) chunks * groups * chunk * chunk),
@@ -72,7 +61,9 @@ final class CudaTrainableMamba2Mixer implements CudaTrainableMixer {
     public void forward(CudaTraining t, String key, long x, int len, long out) {
         CudaKernels k = t.k;
         Saved s = saved(t, key, len);
-        int chunks = chunks(len), dtOffset = inner + convDim;
+        int chunks = m.chunks(len), dtOffset = m.dtOffset(), width = m.inProjWidth(), convDim = m.convDim();
+        int heads = m.heads(), groups = m.groups(), chunk = m.chunk(), n = m.stateSize(), headDim = m.headDim();
+        int inner = m.inner(), kernel = m.convKernel();
         inProj.forward(t, x, len, s.proj);
         k.conv1dTrain((convDim + CONV_THREADS - 1) / CONV_THREADS, len, CONV_THREADS, s.proj, width, inner,
                 convWeight.value(), convBias.value(), s.xBC, len, convDim, kernel);
@@ -98,7 +89,9 @@ final class CudaTrainableMamba2Mixer implements CudaTrainableMixer {
     public void backward(CudaTraining t, String key, long x, long dOut, int len, long dx) {
         CudaKernels k = t.k;
         Saved s = saved(t, key, len);
-        int chunks = chunks(len), dtOffset = inner + convDim, group = inner / groups;
+        int chunks = m.chunks(len), dtOffset = m.dtOffset(), width = m.inProjWidth(), convDim = m.convDim();
+        int heads = m.heads(), groups = m.groups(), chunk = m.chunk(), n = m.stateSize(), headDim = m.headDim();
+        int inner = m.inner(), kernel = m.convKernel(), group = inner / groups;
         long dNormed = t.floats("mamba.dNormed", (long) len * inner);
         long dY = t.floats("mamba.dY", (long) len * inner);
         long dProj = t.floats("mamba.dProj", (long) len * width);
