@@ -66,7 +66,7 @@ public final class Tokenizer {
         if (at != null && at.isArray()) {
             for (JsonNode t : at) {
                 String w = source + " added_tokens";
-                int id = Json.require(t, "id", w).asInt();
+                int id = Json.id(Json.require(t, "id", w), w);
                 String content = Json.requireStr(t, "content", w);
                 boolean special = Json.bool(t, "special", false);
                 AddedVocabulary.Token tok = new AddedVocabulary.Token(id, content, special,
@@ -79,6 +79,8 @@ public final class Tokenizer {
             }
         }
         added.build(normalizer);
+        // the ids the post-processor adds (BOS...) are ids the model's embeddings must cover too
+        if (postProcessor != null) for (int id : postProcessor.process(new int[0], true)) max = Math.max(max, id);
         vocabSize = max + 1;
 
         if (config != null) {
@@ -256,6 +258,8 @@ public final class Tokenizer {
      * {@link #decode} of all ids for byte-level tokenizers.
      */
     public final class StreamDecoder {
+        private static final int MAX_PENDING = 16;
+
         private final boolean skip;
         private int[] ids = new int[16];
         private int n;
@@ -280,6 +284,10 @@ public final class Tokenizer {
                 prefixIndex = newPrefixIndex;
                 return text;
             }
+            // An incomplete UTF-8 sequence spans at most 4 byte tokens: text held back longer than that does not end in
+            // one (a token that decodes to U+FFFD itself, a decoder that rewrites the window's start). Let it out, or
+            // each push would decode an ever longer window.
+            if (n - prefixIndex > MAX_PENDING) return flush();
             return "";
         }
 

@@ -49,4 +49,24 @@ class StreamDecoderTest {
         sb.append(sd.flush());
         assertEquals("Hi", sb.toString());
     }
+
+    /** Found by TokenizerFuzzTest (tokenizerJson/stream-decoder-never-releases): every push decoded a growing window. */
+    @Test
+    void fuzzStreamDecoderReleasesTextThatNeverStopsEndingInAReplacementCharacter() {
+        Tokenizer tok = Tokenizer.load(Path.of("models/nemoh-tiny"));
+        int continuation = tok.id(String.valueOf(ByteLevel.BYTE_TO_CHAR[0x80])); // a lone UTF-8 continuation byte
+        int[] ids = new int[5000];
+        java.util.Arrays.fill(ids, continuation);
+        Tokenizer.StreamDecoder sd = tok.streamDecoder(false);
+        StringBuilder out = new StringBuilder();
+        int released = 0;
+        for (int id : ids) {
+            String p = sd.push(id);
+            if (!p.isEmpty()) released++;
+            out.append(p);
+        }
+        out.append(sd.flush());
+        assertFalse(released == 0, "the text was held back until the flush: each push decoded every id so far");
+        assertEquals(tok.decode(ids, false), out.toString());
+    }
 }
