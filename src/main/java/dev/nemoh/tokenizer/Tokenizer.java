@@ -275,20 +275,28 @@ public final class Tokenizer {
             if (n == ids.length) ids = java.util.Arrays.copyOf(ids, n * 2);
             ids[n++] = id;
             String s = decode(ids, 0, n, skip);
-            if (s.length() > prefix.length() && !s.endsWith("\uFFFD") && s.startsWith(prefix)) {
-                String text = s.substring(prefix.length());
-                int newPrefixIndex = n - prefixIndex;
-                System.arraycopy(ids, prefixIndex, ids, 0, n - prefixIndex);
-                n -= prefixIndex;
-                prefix = decode(ids, 0, n, skip);
-                prefixIndex = newPrefixIndex;
-                return text;
+            if (s.length() > prefix.length() && !s.endsWith("\uFFFD") && s.startsWith(prefix)) return emit(n, s);
+            if (n - prefixIndex > MAX_PENDING) {
+                // Still ending in U+FFFD after this many tokens, the text holds a real one (a replacement character in
+                // it, an invalid byte), not a character in progress. Let out all but the last 3 tokens (which may hold
+                // the first bytes of a character), or each push would decode an ever longer window.
+                int m = n - 3;
+                String head = decode(ids, 0, m, skip);
+                if (head.length() > prefix.length() && head.startsWith(prefix)) return emit(m, head);
+                return flush(); // the decoder rewrites the window's start: give up on the context
             }
-            // An incomplete UTF-8 sequence spans at most 4 byte tokens: text held back longer than that does not end in
-            // one (a token that decodes to U+FFFD itself, a decoder that rewrites the window's start). Let it out, or
-            // each push would decode an ever longer window.
-            if (n - prefixIndex > MAX_PENDING) return flush();
             return "";
+        }
+
+        /** Emits the text of the ids before {@code m}, which decode to {@code s}; they become the next context. */
+        private String emit(int m, String s) {
+            String text = s.substring(prefix.length());
+            int newPrefixIndex = m - prefixIndex;
+            System.arraycopy(ids, prefixIndex, ids, 0, n - prefixIndex);
+            n -= prefixIndex;
+            prefix = decode(ids, 0, newPrefixIndex, skip);
+            prefixIndex = newPrefixIndex;
+            return text;
         }
 
         /** The text held back so far (an incomplete UTF-8 sequence decodes to U+FFFD); resets the stream. */

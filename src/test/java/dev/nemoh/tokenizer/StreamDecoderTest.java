@@ -69,4 +69,17 @@ class StreamDecoderTest {
         assertFalse(released == 0, "the text was held back until the flush: each push decoded every id so far");
         assertEquals(tok.decode(ids, false), out.toString());
     }
+
+    /** Found by TokenizerFuzzTest (encodeDecode/replacement-characters-in-text): a forced release split a character. */
+    @Test
+    void fuzzStreamDecoderReleasingHeldTextKeepsCharactersWhole() {
+        Tokenizer tok = Tokenizer.load(Path.of("models/nemoh-tiny"));
+        String text = "résumé Ån" + "\uFFFD".repeat(40) + "gström 東京";
+        int[] ids = tok.encode(text, false);
+        Tokenizer.StreamDecoder sd = tok.streamDecoder(false);
+        StringBuilder out = new StringBuilder();
+        for (int id : ids) out.append(sd.push(id));
+        out.append(sd.flush());
+        assertEquals(text, out.toString());
+    }
 }
