@@ -150,14 +150,14 @@ public final class ChatTemplate {
         RenderResult result;
         long[] deadline = DEADLINE.get();
         long outer = deadline[0];
-        if (outer == 0) deadline[0] = System.nanoTime() + TIME_LIMIT.toNanos();
+        if (outer == 0) deadline[0] = ARMED;
         try {
             result = jinjava.renderForResult(jinjaSource, vars);
         } catch (RuntimeException e) {
             throw failure(e);
         } catch (TimeLimitExceeded e) {
-            throw new ChatTemplateException("the chat template ran past its time limit of " + TIME_LIMIT.toSeconds()
-                    + " s (a loop over too many items)");
+            throw new ChatTemplateException("the chat template ran past its time limit of " + timeLimit.toMillis()
+                    + " ms (a loop over too many items)");
         } catch (StackOverflowError e) {
             throw new ChatTemplateException("the chat template nests too deeply to render (blocks, expressions or calls)");
         } finally {
@@ -181,10 +181,17 @@ public final class ChatTemplate {
     /** Characters of output, of one string, and items of one list or dict a rendering may make. */
     static final long MAX_CHARS = 16L << 20;
     static final int MAX_ITEMS = 1 << 20;
-    /** Real templates render in milliseconds; loops are all that can make one run longer, and they check this. */
-    static final java.time.Duration TIME_LIMIT = java.time.Duration.ofSeconds(5);
-    /** When this thread's rendering must end (System.nanoTime), or 0 outside one. */
+    /**
+     * Real templates render in milliseconds; loops are all that can make one run longer, and they check this. Not
+     * final only so that the fuzz test can shorten it (mutated inputs that loop would otherwise dominate its time).
+     */
+    static volatile java.time.Duration timeLimit = java.time.Duration.ofSeconds(5);
+    /**
+     * When this thread's rendering must end (System.nanoTime); {@link #ARMED} in a rendering that has not reached a loop
+     * yet (the clock starts at the first loop item, so that a cold JVM's class loading does not count); 0 outside one.
+     */
     private static final ThreadLocal<long[]> DEADLINE = ThreadLocal.withInitial(() -> new long[1]);
+    private static final long ARMED = Long.MIN_VALUE;
 
     /**
      * Thrown from inside jinjava when the time limit passes: an Error, so that jinjava's handlers of Exception, which
@@ -197,8 +204,10 @@ public final class ChatTemplate {
     }
 
     static void checkDeadline() {
-        long d = DEADLINE.get()[0];
-        if (d != 0 && System.nanoTime() - d > 0) throw new TimeLimitExceeded();
+        long[] deadline = DEADLINE.get();
+        long d = deadline[0];
+        if (d == ARMED) deadline[0] = System.nanoTime() + timeLimit.toNanos();
+        else if (d != 0 && System.nanoTime() - d > 0) throw new TimeLimitExceeded();
     }
 
     /**
