@@ -1,5 +1,6 @@
 package dev.nemoh.chat;
 
+import com.code_intelligence.jazzer.junit.DictionaryEntries;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.nemoh.FuzzOracle;
@@ -52,6 +53,11 @@ class ChatTemplateFuzzTest {
      * key as an extra variable}. Input that is not such an object is not a chat and is skipped.
      */
     @SuppressWarnings("unchecked")
+    @DictionaryEntries({"\"messages\"", "\"role\"", "\"content\"", "\"system\"", "\"user\"", "\"assistant\"",
+            "\"tool\"", "\"tool_calls\"", "\"tools\"", "\"function\"", "\"name\"", "\"arguments\"", "\"type\"",
+            "\"text\"", "\"template\"", "\"chatml\"", "\"nano_v2\"", "\"add_generation_prompt\"",
+            "\"continue_final_message\"", "/think", "/no_think", "<think>", "</think>", "<TOOLCALL>", "</TOOLCALL>",
+            "<SPECIAL_10>", "null", "true", "false", "[]", "{}", "\":", "\",", "},{"})
     @FuzzTest(maxDuration = "5m")
     void messages(byte[] json) throws Exception {
         Object parsed;
