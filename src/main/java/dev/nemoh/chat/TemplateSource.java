@@ -132,7 +132,7 @@ final class TemplateSource {
         while (true) {
             int open = s.indexOf("{%", i);
             if (open < 0) return s.length();
-            int close = s.indexOf("%}", open);
+            int close = s.indexOf("%}", open + 2);
             if (close < 0) return s.length();
             String inner = s.substring(open + 2, close).replace("-", "").replace("+", "").trim();
             if (inner.equals("endraw")) return open;

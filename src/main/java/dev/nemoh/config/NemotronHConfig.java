@@ -210,6 +210,7 @@ public final class NemotronHConfig {
     private void validate() {
         positive("vocab_size", vocabSize);
         positive("hidden_size", hiddenSize);
+        positive("max_position_embeddings", maxPositionEmbeddings);
         if (layers.isEmpty()) {
             throw new ConfigException("the model has no layers: set hybrid_override_pattern (e.g. \"M-M*-\") or layers_block_type");
         }

@@ -278,11 +278,13 @@ public final class Tokenizer {
             if (s.length() > prefix.length() && !s.endsWith("\uFFFD") && s.startsWith(prefix)) return emit(n, s);
             if (n - prefixIndex > MAX_PENDING) {
                 // Still ending in U+FFFD after this many tokens, the text holds a real one (a replacement character in
-                // it, an invalid byte), not a character in progress. Let out all but the last 3 tokens (which may hold
-                // the first bytes of a character), or each push would decode an ever longer window.
-                int m = n - 3;
-                String head = decode(ids, 0, m, skip);
-                if (head.length() > prefix.length() && head.startsWith(prefix)) return emit(m, head);
+                // it, an invalid byte), not only a character in progress. Let out the longest head that ends on a
+                // character boundary (its text is a prefix of the whole window's), or each push would decode an ever
+                // longer window.
+                for (int m = n - 1; m > prefixIndex; m--) {
+                    String head = decode(ids, 0, m, skip);
+                    if (head.length() > prefix.length() && head.startsWith(prefix) && s.startsWith(head)) return emit(m, head);
+                }
                 return flush(); // the decoder rewrites the window's start: give up on the context
             }
             return "";

@@ -120,4 +120,13 @@ class ChatTemplateTest {
                 + "{{ 'x' * 100 }}{% endfor %}{% endfor %}"));
         assertTrue(e.getMessage().contains("chat template"), e.getMessage());
     }
+
+    @Test
+    void fuzzRawBlockFollowedByEmptyTagIsNotAStringIndexError() {
+        // templateSource/raw-then-tag-without-space: "{%}" after a raw block made the search for endraw take "%}" from
+        // inside "{%" (StringIndexOutOfBoundsException from the constructor: a stack trace, not exit 2)
+        var e = assertThrows(ChatTemplateException.class, () -> render("{% raw %}a{%}b"));
+        assertTrue(e.getMessage().contains("chat template"), e.getMessage());
+        assertEquals("a{{ x }}", render("{% raw %}a{{ x }}{% endraw %}"));
+    }
 }

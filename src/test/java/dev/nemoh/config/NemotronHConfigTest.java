@@ -549,4 +549,13 @@ class NemotronHConfigTest {
             n.put("hybrid_override_pattern", "-".repeat(5000));
         }), "5000 layers", "at most 4096");
     }
+
+    @Test
+    void fuzzNegativeContextIsRefused() {
+        // parse/negative-max-position-embeddings: max_position_embeddings = -2147483647 passed, and cacheBytes() of it
+        // was negative
+        assertEquals("max_position_embeddings must be a positive integer, got -2147483647",
+                fails(n -> n.put("max_position_embeddings", -2147483647)));
+        assertContains(fails(n -> n.put("max_position_embeddings", 0)), "max_position_embeddings");
+    }
 }

@@ -82,4 +82,21 @@ class StreamDecoderTest {
         out.append(sd.flush());
         assertEquals(text, out.toString());
     }
+
+    /**
+     * Found by TokenizerFuzzTest (encodeDecode/character-split-at-forced-release): the second version of the release
+     * kept 3 tokens back, but a character's first bytes can sit in earlier tokens; the stream lost text.
+     */
+    @Test
+    void fuzzStreamDecoderReleasesOnlyAtCharacterBoundaries() throws java.io.IOException {
+        Tokenizer tok = Tokenizer.load(Path.of("src/test/resources/tokenizer/nemotron-bpe"));
+        String text = new String(java.nio.file.Files.readAllBytes(Path.of("src/test/resources/dev/nemoh/tokenizer/"
+                + "TokenizerFuzzTestInputs/encodeDecode/character-split-at-forced-release")), java.nio.charset.StandardCharsets.UTF_8);
+        int[] ids = tok.encode(text, false);
+        Tokenizer.StreamDecoder sd = tok.streamDecoder(false);
+        StringBuilder out = new StringBuilder();
+        for (int id : ids) out.append(sd.push(id));
+        out.append(sd.flush());
+        assertEquals(text, out.toString());
+    }
 }
