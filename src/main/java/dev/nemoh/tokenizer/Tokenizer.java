@@ -279,11 +279,15 @@ public final class Tokenizer {
             if (n - prefixIndex > MAX_PENDING) {
                 // Still ending in U+FFFD after this many tokens, the text holds a real one (a replacement character in
                 // it, an invalid byte), not only a character in progress. Let out the longest head that ends on a
-                // character boundary (its text is a prefix of the whole window's), or each push would decode an ever
-                // longer window.
+                // character boundary, or each push would decode an ever longer window. At a boundary the head's text
+                // and the rest's, decoded apart, make the window's; inside a character they make U+FFFDs instead.
                 for (int m = n - 1; m > prefixIndex; m--) {
                     String head = decode(ids, 0, m, skip);
-                    if (head.length() > prefix.length() && head.startsWith(prefix) && s.startsWith(head)) return emit(m, head);
+                    if (head.length() > prefix.length() && head.startsWith(prefix)
+                            && s.length() >= head.length() && s.startsWith(head)
+                            && s.substring(head.length()).equals(decode(ids, m, n, skip))) {
+                        return emit(m, head);
+                    }
                 }
                 return flush(); // the decoder rewrites the window's start: give up on the context
             }
