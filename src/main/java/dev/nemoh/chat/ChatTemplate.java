@@ -93,9 +93,19 @@ public final class ChatTemplate {
                 .withElResolver(resolver)
                 .withFailOnUnknownTokens(false)
                 .withNestedInterpretationEnabled(false)
+                // bounds on what a template (from an untrusted model directory) may build; real ones stay far below
+                .withMaxOutputSize(MAX_CHARS)
+                .withMaxStringLength(MAX_CHARS)
+                .withMaxListSize(MAX_ITEMS)
+                .withMaxMapSize(MAX_ITEMS)
                 .build();
         jinjava = new Jinjava(config);
+        // transformers renders with no loader: {% include %}, {% import %} and {% extends %} find nothing
+        jinjava.setResourceLocator((name, encoding, interpreter) -> {
+            throw new java.io.IOException("a chat template cannot load other templates (" + name + ")");
+        });
         var g = jinjava.getGlobalContext();
+        g.registerTag(new BoundedForTag());
         g.registerFunction(new ELFunctionDefinition("", "raise_exception", Functions.class, "raiseException",
                 Object.class));
         g.registerFunction(new ELFunctionDefinition("", "strftime_now", Functions.class, "strftimeNow", String.class));
@@ -138,10 +148,20 @@ public final class ChatTemplate {
         vars.putAll(literals);
 
         RenderResult result;
+        long[] deadline = DEADLINE.get();
+        long outer = deadline[0];
+        if (outer == 0) deadline[0] = ARMED;
         try {
             result = jinjava.renderForResult(jinjaSource, vars);
         } catch (RuntimeException e) {
             throw failure(e);
+        } catch (TimeLimitExceeded e) {
+            throw new ChatTemplateException("the chat template ran past its time limit of " + timeLimit.toMillis()
+                    + " ms (a loop over too many items)");
+        } catch (StackOverflowError e) {
+            throw new ChatTemplateException("the chat template nests too deeply to render (blocks, expressions or calls)");
+        } finally {
+            deadline[0] = outer;
         }
         for (TemplateError err : result.getErrors()) {
             Raised raised = raisedIn(err.getException());
@@ -156,6 +176,92 @@ public final class ChatTemplate {
         String out = result.getOutput();
         if (options.continueFinalMessage()) out = cutAfterFinalMessage(out, messages);
         return out;
+    }
+
+    /** Characters of output, of one string, and items of one list or dict a rendering may make. */
+    static final long MAX_CHARS = 16L << 20;
+    static final int MAX_ITEMS = 1 << 20;
+    /**
+     * Real templates render in milliseconds; loops are all that can make one run longer, and they check this. Not
+     * final only so that the fuzz test can shorten it (mutated inputs that loop would otherwise dominate its time).
+     */
+    static volatile java.time.Duration timeLimit = java.time.Duration.ofSeconds(5);
+    /**
+     * When this thread's rendering must end (System.nanoTime); {@link #ARMED} in a rendering that has not reached a loop
+     * yet (the clock starts at the first loop item, so that a cold JVM's class loading does not count); 0 outside one.
+     */
+    private static final ThreadLocal<long[]> DEADLINE = ThreadLocal.withInitial(() -> new long[1]);
+    private static final long ARMED = Long.MIN_VALUE;
+
+    /**
+     * Thrown from inside jinjava when the time limit passes: an Error, so that jinjava's handlers of Exception, which
+     * turn errors into template warnings and go on rendering, let it through.
+     */
+    static final class TimeLimitExceeded extends Error {
+        TimeLimitExceeded() {
+            super("chat template time limit", null, false, false);
+        }
+    }
+
+    static void checkDeadline() {
+        long[] deadline = DEADLINE.get();
+        long d = deadline[0];
+        if (d == ARMED) deadline[0] = System.nanoTime() + timeLimit.toNanos();
+        else if (d != 0 && System.nanoTime() - d > 0) throw new TimeLimitExceeded();
+    }
+
+    /**
+     * jinjava's for tag, with the time limit checked at every item. Loops are the one construct whose work a template
+     * can multiply without bound (nested loops over ranges or lists); everything else is bounded by the source size
+     * and the size limits.
+     */
+    static final class BoundedForTag extends com.hubspot.jinjava.lib.tag.ForTag {
+        @Override
+        public String renderForCollection(com.hubspot.jinjava.tree.TagNode tagNode, JinjavaInterpreter interpreter,
+                                          List<String> loopVars, Object collection) {
+            checkDeadline();
+            return super.renderForCollection(tagNode, interpreter, loopVars, checked(collection, interpreter));
+        }
+
+        /** The same items, as ObjectIterator would take them, through an iterator that checks the time limit. */
+        private static Object checked(Object c, JinjavaInterpreter interpreter) {
+            if (c instanceof Map<?, ?> m) {
+                c = interpreter.getConfig().getLegacyOverrides().isIterateOverMapKeys() ? m.keySet() : m.values();
+            } else if (c != null && c.getClass().isArray() && c instanceof Object[] a) {
+                c = java.util.Arrays.asList(a);
+            }
+            if (c instanceof java.util.Collection<?> col) {
+                return new java.util.AbstractCollection<Object>() {
+                    @Override
+                    public java.util.Iterator<Object> iterator() {
+                        return checked(col.iterator());
+                    }
+
+                    @Override
+                    public int size() {
+                        return col.size();
+                    }
+                };
+            }
+            if (c instanceof Iterable<?> it) return (Iterable<Object>) () -> checked(it.iterator());
+            if (c instanceof java.util.Iterator<?> it) return checked(it);
+            return c;
+        }
+
+        private static java.util.Iterator<Object> checked(java.util.Iterator<?> it) {
+            return new java.util.Iterator<>() {
+                @Override
+                public boolean hasNext() {
+                    return it.hasNext();
+                }
+
+                @Override
+                public Object next() {
+                    checkDeadline();
+                    return it.next();
+                }
+            };
+        }
     }
 
     private static ChatTemplateException failure(RuntimeException e) {

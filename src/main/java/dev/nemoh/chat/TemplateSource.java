@@ -16,6 +16,8 @@ final class TemplateSource {
     }
 
     static final String PREFIX = "__nemoh_lit_";
+    /** Real templates nest brackets a few deep; jinjava's parser slows down steeply past a few hundred. */
+    static final int MAX_NESTING = 64;
 
     record Rewritten(String source, Map<String, Object> literals) {
     }
@@ -47,6 +49,7 @@ final class TemplateSource {
             tag.append(src, open, j);
             boolean closed = false;
             int depth = 0; // braces of dict literals inside the tag
+            int nesting = 0; // brackets of all kinds inside the tag
             while (j < n) {
                 char c = src.charAt(j);
                 if (c == '\'' || c == '"') {
@@ -76,6 +79,15 @@ final class TemplateSource {
                     j += 2;
                     closed = true;
                     break;
+                }
+                if (c == '(' || c == '[' || c == '{') {
+                    if (++nesting > MAX_NESTING) {
+                        throw new ChatTemplateException("the chat template nests brackets more than " + MAX_NESTING
+                                + " deep in one expression (near character " + j + "); jinjava's parser takes time"
+                                + " that grows steeply with the depth");
+                    }
+                } else if ((c == ')' || c == ']' || c == '}') && nesting > 0) {
+                    nesting--;
                 }
                 if (c == '{') {
                     depth++;
@@ -120,7 +132,7 @@ final class TemplateSource {
         while (true) {
             int open = s.indexOf("{%", i);
             if (open < 0) return s.length();
-            int close = s.indexOf("%}", open);
+            int close = s.indexOf("%}", open + 2);
             if (close < 0) return s.length();
             String inner = s.substring(open + 2, close).replace("-", "").replace("+", "").trim();
             if (inner.equals("endraw")) return open;

@@ -202,9 +202,12 @@ public final class NemotronHConfig {
      * (fixed size) plus a K and V of {@code kvBytes} per element per attention layer per token.
      */
     public long cacheBytes(long contextLength, int kvBytes) {
-        long mamba = (long) convDim() * convKernel + (long) mambaNumHeads * mambaHeadDim * ssmStateSize;
+        // exact: validate() checks that max_position_embeddings tokens at 4 bytes fit, so only larger asks can throw
+        long mamba = Math.addExact((long) convDim() * convKernel,
+                Math.multiplyExact((long) mambaNumHeads * mambaHeadDim, ssmStateSize));
         long kvPerToken = 2L * numKeyValueHeads * headDim;
-        return 4L * count(LayerType.MAMBA) * mamba + (long) kvBytes * count(LayerType.ATTENTION) * kvPerToken * contextLength;
+        return Math.addExact(Math.multiplyExact(4L * count(LayerType.MAMBA), mamba), Math.multiplyExact(
+                Math.multiplyExact((long) kvBytes * count(LayerType.ATTENTION), kvPerToken), contextLength));
     }
 
     // ---------------------------------------------------------------- validation
@@ -212,10 +215,22 @@ public final class NemotronHConfig {
     private void validate() {
         positive("vocab_size", vocabSize);
         positive("hidden_size", hiddenSize);
+        positive("max_position_embeddings", maxPositionEmbeddings);
         if (layers.isEmpty()) {
             throw new ConfigException("the model has no layers: set hybrid_override_pattern (e.g. \"M-M*-\") or layers_block_type");
         }
-        if (layerNormEpsilon <= 0) throw new ConfigException("layer_norm_epsilon must be > 0, got " + layerNormEpsilon);
+        if (layers.size() > MAX_LAYERS) {
+            throw new ConfigException("the model has " + layers.size() + " layers; nemoh reads at most " + MAX_LAYERS
+                    + " (the largest Nemotron-H has 118): the layer pattern is corrupt");
+        }
+        if (!(layerNormEpsilon > 0) || Double.isInfinite(layerNormEpsilon)) {
+            throw new ConfigException("layer_norm_epsilon must be > 0 and finite, got " + layerNormEpsilon);
+        }
+        finite("routed_scaling_factor", routedScalingFactor);
+        finite("time_step_min", timeStepMin);
+        finite("time_step_max", timeStepMax);
+        finite("time_step_floor", timeStepFloor);
+        finite("time_step_limit's lower bound", timeStepLimitLow);
         if (layers.contains(LayerType.ATTENTION)) {
             positive("num_attention_heads", numAttentionHeads);
             positive("num_key_value_heads", numKeyValueHeads);
@@ -224,6 +239,7 @@ public final class NemotronHConfig {
                 throw new ConfigException("num_attention_heads (" + numAttentionHeads + ") must be a multiple of"
                         + " num_key_value_heads (" + numKeyValueHeads + ") for grouped-query attention");
             }
+            width("num_attention_heads × head_dim", (long) numAttentionHeads * headDim);
         }
         if (layers.contains(LayerType.MLP) || layers.contains(LayerType.MOE)) {
             if (!"relu2".equals(mlpHiddenAct)) {
@@ -242,6 +258,9 @@ public final class NemotronHConfig {
                 throw new ConfigException("mamba_num_heads (" + mambaNumHeads + ") must be a multiple of n_groups ("
                         + nGroups + "): each SSM group serves a whole number of heads");
             }
+            width("mamba_num_heads × mamba_head_dim", (long) mambaNumHeads * mambaHeadDim);
+            width("the width of the Mamba input projection (2 × mamba_num_heads × mamba_head_dim + 2 × n_groups × ssm_state_size"
+                    + " + mamba_num_heads)", 2L * mambaNumHeads * mambaHeadDim + 2L * nGroups * ssmStateSize + mambaNumHeads);
             if (!"silu".equals(mambaHiddenAct) && !"swish".equals(mambaHiddenAct)) {
                 throw new ConfigException("mamba_hidden_act \"" + mambaHiddenAct + "\" is not supported; Mamba-2 uses silu");
             }
@@ -269,11 +288,45 @@ public final class NemotronHConfig {
             if (nRoutedExperts / nGroup < 2 && nGroup > 1) {
                 throw new ConfigException("each expert group needs at least 2 experts to score it (n_routed_experts / n_group)");
             }
+            if (nRoutedExperts > MAX_EXPERTS || (long) count(LayerType.MOE) * nRoutedExperts > MAX_EXPERT_MLPS) {
+                throw new ConfigException("n_routed_experts = " + nRoutedExperts + " in " + count(LayerType.MOE)
+                        + " MoE layers is more than nemoh reads (at most " + MAX_EXPERTS + " experts per layer and "
+                        + MAX_EXPERT_MLPS + " in all): the config is corrupt");
+            }
             if (nSharedExperts > 1) {
                 throw new ConfigException("n_shared_experts = " + nSharedExperts + " is not supported: Nemotron-H has one"
                         + " shared expert whose width is moe_shared_expert_intermediate_size");
             }
         }
+        try {
+            long params = 0;
+            for (TensorSpec t : WeightSchema.of(this).tensors()) {
+                long n = 1;
+                for (long d : t.shape()) n = Math.multiplyExact(n, d);
+                params = Math.addExact(params, n);
+            }
+            Math.multiplyExact(params, 8L); // bytes of the weights at up to float64
+            cacheBytes(maxPositionEmbeddings, 4);
+        } catch (ArithmeticException e) {
+            throw new ConfigException("the sizes in this config overflow 64-bit counts (parameters, or cache bytes for"
+                    + " max_position_embeddings = " + maxPositionEmbeddings + " tokens): it is corrupt");
+        }
+    }
+
+    /** More than any real checkpoint has; bounds what a config alone makes nemoh allocate (a spec per tensor). */
+    static final int MAX_LAYERS = 4096;
+    static final int MAX_EXPERTS = 1 << 14;
+    static final long MAX_EXPERT_MLPS = 1 << 16;
+
+    /** A width nemoh holds in an int (array lengths, tensor dimensions). */
+    private static void width(String what, long value) {
+        if (value > Integer.MAX_VALUE) {
+            throw new ConfigException(what + " = " + value + " overflows a 32-bit size: the config is corrupt");
+        }
+    }
+
+    private static void finite(String key, double value) {
+        if (!Double.isFinite(value)) throw new ConfigException(key + " must be a finite number, got " + value);
     }
 
     private static void positive(String key, long value) {

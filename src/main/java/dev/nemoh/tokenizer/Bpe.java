@@ -46,8 +46,7 @@ final class Bpe {
         int max = -1;
         for (Iterator<Map.Entry<String, JsonNode>> it = v.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
-            int id = e.getValue().asInt();
-            if (id < 0) throw new TokenizerException(w + ": token " + e.getKey() + " has a negative id " + id);
+            int id = Json.id(e.getValue(), w + ": the id of token " + OnigRegex.quote(e.getKey()));
             vocab.put(e.getKey(), id);
             max = Math.max(max, id);
         }

@@ -41,6 +41,18 @@ final class Json {
         return v;
     }
 
+    /** Ids beyond this are no real vocabulary's (the largest have about 2^18 tokens); arrays are sized by the largest id. */
+    static final int MAX_ID = (1 << 24) - 1;
+
+    /** A token id: an integer from 0 to {@link #MAX_ID}. */
+    static int id(JsonNode v, String where) {
+        if (v == null || !v.isIntegralNumber() || !v.canConvertToInt() || v.intValue() < 0 || v.intValue() > MAX_ID) {
+            throw new TokenizerException(where + ": " + (v == null ? "nothing" : shorten(v))
+                    + " is not a token id (an integer from 0 to " + MAX_ID + ")");
+        }
+        return v.intValue();
+    }
+
     static String shorten(JsonNode node) {
         String s = node.toString();
         return s.length() > 200 ? s.substring(0, 197) + "..." : s;

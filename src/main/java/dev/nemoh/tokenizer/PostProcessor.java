@@ -38,8 +38,10 @@ interface PostProcessor {
                             throw new TokenizerException(w + ": special token " + id + " is used in the template but not"
                                     + " listed in special_tokens");
                         }
-                        int[] tids = new int[tok.get("ids").size()];
-                        for (int i = 0; i < tids.length; i++) tids[i] = tok.get("ids").get(i).asInt();
+                        JsonNode idList = tok.get("ids");
+                        if (!idList.isArray()) throw new TokenizerException(w + ": special token " + id + " has no ids list");
+                        int[] tids = new int[idList.size()];
+                        for (int i = 0; i < tids.length; i++) tids[i] = Json.id(idList.get(i), w + ": special token " + id);
                         parts.add(tids);
                         isSeq.add(false);
                     } else {
@@ -62,8 +64,8 @@ interface PostProcessor {
             }
             case "BertProcessing", "RobertaProcessing" -> {
                 String w = where + " (" + type + ")";
-                int cls = Json.require(node, "cls", w).get(1).asInt();
-                int sep = Json.require(node, "sep", w).get(1).asInt();
+                int cls = tokenPair(node, "cls", w);
+                int sep = tokenPair(node, "sep", w);
                 yield (ids, add) -> {
                     if (!add) return ids;
                     int[] out = new int[ids.length + 2];
@@ -86,5 +88,14 @@ interface PostProcessor {
             }
             default -> throw Json.unsupported("post_processor", type, where, SUPPORTED);
         };
+    }
+
+    /** BertProcessing's cls / sep: ["[CLS]", 101]. */
+    private static int tokenPair(JsonNode node, String field, String where) {
+        JsonNode pair = Json.require(node, field, where);
+        if (!pair.isArray() || pair.size() != 2) {
+            throw new TokenizerException(where + ": " + field + " must be a [token, id] pair, found " + Json.shorten(pair));
+        }
+        return Json.id(pair.get(1), where + " " + field);
     }
 }

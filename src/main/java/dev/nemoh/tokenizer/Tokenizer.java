@@ -66,7 +66,7 @@ public final class Tokenizer {
         if (at != null && at.isArray()) {
             for (JsonNode t : at) {
                 String w = source + " added_tokens";
-                int id = Json.require(t, "id", w).asInt();
+                int id = Json.id(Json.require(t, "id", w), w);
                 String content = Json.requireStr(t, "content", w);
                 boolean special = Json.bool(t, "special", false);
                 AddedVocabulary.Token tok = new AddedVocabulary.Token(id, content, special,
@@ -79,6 +79,8 @@ public final class Tokenizer {
             }
         }
         added.build(normalizer);
+        // the ids the post-processor adds (BOS...) are ids the model's embeddings must cover too
+        if (postProcessor != null) for (int id : postProcessor.process(new int[0], true)) max = Math.max(max, id);
         vocabSize = max + 1;
 
         if (config != null) {
@@ -256,6 +258,8 @@ public final class Tokenizer {
      * {@link #decode} of all ids for byte-level tokenizers.
      */
     public final class StreamDecoder {
+        private static final int MAX_PENDING = 16;
+
         private final boolean skip;
         private int[] ids = new int[16];
         private int n;
@@ -271,16 +275,34 @@ public final class Tokenizer {
             if (n == ids.length) ids = java.util.Arrays.copyOf(ids, n * 2);
             ids[n++] = id;
             String s = decode(ids, 0, n, skip);
-            if (s.length() > prefix.length() && !s.endsWith("\uFFFD") && s.startsWith(prefix)) {
-                String text = s.substring(prefix.length());
-                int newPrefixIndex = n - prefixIndex;
-                System.arraycopy(ids, prefixIndex, ids, 0, n - prefixIndex);
-                n -= prefixIndex;
-                prefix = decode(ids, 0, n, skip);
-                prefixIndex = newPrefixIndex;
-                return text;
+            if (s.length() > prefix.length() && !s.endsWith("\uFFFD") && s.startsWith(prefix)) return emit(n, s);
+            if (n - prefixIndex > MAX_PENDING) {
+                // Still ending in U+FFFD after this many tokens, the text holds a real one (a replacement character in
+                // it, an invalid byte), not only a character in progress. Let out the longest head that ends on a
+                // character boundary, or each push would decode an ever longer window. At a boundary the head's text
+                // and the rest's, decoded apart, make the window's; inside a character they make U+FFFDs instead.
+                for (int m = n - 1; m > prefixIndex; m--) {
+                    String head = decode(ids, 0, m, skip);
+                    if (head.length() > prefix.length() && head.startsWith(prefix)
+                            && s.length() >= head.length() && s.startsWith(head)
+                            && s.substring(head.length()).equals(decode(ids, m, n, skip))) {
+                        return emit(m, head);
+                    }
+                }
+                return flush(); // the decoder rewrites the window's start: give up on the context
             }
             return "";
+        }
+
+        /** Emits the text of the ids before {@code m}, which decode to {@code s}; they become the next context. */
+        private String emit(int m, String s) {
+            String text = s.substring(prefix.length());
+            int newPrefixIndex = m - prefixIndex;
+            System.arraycopy(ids, prefixIndex, ids, 0, n - prefixIndex);
+            n -= prefixIndex;
+            prefix = decode(ids, 0, newPrefixIndex, skip);
+            prefixIndex = newPrefixIndex;
+            return text;
         }
 
         /** The text held back so far (an incomplete UTF-8 sequence decodes to U+FFFD); resets the stream. */

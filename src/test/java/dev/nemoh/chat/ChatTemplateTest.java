@@ -83,4 +83,50 @@ class ChatTemplateTest {
         var e = assertThrows(ChatTemplateException.class, () -> ChatTemplate.of(tok));
         assertTrue(e.getMessage().contains("comes without a chat template"), e.getMessage());
     }
+
+    // ---- found by ChatTemplateFuzzTest (inputs in src/test/resources/dev/nemoh/chat/ChatTemplateFuzzTestInputs)
+
+    @Test
+    void fuzzBracketsNestedThousandsDeepAreRefusedBeforeJinjavaParsesThem() {
+        // templateSource/brackets-5000-deep: jinjava's parser took minutes (2,000 deep: 11 s; 5,000: past 20 s)
+        String src = "{{ " + "(".repeat(5000) + "1" + ")".repeat(5000) + " }}";
+        long t0 = System.nanoTime();
+        var e = assertThrows(ChatTemplateException.class, () -> new ChatTemplate(src, Map.of()));
+        assertTrue(e.getMessage().contains("nests brackets more than 64 deep"), e.getMessage());
+        assertTrue(System.nanoTime() - t0 < 1_000_000_000L);
+        assertEquals("6", new ChatTemplate("{{ " + "(".repeat(60) + "6" + ")".repeat(60) + " }}", Map.of())
+                .render(List.of(), false));
+    }
+
+    @Test
+    void fuzzNestedLoopsEndAtTheTimeLimit() {
+        // templateSource/nested-ranges: a billion empty iterations, no output, never ended
+        var t = new ChatTemplate("{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(1000) %}"
+                + "{% endfor %}{% endfor %}{% endfor %}x", Map.of());
+        long t0 = System.nanoTime();
+        var e = assertThrows(ChatTemplateException.class, () -> t.render(List.of(), false));
+        assertTrue(e.getMessage().contains("time limit"), e.getMessage());
+        assertTrue(System.nanoTime() - t0 < ChatTemplate.timeLimit.toNanos() + 5_000_000_000L);
+        assertEquals("x", new ChatTemplate("{% for a in range(3) %}{% endfor %}x", Map.of()).render(List.of(), false),
+                "the limit is per rendering, not left over from the one that ran out");
+    }
+
+    @Test
+    void fuzzIncludeCannotReadFilesAndHugeOutputIsBounded() {
+        var e = assertThrows(ChatTemplateException.class, () -> render("{% include 'fixtures/README.md' %}"));
+        assertTrue(e.getMessage().contains("cannot load other templates"), e.getMessage());
+        // 1000^2 iterations of 100 characters: 100 M characters, past the 16 M bound
+        e = assertThrows(ChatTemplateException.class, () -> render("{% for a in range(1000) %}{% for b in range(1000) %}"
+                + "{{ 'x' * 100 }}{% endfor %}{% endfor %}"));
+        assertTrue(e.getMessage().contains("chat template"), e.getMessage());
+    }
+
+    @Test
+    void fuzzRawBlockFollowedByEmptyTagIsNotAStringIndexError() {
+        // templateSource/raw-then-tag-without-space: "{%}" after a raw block made the search for endraw take "%}" from
+        // inside "{%" (StringIndexOutOfBoundsException from the constructor: a stack trace, not exit 2)
+        var e = assertThrows(ChatTemplateException.class, () -> render("{% raw %}a{%}b"));
+        assertTrue(e.getMessage().contains("chat template"), e.getMessage());
+        assertEquals("a{{ x }}", render("{% raw %}a{{ x }}{% endraw %}"));
+    }
 }

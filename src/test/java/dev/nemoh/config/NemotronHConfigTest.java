@@ -2,6 +2,7 @@ package dev.nemoh.config;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.util.RawValue;
 import dev.nemoh.Fixtures;
 import dev.nemoh.io.Checkpoint;
 import dev.nemoh.tensor.Tensor;
@@ -485,5 +486,76 @@ class NemotronHConfigTest {
         assertEquals(c.activeParamCount(), back.activeParamCount());
         assertEquals(10.0, back.timeStepLimitHigh);
         assertEquals(c.toJson(), back.toJson());
+    }
+
+    // ---- found by ConfigFuzzTest (their inputs: src/test/resources/dev/nemoh/config/ConfigFuzzTestInputs/parse)
+
+    @Test
+    void fuzzHugeExpertCountIsRefusedBeforeASpecPerExpertIsAllocated() {
+        // n_routed_experts = 2^31 - 1 passed validation and made WeightSchema allocate a spec per expert (OOM)
+        String m = fails(n -> {
+            n.putArray("layers_block_type").add("moe");
+            n.put("num_hidden_layers", 1);
+            n.put("n_routed_experts", Integer.MAX_VALUE);
+        });
+        assertContains(m, "n_routed_experts = 2147483647", "at most");
+        assertContains(fails(n -> {
+            n.putArray("layers_block_type").add("moe").add("moe").add("moe").add("moe").add("moe");
+            n.put("num_hidden_layers", 5);
+            n.put("n_routed_experts", 1 << 14);
+        }), "in 5 MoE layers");
+    }
+
+    @Test
+    void fuzzMambaWidthOverflowingAnIntIsRefused() {
+        // mamba_num_heads × mamba_head_dim wrapped to 0 in mambaIntermediateSize(), giving tensors of no width
+        assertContains(fails(n -> {
+            n.put("mamba_num_heads", 65536);
+            n.put("mamba_head_dim", 65536);
+            n.put("n_groups", 1);
+        }), "mamba_num_heads × mamba_head_dim = 4294967296 overflows a 32-bit size");
+        assertContains(fails(n -> {
+            n.put("num_attention_heads", 65536);
+            n.put("num_key_value_heads", 1);
+            n.put("head_dim", 65536);
+        }), "num_attention_heads × head_dim");
+    }
+
+    @Test
+    void fuzzCacheBytesOverflowingALongIsRefused() {
+        // cacheBytes() wrapped negative, which would pass the server's cache bound
+        assertContains(fails(n -> {
+            n.put("max_position_embeddings", Integer.MAX_VALUE);
+            n.put("num_attention_heads", 32768);
+            n.put("num_key_value_heads", 32768);
+            n.put("head_dim", 65535);
+        }), "overflow 64-bit counts", "max_position_embeddings = 2147483647");
+    }
+
+    @Test
+    void fuzzNonFiniteNumbersAreRefused() {
+        // NaN passed "layer_norm_epsilon <= 0", and toJson then wrote a config that does not read back
+        assertContains(fails(n -> n.putRawValue("layer_norm_epsilon", new RawValue("NaN"))), "layer_norm_epsilon must be > 0 and finite");
+        assertContains(fails(n -> n.putRawValue("layer_norm_epsilon", new RawValue("Infinity"))), "layer_norm_epsilon");
+        assertContains(fails(n -> n.putRawValue("routed_scaling_factor", new RawValue("NaN"))), "routed_scaling_factor must be a finite number");
+        assertContains(fails(n -> n.putObject("time_step_min").put("__float__", "inf")), "time_step_min must be a finite number");
+    }
+
+    @Test
+    void fuzzLayerCountIsBounded() {
+        assertContains(fails(n -> {
+            n.remove("layers_block_type");
+            n.remove("num_hidden_layers");
+            n.put("hybrid_override_pattern", "-".repeat(5000));
+        }), "5000 layers", "at most 4096");
+    }
+
+    @Test
+    void fuzzNegativeContextIsRefused() {
+        // parse/negative-max-position-embeddings: max_position_embeddings = -2147483647 passed, and cacheBytes() of it
+        // was negative
+        assertEquals("max_position_embeddings must be a positive integer, got -2147483647",
+                fails(n -> n.put("max_position_embeddings", -2147483647)));
+        assertContains(fails(n -> n.put("max_position_embeddings", 0)), "max_position_embeddings");
     }
 }

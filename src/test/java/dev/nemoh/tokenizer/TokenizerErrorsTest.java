@@ -6,6 +6,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -94,5 +95,40 @@ class TokenizerErrorsTest {
         assertEquals("ab", OnigRegex.translate("a(?#comment)b", "t"));
         var e = assertThrows(TokenizerException.class, () -> OnigRegex.compile("(a", "file.json Split"));
         assertTrue(e.getMessage().startsWith("file.json Split: the regex \"(a\" cannot be used"), e.getMessage());
+    }
+
+    // ---- found by TokenizerFuzzTest (inputs in src/test/resources/dev/nemoh/tokenizer/TokenizerFuzzTestInputs)
+
+    @Test
+    void fuzzHugeVocabularyIdIsRefusedBeforeAnArrayOfThatSizeIsAllocated() {
+        // an id of 2^31 - 1 sized the id-to-token array by it (OutOfMemoryError); a larger one wrapped around
+        for (String id : List.of("2147483647", "77777777777777777777777", "-1", "1.5", "\"3\"")) {
+            var e = assertThrows(TokenizerException.class, () -> Tokenizer.fromJson(
+                    "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": " + id + "}, \"merges\": []}}",
+                    null, "t.json"));
+            assertTrue(e.getMessage().contains("is not a token id"), e.getMessage());
+        }
+        var e = assertThrows(TokenizerException.class, () -> Tokenizer.fromJson("{\"model\": {\"type\": \"BPE\","
+                + " \"vocab\": {\"a\": 0}, \"merges\": []}, \"added_tokens\": [{\"id\": 4294967296, \"content\": \"x\"}]}",
+                null, "t.json"));
+        assertTrue(e.getMessage().contains("added_tokens"), e.getMessage());
+    }
+
+    @Test
+    void fuzzBertProcessingWithoutATokenPairIsATokenizerException() {
+        // "cls": "[CLS]" instead of ["[CLS]", 101] was a NullPointerException
+        var e = assertThrows(TokenizerException.class, () -> Tokenizer.fromJson("{\"model\": {\"type\": \"BPE\","
+                + " \"vocab\": {\"a\": 0}, \"merges\": []}, \"post_processor\": {\"type\": \"BertProcessing\","
+                + " \"cls\": \"[CLS]\", \"sep\": [\"[SEP]\", 0]}}", null, "t.json"));
+        assertTrue(e.getMessage().contains("cls must be a [token, id] pair"), e.getMessage());
+    }
+
+    @Test
+    void fuzzPostProcessorIdsCountInTheVocabularySize() {
+        // a BOS id past the vocabulary passed ServedModel's check and indexed past the model's embeddings
+        Tokenizer t = Tokenizer.fromJson("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
+                + " \"post_processor\": {\"type\": \"BertProcessing\", \"cls\": [\"[CLS]\", 500], \"sep\": [\"[SEP]\", 0]}}",
+                null, "t.json");
+        assertEquals(501, t.vocabSize());
     }
 }
