@@ -21,7 +21,7 @@ public final class Cublas {
     private static final int COMPUTE_32F = 68, COMPUTE_32F_FAST_TF32 = 77;
     private static final int GEMM_DEFAULT = -1;
 
-    private final MethodHandle gemmEx;
+    private final MethodHandle gemmEx, gemmStridedBatchedEx;
     private final MemorySegment handle;
     private final MemorySegment alpha, beta;
     /** Times every product while set (bench --profile). */
@@ -34,6 +34,9 @@ public final class Cublas {
         gemmEx = lib.function("cublasGemmEx", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
                 ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT,
                 JAVA_INT, JAVA_INT, JAVA_INT);
+        gemmStridedBatchedEx = lib.function("cublasGemmStridedBatchedEx", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
+                JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT,
+                JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT);
         Arena arena = Arena.ofAuto();
         MemorySegment h = arena.allocate(ADDRESS);
         check((int) Cuda.call(create, h), "cublasCreate");
@@ -69,6 +72,32 @@ public final class Cublas {
                      long b, boolean bBf16, int ldb, float beta, long c, int ldc) {
         gemm(transA ? OP_T : OP_N, transB ? OP_T : OP_N, m, n, k, alpha, a, aBf16 ? R_16BF : R_32F, lda, b,
                 bBf16 ? R_16BF : R_32F, ldb, beta, c, ldc, COMPUTE_32F);
+    }
+
+    /**
+     * {@code batch} products of {@link #gemm}'s form at once, operand i at {@code A + i · strideA} elements (a stride
+     * of 0 shares one operand): the heads of attention.
+     */
+    public synchronized void gemmStridedBatched(boolean transA, boolean transB, int m, int n, int k, float alphaValue,
+                                                long a, boolean aBf16, int lda, long strideA, long b, boolean bBf16,
+                                                int ldb, long strideB, float betaValue, long c, int ldc, long strideC,
+                                                int batch) {
+        this.alpha.set(JAVA_FLOAT, 0, alphaValue);
+        this.beta.set(JAVA_FLOAT, 0, betaValue);
+        if (profiler != null) profiler.begin();
+        int rc;
+        try {
+            rc = (int) gemmStridedBatchedEx.invokeExact(handle, transA ? OP_T : OP_N, transB ? OP_T : OP_N, m, n, k,
+                    this.alpha, a, aBf16 ? R_16BF : R_32F, lda, strideA, b, bBf16 ? R_16BF : R_32F, ldb, strideB,
+                    this.beta, c, R_32F, ldc, strideC, batch, COMPUTE_32F, GEMM_DEFAULT);
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+        if (rc != 0) check(rc, "cublasGemmStridedBatchedEx (m " + m + ", n " + n + ", k " + k + ", batch " + batch + ")");
+        if (profiler != null) {
+            profiler.end("cublasGemmStridedBatchedEx " + (aBf16 ? "bf16" : "f32") + " " + m + "×" + n + "×" + k + "×" + batch,
+                    2.0 * m * n * k * batch);
+        }
     }
 
     private synchronized void gemm(int opA, int opB, int m, int n, int k, float a, long A, int typeA, int lda, long B,

@@ -667,44 +667,30 @@ public final class CudaKernels {
         begin(SSD_A_FROM_LOG).ptr(aLog).ptr(A).i32(heads).launch(gridX, gridY, 1, block, 0);
     }
 
-    // flash_attention.cu
+    // attention_train.cu
 
-    private static final Kernel ATTN_FWD = kernel("attn_fwd", "ptr q, i32 qStride, ptr k, ptr v, i32 kvStride, "
-            + "ptr out, i32 outStride, ptr lse, i32 len, i32 heads, i32 kvHeads, i32 D, f32 scale");
-    private static final Kernel ATTN_BWD_DELTA = kernel("attn_bwd_delta", "ptr out, ptr dout, i32 outStride, "
-            + "ptr delta, i32 len, i32 D");
-    private static final Kernel ATTN_BWD_DQ = kernel("attn_bwd_dq", "ptr q, i32 qStride, ptr k, ptr v, "
-            + "i32 kvStride, ptr dout, i32 outStride, ptr lse, ptr delta, ptr dq, i32 len, i32 heads, i32 kvHeads, "
-            + "i32 D, f32 scale");
-    private static final Kernel ATTN_BWD_DKV = kernel("attn_bwd_dkv", "ptr q, i32 qStride, ptr k, ptr v, "
-            + "i32 kvStride, ptr dout, i32 outStride, ptr lse, ptr delta, ptr dk, ptr dv, i32 len, i32 heads, "
-            + "i32 kvHeads, i32 D, f32 scale");
+    private static final Kernel ATTN_SOFTMAX = kernel("attn_softmax", "ptr s, ptr pb, ptr lse, i32 rows, i32 keys, "
+            + "i32 q0, i32 len, f32 scale");
+    private static final Kernel ATTN_BWD_DELTA = kernel("attn_bwd_delta", "ptr out, ptr dout, i32 outStride, ptr delta, "
+            + "i32 len, i32 D");
+    private static final Kernel ATTN_SOFTMAX_BACKWARD = kernel("attn_softmax_backward", "ptr s, ptr pb, ptr dp, ptr dsb, "
+            + "ptr lse, ptr delta, i32 rows, i32 keys, i32 q0, i32 len, f32 scale");
 
-    synchronized void attnFwd(int gridX, int gridY, int block, int sharedBytes, long q, int qStride, long k, long v,
-            int kvStride, long out, int outStride, long lse, int len, int heads, int kvHeads, int D, float scale) {
-        begin(ATTN_FWD).ptr(q).i32(qStride).ptr(k).ptr(v).i32(kvStride).ptr(out).i32(outStride).ptr(lse).i32(len)
-                .i32(heads).i32(kvHeads).i32(D).f32(scale).launch(gridX, gridY, 1, block, sharedBytes);
-    }
-
-    synchronized void attnBwdDelta(int gridX, int gridY, int block, long out, long dout, int outStride, long delta,
-            int len, int D) {
-        begin(ATTN_BWD_DELTA).ptr(out).ptr(dout).i32(outStride).ptr(delta).i32(len).i32(D)
+    synchronized void attnSoftmax(int gridX, int gridY, int block, long s, long pb, long lse, int rows, int keys, int q0,
+                                  int len, float scale) {
+        begin(ATTN_SOFTMAX).ptr(s).ptr(pb).ptr(lse).i32(rows).i32(keys).i32(q0).i32(len).f32(scale)
                 .launch(gridX, gridY, 1, block, 0);
     }
 
-    synchronized void attnBwdDq(int gridX, int gridY, int block, int sharedBytes, long q, int qStride, long k, long v,
-            int kvStride, long dout, int outStride, long lse, long delta, long dq, int len, int heads, int kvHeads,
-            int D, float scale) {
-        begin(ATTN_BWD_DQ).ptr(q).i32(qStride).ptr(k).ptr(v).i32(kvStride).ptr(dout).i32(outStride).ptr(lse).ptr(delta)
-                .ptr(dq).i32(len).i32(heads).i32(kvHeads).i32(D).f32(scale).launch(gridX, gridY, 1, block, sharedBytes);
+    synchronized void attnBwdDelta(int gridX, int gridY, int block, long out, long dout, int outStride, long delta,
+                                   int len, int D) {
+        begin(ATTN_BWD_DELTA).ptr(out).ptr(dout).i32(outStride).ptr(delta).i32(len).i32(D).launch(gridX, gridY, 1, block, 0);
     }
 
-    synchronized void attnBwdDkv(int gridX, int gridY, int block, int sharedBytes, long q, int qStride, long k, long v,
-            int kvStride, long dout, int outStride, long lse, long delta, long dk, long dv, int len, int heads,
-            int kvHeads, int D, float scale) {
-        begin(ATTN_BWD_DKV).ptr(q).i32(qStride).ptr(k).ptr(v).i32(kvStride).ptr(dout).i32(outStride).ptr(lse)
-                .ptr(delta).ptr(dk).ptr(dv).i32(len).i32(heads).i32(kvHeads).i32(D).f32(scale)
-                .launch(gridX, gridY, 1, block, sharedBytes);
+    synchronized void attnSoftmaxBackward(int gridX, int gridY, int block, long s, long pb, long dp, long dsb, long lse,
+                                          long delta, int rows, int keys, int q0, int len, float scale) {
+        begin(ATTN_SOFTMAX_BACKWARD).ptr(s).ptr(pb).ptr(dp).ptr(dsb).ptr(lse).ptr(delta).i32(rows).i32(keys).i32(q0)
+                .i32(len).f32(scale).launch(gridX, gridY, 1, block, 0);
     }
 
     // relu2.cu

@@ -103,6 +103,17 @@ final class CudaTraining {
         device.blas.gemm(false, true, in, out, rows, 1f, xo, precision.bf16(), in, dyo, precision.bf16(), out, 1f, dW, in);
     }
 
+    /**
+     * Row-major {@code C[M, N] = alpha · op(A)[M, K] · op(B)[K, N] + beta · C}, {@code batch} times with the given
+     * element strides (0 shares an operand): cuBLAS's column-major product of the transposes. Pointers are device
+     * addresses; A and B are bf16 when {@code bf16}, C float32.
+     */
+    void rowGemm(boolean transA, boolean transB, int m, int n, int k, float alpha, long a, int lda, long strideA, long b,
+                 int ldb, long strideB, boolean bf16, float beta, long c, int ldc, long strideC, int batch) {
+        device.blas.gemmStridedBatched(transB, transA, n, m, k, alpha, b, bf16, ldb, strideB, a, bf16, lda, strideA, beta,
+                c, ldc, strideC, batch);
+    }
+
     /** The same three products in float32 whatever the precision: the small adapter matrices. */
     void linearF32(long w, long x, long y, int rows, int out, int in, boolean accumulate) {
         device.blas.gemm(true, false, out, rows, in, 1f, w, false, in, x, false, in, accumulate ? 1f : 0f, y, out);
