@@ -44,25 +44,32 @@ final class CudaLoraProjection implements CudaProjection {
         return out;
     }
 
-    /** ax = x Aᵀ [rows, r], bx = ax Bᵀ [rows, out]. */
-    private long[] adapter(CudaTraining t, long x, int rows) {
+    /** ax = x Aᵀ [rows, r]. */
+    private long ax(CudaTraining t, long x, int rows) {
         long ax = t.floats(scratch + ".ax", (long) rows * r);
-        long bx = t.floats(scratch + ".bx", (long) rows * out);
         t.linearF32(loraA.value(), x, ax, rows, r, in, false);
+        return ax;
+    }
+
+    /** bx = ax Bᵀ [rows, out], for DoRA. */
+    private long bx(CudaTraining t, long ax, int rows) {
+        long bx = t.floats(scratch + ".bx", (long) rows * out);
         t.linearF32(loraB.value(), ax, bx, rows, out, r, false);
-        return new long[] {ax, bx};
+        return bx;
     }
 
     @Override
     public void forward(CudaTraining t, long x, int rows, long y) {
         t.linear(weight, x, y, rows, out, in, false);
-        long[] ab = adapter(t, x, rows);
+        long ax = ax(t, x, rows);
         long n = (long) rows * out;
         if (magnitude == null) {
-            t.axpy(scaling, ab[1], y, n, true);
+            // y += s · ax Bᵀ, the product accumulated straight into y
+            t.linearF32(scaling, loraB.value(), ax, y, rows, out, r, true);
         } else {
             rowNorms(t);
-            t.k.doraForward(CudaTraining.grid(n), 1, CudaTraining.THREADS, y, ab[1], magnitude.value(), norms, scaling, out, n);
+            t.k.doraForward(CudaTraining.grid(n), 1, CudaTraining.THREADS, y, bx(t, ax, rows), magnitude.value(), norms,
+                    scaling, out, n);
         }
         if (bias != null) t.k.biasAct(CudaTraining.grid(n), CudaTraining.THREADS, y, bias.value(), rows, out, 0);
     }
@@ -77,28 +84,30 @@ final class CudaLoraProjection implements CudaProjection {
 
     @Override
     public void backward(CudaTraining t, long x, long dy, int rows, long dx, boolean accumulate) {
-        long[] ab = adapter(t, x, rows);
+        long ax = ax(t, x, rows);
         long n = (long) rows * out;
-        long dBx = t.floats(scratch + ".dBx", n);
+        // the adapter's output gradient dBx: s · dy for LoRA (s folded into the products below), DoRA's otherwise
+        long dBx = dy;
+        float s = scaling;
         long dyBase = dy;
-        if (magnitude == null) {
-            t.axpy(scaling, dy, dBx, n, false);
-        } else {
+        if (magnitude != null) {
+            dBx = t.floats(scratch + ".dBx", n);
+            s = 1f;
             long base = t.floats(scratch + ".base", n);
             long dBase = t.floats(scratch + ".dBase", n);
             long magRows = t.floats(scratch + ".magRows", n);
             t.linear(weight, x, base, rows, out, in, false);
-            t.k.doraBackward(CudaTraining.grid(n), 1, CudaTraining.THREADS, dy, base, ab[1], magnitude.value(), norms,
-                    scaling, out, n, dBx, dBase, magRows);
+            t.k.doraBackward(CudaTraining.grid(n), 1, CudaTraining.THREADS, dy, base, bx(t, ax, rows), magnitude.value(),
+                    norms, scaling, out, n, dBx, dBase, magRows);
             t.addColumnSums(magRows, rows, out, magnitude.grad());
             // W sees dy through the base term and (m / norm − 1) · dy through DoRA's rescaling of it
             t.axpy(1f, dy, dBase, n, true);
             dyBase = dBase;
         }
         // dB += dBxᵀ ax; dAx = dBx B; dA += dAxᵀ x
-        t.linearWeightGradF32(dBx, ab[0], loraB.grad(), rows, out, r);
+        t.linearWeightGradF32(s, dBx, ax, loraB.grad(), rows, out, r);
         long dAx = t.floats(scratch + ".dAx", (long) rows * r);
-        t.linearInputGradF32(loraB.value(), dBx, dAx, rows, out, r, false);
+        t.linearInputGradF32(s, loraB.value(), dBx, dAx, rows, out, r, false);
         t.linearWeightGradF32(dAx, x, loraA.grad(), rows, r, in);
         if (dx == 0) return;
         t.linearInputGrad(weight, dyBase, dx, rows, out, in, accumulate);

@@ -116,15 +116,30 @@ final class CudaTraining {
 
     /** The same three products in float32 whatever the precision: the small adapter matrices. */
     void linearF32(long w, long x, long y, int rows, int out, int in, boolean accumulate) {
-        device.blas.gemm(true, false, out, rows, in, 1f, w, false, in, x, false, in, accumulate ? 1f : 0f, y, out);
+        linearF32(1f, w, x, y, rows, out, in, accumulate);
+    }
+
+    /** {@code y (+)= alpha · x · Wᵀ} in float32. */
+    void linearF32(float alpha, long w, long x, long y, int rows, int out, int in, boolean accumulate) {
+        device.blas.gemm(true, false, out, rows, in, alpha, w, false, in, x, false, in, accumulate ? 1f : 0f, y, out);
     }
 
     void linearInputGradF32(long w, long dy, long dx, int rows, int out, int in, boolean accumulate) {
-        device.blas.gemm(false, false, in, rows, out, 1f, w, false, in, dy, false, out, accumulate ? 1f : 0f, dx, in);
+        linearInputGradF32(1f, w, dy, dx, rows, out, in, accumulate);
+    }
+
+    /** {@code dx (+)= alpha · dy · W} in float32. */
+    void linearInputGradF32(float alpha, long w, long dy, long dx, int rows, int out, int in, boolean accumulate) {
+        device.blas.gemm(false, false, in, rows, out, alpha, w, false, in, dy, false, out, accumulate ? 1f : 0f, dx, in);
     }
 
     void linearWeightGradF32(long dy, long x, long dW, int rows, int out, int in) {
-        device.blas.gemm(false, true, in, out, rows, 1f, x, false, in, dy, false, out, 1f, dW, in);
+        linearWeightGradF32(1f, dy, x, dW, rows, out, in);
+    }
+
+    /** {@code dW += alpha · dyᵀ · x} in float32. */
+    void linearWeightGradF32(float alpha, long dy, long x, long dW, int rows, int out, int in) {
+        device.blas.gemm(false, true, in, out, rows, alpha, x, false, in, dy, false, out, 1f, dW, in);
     }
 
     /** {@code out[c] += Σ_r x[r, c]} over rows [rows, cols] in a fixed order (two passes when there are many rows). */
