@@ -104,7 +104,8 @@ train_cuda() {
   shift 3
   [ -f "$dir/config.json" ] || { time "${java[@]}" -cp "$cp" dev.nemoh.cli.Main init $init --out "$dir" \
     || failures+=("init $init: exit $?"); }
-  "${java[@]}" -cp "$cp" dev.nemoh.cli.Main train-bench --device cuda --model "$dir" "$@" 2>&1 | tee "$out/$log"
+  # full fine-tuning keeps float32 host copies of every parameter (values and gradients): a large heap
+  "${java[@]}" -Xmx${XMX:-100g} -cp "$cp" dev.nemoh.cli.Main train-bench --device cuda --model "$dir" "$@" 2>&1 | tee "$out/$log"
   local code=${PIPESTATUS[0]}
   [ "$code" -eq 0 ] || failures+=("train-bench $log: exit $code")
 }
