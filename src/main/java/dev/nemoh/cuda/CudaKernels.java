@@ -579,8 +579,8 @@ public final class CudaKernels {
 
     private static final Kernel SSD_BWD_STATE_LOCAL = kernel("ssd_bwd_state_local", "ptr xBC, ptr dy, ptr cum, "
             + "ptr dState, i32 len, i32 chunk, i32 heads, i32 headDim, i32 N, i32 groups, i32 inner, i32 convDim");
-    private static final Kernel SSD_BWD_STATE_PASS = kernel("ssd_bwd_state_pass", "ptr dState, ptr cum, i32 len, "
-            + "i32 chunk, i32 heads, i32 headDim, i32 N");
+    private static final Kernel SSD_BWD_STATE_PASS = kernel("ssd_bwd_state_pass", "ptr dState, ptr cum, ptr dStateOut, "
+            + "i32 len, i32 chunk, i32 heads, i32 headDim, i32 N");
     private static final Kernel SSD_BWD_DM = kernel("ssd_bwd_dm", "ptr xBC, ptr dy, ptr dm, i32 len, i32 chunk, "
             + "i32 heads, i32 headDim, i32 inner, i32 convDim");
     private static final Kernel SSD_BWD_DX = kernel("ssd_bwd_dx", "ptr xBC, ptr dy, ptr dt, ptr cum, ptr cb, "
@@ -598,9 +598,9 @@ public final class CudaKernels {
                 .i32(N).i32(groups).i32(inner).i32(convDim).launch(gridX, gridY, 1, block, 0);
     }
 
-    synchronized void ssdBwdStatePass(int gridX, int gridY, int block, long dState, long cum, int len, int chunk,
-            int heads, int headDim, int N) {
-        begin(SSD_BWD_STATE_PASS).ptr(dState).ptr(cum).i32(len).i32(chunk).i32(heads).i32(headDim).i32(N)
+    synchronized void ssdBwdStatePass(int gridX, int gridY, int block, long dState, long cum, long dStateOut, int len,
+            int chunk, int heads, int headDim, int N) {
+        begin(SSD_BWD_STATE_PASS).ptr(dState).ptr(cum).ptr(dStateOut).i32(len).i32(chunk).i32(heads).i32(headDim).i32(N)
                 .launch(gridX, gridY, 1, block, 0);
     }
 
@@ -623,12 +623,12 @@ public final class CudaKernels {
                 .launch(gridX, gridY, 1, block, 0);
     }
 
-    synchronized void ssdBwdDbc(int gridX, int gridY, int block, long xBC, long dy, long dt, long cum, long dcb,
+    synchronized void ssdBwdDbc(int gridX, int gridY, int gridZ, int block, long xBC, long dy, long dt, long cum, long dcb,
             long sIn, long dStateOut, long dxBC, int len, int chunk, int heads, int headDim, int N, int groups,
             int inner, int convDim) {
         begin(SSD_BWD_DBC).ptr(xBC).ptr(dy).ptr(dt).ptr(cum).ptr(dcb).ptr(sIn).ptr(dStateOut).ptr(dxBC).i32(len)
                 .i32(chunk).i32(heads).i32(headDim).i32(N).i32(groups).i32(inner).i32(convDim)
-                .launch(gridX, gridY, 1, block, 0);
+                .launch(gridX, gridY, gridZ, block, 0);
     }
 
     // ssd_time_step.cu

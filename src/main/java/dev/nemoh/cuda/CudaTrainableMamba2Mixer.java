@@ -14,7 +14,7 @@ import java.util.List;
 final class CudaTrainableMamba2Mixer implements CudaTrainableMixer {
     private static final int THREADS = 256, CONV_THREADS = 128;
     /** Tokens one thread walks in order in the time-step and conv backwards (their partial sums add up after). */
-    private static final int SEGMENT = 256;
+    private static final int SEGMENT = 64;
 
     private final CudaProjection inProj, outProj;
     private final CudaParameters.Tensor convWeight, convBias, dtBias, aLog, d, normWeight;
@@ -102,7 +102,7 @@ final class CudaTrainableMamba2Mixer implements CudaTrainableMixer {
         if (normWeight.trains()) t.addColumnSums(dwRows, len, inner, normWeight.grad());
 
         long states = (long) chunks * heads * n * headDim;
-        long dState = t.floats("mamba.dState", states);
+        long dState = t.floats("mamba.dState", states), dStateOut = t.floats("mamba.dStateOut", states);
         long dm = t.floats("mamba.dm", (long) chunks * heads * chunk * chunk);
         long dcb = t.floats("mamba.dcb", (long) chunks * groups * chunk * chunk);
         long dxBC = t.floats("mamba.dxBC", (long) len * convDim);
@@ -110,14 +110,16 @@ final class CudaTrainableMamba2Mixer implements CudaTrainableMixer {
         long dAPart = t.floats("mamba.dAPart", (long) chunks * heads), dDPart = t.floats("mamba.dDPart", (long) chunks * heads);
         k.ssdBwdStateLocal(chunks, heads, THREADS, s.xBC, dY, s.cum, dState, len, chunk, heads, headDim, n, groups, inner,
                 convDim);
-        k.ssdBwdStatePass((n * headDim + THREADS - 1) / THREADS, heads, THREADS, dState, s.cum, len, chunk, heads, headDim, n);
+        k.ssdBwdStatePass((n * headDim + THREADS - 1) / THREADS, heads, THREADS, dState, s.cum, dStateOut, len, chunk, heads,
+                headDim, n);
         k.ssdBwdDm(chunks, heads, THREADS, s.xBC, dY, dm, len, chunk, heads, headDim, inner, convDim);
-        k.ssdBwdDx(chunks, heads, THREADS, s.xBC, dY, s.dt, s.cum, s.cb, dState, d.value(), dxBC, len, chunk, heads, headDim,
+        k.ssdBwdDx(chunks, heads, THREADS, s.xBC, dY, s.dt, s.cum, s.cb, dStateOut, d.value(), dxBC, len, chunk, heads, headDim,
                 n, groups, inner, convDim);
         k.ssdBwdDcb(chunks, groups, THREADS, dm, s.dt, s.cum, dcb, len, chunk, heads, groups);
-        k.ssdBwdDbc(chunks, groups, THREADS, s.xBC, dY, s.dt, s.cum, dcb, s.sIn, dState, dxBC, len, chunk, heads, headDim,
-                n, groups, inner, convDim);
-        k.ssdBwdDt(chunks, heads, THREADS, s.xBC, dY, s.dt, s.cum, a, dm, s.cb, s.sIn, dState, ddt, dAPart, dDPart, len, chunk,
+        // dC and dB apart, each over state columns of 64 (ssd_scan.cu's TILE_C)
+        k.ssdBwdDbc(chunks, groups, 2 * ((n + 63) / 64), THREADS, s.xBC, dY, s.dt, s.cum, dcb, s.sIn, dStateOut, dxBC, len,
+                chunk, heads, headDim, n, groups, inner, convDim);
+        k.ssdBwdDt(chunks, heads, THREADS, s.xBC, dY, s.dt, s.cum, a, dm, s.cb, s.sIn, dStateOut, ddt, dAPart, dDPart, len, chunk,
                 heads, headDim, n, groups, inner, convDim);
         if (aLog.trains() || d.trains()) {
             k.ssdParamGrads(1, 1, (heads + 31) / 32 * 32, dAPart, dDPart, a, chunks, heads, aLog.grad(), d.grad());

@@ -114,14 +114,17 @@ final class CudaTraining {
                 c, ldc, strideC, batch);
     }
 
-    /** The same three products in float32 whatever the precision: the small adapter matrices. */
+    /**
+     * The same three products with float32 operands whatever the precision: the small adapter matrices. In bf16 mode
+     * they run on TF32 tensor cores (more mantissa than the bf16 products around them); in fp32 mode in full float32.
+     */
     void linearF32(long w, long x, long y, int rows, int out, int in, boolean accumulate) {
         linearF32(1f, w, x, y, rows, out, in, accumulate);
     }
 
     /** {@code y (+)= alpha · x · Wᵀ} in float32. */
     void linearF32(float alpha, long w, long x, long y, int rows, int out, int in, boolean accumulate) {
-        device.blas.gemm(true, false, out, rows, in, alpha, w, false, in, x, false, in, accumulate ? 1f : 0f, y, out);
+        gemmF32(true, false, out, rows, in, alpha, w, in, x, in, accumulate ? 1f : 0f, y, out);
     }
 
     void linearInputGradF32(long w, long dy, long dx, int rows, int out, int in, boolean accumulate) {
@@ -130,7 +133,7 @@ final class CudaTraining {
 
     /** {@code dx (+)= alpha · dy · W} in float32. */
     void linearInputGradF32(float alpha, long w, long dy, long dx, int rows, int out, int in, boolean accumulate) {
-        device.blas.gemm(false, false, in, rows, out, alpha, w, false, in, dy, false, out, accumulate ? 1f : 0f, dx, in);
+        gemmF32(false, false, in, rows, out, alpha, w, in, dy, out, accumulate ? 1f : 0f, dx, in);
     }
 
     void linearWeightGradF32(long dy, long x, long dW, int rows, int out, int in) {
@@ -139,7 +142,13 @@ final class CudaTraining {
 
     /** {@code dW += alpha · dyᵀ · x} in float32. */
     void linearWeightGradF32(float alpha, long dy, long x, long dW, int rows, int out, int in) {
-        device.blas.gemm(false, true, in, out, rows, alpha, x, false, in, dy, false, out, 1f, dW, in);
+        gemmF32(false, true, in, out, rows, alpha, x, in, dy, out, 1f, dW, in);
+    }
+
+    private void gemmF32(boolean transA, boolean transB, int m, int n, int k, float alpha, long a, int lda, long b,
+                         int ldb, float beta, long c, int ldc) {
+        if (precision.bf16()) device.blas.gemmF32(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        else device.blas.gemm(transA, transB, m, n, k, alpha, a, false, lda, b, false, ldb, beta, c, ldc);
     }
 
     /** {@code out[c] += Σ_r x[r, c]} over rows [rows, cols] in a fixed order (two passes when there are many rows). */

@@ -54,17 +54,18 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
-// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
-__device__ float block_sum(float v) {
+// Sum (or, with MAX, maximum) over the block (blockDim.x a multiple of 32, at most 1024); every thread gets it.
+template <bool MAX>
+__device__ float block_reduce(float v) {
     __shared__ float partial[32];
     __shared__ float total;
-    v = warp_sum(v);
+    v = MAX ? warp_max(v) : warp_sum(v);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     if (lane == 0) partial[warp] = v;
     __syncthreads();
     if (warp == 0) {
-        float s = lane < (blockDim.x >> 5) ? partial[lane] : 0.f;
-        s = warp_sum(s);
+        float s = lane < (blockDim.x >> 5) ? partial[lane] : MAX ? NEG_INF : 0.f;
+        s = MAX ? warp_max(s) : warp_sum(s);
         if (lane == 0) total = s;
     }
     __syncthreads();
@@ -73,21 +74,6 @@ __device__ float block_sum(float v) {
     return r;
 }
 
-// Maximum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
-__device__ float block_max(float v) {
-    __shared__ float partial[32];
-    __shared__ float total;
-    v = warp_max(v);
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    if (lane == 0) partial[warp] = v;
-    __syncthreads();
-    if (warp == 0) {
-        float s = lane < (blockDim.x >> 5) ? partial[lane] : NEG_INF;
-        s = warp_max(s);
-        if (lane == 0) total = s;
-    }
-    __syncthreads();
-    float r = total;
-    __syncthreads();
-    return r;
-}
+__device__ __forceinline__ float block_sum(float v) { return block_reduce<false>(v); }
+
+__device__ __forceinline__ float block_max(float v) { return block_reduce<true>(v); }

@@ -76,35 +76,53 @@ __device__ __forceinline__ void tile_clear(float (&acc)[8][4]) {
     }
 }
 
+// out[t · chunk + s] = Σ_k fa(t, k) · fb(k, s) for s ≤ t < T, zero above the diagonal in the tiles it writes (tiles
+// wholly above it are skipped): the causal products of a chunk. Every thread of the block must call it.
+template <bool A_K_FAST, bool B_K_FAST, class FA, class FB>
+__device__ __forceinline__ void causal_products(float* out, int T, int chunk, int K, Tiles& tiles, FA fa, FB fb) {
+    int tr = (threadIdx.x >> 4) * 8, tc = (threadIdx.x & 15) * 4;
+    for (int r0 = 0; r0 < T; r0 += TILE_R) {
+        for (int c0 = 0; c0 < T && c0 < r0 + TILE_R; c0 += TILE_C) {
+            float acc[8][4];
+            tile_clear(acc);
+            tile_product<A_K_FAST, B_K_FAST>(acc, K, tiles,
+                [&](int r, int k) { return r0 + r < T ? fa(r0 + r, k) : 0.f; },
+                [&](int k, int c) { return c0 + c < T ? fb(k, c0 + c) : 0.f; });
+#pragma unroll
+            for (int i = 0; i < 8; i++) {
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    int t = r0 + tr + i, s = c0 + tc + j;
+                    if (t < T && s < T) out[t * chunk + s] = s <= t ? acc[i][j] : 0.f;
+                }
+            }
+        }
+    }
+}
+
+// cumS, dtS [T] ← the running A·dt sum and dt of head h over the chunk from t0, then a barrier.
+__device__ __forceinline__ void load_chunk_time(const float* cum, const float* dt, int t0, int T, int heads, int h,
+                                                float* cumS, float* dtS) {
+    for (int s = threadIdx.x; s < T; s += blockDim.x) {
+        cumS[s] = cum[(long) (t0 + s) * heads + h];
+        dtS[s] = dt[(long) (t0 + s) * heads + h];
+    }
+    __syncthreads();
+}
+
 // C[t]·B[s] for s ≤ t within each chunk, shared by the heads of a group: cb [chunks, groups, chunk, chunk] (entries
-// above the diagonal are left unwritten or hold products nothing reads). grid (chunks, groups).
+// above the diagonal are left unwritten or zero). grid (chunks, groups).
 extern "C" __global__ void __launch_bounds__(256) ssd_cb(const float* xBC, float* cb, int len, int chunk, int N,
                                                          int groups, int inner, int convDim) {
     begin_kernel();
     __shared__ Tiles tiles;
     int c = blockIdx.x, g = blockIdx.y;
     int t0 = c * chunk, T = min(chunk, len - t0);
-    float* out = cb + ((long) c * groups + g) * chunk * chunk;
     const float* C = xBC + (long) t0 * convDim + inner + groups * N + g * N;
     const float* B = xBC + (long) t0 * convDim + inner + g * N;
-    int tr = (threadIdx.x >> 4) * 8, tc = (threadIdx.x & 15) * 4;
-    for (int r0 = 0; r0 < T; r0 += TILE_R) {
-        for (int c0 = 0; c0 < T && c0 < r0 + TILE_R; c0 += TILE_C) {
-            float acc[8][4];
-            tile_clear(acc);
-            tile_product<true, true>(acc, N, tiles,
-                [&](int r, int n) { return r0 + r < T ? C[(long) (r0 + r) * convDim + n] : 0.f; },
-                [&](int n, int s) { return c0 + s < T ? B[(long) (c0 + s) * convDim + n] : 0.f; });
-#pragma unroll
-            for (int i = 0; i < 8; i++) {
-#pragma unroll
-                for (int j = 0; j < 4; j++) {
-                    int t = r0 + tr + i, s = c0 + tc + j;
-                    if (t < T && s < T) out[t * chunk + s] = acc[i][j];
-                }
-            }
-        }
-    }
+    causal_products<true, true>(cb + ((long) c * groups + g) * chunk * chunk, T, chunk, N, tiles,
+        [&](int t, int n) { return C[(long) t * convDim + n]; },
+        [&](int n, int s) { return B[(long) s * convDim + n]; });
 }
 
 // Chunk-local final states Σ_s exp(cum[last] − cum[s]) · dt[s] · B[s] ⊗ x[s]: local [chunks, heads, N, headDim].
@@ -177,11 +195,7 @@ extern "C" __global__ void __launch_bounds__(256) ssd_chunk_output(const float* 
     int c = blockIdx.x, h = blockIdx.y;
     int g = h / (heads / groups);
     int t0 = c * chunk, T = min(chunk, len - t0);
-    for (int s = threadIdx.x; s < T; s += blockDim.x) {
-        cumS[s] = cum[(long) (t0 + s) * heads + h];
-        dtS[s] = dt[(long) (t0 + s) * heads + h];
-    }
-    __syncthreads();
+    load_chunk_time(cum, dt, t0, T, heads, h, cumS, dtS);
     const float* state = sIn + ((long) c * heads + h) * N * headDim;
     const float* cbc = cb + ((long) c * groups + g) * chunk * chunk;
     const float* C = xBC + (long) t0 * convDim + inner + groups * N + g * N;

@@ -39,11 +39,11 @@ extern "C" __global__ void __launch_bounds__(256) ssd_bwd_state_local(const floa
     }
 }
 
-// Backwards over chunks, in place: dState[c] becomes dS_out[c], the gradient of the state leaving chunk c (zero for
-// the last: the final state is not used), from G[c] = dS_local[c] + exp(cum[last of c]) · G[c + 1].
-// grid (ceil(N · headDim / block), heads).
-extern "C" __global__ void ssd_bwd_state_pass(float* dState, const float* cum, int len, int chunk, int heads,
-                                              int headDim, int N) {
+// Backwards over chunks: dStateOut[c] = the gradient of the state leaving chunk c (zero for the last: the final state
+// is not used), from G[c] = dS_local[c] + exp(cum[last of c]) · G[c + 1]. grid (ceil(N · headDim / block), heads).
+extern "C" __global__ void ssd_bwd_state_pass(const float* __restrict__ dState, const float* __restrict__ cum,
+                                              float* __restrict__ dStateOut, int len, int chunk, int heads, int headDim,
+                                              int N) {
     begin_kernel();
     int e = blockIdx.x * blockDim.x + threadIdx.x, h = blockIdx.y;
     if (e >= N * headDim) return;
@@ -52,9 +52,8 @@ extern "C" __global__ void ssd_bwd_state_pass(float* dState, const float* cum, i
     for (int c = chunks - 1; c >= 0; c--) {
         long at = ((long) c * heads + h) * N * headDim + e;
         int last = min(len, (c + 1) * chunk) - 1;
-        float local = dState[at];
-        dState[at] = running;
-        running = local + expf(cum[(long) last * heads + h]) * running;
+        dStateOut[at] = running;
+        running = dState[at] + expf(cum[(long) last * heads + h]) * running;
     }
 }
 
@@ -65,25 +64,11 @@ extern "C" __global__ void __launch_bounds__(256) ssd_bwd_dm(const float* xBC, c
     __shared__ Tiles tiles;
     int c = blockIdx.x, h = blockIdx.y;
     int t0 = c * chunk, T = min(chunk, len - t0);
-    float* out = dm + ((long) c * heads + h) * chunk * chunk;
     const float* d = dy + (long) t0 * inner + h * headDim;
     const float* x = xBC + (long) t0 * convDim + h * headDim;
-    int tr = (threadIdx.x >> 4) * 8, tc = (threadIdx.x & 15) * 4;
-    for (int r0 = 0; r0 < T; r0 += TILE_R) {
-        for (int c0 = 0; c0 < T && c0 < r0 + TILE_R; c0 += TILE_C) {
-            float acc[8][4];
-            tile_clear(acc);
-            tile_product<true, true>(acc, headDim, tiles,
-                [&](int t, int p) { return r0 + t < T ? d[(long) (r0 + t) * inner + p] : 0.f; },
-                [&](int p, int s) { return c0 + s < T ? x[(long) (c0 + s) * convDim + p] : 0.f; });
-            for (int i = 0; i < 8; i++) {
-                for (int j = 0; j < 4; j++) {
-                    int t = r0 + tr + i, s = c0 + tc + j;
-                    if (t < T && s < T) out[t * chunk + s] = s <= t ? acc[i][j] : 0.f;
-                }
-            }
-        }
-    }
+    causal_products<true, true>(dm + ((long) c * heads + h) * chunk * chunk, T, chunk, headDim, tiles,
+        [&](int t, int p) { return d[(long) t * inner + p]; },
+        [&](int p, int s) { return x[(long) s * convDim + p]; });
 }
 
 // dx of each head (the x columns of dxBC): Σ_{t ≥ s} M[t, s] dy[t] + w[s] · dS_out B[s] + D dy[s]; cb from ssd_cb.
@@ -96,11 +81,7 @@ extern "C" __global__ void __launch_bounds__(256) ssd_bwd_dx(const float* xBC, c
     __shared__ float cumS[MAX_CHUNK], dtS[MAX_CHUNK];
     int c = blockIdx.x, h = blockIdx.y, g = h / (heads / groups);
     int t0 = c * chunk, T = min(chunk, len - t0);
-    for (int s = threadIdx.x; s < T; s += blockDim.x) {
-        cumS[s] = cum[(long) (t0 + s) * heads + h];
-        dtS[s] = dt[(long) (t0 + s) * heads + h];
-    }
-    __syncthreads();
+    load_chunk_time(cum, dt, t0, T, heads, h, cumS, dtS);
     float last = cumS[T - 1];
     const float* cbc = cb + ((long) c * groups + g) * chunk * chunk;
     const float* sOut = dStateOut + ((long) c * heads + h) * N * headDim;
@@ -160,64 +141,61 @@ extern "C" __global__ void ssd_bwd_dcb(const float* dm, const float* dt, const f
 
 // dB and dC of each group (the B and C columns of dxBC):
 //   dC[t] = Σ_s dCB[t, s] B[s] + Σ_h exp(cum_h[t]) · S_in_h dy_h[t],  dB[s] = Σ_t dCB[t, s] C[t] + Σ_h w_h[s] · dS_out_hᵀ x_h[s]
-// grid (chunks, groups).
+// grid (chunks, groups, 2 · ceil(N / TILE_C)): dC and dB of each block of state columns apart.
 extern "C" __global__ void __launch_bounds__(256) ssd_bwd_dbc(const float* xBC, const float* dy, const float* dt,
         const float* cum, const float* dcb, const float* sIn, const float* dStateOut, float* dxBC, int len, int chunk,
         int heads, int headDim, int N, int groups, int inner, int convDim) {
     begin_kernel();
     __shared__ Tiles tiles;
     int c = blockIdx.x, g = blockIdx.y, perGroup = heads / groups;
+    int which = blockIdx.z & 1, c0 = (blockIdx.z >> 1) * TILE_C; // which 0: dC, 1: dB; c0: the block's state columns
     int t0 = c * chunk, T = min(chunk, len - t0);
     const float* dcbc = dcb + ((long) c * groups + g) * chunk * chunk;
     const float* B = xBC + (long) t0 * convDim + inner + g * N;
     const float* C = xBC + (long) t0 * convDim + inner + groups * N + g * N;
     int tr = (threadIdx.x >> 4) * 8, tc = (threadIdx.x & 15) * 4;
-    for (int which = 0; which < 2; which++) { // 0: dC, 1: dB
-        for (int r0 = 0; r0 < T; r0 += TILE_R) {
-            for (int c0 = 0; c0 < N; c0 += TILE_C) {
-                float acc[8][4];
-                tile_clear(acc);
-                if (which == 0) {
-                    tile_product<true, false>(acc, T, tiles,
-                        [&](int r, int s) { return r0 + r < T ? dcbc[(r0 + r) * chunk + s] : 0.f; },
-                        [&](int s, int n) { return c0 + n < N ? B[(long) s * convDim + c0 + n] : 0.f; });
-                } else {
-                    tile_product<false, false>(acc, T, tiles,
-                        [&](int r, int t) { return r0 + r < T ? dcbc[t * chunk + r0 + r] : 0.f; },
-                        [&](int t, int n) { return c0 + n < N ? C[(long) t * convDim + c0 + n] : 0.f; });
-                }
-                for (int h = g * perGroup; h < (g + 1) * perGroup; h++) {
-                    long stateAt = ((long) c * heads + h) * N * headDim;
-                    float last = cum[(long) (t0 + T - 1) * heads + h];
-                    if (which == 0) {
-                        const float* d = dy + (long) t0 * inner + h * headDim;
-                        const float* s0 = sIn + stateAt;
-                        tile_product<true, true>(acc, headDim, tiles,
-                            [&](int r, int p) {
-                                int t = r0 + r;
-                                return t < T ? expf(cum[(long) (t0 + t) * heads + h]) * d[(long) t * inner + p] : 0.f;
-                            },
-                            [&](int p, int n) { return c0 + n < N ? s0[(c0 + n) * headDim + p] : 0.f; });
-                    } else {
-                        const float* x = xBC + (long) t0 * convDim + h * headDim;
-                        const float* sOut = dStateOut + stateAt;
-                        tile_product<true, true>(acc, headDim, tiles,
-                            [&](int r, int p) {
-                                int s = r0 + r;
-                                if (s >= T) return 0.f;
-                                long ts = (long) (t0 + s) * heads + h;
-                                return expf(last - cum[ts]) * dt[ts] * x[(long) s * convDim + p];
-                            },
-                            [&](int p, int n) { return c0 + n < N ? sOut[(c0 + n) * headDim + p] : 0.f; });
-                    }
-                }
-                int col = inner + (which == 0 ? groups * N : 0) + g * N;
-                for (int i = 0; i < 8; i++) {
-                    for (int j = 0; j < 4; j++) {
-                        int t = r0 + tr + i, n = c0 + tc + j;
-                        if (t < T && n < N) dxBC[(long) (t0 + t) * convDim + col + n] = acc[i][j];
-                    }
-                }
+    for (int r0 = 0; r0 < T; r0 += TILE_R) {
+        float acc[8][4];
+        tile_clear(acc);
+        if (which == 0) {
+            tile_product<true, false>(acc, T, tiles,
+                [&](int r, int s) { return r0 + r < T ? dcbc[(r0 + r) * chunk + s] : 0.f; },
+                [&](int s, int n) { return c0 + n < N ? B[(long) s * convDim + c0 + n] : 0.f; });
+        } else {
+            tile_product<false, false>(acc, T, tiles,
+                [&](int r, int t) { return r0 + r < T ? dcbc[t * chunk + r0 + r] : 0.f; },
+                [&](int t, int n) { return c0 + n < N ? C[(long) t * convDim + c0 + n] : 0.f; });
+        }
+        for (int h = g * perGroup; h < (g + 1) * perGroup; h++) {
+            long stateAt = ((long) c * heads + h) * N * headDim;
+            float last = cum[(long) (t0 + T - 1) * heads + h];
+            if (which == 0) {
+                const float* d = dy + (long) t0 * inner + h * headDim;
+                const float* s0 = sIn + stateAt;
+                tile_product<true, true>(acc, headDim, tiles,
+                    [&](int r, int p) {
+                        int t = r0 + r;
+                        return t < T ? expf(cum[(long) (t0 + t) * heads + h]) * d[(long) t * inner + p] : 0.f;
+                    },
+                    [&](int p, int n) { return c0 + n < N ? s0[(c0 + n) * headDim + p] : 0.f; });
+            } else {
+                const float* x = xBC + (long) t0 * convDim + h * headDim;
+                const float* sOut = dStateOut + stateAt;
+                tile_product<true, true>(acc, headDim, tiles,
+                    [&](int r, int p) {
+                        int s = r0 + r;
+                        if (s >= T) return 0.f;
+                        long ts = (long) (t0 + s) * heads + h;
+                        return expf(last - cum[ts]) * dt[ts] * x[(long) s * convDim + p];
+                    },
+                    [&](int p, int n) { return c0 + n < N ? sOut[(c0 + n) * headDim + p] : 0.f; });
+            }
+        }
+        int col = inner + (which == 0 ? groups * N : 0) + g * N;
+        for (int i = 0; i < 8; i++) {
+            for (int j = 0; j < 4; j++) {
+                int t = r0 + tr + i, n = c0 + tc + j;
+                if (t < T && n < N) dxBC[(long) (t0 + t) * convDim + col + n] = acc[i][j];
             }
         }
     }

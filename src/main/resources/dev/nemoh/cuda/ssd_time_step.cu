@@ -13,13 +13,10 @@ extern "C" __global__ void __launch_bounds__(256) ssd_bwd_dt(const float* xBC, c
     __shared__ float cumS[MAX_CHUNK], dtS[MAX_CHUNK], dcum[MAX_CHUNK], gdt[MAX_CHUNK], q1[MAX_CHUNK], qo[MAX_CHUNK],
             q2[MAX_CHUNK];
     __shared__ float partial[TILE_R * 16];
+    __shared__ float asOutS[MAX_CHUNK];
     int c = blockIdx.x, h = blockIdx.y, g = h / (heads / groups);
     int t0 = c * chunk, T = min(chunk, len - t0);
-    for (int s = threadIdx.x; s < T; s += blockDim.x) {
-        cumS[s] = cum[(long) (t0 + s) * heads + h];
-        dtS[s] = dt[(long) (t0 + s) * heads + h];
-    }
-    __syncthreads();
+    load_chunk_time(cum, dt, t0, T, heads, h, cumS, dtS);
     float last = cumS[T - 1];
     const float* dmc = dm + ((long) c * heads + h) * chunk * chunk;
     const float* cbc = cb + ((long) c * groups + g) * chunk * chunk;
@@ -67,12 +64,18 @@ extern "C" __global__ void __launch_bounds__(256) ssd_bwd_dt(const float* xBC, c
             }
         }
     }
+    // intra-chunk terms as output t: a row of dM ∘ M, one warp a row so that its reads are contiguous
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    for (int t = warp; t < T; t += blockDim.x >> 5) {
+        float a = 0.f;
+        for (int s = lane; s <= t; s += 32) a += dmc[t * chunk + s] * expf(cumS[t] - cumS[s]) * cbc[t * chunk + s] * dtS[s];
+        a = warp_sum(a);
+        if (lane == 0) asOutS[t] = a;
+    }
+    __syncthreads();
     for (int t = threadIdx.x; t < T; t += blockDim.x) {
-        // intra-chunk terms: as output t (row) and as input t (column) of M = L ∘ CB ∘ dt
-        float asOut = 0.f, asIn = 0.f, viaDt = 0.f;
-        for (int s = 0; s <= t; s++) {
-            asOut += dmc[t * chunk + s] * expf(cumS[t] - cumS[s]) * cbc[t * chunk + s] * dtS[s];
-        }
+        // intra-chunk terms as input t (a column of dM ∘ M)
+        float asOut = asOutS[t], asIn = 0.f, viaDt = 0.f;
         for (int u = t; u < T; u++) {
             float lcb = dmc[u * chunk + t] * expf(cumS[u] - cumS[t]) * cbc[u * chunk + t];
             viaDt += lcb;
