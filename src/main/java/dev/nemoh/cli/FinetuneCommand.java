@@ -3,7 +3,7 @@ package dev.nemoh.cli;
 import dev.nemoh.config.NemotronHConfig;
 import dev.nemoh.tokenizer.Tokenizer;
 import dev.nemoh.train.FullFineTune;
-import dev.nemoh.train.LoraConfig;
+import dev.nemoh.config.LoraConfig;
 import dev.nemoh.train.LoraModel;
 import dev.nemoh.train.LrSchedule;
 import dev.nemoh.train.TrainableModel;

@@ -7,7 +7,7 @@ import dev.nemoh.cuda.Profiler;
 import dev.nemoh.kernels.Parallel;
 import dev.nemoh.train.Optimizer;
 import dev.nemoh.train.FullFineTune;
-import dev.nemoh.train.LoraConfig;
+import dev.nemoh.config.LoraConfig;
 import dev.nemoh.train.LoraModel;
 import dev.nemoh.train.Parameter;
 import dev.nemoh.train.TrainableModel;

@@ -3,7 +3,7 @@ package dev.nemoh.cli;
 import dev.nemoh.cuda.Cuda;
 import dev.nemoh.cuda.CudaTrainableModel;
 import dev.nemoh.cuda.TrainingPrecision;
-import dev.nemoh.train.LoraConfig;
+import dev.nemoh.config.LoraConfig;
 import dev.nemoh.train.TrainableModel;
 import picocli.CommandLine.Option;
 

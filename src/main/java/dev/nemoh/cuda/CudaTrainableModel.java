@@ -7,7 +7,7 @@ import dev.nemoh.config.TensorSpec;
 import dev.nemoh.config.WeightSchema;
 import dev.nemoh.io.Checkpoint;
 import dev.nemoh.tensor.Tensor;
-import dev.nemoh.train.LoraConfig;
+import dev.nemoh.config.LoraConfig;
 import dev.nemoh.train.Optimizer;
 import dev.nemoh.train.Parameter;
 import dev.nemoh.train.TrainableModel;

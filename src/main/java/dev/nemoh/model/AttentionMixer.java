@@ -24,22 +24,27 @@ public record AttentionMixer(Linear qProj, Linear kProj, Linear vProj, Linear oP
     }
 
     @Override
-    public float[] forward(float[] x, int len, HybridCache.Layer layerCache) {
-        float[] q = qProj.forward(x, len);
+    public float[] forward(float[] x, int len, HybridCache.Layer layerCache, LoraAdapter[] adapters) {
+        float[] q = qProj.forward(x, len, adapters);
         HybridCache.KvCache kv = layerCache instanceof HybridCache.KvCache c ? c
                 : new HybridCache.KvCache(attention.kvHeads(), attention.headDim(), KvCacheDtype.FLOAT32);
         int past = kv.length();
-        kv.append(kProj.forward(x, len), vProj.forward(x, len), len);
+        kv.append(kProj.forward(x, len, adapters), vProj.forward(x, len, adapters), len);
         float[] out = new float[len * qProj.out];
         attention.forward(q, 0, len, past, kv.keysValues, out, null, null);
-        return oProj.forward(out, len);
+        return oProj.forward(out, len, adapters);
     }
 
     @Override
-    public float[] decode(float[] x, int batch, HybridCache.Layer[] caches) {
-        float[] q = qProj.forward(x, batch);
-        float[] k = kProj.forward(x, batch);
-        float[] v = vProj.forward(x, batch);
+    public java.util.List<Linear> linears() {
+        return java.util.List.of(qProj, kProj, vProj, oProj);
+    }
+
+    @Override
+    public float[] decode(float[] x, int batch, HybridCache.Layer[] caches, LoraAdapter[] adapters) {
+        float[] q = qProj.forward(x, batch, adapters);
+        float[] k = kProj.forward(x, batch, adapters);
+        float[] v = vProj.forward(x, batch, adapters);
         int kvWidth = kProj.out;
         float[] out = new float[batch * qProj.out];
         for (int b = 0; b < batch; b++) {
@@ -48,6 +53,6 @@ public record AttentionMixer(Linear qProj, Linear kProj, Linear vProj, Linear oP
             kv.append(Arrays.copyOfRange(k, b * kvWidth, (b + 1) * kvWidth), Arrays.copyOfRange(v, b * kvWidth, (b + 1) * kvWidth), 1);
             attention.forward(q, b, 1, past, kv.keysValues, out, null, null);
         }
-        return oProj.forward(out, batch);
+        return oProj.forward(out, batch, adapters);
     }
 }

@@ -123,17 +123,24 @@ public final class HybridCache implements LanguageModel.SequenceState {
 
     private final Layer[] layers;
     private int length;
+    /** The adapter every token of this sequence runs through, or null for the base model. */
+    public final LoraAdapter adapter;
 
     /** A cache whose KV caches grow as long as the sequence does. */
     public HybridCache(NemotronHConfig c, KvCacheDtype kvDtype) {
         this(c, kvDtype, Integer.MAX_VALUE);
     }
 
+    public HybridCache(NemotronHConfig c, KvCacheDtype kvDtype, int maxLength) {
+        this(c, kvDtype, maxLength, null);
+    }
+
     /**
      * A cache for a sequence of at most {@code maxLength} tokens: it never allocates more than
      * {@code c.cacheBytes(maxLength, kvDtype.bytes)}, what the server reserves for the sequence.
      */
-    public HybridCache(NemotronHConfig c, KvCacheDtype kvDtype, int maxLength) {
+    public HybridCache(NemotronHConfig c, KvCacheDtype kvDtype, int maxLength, LoraAdapter adapter) {
+        this.adapter = adapter;
         layers = new Layer[c.numLayers()];
         for (int i = 0; i < layers.length; i++) {
             LayerType t = c.layers.get(i);

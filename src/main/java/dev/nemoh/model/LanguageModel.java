@@ -26,6 +26,23 @@ public interface LanguageModel extends AutoCloseable {
      */
     SequenceState newState(int maxLength);
 
+    /**
+     * As {@link #newState(int)}, for a sequence whose every token runs through {@code adapter} (null: the base
+     * model); the adapter must have been loaded by this model ({@link #loadAdapter}).
+     */
+    default SequenceState newState(int maxLength, LoraAdapter adapter) {
+        if (adapter == null) return newState(maxLength);
+        throw new IllegalArgumentException("adapter " + adapter.name + " was not loaded by this model");
+    }
+
+    /**
+     * Reads a PEFT adapter (LoRA or DoRA) for this model, to run unmerged ({@link LoraAdapter}); {@code name} is how
+     * requests and logs call it. Backends that cannot run adapters refuse with one line.
+     */
+    default LoraAdapter loadAdapter(String name, java.nio.file.Path dir) {
+        throw new IllegalArgumentException("adapters run on the CPU only for now: use --device cpu with an adapter");
+    }
+
     /** Feeds {@code ids} after what {@code state} holds and returns the logits of the last position, [vocab]. */
     float[] forwardLast(int[] ids, SequenceState state);
 

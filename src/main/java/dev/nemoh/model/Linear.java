@@ -81,4 +81,11 @@ public final class Linear {
         }
         return y;
     }
+
+    /** The layer with each row's adapter applied unmerged ({@link LoraAdapter#apply}); adapters null: none. */
+    public float[] forward(float[] x, int rows, LoraAdapter[] adapters) {
+        float[] y = forward(x, rows);
+        LoraAdapter.apply(this, x, rows, adapters, y);
+        return y;
+    }
 }

@@ -46,22 +46,27 @@ public final class Mamba2Mixer implements Mixer {
     }
 
     @Override
-    public float[] forward(float[] hidden, int len, HybridCache.Layer layerCache) {
-        float[] proj = inProj.forward(hidden, len); // [len, z | xBC | dt]
+    public float[] forward(float[] hidden, int len, HybridCache.Layer layerCache, LoraAdapter[] adapters) {
+        float[] proj = inProj.forward(hidden, len, adapters); // [len, z | xBC | dt]
         float[] y = mix(proj, len, (HybridCache.MambaState) layerCache);
-        return outProj.forward(norm.forward(y, len), len);
+        return outProj.forward(norm.forward(y, len), len, adapters);
     }
 
     @Override
-    public float[] decode(float[] hidden, int batch, HybridCache.Layer[] caches) {
+    public java.util.List<Linear> linears() {
+        return java.util.List.of(inProj, outProj);
+    }
+
+    @Override
+    public float[] decode(float[] hidden, int batch, HybridCache.Layer[] caches, LoraAdapter[] adapters) {
         int width = inProj.out;
-        float[] proj = inProj.forward(hidden, batch);
+        float[] proj = inProj.forward(hidden, batch, adapters);
         float[] y = new float[batch * inner];
         for (int b = 0; b < batch; b++) {
             float[] row = java.util.Arrays.copyOfRange(proj, b * width, (b + 1) * width);
             System.arraycopy(mix(row, 1, (HybridCache.MambaState) caches[b]), 0, y, b * inner, inner);
         }
-        return outProj.forward(norm.forward(y, batch), batch);
+        return outProj.forward(norm.forward(y, batch), batch, adapters);
     }
 
     /** From the in_proj output of {@code len} tokens to the gated SSM output [len, inner], advancing the state. */

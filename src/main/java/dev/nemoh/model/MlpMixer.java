@@ -18,15 +18,20 @@ public final class MlpMixer implements Mixer {
     }
 
     @Override
-    public float[] forward(float[] x, int len, HybridCache.Layer cache) {
-        float[] h = upProj.forward(x, len);
+    public float[] forward(float[] x, int len, HybridCache.Layer cache, LoraAdapter[] adapters) {
+        float[] h = upProj.forward(x, len, adapters);
         for (int i = 0; i < h.length; i++) h[i] = Vec.reluSquared(h[i]);
-        return downProj.forward(h, len);
+        return downProj.forward(h, len, adapters);
+    }
+
+    @Override
+    public java.util.List<Linear> linears() {
+        return java.util.List.of(upProj, downProj);
     }
 
     /** Rows are independent tokens and the MLP keeps no state, so a batch of sequences is just more rows. */
     @Override
-    public float[] decode(float[] x, int batch, HybridCache.Layer[] caches) {
-        return forward(x, batch, null);
+    public float[] decode(float[] x, int batch, HybridCache.Layer[] caches, LoraAdapter[] adapters) {
+        return forward(x, batch, null, adapters);
     }
 }

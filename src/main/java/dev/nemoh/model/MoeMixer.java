@@ -21,19 +21,29 @@ public record MoeMixer(NemotronHConfig c, Linear gate, TopkRouter router, MlpMix
     }
 
     @Override
-    public float[] forward(float[] x, int len, HybridCache.Layer cache) {
+    public float[] forward(float[] x, int len, HybridCache.Layer cache, LoraAdapter[] adapters) {
         ExpertDispatch dispatch = ExpertDispatch.of(router.forward(gate.forward(x, len), len), experts.length);
         float[] expertIn = latentIn != null ? latentIn.forward(x, len) : x;
         int width = latentIn != null ? latentIn.out : c.hiddenSize;
-        float[] routed = dispatch.combine(expertIn, width, (e, rows, n) -> experts[e].forward(rows, n, null), null);
+        float[] routed = dispatch.combine(expertIn, width,
+                (e, rows, n) -> experts[e].forward(rows, n, null, LoraAdapter.gather(adapters, dispatch, e)), null);
         float[] y = latentOut != null ? latentOut.forward(routed, len) : routed;
-        Vec.add(y, sharedExpert.forward(x, len, null), len * c.hiddenSize);
+        Vec.add(y, sharedExpert.forward(x, len, null, adapters), len * c.hiddenSize);
         return y;
+    }
+
+    @Override
+    public java.util.List<Linear> linears() {
+        java.util.List<Linear> all = new java.util.ArrayList<>(java.util.List.of(gate));
+        for (MlpMixer e : experts) all.addAll(e.linears());
+        all.addAll(sharedExpert.linears());
+        if (latentIn != null) all.addAll(java.util.List.of(latentIn, latentOut));
+        return all;
     }
 
     /** Routing is per token and the experts keep no state, so a batch of sequences is just more rows. */
     @Override
-    public float[] decode(float[] x, int batch, HybridCache.Layer[] caches) {
-        return forward(x, batch, null);
+    public float[] decode(float[] x, int batch, HybridCache.Layer[] caches, LoraAdapter[] adapters) {
+        return forward(x, batch, null, adapters);
     }
 }

@@ -9,7 +9,9 @@ import dev.nemoh.tensor.Tensor;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * NemotronHForCausalLM: token embeddings, a stack of hybrid blocks, a final RMSNorm ({@code norm_f}) and the LM head
@@ -147,6 +149,31 @@ public final class NemotronHModel implements LanguageModel {
         return new HybridCache(config, kvCacheDtype);
     }
 
+    /** A fresh cache whose tokens run through {@code adapter} (null: the base model). */
+    public HybridCache newCache(LoraAdapter adapter) {
+        return new HybridCache(config, kvCacheDtype, Integer.MAX_VALUE, own(adapter));
+    }
+
+    @Override
+    public LoraAdapter loadAdapter(String name, Path dir) {
+        return LoraAdapter.load(name, dir, this);
+    }
+
+    private LoraAdapter own(LoraAdapter adapter) {
+        if (adapter != null && !adapter.belongsTo(this)) {
+            throw new IllegalArgumentException("adapter " + adapter.name + " was loaded for another model instance");
+        }
+        return adapter;
+    }
+
+    /** Every linear layer by its checkpoint name ({@code backbone.layers.0.mixer.in_proj}), the LM head included. */
+    Map<String, Linear> linears() {
+        Map<String, Linear> all = new LinkedHashMap<>();
+        for (Block b : blocks) b.mixer().linears().forEach(l -> all.put(l.name, l));
+        all.put(lmHead.name, lmHead);
+        return all;
+    }
+
     @Override
     public long cacheBytes(long contextLength) {
         return config.cacheBytes(contextLength, kvCacheDtype.bytes);
@@ -168,6 +195,11 @@ public final class NemotronHModel implements LanguageModel {
     }
 
     @Override
+    public SequenceState newState(int maxLength, LoraAdapter adapter) {
+        return new HybridCache(config, kvCacheDtype, maxLength, own(adapter));
+    }
+
+    @Override
     public float[] forwardLast(int[] ids, SequenceState state) {
         return forwardLast(ids, cpuState(state));
     }
@@ -185,16 +217,21 @@ public final class NemotronHModel implements LanguageModel {
         int batch = tokens.length;
         if (batch == 0) throw new IllegalArgumentException("no sequences to decode");
         HybridCache[] caches = new HybridCache[batch];
+        LoraAdapter[] adapters = new LoraAdapter[batch];
+        boolean adapted = false;
         java.util.Set<HybridCache> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
         for (int b = 0; b < batch; b++) {
             caches[b] = cpuState(states[b]);
             if (!seen.add(caches[b])) throw new IllegalArgumentException("sequence " + b + "'s state is already in this batch");
+            adapters[b] = caches[b].adapter;
+            adapted |= adapters[b] != null;
         }
+        if (!adapted) adapters = null;
         float[] x = embed(tokens);
         HybridCache.Layer[] layer = new HybridCache.Layer[batch];
         for (Block block : blocks) {
             for (int b = 0; b < batch; b++) layer[b] = caches[b].layer(block.index());
-            block.decode(x, batch, layer);
+            block.decode(x, batch, layer, adapters);
         }
         for (HybridCache c : caches) c.advance(1);
         return lmHead.forward(normF.forward(x, batch), batch);
@@ -210,7 +247,7 @@ public final class NemotronHModel implements LanguageModel {
      * tokens continue the cached sequence and the cache advances; without one, this is a fresh uncached forward.
      */
     public float[] forward(int[] ids, HybridCache cache, HiddenStates listener) {
-        float[] x = hiddenStates(ids, cache, listener);
+        float[] x = hiddenStates(ids, cache, cache == null ? null : cache.adapter, listener);
         return lmHead.forward(x, ids.length);
     }
 
@@ -218,22 +255,28 @@ public final class NemotronHModel implements LanguageModel {
         return forward(ids, cache, null);
     }
 
+    /** An uncached forward through {@code adapter} (null: the base model): the logits of every position, [len, vocab]. */
+    public float[] forwardThrough(int[] ids, LoraAdapter adapter) {
+        return lmHead.forward(hiddenStates(ids, null, own(adapter), null), ids.length);
+    }
+
     /** Like {@link #forward}, but computes the LM head for the last position only, as generation needs. */
     public float[] forwardLast(int[] ids, HybridCache cache) {
-        float[] x = hiddenStates(ids, cache, null);
+        float[] x = hiddenStates(ids, cache, cache == null ? null : cache.adapter, null);
         int h = config.hiddenSize;
         float[] last = new float[h];
         System.arraycopy(x, (ids.length - 1) * h, last, 0, h);
         return lmHead.forward(last, 1);
     }
 
-    private float[] hiddenStates(int[] ids, HybridCache cache, HiddenStates listener) {
+    private float[] hiddenStates(int[] ids, HybridCache cache, LoraAdapter adapter, HiddenStates listener) {
         int len = ids.length;
         if (len == 0) throw new IllegalArgumentException("no input tokens");
         float[] x = embed(ids);
         if (listener != null) listener.accept(0, x, len);
+        LoraAdapter[] adapters = LoraAdapter.forRows(adapter, len);
         for (Block b : blocks) {
-            b.forward(x, len, cache == null ? null : cache.layer(b.index()));
+            b.forward(x, len, cache == null ? null : cache.layer(b.index()), adapters);
             if (listener != null) listener.accept(b.index() + 1, x, len);
         }
         if (cache != null) cache.advance(len);

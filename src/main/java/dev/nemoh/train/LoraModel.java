@@ -1,6 +1,9 @@
 package dev.nemoh.train;
 
+import dev.nemoh.config.LoraConfig;
 import dev.nemoh.config.WeightSchema;
+import dev.nemoh.io.PeftAdapter;
+import dev.nemoh.tensor.Tensor;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -51,10 +54,10 @@ public final class LoraModel extends TrainableNemotronH {
             float[] a = new float[cfg.r() * in];
             double bound = 1 / Math.sqrt(in);
             for (int i = 0; i < a.length; i++) a[i] = (float) ((rng.nextDouble() * 2 - 1) * bound);
-            Parameter loraA = new Parameter(name + ".lora_A.weight", new int[] {cfg.r(), in}, a);
-            Parameter loraB = new Parameter(name + ".lora_B.weight", new int[] {out, cfg.r()}, new float[out * cfg.r()]);
+            Parameter loraA = new Parameter(name + PeftAdapter.LORA_A, new int[] {cfg.r(), in}, a);
+            Parameter loraB = new Parameter(name + PeftAdapter.LORA_B, new int[] {out, cfg.r()}, new float[out * cfg.r()]);
             Parameter magnitude = cfg.useDora()
-                    ? new Parameter(name + ".lora_magnitude_vector", new int[] {out}, new float[out])
+                    ? new Parameter(name + PeftAdapter.MAGNITUDE, new int[] {out}, new float[out])
                     : null;
             params.add(loraA);
             params.add(loraB);
@@ -120,7 +123,8 @@ public final class LoraModel extends TrainableNemotronH {
 
     /** adapter_config.json + adapter_model.safetensors, as PEFT's {@code save_pretrained} writes them. */
     public void save(Path adapterDir) {
-        PeftAdapter.save(adapterDir, config, model.dir, parameters);
+        PeftAdapter.save(adapterDir, config, model.dir,
+                parameters.stream().map(p -> Tensor.ofFloats(p.name, p.value, p.longShape())).toList());
     }
 
     /**

@@ -1,7 +1,7 @@
 package dev.nemoh.train;
 
 import dev.nemoh.kernels.MatMul;
-import dev.nemoh.kernels.Parallel;
+import dev.nemoh.model.LoraAdapter;
 import dev.nemoh.kernels.Vec;
 import dev.nemoh.kernels.WeightMatrix;
 
@@ -54,20 +54,9 @@ final class LoraProjection implements Projection {
         for (int i = 0; i < in; i++) row[i] += scaling * delta[i];
     }
 
-    /** The row norms ‖W + s BA‖, streamed over W's rows (no copy of W): DoRA's denominators. */
+    /** The row norms ‖W + s BA‖: DoRA's denominators, as inference computes them. */
     float[] adaptedRowNorms() {
-        float[] norms = new float[out];
-        int block = 16;
-        Parallel.forEach((out + block - 1) / block, (long) block * in * (r + 2), b -> {
-            float[] row = new float[in], delta = new float[in];
-            for (int o = b * block; o < Math.min(out, (b + 1) * block); o++) {
-                adaptedRow(o, row, delta);
-                double ss = 0;
-                for (int i = 0; i < in; i++) ss += (double) row[i] * row[i];
-                norms[o] = (float) Math.sqrt(ss);
-            }
-        });
-        return norms;
+        return LoraAdapter.adaptedRowNorms(weight, 1f, loraA.value, loraB.value, r, scaling);
     }
 
     /** The weight to merge into the base checkpoint: {@code W + s BA}, rescaled per row to m under DoRA. */

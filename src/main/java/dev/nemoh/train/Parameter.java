@@ -27,6 +27,11 @@ public final class Parameter {
         this.grad = new float[value.length];
     }
 
+    /** The shape as safetensors takes it. */
+    public long[] longShape() {
+        return Arrays.stream(shape).asLongStream().toArray();
+    }
+
     public int numel() {
         return value.length;
     }

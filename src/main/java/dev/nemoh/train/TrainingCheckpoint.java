@@ -63,7 +63,7 @@ public final class TrainingCheckpoint {
             SafetensorsWriter moments = new SafetensorsWriter().metadata("steps", Long.toString(optimizer.steps()));
             for (int i = 0; i < params.size(); i++) {
                 Parameter p = params.get(i);
-                long[] shape = Arrays.stream(p.shape).asLongStream().toArray();
+                long[] shape = p.longShape();
                 values.add(Tensor.ofFloats(p.name, p.value, shape));
                 moments.add(Tensor.ofFloats("exp_avg." + p.name, optimizer.m(i), shape));
                 moments.add(Tensor.ofFloats("exp_avg_sq." + p.name, optimizer.v(i), shape));

@@ -197,11 +197,11 @@ class CudaTrainingFixtureTest {
             java.util.Arrays.fill(labels[0], 0, 5, -100);
             long targets = targets(labels);
             dev.nemoh.train.TrainableModel host;
-            dev.nemoh.train.LoraConfig lora = null;
+            dev.nemoh.config.LoraConfig lora = null;
             if (kind.equals("full")) {
                 host = FullFineTune.load(dir);
             } else {
-                lora = new dev.nemoh.train.LoraConfig(4, 8, 0, dev.nemoh.train.LoraConfig.MODULES, false, false, 3);
+                lora = new dev.nemoh.config.LoraConfig(4, 8, 0, dev.nemoh.config.LoraConfig.MODULES, false, false, 3);
                 host = LoraModel.create(dir, lora);
                 // B starts at zero; give it values so that A's gradient is not zero
                 java.util.Random rng = new java.util.Random(11);

@@ -1,5 +1,6 @@
 package dev.nemoh.train;
 
+import dev.nemoh.config.LoraConfig;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -10,6 +11,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.nemoh.Fixtures;
 import dev.nemoh.Tolerance;
 import dev.nemoh.io.CheckpointException;
+import dev.nemoh.io.PeftAdapter;
 import dev.nemoh.io.SafetensorsFile;
 import dev.nemoh.model.NemotronHModel;
 import java.nio.file.Files;

@@ -1,5 +1,6 @@
 package dev.nemoh.train;
 
+import dev.nemoh.config.LoraConfig;
 import dev.nemoh.tokenizer.Tokenizer;
 import dev.nemoh.train.data.SftDataset;
 import dev.nemoh.train.data.SftExample;

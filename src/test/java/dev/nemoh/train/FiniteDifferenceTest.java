@@ -1,5 +1,6 @@
 package dev.nemoh.train;
 
+import dev.nemoh.config.LoraConfig;
 import dev.nemoh.Fixtures;
 import dev.nemoh.Tolerance;
 import dev.nemoh.config.NemotronHConfig;

@@ -1,5 +1,6 @@
 package dev.nemoh.train;
 
+import dev.nemoh.config.LoraConfig;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;

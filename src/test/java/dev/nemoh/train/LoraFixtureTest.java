@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.nemoh.Fixtures;
 import dev.nemoh.Tolerance;
+import dev.nemoh.io.PeftAdapter;
 import dev.nemoh.io.SafetensorsFile;
 import dev.nemoh.model.NemotronHModel;
 import java.nio.file.Path;

@@ -1,11 +1,9 @@
-package dev.nemoh.train;
+package dev.nemoh.io;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.nemoh.io.CheckpointException;
-import dev.nemoh.io.SafetensorsFile;
-import dev.nemoh.io.SafetensorsWriter;
+import dev.nemoh.config.LoraConfig;
 import dev.nemoh.tensor.Tensor;
 
 import java.io.IOException;
@@ -20,16 +18,20 @@ import java.util.Map;
  * PEFT's on-disk LoRA format: {@code adapter_config.json} and {@code adapter_model.safetensors}, whose float32
  * tensors are named {@code base_model.model.<module>.lora_A.weight}, {@code .lora_B.weight} and (DoRA)
  * {@code .lora_magnitude_vector}, modules by transformers' in-memory names ({@code model.layers.N.mixer.in_proj}).
+ * Fine-tuning writes and reads it; inference reads it.
  */
-final class PeftAdapter {
-    static final String CONFIG = "adapter_config.json";
-    static final String WEIGHTS = "adapter_model.safetensors";
-    static final String PREFIX = "base_model.model.";
+public final class PeftAdapter {
+    public static final String CONFIG = "adapter_config.json";
+    public static final String WEIGHTS = "adapter_model.safetensors";
+    public static final String PREFIX = "base_model.model.";
+    /** Suffixes of an adapted module's tensors: A [r, in], B [out, r] and DoRA's magnitudes [out]. */
+    public static final String LORA_A = ".lora_A.weight", LORA_B = ".lora_B.weight", MAGNITUDE = ".lora_magnitude_vector";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private PeftAdapter() {}
 
-    static void save(Path dir, LoraConfig cfg, Path baseModel, List<Parameter> parameters) {
+    /** Writes the adapter; {@code tensors} are named without PEFT's prefix ({@code model.layers.0.mixer.in_proj.lora_A.weight}). */
+    public static void save(Path dir, LoraConfig cfg, Path baseModel, List<Tensor> tensors) {
         ObjectNode c = JSON.createObjectNode();
         c.put("peft_type", "LORA");
         c.put("task_type", "CAUSAL_LM");
@@ -52,11 +54,7 @@ final class PeftAdapter {
         c.putNull("layers_to_transform");
         c.putNull("layers_pattern");
         SafetensorsWriter writer = new SafetensorsWriter().metadata("format", "pt");
-        for (Parameter p : parameters) {
-            long[] shape = new long[p.shape.length];
-            for (int i = 0; i < shape.length; i++) shape[i] = p.shape[i];
-            writer.add(Tensor.ofFloats(PREFIX + p.name, p.value, shape));
-        }
+        for (Tensor t : tensors) writer.add(Tensor.ofFloats(PREFIX + t.name(), t.toFloatArray(), t.shape()));
         try {
             Files.createDirectories(dir);
             Files.writeString(dir.resolve(CONFIG), c.toPrettyString());
@@ -67,7 +65,7 @@ final class PeftAdapter {
     }
 
     /** The LoRA settings of a saved adapter; settings nemoh does not implement are refused by name. */
-    static LoraConfig readConfig(Path dir) {
+    public static LoraConfig readConfig(Path dir) {
         Path file = dir.resolve(CONFIG);
         if (!Files.isRegularFile(file)) {
             throw new CheckpointException(file + " not found: an adapter directory holds " + CONFIG + " and " + WEIGHTS);
@@ -108,7 +106,7 @@ final class PeftAdapter {
     }
 
     /** The adapter's tensors by parameter name (PEFT's prefix removed), as float32. */
-    static Map<String, float[]> readWeights(Path dir, Map<String, int[]> expectedShapes) {
+    public static Map<String, float[]> readWeights(Path dir, Map<String, int[]> expectedShapes) {
         Path file = dir.resolve(WEIGHTS);
         if (!Files.isRegularFile(file)) {
             throw new CheckpointException(file + " not found: an adapter directory holds " + CONFIG + " and " + WEIGHTS);
@@ -120,7 +118,7 @@ final class PeftAdapter {
                 int[] shape = expectedShapes.get(name);
                 if (shape == null) {
                     throw new CheckpointException(file + " holds " + e.getKey()
-                            + ", which the model with this adapter_config.json has no place for");
+                            + ", which the model with this adapter_config.json has no place for (an adapter of another base model?)");
                 }
                 long[] actual = e.getValue().shape();
                 if (!java.util.Arrays.equals(actual, java.util.Arrays.stream(shape).asLongStream().toArray())) {

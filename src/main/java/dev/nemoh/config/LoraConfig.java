@@ -1,6 +1,5 @@
-package dev.nemoh.train;
+package dev.nemoh.config;
 
-import dev.nemoh.config.BlockWeights;
 
 import java.util.List;
 
