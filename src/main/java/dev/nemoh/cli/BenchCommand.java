@@ -7,6 +7,7 @@ import dev.nemoh.kernels.MemoryBandwidth;
 import dev.nemoh.kernels.NativeKernels;
 import dev.nemoh.kernels.Parallel;
 import dev.nemoh.model.LanguageModel;
+import dev.nemoh.model.LoraAdapter;
 import dev.nemoh.model.NemotronHModel;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -26,6 +27,9 @@ import java.util.SplittableRandom;
 final class BenchCommand implements Runnable {
     @Mixin
     ModelOption model;
+
+    @Mixin
+    AdapterOption adapter;
 
     @Option(names = "--prefill", split = ",", defaultValue = "512,4096", paramLabel = "N,..",
             description = "Prompt lengths to time (default ${DEFAULT-VALUE}); 0 skips prefill.")
@@ -57,6 +61,7 @@ final class BenchCommand implements Runnable {
     @Override
     public void run() {
         Path dir = model.resolve();
+        AdapterOption.checkDevice(model.device, adapter.dir != null, "--adapter");
         if (!model.device.equals("cpu")) {
             model.checkCuda(); // auto too: the same command must not fail only where a GPU is found
             for (String cpuOnly : new String[] {"--rounds", "--bandwidth-mib"}) {
@@ -79,11 +84,13 @@ final class BenchCommand implements Runnable {
         }
         try (NemotronHModel m = model.open()) {
             NemotronHConfig c = m.config;
+            LoraAdapter loaded = adapter.load(m);
             SplittableRandom random = new SplittableRandom(1);
             double bandwidth = MemoryBandwidth.readBytesPerSecond((long) bandwidthMib << 20, 5);
             long bytesPerToken = m.decodeWeightBytes();
             System.out.printf(Locale.ROOT, "model        %s (%,d params, %s)%n", dir, c.paramCount(), c.pattern().length() > 60 ? c.numLayers() + " layers" : c.pattern());
             System.out.printf(Locale.ROOT, "weights      %s, %.2f GB read per decoded token%n", model.weights, bytesPerToken / 1e9);
+            if (loaded != null) System.out.printf(Locale.ROOT, "adapter      %s (unmerged, every step)%n", loaded.identity());
             System.out.printf(Locale.ROOT, "kv cache     %s (--kv-cache-dtype %s)%n", m.kvCacheDtype().label(), model.kvCacheDtype);
             System.out.printf(Locale.ROOT, "threads      %d%n", Parallel.threads());
             System.out.printf(Locale.ROOT, "kernels      %s%n", NativeKernels.status());
@@ -95,9 +102,9 @@ final class BenchCommand implements Runnable {
             for (int n : prefill) {
                 if (n <= 0) continue;
                 int[] ids = random.ints(n, 0, c.vocabSize).toArray();
-                m.forwardLast(random.ints(Math.min(n, 16), 0, c.vocabSize).toArray(), m.newCache()); // warm-up
+                m.forwardLast(random.ints(Math.min(n, 16), 0, c.vocabSize).toArray(), m.newCache(loaded)); // warm-up
                 long t0 = System.nanoTime();
-                m.forwardLast(ids, m.newCache());
+                m.forwardLast(ids, m.newCache(loaded));
                 double s = (System.nanoTime() - t0) / 1e9;
                 System.out.printf(Locale.ROOT, "| prefill | %d | %.2f | %.1f | | |%n", n, s, n / s);
             }
@@ -106,7 +113,7 @@ final class BenchCommand implements Runnable {
             // for a cost of context length
             HybridCache[] caches = new HybridCache[context.size()];
             for (int i = 0; i < caches.length; i++) {
-                caches[i] = m.newCache();
+                caches[i] = m.newCache(loaded);
                 caches[i].fillSynthetic(context.get(i), 7);
                 m.forwardLast(new int[] {1}, caches[i]); // warm-up step
             }
@@ -141,7 +148,7 @@ final class BenchCommand implements Runnable {
                 if (b < 1) throw new IllegalArgumentException("--batch sizes must be >= 1, got " + b);
                 LanguageModel.SequenceState[] states = new LanguageModel.SequenceState[b];
                 for (int i = 0; i < b; i++) {
-                    HybridCache cache = m.newCache();
+                    HybridCache cache = m.newCache(loaded);
                     cache.fillSynthetic(context.getFirst(), 7 + i);
                     states[i] = cache;
                 }

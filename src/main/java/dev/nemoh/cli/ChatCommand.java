@@ -27,6 +27,9 @@ final class ChatCommand implements Runnable {
     ModelOption model;
 
     @Mixin
+    AdapterOption adapter;
+
+    @Mixin
     SamplingOptions sampling;
 
     @Option(names = "--system", paramLabel = "TEXT", description = "System prompt.")
@@ -45,9 +48,9 @@ final class ChatCommand implements Runnable {
     @Override
     public void run() {
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-        try (TextModel tm = TextModel.open(model)) {
+        try (TextModel tm = TextModel.open(model, adapter)) {
             ChatTemplate template = ChatTemplate.of(tm.tokenizer());
-            TextGenerator generator = new TextGenerator(tm.model(), tm.tokenizer());
+            TextGenerator generator = new TextGenerator(tm.model(), tm.tokenizer(), tm.adapter());
             SamplingParams params = sampling.params(tm.stopTokens());
             List<Map<String, Object>> history = new ArrayList<>();
             BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));

@@ -1,6 +1,7 @@
 package dev.nemoh.cli;
 
 import dev.nemoh.io.SafetensorsWriter;
+import dev.nemoh.model.LoraAdapter;
 import dev.nemoh.model.NemotronHModel;
 import dev.nemoh.model.TimeStepClamp;
 import dev.nemoh.model.WeightFormat;
@@ -22,6 +23,9 @@ final class ForwardCommand implements Runnable {
             description = "Weights in memory: as-stored (mapped, not copied), q8_0 or q4_0 (quantized on load). Default: ${DEFAULT-VALUE}.")
     String weights;
 
+    @Mixin
+    AdapterOption adapter;
+
     @Option(names = "--ids", required = true, paramLabel = "IDS", description = "Comma-separated input token ids.")
     String ids;
 
@@ -34,8 +38,9 @@ final class ForwardCommand implements Runnable {
         WeightFormat format = WeightFormat.parse(weights);
         // uncached: no KV cache whose dtype could matter
         try (NemotronHModel m = NemotronHModel.load(model.resolve(), TimeStepClamp.TRANSFORMERS, format, ModelOption::progressBar)) {
+            LoraAdapter loaded = adapter.load(m);
             long t0 = System.nanoTime();
-            float[] logits = m.forward(tokens, null);
+            float[] logits = m.forwardThrough(tokens, loaded);
             long t1 = System.nanoTime();
             int vocab = m.config.vocabSize;
             long[] idArray = java.util.Arrays.stream(tokens).asLongStream().toArray();
@@ -43,6 +48,7 @@ final class ForwardCommand implements Runnable {
                     .add(Tensor.ofLongs("input_ids", idArray, 1, tokens.length))
                     .add(Tensor.ofFloats("logits", logits, tokens.length, vocab))
                     .metadata("model", model.resolve().toString())
+                    .metadata("adapter", loaded == null ? "" : loaded.identity())
                     .write(out);
             System.out.printf(Locale.ROOT, "wrote logits [%d, %d] to %s (%.1f ms)%n", tokens.length, vocab, out, (t1 - t0) / 1e6);
         }

@@ -4,6 +4,7 @@ import dev.nemoh.generate.Generation;
 import dev.nemoh.generate.SamplingParams;
 import dev.nemoh.generate.TextSequence;
 import dev.nemoh.model.LanguageModel;
+import dev.nemoh.model.LoraAdapter;
 import dev.nemoh.tokenizer.Tokenizer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -21,6 +22,9 @@ import java.util.Locale;
 final class GenerateCommand implements Runnable {
     @Mixin
     ModelOption model;
+
+    @Mixin
+    AdapterOption adapter;
 
     @picocli.CommandLine.ArgGroup(multiplicity = "0..1")
     Input input;
@@ -67,14 +71,15 @@ final class GenerateCommand implements Runnable {
                 throw new IllegalArgumentException(dir + " has no tokenizer.json to decode the generated tokens: add"
                         + " --print-ids to print their ids");
             }
+            AdapterOption.checkDevice(model.device, adapter.dir != null, "--adapter");
             try (LanguageModel m = model.openOnDevice()) {
-                generate(m, null, ids, TextModel.stopTokens(dir, m.config().eosTokenIds));
+                generate(m, adapter.load(m), null, ids, TextModel.stopTokens(dir, m.config().eosTokenIds));
             }
             return;
         }
         String prompt = fromIds ? null : input != null ? input.prompt : readStdin();
-        try (TextModel tm = TextModel.open(model)) {
-            generate(tm.model(), tm.tokenizer(), fromIds ? ids : tm.tokenizer().encode(prompt, true), tm.stopTokens());
+        try (TextModel tm = TextModel.open(model, adapter)) {
+            generate(tm.model(), tm.adapter(), tm.tokenizer(), fromIds ? ids : tm.tokenizer().encode(prompt, true), tm.stopTokens());
         }
     }
 
@@ -93,7 +98,7 @@ final class GenerateCommand implements Runnable {
      * ids of every token generated (up to the one that completes a stop string) and the --logprobs lines. With no
      * {@code tokenizer} only ids can be printed.
      */
-    private void generate(LanguageModel m, Tokenizer tokenizer, int[] prompt, List<Integer> stopTokens) {
+    private void generate(LanguageModel m, LoraAdapter loaded, Tokenizer tokenizer, int[] prompt, List<Integer> stopTokens) {
         if (tokenizer != null && tokenizer.vocabSize() > m.config().vocabSize) {
             throw new IllegalArgumentException("the tokenizer has " + tokenizer.vocabSize() + " tokens but the model only "
                     + m.config().vocabSize + "; they do not belong together");
@@ -101,7 +106,7 @@ final class GenerateCommand implements Runnable {
         SamplingParams params = sampling.params(ignoreEos ? List.of() : stopTokens, logprobs);
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         long t0 = System.nanoTime(), firstToken = 0;
-        Generation g = new Generation(m, prompt, params);
+        Generation g = new Generation(m, loaded, prompt, params);
         TextSequence text = tokenizer == null ? null : new TextSequence(g, tokenizer, stop, null);
         StringBuilder idLine = new StringBuilder();
         StringBuilder logprobLines = new StringBuilder();

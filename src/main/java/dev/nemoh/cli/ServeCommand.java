@@ -1,5 +1,6 @@
 package dev.nemoh.cli;
 
+import dev.nemoh.model.LoraAdapter;
 import dev.nemoh.server.OpenAiServer;
 import dev.nemoh.server.ServedModel;
 import picocli.CommandLine.Command;
@@ -26,17 +27,28 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--port", defaultValue = "8080", paramLabel = "N", description = "Port to listen on; 0 picks a free one (default ${DEFAULT-VALUE}).")
     int port;
 
+    @Mixin
+    AdapterOption adapter;
+
+    @Option(names = "--lora", paramLabel = "NAME=DIR",
+            description = "Also serve this PEFT adapter as model NAME (repeatable): a request's \"model\" picks it, as vLLM's --lora-modules; rows of different adapters share each batched step. CPU only.")
+    java.util.List<String> loras = new java.util.ArrayList<>();
+
     @Option(names = "--served-model-name", paramLabel = "NAME", description = "Model id clients use (default: the model directory's name).")
     String name;
 
     @Override
     public Integer call() {
         OpenAiServer.Options options = server.options(host, port, System.getenv());
-        TextModel tm = TextModel.open(model);
+        java.util.Map<String, java.nio.file.Path> loraDirs = loraDirs(loras);
+        AdapterOption.checkDevice(model.device, !loraDirs.isEmpty(), "--lora");
+        TextModel tm = TextModel.open(model, adapter);
         String id = name != null ? name : model.resolve().toAbsolutePath().normalize().getFileName().toString();
         OpenAiServer s;
         try {
-            s = OpenAiServer.start(ServedModel.of(id, tm.model(), tm.tokenizer(), tm.stopTokens()), options);
+            java.util.List<LoraAdapter> served = new java.util.ArrayList<>();
+            loraDirs.forEach((loraName, dir) -> served.add(AdapterOption.load(tm.model(), loraName, dir)));
+            s = OpenAiServer.start(ServedModel.of(id, tm.model(), tm.tokenizer(), tm.stopTokens(), tm.adapter(), served), options);
         } catch (IOException e) {
             tm.close();
             throw new IllegalArgumentException("cannot listen on " + host + ":" + port + " (" + e.getMessage()
@@ -50,6 +62,22 @@ final class ServeCommand implements Callable<Integer> {
                         + " request timeout %d s); Ctrl-C stops%n", id, host, s.port(), server.maxBatch, server.maxQueue,
                 server.maxTokens, s.maxCacheBytes() >> 20, options.requestTimeout().toSeconds());
         return awaitStop(s, tm, System.err);
+    }
+
+    /** {@code --lora NAME=DIR} options by name, in order; a malformed one or a name given twice is refused. */
+    static java.util.Map<String, java.nio.file.Path> loraDirs(java.util.List<String> options) {
+        java.util.Map<String, java.nio.file.Path> dirs = new java.util.LinkedHashMap<>();
+        for (String o : options) {
+            int eq = o.indexOf('=');
+            if (eq <= 0 || eq == o.length() - 1) {
+                throw new IllegalArgumentException("--lora takes NAME=DIR (the model name requests use, and the adapter"
+                        + " directory), not \"" + o + "\"");
+            }
+            if (dirs.put(o.substring(0, eq), java.nio.file.Path.of(o.substring(eq + 1))) != null) {
+                throw new IllegalArgumentException("--lora " + o.substring(0, eq) + " is given twice: give each adapter a name of its own");
+            }
+        }
+        return dirs;
     }
 
     /**

@@ -1,20 +1,33 @@
 package dev.nemoh.cli;
 
 import dev.nemoh.model.LanguageModel;
+import dev.nemoh.model.LoraAdapter;
 import dev.nemoh.tokenizer.Tokenizer;
 
 import java.nio.file.Path;
 
 /** A model and its tokenizer, loaded together for the text commands, with a one-line report of the load. */
-record TextModel(LanguageModel model, Tokenizer tokenizer, java.util.List<Integer> stopTokens) implements AutoCloseable {
+record TextModel(LanguageModel model, Tokenizer tokenizer, java.util.List<Integer> stopTokens, LoraAdapter adapter)
+        implements AutoCloseable {
     static TextModel open(ModelOption option) {
+        return open(option, new AdapterOption());
+    }
+
+    /** With {@code --adapter}, the adapter every generation runs through (null without). */
+    static TextModel open(ModelOption option, AdapterOption adapter) {
+        AdapterOption.checkDevice(option.device, adapter.dir != null, "--adapter");
         Path dir = option.resolve();
         long t0 = System.nanoTime();
         Tokenizer tokenizer = Tokenizer.load(dir);
         LanguageModel model = option.openOnDevice();
         System.err.printf(java.util.Locale.ROOT, "loaded %s (%,d parameters, %d layers) in %.1f s%n", dir,
                 model.config().paramCount(), model.config().numLayers(), (System.nanoTime() - t0) / 1e9);
-        return new TextModel(model, tokenizer, stopTokens(dir, model.config().eosTokenIds));
+        try {
+            return new TextModel(model, tokenizer, stopTokens(dir, model.config().eosTokenIds), adapter.load(model));
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
     }
 
     /**

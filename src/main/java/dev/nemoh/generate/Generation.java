@@ -1,6 +1,7 @@
 package dev.nemoh.generate;
 
 import dev.nemoh.model.LanguageModel;
+import dev.nemoh.model.LoraAdapter;
 
 import java.util.ArrayDeque;
 import java.util.Deque;
@@ -26,6 +27,11 @@ public final class Generation {
     private long decodeNanos;
 
     public Generation(LanguageModel model, int[] prompt, SamplingParams params) {
+        this(model, null, prompt, params);
+    }
+
+    /** A generation whose every token runs through {@code adapter} (null: the base model; see {@link LoraAdapter}). */
+    public Generation(LanguageModel model, LoraAdapter adapter, int[] prompt, SamplingParams params) {
         int context = model.config().maxPositionEmbeddings;
         if (prompt.length == 0) throw new IllegalArgumentException("the prompt is empty: give at least one token");
         if (prompt.length + params.maxTokens() > context) {
@@ -35,7 +41,7 @@ public final class Generation {
         }
         this.model = model;
         // the cache never grows beyond what the server reserves for this sequence (prompt + max tokens)
-        this.state = model.newState(prompt.length + params.maxTokens());
+        this.state = model.newState(prompt.length + params.maxTokens(), adapter);
         this.sampler = new Sampler(params, model.config().vocabSize, prompt);
         this.limit = params.maxTokens();
         long t0 = System.nanoTime();

@@ -1,6 +1,7 @@
 package dev.nemoh.generate;
 
 import dev.nemoh.model.LanguageModel;
+import dev.nemoh.model.LoraAdapter;
 import dev.nemoh.tokenizer.Tokenizer;
 
 import java.util.List;
@@ -14,14 +15,21 @@ import java.util.function.Consumer;
 public final class TextGenerator {
     private final LanguageModel model;
     private final Tokenizer tokenizer;
+    /** What every generation runs through; null: the base model. */
+    private final LoraAdapter adapter;
 
     public TextGenerator(LanguageModel model, Tokenizer tokenizer) {
+        this(model, tokenizer, null);
+    }
+
+    public TextGenerator(LanguageModel model, Tokenizer tokenizer, LoraAdapter adapter) {
         if (tokenizer.vocabSize() > model.config().vocabSize) {
             throw new IllegalArgumentException("the tokenizer has " + tokenizer.vocabSize() + " tokens but the model only "
                     + model.config().vocabSize + "; they do not belong together");
         }
         this.model = model;
         this.tokenizer = tokenizer;
+        this.adapter = adapter;
     }
 
     public record Result(String text, int promptTokens, int completionTokens, TextSequence.Finish finish,
@@ -34,7 +42,7 @@ public final class TextGenerator {
 
     public Result generate(int[] prompt, SamplingParams params, List<String> stopStrings, TextSequence.Steering steering,
                            Consumer<String> onText) {
-        Generation g = new Generation(model, prompt, params);
+        Generation g = new Generation(model, adapter, prompt, params);
         TextSequence sequence = new TextSequence(g, tokenizer, stopStrings, steering);
         while (!sequence.finished()) {
             String out = sequence.accept(g.next());

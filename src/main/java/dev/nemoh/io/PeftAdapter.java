@@ -101,6 +101,19 @@ public final class PeftAdapter {
         }
     }
 
+    /**
+     * The base model the adapter records ({@code base_model_name_or_path}): a local directory when finetune wrote it,
+     * a Hub name or a path on another machine otherwise; null when it records none. Read after {@link #readConfig}.
+     */
+    public static String baseModel(Path dir) {
+        try {
+            String base = JSON.readTree(dir.resolve(CONFIG).toFile()).path("base_model_name_or_path").asText("");
+            return base.isEmpty() ? null : base;
+        } catch (IOException e) {
+            throw new CheckpointException(dir.resolve(CONFIG) + " is not valid JSON: " + e.getMessage(), e);
+        }
+    }
+
     private static void refuseIf(Path file, boolean fine, String key, String value) {
         if (!fine) throw new CheckpointException(file + ": " + key + " = " + value + " is not supported by nemoh's LoRA");
     }

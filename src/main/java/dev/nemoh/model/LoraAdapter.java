@@ -3,6 +3,7 @@ package dev.nemoh.model;
 import dev.nemoh.config.LinearSpec;
 import dev.nemoh.config.LoraConfig;
 import dev.nemoh.config.WeightSchema;
+import dev.nemoh.io.BaseModelIdentity;
 import dev.nemoh.io.CheckpointException;
 import dev.nemoh.io.PeftAdapter;
 import dev.nemoh.kernels.MatMul;
@@ -42,13 +43,16 @@ public final class LoraAdapter {
     public final Path dir;
     public final LoraConfig config;
     private final String identity;
+    /** Why the adapter may not belong to the loaded model though its shapes fit, or null. */
+    public final String baseModelWarning;
     /** The model the adapter was loaded for: its layers' shapes and, under DoRA, its weights' norms. */
     private final NemotronHModel model;
     /** by the adapted layer's checkpoint name ({@code backbone.layers.0.mixer.in_proj}) */
     private final Map<String, Layer> layers;
 
-    private LoraAdapter(String name, Path dir, LoraConfig config, String identity, NemotronHModel model,
-                        Map<String, Layer> layers) {
+    private LoraAdapter(String name, Path dir, LoraConfig config, String identity, String baseModelWarning,
+                        NemotronHModel model, Map<String, Layer> layers) {
+        this.baseModelWarning = baseModelWarning;
         this.name = name;
         this.dir = dir;
         this.config = config;
@@ -58,8 +62,8 @@ public final class LoraAdapter {
     }
 
     /**
-     * Reads the adapter in {@code dir} for {@code model}; an adapter of another shape, with targets the model lacks,
-     * or saved for another base model is refused with one line naming the problem.
+     * Reads the adapter in {@code dir} for {@code model}; an adapter of another shape or with targets the model lacks
+     * (one of another base model) is refused with one line naming the problem.
      */
     static LoraAdapter load(String name, Path dir, NemotronHModel model) {
         if (!Files.isDirectory(dir)) {
@@ -100,7 +104,29 @@ public final class LoraAdapter {
             }
             layers.put(prefix, new Layer(a, b, cfg.r(), s, rowScale));
         });
-        return new LoraAdapter(name, dir, cfg, name + "@" + contentHash(dir), model, Map.copyOf(layers));
+        return new LoraAdapter(name, dir, cfg, name + "@" + contentHash(dir), baseModelWarning(dir, model), model,
+                Map.copyOf(layers));
+    }
+
+    /**
+     * A warning when the adapter's recorded base model is a model directory here whose {@link BaseModelIdentity}
+     * differs from the loaded model's (a moved or copied base has the same identity), else null. A warning, not a
+     * refusal: the shapes fit, and a base re-saved with another config.json layout or shard split differs too. A base
+     * recorded as a Hub name or a path that is not here cannot be compared.
+     */
+    private static String baseModelWarning(Path dir, NemotronHModel model) {
+        String recorded = PeftAdapter.baseModel(dir);
+        Path base;
+        try {
+            base = recorded == null ? null : Path.of(recorded);
+        } catch (java.nio.file.InvalidPathException e) {
+            return null;
+        }
+        if (base == null || !Files.isRegularFile(base.resolve("config.json"))) return null;
+        String expected = BaseModelIdentity.of(base), actual = BaseModelIdentity.of(model.dir());
+        return expected.equals(actual) ? null : "the adapter in " + dir + " was trained on " + recorded + " (base model "
+                + expected + "), not on " + model.dir() + " (" + actual + "); its outputs are meaningless unless the two"
+                + " hold the same weights";
     }
 
     private static java.util.Set<String> adaptableModules(NemotronHModel model) {

@@ -154,6 +154,11 @@ public final class NemotronHModel implements LanguageModel {
         return new HybridCache(config, kvCacheDtype, Integer.MAX_VALUE, own(adapter));
     }
 
+    /** The model directory the weights come from. */
+    public Path dir() {
+        return checkpoint.dir();
+    }
+
     @Override
     public LoraAdapter loadAdapter(String name, Path dir) {
         return LoraAdapter.load(name, dir, this);

@@ -23,8 +23,9 @@ final class ApiException extends RuntimeException {
         return new ApiException(400, "invalid_request_error", param, null, message);
     }
 
-    static ApiException modelNotFound(String model, String served) {
+    static ApiException modelNotFound(String model, java.util.List<String> served) {
         return new ApiException(404, "invalid_request_error", "model", "model_not_found",
-                "The model '" + model + "' does not exist; this server serves '" + served + "' (see GET /v1/models)");
+                "The model '" + model + "' does not exist; this server serves '" + String.join("', '", served)
+                        + "' (see GET /v1/models)");
     }
 }

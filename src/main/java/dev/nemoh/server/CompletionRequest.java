@@ -7,6 +7,7 @@ import dev.nemoh.chat.ChatTemplateException;
 import dev.nemoh.chat.Reasoning;
 import dev.nemoh.chat.ThinkingBudget;
 import dev.nemoh.generate.SamplingParams;
+import dev.nemoh.model.LoraAdapter;
 import dev.nemoh.generate.TextSequence;
 
 import java.util.ArrayList;
@@ -23,13 +24,15 @@ import java.util.Map;
  * {@code top_k}, {@code min_p}, {@code repetition_penalty} and {@code ignore_eos}, and for Nano v2 reasoning
  * {@code thinking_budget} and {@code thinking_budget_mode} ("strict" or "newline").
  *
+ * @param model the model id the request asked for (the base's when it named none), which the answer repeats
+ * @param adapter what the request's tokens run through: the adapter its {@code model} names, or null
  * @param opensThinking whether the rendered chat prompt ends inside a reasoning block
  * @param splitReasoning whether to report reasoning apart from the answer (chat, with a model that has {@code </think>})
  * @param logprobs -1 for none, else the number of alternatives per token (0: the chosen token's only)
  */
-record CompletionRequest(boolean chat, int[] prompt, boolean stream, boolean includeUsage, SamplingParams params,
-                         List<String> stops, int logprobs, boolean splitReasoning, boolean opensThinking,
-                         TextSequence.Steering steering) {
+record CompletionRequest(boolean chat, String model, LoraAdapter adapter, int[] prompt, boolean stream,
+                         boolean includeUsage, SamplingParams params, List<String> stops, int logprobs,
+                         boolean splitReasoning, boolean opensThinking, TextSequence.Steering steering) {
 
     /** Server-wide bounds a request must stay within. */
     record Bounds(int maxTokens, long maxCacheBytes) {}
@@ -41,14 +44,15 @@ record CompletionRequest(boolean chat, int[] prompt, boolean stream, boolean inc
 
     Job job(ServedModel m) {
         long cache = m.model().cacheBytes((long) prompt.length + params.maxTokens());
-        return new Job(prompt, params, stops, steering, cache);
+        return new Job(adapter, prompt, params, stops, steering, cache);
     }
 
     static CompletionRequest parse(JsonNode body, boolean chat, ServedModel m, Bounds bounds) {
         if (!(body instanceof ObjectNode o)) throw ApiException.invalid(null, "the request body must be a JSON object");
         Fields f = new Fields(o);
         String model = f.string("model");
-        if (model != null && !model.equals(m.id())) throw ApiException.modelNotFound(model, m.id());
+        LoraAdapter adapter = m.adapterFor(model);
+        if (model == null) model = m.id();
         Integer n = f.integer("n", 1, Integer.MAX_VALUE);
         if (n != null && n != 1) throw ApiException.invalid("n", "only n = 1 is supported (one choice per request), got " + n);
 
@@ -153,7 +157,7 @@ record CompletionRequest(boolean chat, int[] prompt, boolean stream, boolean inc
             if (!stream) throw ApiException.invalid("stream_options", "stream_options is only allowed with stream = true");
             includeUsage = Boolean.TRUE.equals(new Fields((ObjectNode) so).bool("include_usage"));
         }
-        return new CompletionRequest(chat, prompt, stream, includeUsage, params, stops(o), logprobs, split, opensThinking,
+        return new CompletionRequest(chat, model, adapter, prompt, stream, includeUsage, params, stops(o), logprobs, split, opensThinking,
                 steering);
     }
 

@@ -213,7 +213,7 @@ final class CompletionResponder {
     }
 
     private ObjectNode envelope(String object) {
-        return Json.object().put("id", id).put("object", object).put("created", created).put("model", served.id());
+        return Json.object().put("id", id).put("object", object).put("created", created).put("model", req.model());
     }
 
     private static ObjectNode usage(Job.Finished f) {

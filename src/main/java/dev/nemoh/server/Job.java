@@ -4,6 +4,7 @@ import dev.nemoh.generate.Generation;
 import dev.nemoh.generate.Sampler;
 import dev.nemoh.generate.SamplingParams;
 import dev.nemoh.generate.TextSequence;
+import dev.nemoh.model.LoraAdapter;
 
 import java.util.List;
 import java.util.concurrent.BlockingQueue;
@@ -27,6 +28,8 @@ final class Job {
     /** The request's deadline passed (the responder's own event: the scheduler only drops the sequence). */
     record TimedOut() implements Event {}
 
+    /** What the sequence's tokens run through; null: the base model. */
+    final LoraAdapter adapter;
     final int[] prompt;
     final SamplingParams params;
     final List<String> stops;
@@ -48,7 +51,9 @@ final class Job {
     Generation generation;
     TextSequence sequence;
 
-    Job(int[] prompt, SamplingParams params, List<String> stops, TextSequence.Steering steering, long cacheBytes) {
+    Job(LoraAdapter adapter, int[] prompt, SamplingParams params, List<String> stops, TextSequence.Steering steering,
+        long cacheBytes) {
+        this.adapter = adapter;
         this.prompt = prompt;
         this.params = params;
         this.stops = stops;

@@ -274,7 +274,8 @@ public final class OpenAiServer implements AutoCloseable {
             case "/v1/models" -> {
                 method(ex, "GET");
                 ObjectNode list = Json.object().put("object", "list");
-                list.putArray("data").add(modelObject());
+                var data = list.putArray("data");
+                for (String id : served.ids()) data.add(modelObject(id));
                 return send(ex, 200, list);
             }
             case "/v1/chat/completions" -> {
@@ -289,8 +290,8 @@ public final class OpenAiServer implements AutoCloseable {
                 if (path.startsWith("/v1/models/")) {
                     method(ex, "GET");
                     String id = path.substring("/v1/models/".length());
-                    if (!id.equals(served.id())) throw ApiException.modelNotFound(id, served.id());
-                    return send(ex, 200, modelObject());
+                    if (!served.ids().contains(id)) throw ApiException.modelNotFound(id, served.ids());
+                    return send(ex, 200, modelObject(id));
                 }
                 throw new ApiException(404, "invalid_request_error", null, "not_found", "no such endpoint: "
                         + ex.getRequestMethod() + " " + path + "; the server has POST /v1/chat/completions, POST /v1/completions,"
@@ -299,9 +300,12 @@ public final class OpenAiServer implements AutoCloseable {
         }
     }
 
-    private ObjectNode modelObject() {
-        return Json.object().put("id", served.id()).put("object", "model").put("created", started)
-                .put("owned_by", "nemoh").put("max_model_len", served.model().config().maxPositionEmbeddings);
+    /** The base model's entry, or an adapter's, which names the base as its {@code parent} as vLLM does. */
+    private ObjectNode modelObject(String id) {
+        ObjectNode o = Json.object().put("id", id).put("object", "model").put("created", started)
+                .put("owned_by", "nemoh").put("root", id).putNull("parent");
+        if (!id.equals(served.id())) o.put("root", served.loras().get(id).dir.toString()).put("parent", served.id());
+        return o.put("max_model_len", served.model().config().maxPositionEmbeddings);
     }
 
     private int complete(HttpExchange ex, boolean chat, long arrived) throws IOException, InterruptedException {

@@ -1,5 +1,7 @@
 package dev.nemoh.train;
 
+import dev.nemoh.io.BaseModelIdentity;
+
 /** What full fine-tuning and adapters share: a {@link DifferentiableModel} that computes losses, gradients and logits. */
 abstract class TrainableNemotronH implements TrainableModel {
     final DifferentiableModel model;

@@ -41,9 +41,15 @@ final class TestServer implements AutoCloseable {
     private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
 
     private TestServer(NemotronHModel model, LanguageModel served, OpenAiServer.Options options) throws IOException {
+        this(model, served, options, List.of());
+    }
+
+    /** Serves the model with these adapters, which requests choose by name. */
+    private TestServer(NemotronHModel model, LanguageModel served, OpenAiServer.Options options,
+                       List<dev.nemoh.model.LoraAdapter> loras) throws IOException {
         this.model = model;
         this.tokenizer = Tokenizer.load(TINY);
-        this.server = OpenAiServer.start(ServedModel.of("nemoh-tiny", served, tokenizer, STOP_TOKENS), options);
+        this.server = OpenAiServer.start(ServedModel.of("nemoh-tiny", served, tokenizer, STOP_TOKENS, null, loras), options);
         this.base = URI.create("http://127.0.0.1:" + server.port() + "/");
     }
 
@@ -61,6 +67,16 @@ final class TestServer implements AutoCloseable {
             throws IOException {
         NemotronHModel m = NemotronHModel.load(TINY);
         return new TestServer(m, wrap.apply(m), options);
+    }
+
+    /** Serves the tiny model through a wrapper, with the adapters in {@code loras} (name to directory) beside it. */
+    static TestServer start(OpenAiServer.Options options, java.util.function.Function<LanguageModel, LanguageModel> wrap,
+                            Map<String, Path> loras) throws IOException {
+        NemotronHModel m = NemotronHModel.load(TINY);
+        LanguageModel served = wrap.apply(m);
+        List<dev.nemoh.model.LoraAdapter> adapters = new java.util.ArrayList<>();
+        loras.forEach((name, dir) -> adapters.add(served.loadAdapter(name, dir)));
+        return new TestServer(m, served, options, adapters);
     }
 
     CompletionClient client() {
@@ -215,6 +231,16 @@ final class TestServer implements AutoCloseable {
         @Override
         public SequenceState newState(int maxLength) {
             return inner.newState(maxLength);
+        }
+
+        @Override
+        public SequenceState newState(int maxLength, dev.nemoh.model.LoraAdapter adapter) {
+            return inner.newState(maxLength, adapter);
+        }
+
+        @Override
+        public dev.nemoh.model.LoraAdapter loadAdapter(String name, Path dir) {
+            return inner.loadAdapter(name, dir);
         }
 
         @Override

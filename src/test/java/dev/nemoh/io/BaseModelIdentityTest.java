@@ -1,4 +1,4 @@
-package dev.nemoh.train;
+package dev.nemoh.io;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

@@ -1,6 +1,5 @@
-package dev.nemoh.train;
+package dev.nemoh.io;
 
-import dev.nemoh.io.CheckpointException;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -17,7 +16,7 @@ import java.util.List;
 import java.util.stream.Stream;
 
 /**
- * Which base model a training run stands on, cheaply: a SHA-256 over config.json, the shard index if there is one,
+ * Which base model a training run or an adapter stands on, cheaply: a SHA-256 over config.json, the shard index if there is one,
  * and per {@code *.safetensors} file its name, size, whole header (tensor names, dtypes, shapes, data offsets) and
  * {@value #SAMPLES} blocks of {@value #BLOCK} bytes spread evenly over it (the whole file when it is that small), so
  * a checkpoint of another layout and one of the same layout with other values (another fine-tune of the same
