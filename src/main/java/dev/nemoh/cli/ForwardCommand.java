@@ -44,12 +44,12 @@ final class ForwardCommand implements Runnable {
             long t1 = System.nanoTime();
             int vocab = m.config.vocabSize;
             long[] idArray = java.util.Arrays.stream(tokens).asLongStream().toArray();
-            new SafetensorsWriter()
+            SafetensorsWriter writer = new SafetensorsWriter()
                     .add(Tensor.ofLongs("input_ids", idArray, 1, tokens.length))
                     .add(Tensor.ofFloats("logits", logits, tokens.length, vocab))
-                    .metadata("model", model.resolve().toString())
-                    .metadata("adapter", loaded == null ? "" : loaded.identity())
-                    .write(out);
+                    .metadata("model", model.resolve().toString());
+            if (loaded != null) writer.metadata("adapter", loaded.identity());
+            writer.write(out);
             System.out.printf(Locale.ROOT, "wrote logits [%d, %d] to %s (%.1f ms)%n", tokens.length, vocab, out, (t1 - t0) / 1e6);
         }
     }

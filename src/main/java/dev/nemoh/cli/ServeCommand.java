@@ -58,8 +58,9 @@ final class ServeCommand implements Callable<Integer> {
             throw e;
         }
         for (String warning : warnings(host, options.apiKey() != null, options.tls() != null)) System.err.println(warning);
+        String served = s.servedIds().size() > 1 ? id + " and adapters " + String.join(", ", s.servedIds().subList(1, s.servedIds().size())) : id;
         System.err.printf("serving %s on " + (options.tls() != null ? "https" : "http") + "://%s:%d/v1 (max batch %d, queue %d, max tokens %d, cache memory %d MiB,"
-                        + " request timeout %d s); Ctrl-C stops%n", id, host, s.port(), server.maxBatch, server.maxQueue,
+                        + " request timeout %d s); Ctrl-C stops%n", served, host, s.port(), server.maxBatch, server.maxQueue,
                 server.maxTokens, s.maxCacheBytes() >> 20, options.requestTimeout().toSeconds());
         return awaitStop(s, tm, System.err);
     }

@@ -301,6 +301,11 @@ public final class OpenAiServer implements AutoCloseable {
     }
 
     /** The base model's entry, or an adapter's, which names the base as its {@code parent} as vLLM does. */
+    /** The model ids clients may ask for: the base model's, then each adapter's. */
+    public java.util.List<String> servedIds() {
+        return served.ids();
+    }
+
     private ObjectNode modelObject(String id) {
         ObjectNode o = Json.object().put("id", id).put("object", "model").put("created", started)
                 .put("owned_by", "nemoh").put("root", id).putNull("parent");

@@ -95,21 +95,26 @@ class AdapterServingTest {
                         null, piece -> {}).text());
                 answers.add(pool.submit(() -> s.post("/v1/completions", body.toString())));
             }
-            // the first decode step waits until every request is in, so that all decode together from then on
-            TestServer.await("all requests are in", () -> {
-                try {
-                    return s.metric("nemoh_active_sequences") == models.length;
-                } catch (Exception e) {
-                    throw new AssertionError(e);
-                }
-            });
-            gate[0].open();
+            // the first decode step waits until every request is in (running or queued behind that step), so that all
+            // decode together from the next step on; the gate opens whatever happens, or closing the pool would wait
+            try {
+                TestServer.await("all requests are in", () -> {
+                    try {
+                        return s.metric("nemoh_active_sequences") + s.metric("nemoh_queue_depth") == models.length;
+                    } catch (Exception e) {
+                        throw new AssertionError(e);
+                    }
+                });
+            } finally {
+                gate[0].open();
+            }
             for (int i = 0; i < models.length; i++) {
-                TestServer.Response r = answers.get(i).get();
+                TestServer.Response r = answers.get(i).get(30, java.util.concurrent.TimeUnit.SECONDS);
                 assertEquals(200, r.status(), r.text());
                 assertEquals(models[i] == null ? "nemoh-tiny" : models[i], r.json().get("model").asText());
                 assertEquals(expected.get(i), r.json().get("choices").get(0).get("text").asText(), "request " + i + " (" + models[i] + ")");
             }
+            assertEquals(models.length, gate[0].maxBatch.get(), "a step took every request, of every adapter");
             // the adapters change the text: the same prompt differs by adapter
             assertNotEquals(expected.get(1), new TextGenerator(s.model, s.tokenizer).generate(s.tokenizer.encode("Client 1 says hello", true),
                     SamplingParams.greedy().withMaxTokens(11).withStopTokenIds(TestServer.STOP_TOKENS), List.of(), null, p -> {}).text());

@@ -207,6 +207,8 @@ final class TestServer implements AutoCloseable {
     static final class Gated implements LanguageModel {
         private final LanguageModel inner;
         final Semaphore permits = new Semaphore(0);
+        /** The most sequences one decode step has taken. */
+        final java.util.concurrent.atomic.AtomicInteger maxBatch = new java.util.concurrent.atomic.AtomicInteger();
         private final long stepMillis;
 
         Gated(LanguageModel inner, long stepMillis) {
@@ -251,6 +253,7 @@ final class TestServer implements AutoCloseable {
         @Override
         public float[] decodeBatch(int[] tokens, SequenceState[] states) {
             permits.acquireUninterruptibly();
+            maxBatch.accumulateAndGet(tokens.length, Math::max);
             try {
                 Thread.sleep(stepMillis);
             } catch (InterruptedException e) {
