@@ -228,7 +228,7 @@ public final class NemotronHModel implements LanguageModel {
         for (int b = 0; b < batch; b++) {
             caches[b] = cpuState(states[b]);
             if (!seen.add(caches[b])) throw new IllegalArgumentException("sequence " + b + "'s state is already in this batch");
-            adapters[b] = caches[b].adapter;
+            adapters[b] = own(caches[b].adapter);
             adapted |= adapters[b] != null;
         }
         if (!adapted) adapters = null;
@@ -252,7 +252,7 @@ public final class NemotronHModel implements LanguageModel {
      * tokens continue the cached sequence and the cache advances; without one, this is a fresh uncached forward.
      */
     public float[] forward(int[] ids, HybridCache cache, HiddenStates listener) {
-        float[] x = hiddenStates(ids, cache, cache == null ? null : cache.adapter, listener);
+        float[] x = hiddenStates(ids, cache, cache == null ? null : own(cache.adapter), listener);
         return lmHead.forward(x, ids.length);
     }
 
@@ -267,7 +267,7 @@ public final class NemotronHModel implements LanguageModel {
 
     /** Like {@link #forward}, but computes the LM head for the last position only, as generation needs. */
     public float[] forwardLast(int[] ids, HybridCache cache) {
-        float[] x = hiddenStates(ids, cache, cache == null ? null : cache.adapter, null);
+        float[] x = hiddenStates(ids, cache, cache == null ? null : own(cache.adapter), null);
         int h = config.hiddenSize;
         float[] last = new float[h];
         System.arraycopy(x, (ids.length - 1) * h, last, 0, h);

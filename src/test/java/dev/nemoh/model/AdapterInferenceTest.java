@@ -258,6 +258,9 @@ class AdapterInferenceTest {
             LoraAdapter mine = m.loadAdapter("lora", lora);
             var e = assertThrows(IllegalArgumentException.class, () -> other.newState(8, mine));
             assertTrue(e.getMessage().contains("another model"), e.getMessage());
+            HybridCache foreign = new HybridCache(other.config, other.kvCacheDtype(), 8, mine);
+            assertThrows(IllegalArgumentException.class, () -> other.forwardLast(new int[] {1}, foreign));
+            assertThrows(IllegalArgumentException.class, () -> other.decodeBatch(new int[] {1}, new SequenceState[] {foreign}));
         }
     }
 
