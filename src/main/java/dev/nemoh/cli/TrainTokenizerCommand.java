@@ -63,6 +63,10 @@ final class TrainTokenizerCommand implements Runnable {
             throw new IllegalArgumentException("--json-key applies to .jsonl inputs and none was given;"
                     + " drop it, or name the JSON-lines files with a .jsonl extension");
         }
+        if (java.nio.file.Files.exists(out) && !java.nio.file.Files.isDirectory(out)) {
+            throw new IllegalArgumentException("--out " + out + " is a file: pass a directory (tokenizer.json is written"
+                    + " into it)");
+        }
         int floor = 256 + (int) specialTokens.stream().distinct().count();
         if (vocabSize <= floor) {
             throw new IllegalArgumentException("--vocab-size " + vocabSize + " leaves no room for merges: the "
