@@ -1,5 +1,6 @@
 package dev.nemoh.train;
 
+import dev.nemoh.train.data.BatchPlan;
 import dev.nemoh.train.data.MicroBatch;
 import dev.nemoh.train.data.SftExample;
 import dev.nemoh.train.data.StepPlan;
@@ -46,7 +47,7 @@ public final class Trainer {
     }
 
     private final TrainableModel model;
-    private final StepPlan plan;
+    private final BatchPlan plan;
     private final List<SftExample> evalRows;
     private final Settings settings;
     private final Path outDir;
@@ -55,7 +56,7 @@ public final class Trainer {
     /** Why the chart could not be drawn, once that happened: the run does not try again. */
     private String plotFailure;
 
-    public Trainer(TrainableModel model, StepPlan plan, List<SftExample> evalRows, Settings settings, Path outDir,
+    public Trainer(TrainableModel model, BatchPlan plan, List<SftExample> evalRows, Settings settings, Path outDir,
                    PrintStream log, boolean terminal) {
         this.model = model;
         this.plan = plan;
@@ -170,6 +171,7 @@ public final class Trainer {
         run.put("precision", "float32"); // master weights, gradients and AdamW moments
         run.put("lr", s.peak());
         run.put("schedule", s.kind().toString());
+        if (s.minimum() > 0) run.put("min_lr", s.minimum());
         run.put("warmup", s.warmupSteps());
         run.put("steps", s.totalSteps());
         run.put("weight_decay", settings.weightDecay());
