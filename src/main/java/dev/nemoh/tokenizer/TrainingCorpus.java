@@ -110,7 +110,7 @@ public final class TrainingCorpus {
                 cb.clear();
                 if (cr.isError()) {
                     throw new IllegalArgumentException(file + ":" + lineNo
-                            + ": not UTF-8 text; convert the file to UTF-8 (e.g. with iconv -t UTF-8)");
+                            + ": not UTF-8 text: save the data as UTF-8");
                 }
                 if (eof && cr.isUnderflow()) break;
             }
@@ -121,28 +121,29 @@ public final class TrainingCorpus {
         return bytes;
     }
 
-    /** The text under {@code key} of one JSONL line, or null for a blank line. */
-    private static String jsonText(Path file, long lineNo, String line, String key) {
+    /**
+     * The string under {@code key} of one JSONL line (line {@code lineNo} of {@code file}), or null for a blank line;
+     * a line that is not a JSON object with a string there is an error naming the file and line.
+     */
+    public static String jsonText(Path file, long lineNo, String line, String key) {
         if (line.isBlank()) return null;
         JsonNode node;
         try {
             node = JSON.readTree(line);
         } catch (JsonProcessingException e) {
             throw new IllegalArgumentException(file + ":" + lineNo + ": not valid JSON (" + e.getOriginalMessage()
-                    + "): each line of a .jsonl file must be one JSON object");
+                    + "): each line must be one JSON object");
         }
         if (node == null || !node.isObject()) {
-            throw new IllegalArgumentException(file + ":" + lineNo + ": not a JSON object: each line of a .jsonl file"
-                    + " must be an object with a \"" + key + "\" string");
+            throw new IllegalArgumentException(file + ":" + lineNo + ": not a JSON object: each line must be {\""
+                    + key + "\": \"...\"}");
         }
-        JsonNode v = node.get(key);
-        if (v == null || !v.isTextual()) {
-            List<String> keys = new ArrayList<>();
-            node.fieldNames().forEachRemaining(keys::add);
-            throw new IllegalArgumentException(file + ":" + lineNo + ": " + (v == null ? "no \"" + key + "\" key" :
-                    "\"" + key + "\" is not a string") + " (keys: " + String.join(", ", keys)
-                    + "); pass --json-key with the key that holds the text");
+        JsonNode text = node.get(key);
+        if (text == null || !text.isTextual()) {
+            throw new IllegalArgumentException(file + ":" + lineNo + ": no string \"" + key + "\""
+                    + (text == null ? "" : " (it is " + text.getNodeType().name().toLowerCase(Locale.ROOT) + ")")
+                    + ": name the field holding the text with --json-key");
         }
-        return v.asText();
+        return text.textValue();
     }
 }

@@ -77,17 +77,17 @@ class TrainTokenizerCommandTest {
         Path bad = tmp.resolve("bad.txt");
         Files.write(bad, "one\ntwo\nthr\u00e9e".getBytes(StandardCharsets.ISO_8859_1));
         assertOneLineError(run("train-tokenizer", "--input", bad.toString(), "--vocab-size", "500", "--out", out),
-                bad + ":3: not UTF-8");
+                bad + ":3: not UTF-8 text: save the data as UTF-8");
         Path jsonl = tmp.resolve("c.jsonl");
         Files.writeString(jsonl, "{\"text\": \"a\"}\n{\"text\": \n");
         assertOneLineError(run("train-tokenizer", "--input", jsonl.toString(), "--vocab-size", "500", "--out", out),
-                jsonl + ":2: not valid JSON");
+                jsonl + ":2: not valid JSON", "each line must be one JSON object");
         Files.writeString(jsonl, "{\"text\": \"a\"}\n\n[1]\n");
         assertOneLineError(run("train-tokenizer", "--input", jsonl.toString(), "--vocab-size", "500", "--out", out),
                 jsonl + ":3: not a JSON object");
         Files.writeString(jsonl, "{\"content\": \"a\"}\n");
         assertOneLineError(run("train-tokenizer", "--input", jsonl.toString(), "--vocab-size", "500", "--out", out),
-                jsonl + ":1: no \"text\" key (keys: content)", "--json-key");
+                jsonl + ":1: no string \"text\": name the field holding the text with --json-key");
         assertOneLineError(run("train-tokenizer", "--input", CORPUS.toString(), "--json-key", "text", "--vocab-size",
                 "500", "--out", out), "--json-key applies to .jsonl inputs");
         assertOneLineError(run("train-tokenizer", "--input", CORPUS.toString(), "--vocab-size", "258",
