@@ -89,6 +89,10 @@ final class TrainTokenizerCommand implements Runnable {
                         trainer.words(), trainer.distinctWords());
             }
         });
+        if (trainer.words() == 0) {
+            throw new IllegalArgumentException("the inputs hold no text (" + inputs.size() + " file(s), " + bytes[0]
+                    + " bytes): nothing to learn from");
+        }
         double readS = (System.nanoTime() - t0) / 1e9;
         System.err.printf(Locale.ROOT, "read %.1f MB in %.1f s (%.1f MB/s): %,d words, %,d distinct%n",
                 bytes[0] / 1e6, readS, bytes[0] / 1e6 / readS, trainer.words(), trainer.distinctWords());

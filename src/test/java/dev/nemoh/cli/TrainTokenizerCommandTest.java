@@ -98,6 +98,10 @@ class TrainTokenizerCommandTest {
                 "--min-frequency", "-1", "--out", out), "minimum frequency");
         assertOneLineError(run("train-tokenizer", "--input", CORPUS.toString(), "--vocab-size", "500",
                 "--limit-alphabet", "100", "--out", out), "--limit-alphabet");
+        Path blank = tmp.resolve("blank.jsonl");
+        Files.writeString(blank, "\n  \n");
+        assertOneLineError(run("train-tokenizer", "--input", blank.toString(), "--vocab-size", "500", "--out", out),
+                "the inputs hold no text (1 file(s), 4 bytes)");
         Path file = tmp.resolve("file");
         Files.writeString(file, "x");
         assertOneLineError(run("train-tokenizer", "--input", CORPUS.toString(), "--vocab-size", "500", "--out",
