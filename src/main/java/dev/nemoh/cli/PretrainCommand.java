@@ -103,6 +103,10 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--resume", paramLabel = "DIR", description = "Checkpoint to resume from. Default: OUT's latest.")
     Path resume;
 
+    @Option(names = "--exit-after-minutes", defaultValue = "0", paramLabel = "M",
+            description = "Stop with a checkpoint after the step that ends past M minutes; the same command resumes. Default: never.")
+    double exitAfterMinutes;
+
     @Mixin
     TrainingDevice device;
 
@@ -171,7 +175,9 @@ final class PretrainCommand implements Callable<Integer> {
             log.printf(Locale.ROOT, "pretraining on %s: %,d parameters, loaded in %.1f s%n", trainable.device(),
                     trainable.parameters().stream().mapToLong(p -> p.numel()).sum(), (System.nanoTime() - t0) / 1e9);
             boolean terminal = System.console() != null && System.console().isTerminal();
-            LossCurve curve = new Trainer(trainable, plan, evalRows, settings, out, log, terminal).train(from);
+            LossCurve curve = new Trainer(trainable, plan, evalRows, settings, out, log, terminal)
+                    .exitAfterMinutes(exitAfterMinutes).train(from);
+            if (curve.rows().getLast().step() < steps) return 0; // stopped for time, with a checkpoint to resume from
 
             Path model = out.resolve("model");
             whole.export(model);
