@@ -260,6 +260,20 @@ class CliTest {
     }
 
     @Test
+    void thePrefixCacheIsRefusedOffTheCpuAndWithABadIntervalInOneLine() {
+        String gpu = "error: --prefix-cache-mib works with --device cpu only for now (the cuda backend keeps its states on"
+                + " the GPU); drop --prefix-cache-mib or use --device cpu";
+        for (String command : new String[] {"serve", "chat"}) {
+            Run r = run(command, "--model", TINY, "--device", "cuda", "--prefix-cache-mib", "64");
+            assertEquals(2, r.code(), r.err());
+            assertEquals(gpu, r.err().strip());
+            r = run(command, "--model", TINY, "--prefix-cache-mib", "64", "--prefix-cache-interval", "1");
+            assertEquals(2, r.code(), r.err());
+            assertEquals("error: --prefix-cache-interval must be at least 2 tokens, got 1", r.err().strip());
+        }
+    }
+
+    @Test
     void serveRefusesBadAccessOptionsInOneLine() throws Exception {
         Path missing = Path.of("target/no-such-cert.pem");
         for (String[] c : new String[][] {
@@ -282,14 +296,14 @@ class CliTest {
     void theApiKeyComesFromTheOptionOrNemohApiKey() {
         ServeCommand cmd = new ServeCommand();
         new picocli.CommandLine(cmd).parseArgs("--api-key", "from-option");
-        assertEquals("from-option", cmd.server.options("127.0.0.1", 0, java.util.Map.of("NEMOH_API_KEY", "from-env")).apiKey());
+        assertEquals("from-option", cmd.server.options("127.0.0.1", 0, java.util.Map.of("NEMOH_API_KEY", "from-env"), cmd.model).apiKey());
         cmd = new ServeCommand();
         new picocli.CommandLine(cmd).parseArgs();
-        assertEquals("from-env", cmd.server.options("127.0.0.1", 0, java.util.Map.of("NEMOH_API_KEY", "from-env")).apiKey());
-        assertEquals(null, cmd.server.options("127.0.0.1", 0, java.util.Map.of()).apiKey());
+        assertEquals("from-env", cmd.server.options("127.0.0.1", 0, java.util.Map.of("NEMOH_API_KEY", "from-env"), cmd.model).apiKey());
+        assertEquals(null, cmd.server.options("127.0.0.1", 0, java.util.Map.of(), cmd.model).apiKey());
         ServeCommand plain = cmd;
         IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
-                () -> plain.server.options("127.0.0.1", 0, java.util.Map.of("NEMOH_API_KEY", "")));
+                () -> plain.server.options("127.0.0.1", 0, java.util.Map.of("NEMOH_API_KEY", ""), plain.model));
         assertTrue(e.getMessage().startsWith("--api-key (or NEMOH_API_KEY) is empty"), e.getMessage());
     }
 
