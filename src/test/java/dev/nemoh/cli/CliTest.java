@@ -216,6 +216,33 @@ class CliTest {
         assertEquals(1, noTemplate.err().strip().lines().filter(l -> l.startsWith("error:")).count(), noTemplate.err());
     }
 
+    @Test
+    void chatResumesEachTurnFromTheCachedPrefixOfTheConversation() {
+        String input = "Tell me about hybrid models and why their state is fixed\nAnd attention?\nThanks\n/exit\n";
+        String[] args = {"chat", "--model", TINY, "--no-think", "--temperature", "0", "--max-tokens", "12",
+                "--system", "You are a careful assistant who answers briefly and never guesses."};
+        Run plain = runWithInput(input, args);
+        String[] cachedArgs = java.util.Arrays.copyOf(args, args.length + 4);
+        System.arraycopy(new String[] {"--prefix-cache-mib", "16", "--prefix-cache-interval", "16"}, 0, cachedArgs, args.length, 4);
+        Run cached = runWithInput(input, cachedArgs);
+        assertEquals(0, cached.code(), cached.err());
+        assertEquals(plain.out(), cached.out(), "the same answers with the cache");
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d+) of (\\d+) prompt tokens from the prefix cache")
+                .matcher(cached.err());
+        int[][] turns = new int[3][];
+        for (int i = 0; i < 3; i++) {
+            assertTrue(m.find(), cached.err());
+            turns[i] = new int[] {Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2))};
+        }
+        assertEquals(0, turns[0][0], "the first turn finds nothing");
+        for (int i = 1; i < 3; i++) {
+            // a later turn resumes within one interval of where the previous turn's prompt ended, never past it
+            assertTrue(turns[i][0] % 16 == 0 && turns[i][0] > turns[i - 1][1] - 2 * 16 && turns[i][0] <= turns[i - 1][1],
+                    java.util.Arrays.deepToString(turns));
+        }
+        assertTrue(!plain.err().contains("prefix cache"), plain.err());
+    }
+
     /** Measured when the bounds were set; each bound is about ten times ({@link dev.nemoh.Tolerance}). */
     static final double LOGPROB = 5.0e-7, FORWARD_ABS = 3.4e-6;
 
