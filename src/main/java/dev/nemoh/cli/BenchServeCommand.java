@@ -49,7 +49,7 @@ final class BenchServeCommand implements Runnable {
             String id = model.resolve().toAbsolutePath().normalize().getFileName().toString();
             ServedModel served = ServedModel.of(id, tm.model(), tm.tokenizer(), tm.stopTokens());
             if (chatHistory != null) {
-                new ChatTurnBench(served, chatHistory, maxTokens, prefixCacheBytes, prefixCache.interval).run();
+                new ChatTurnBench(served, chatHistory, maxTokens, prefixCacheBytes, prefixCache.interval()).run();
                 return;
             }
             drive(served, clients, Math.min(8, maxTokens)); // warm-up: JIT and page cache
@@ -82,7 +82,7 @@ final class BenchServeCommand implements Runnable {
      */
     private Run drive(ServedModel served, int maxBatch, int tokens) throws Exception {
         OpenAiServer.Options options = new OpenAiServer.Options("127.0.0.1", 0, maxBatch, clients, tokens, 0, 1 << 20)
-                .withPrefixCache(prefixCache.bytes(model), prefixCache.interval);
+                .withPrefixCache(prefixCache.bytes(model), prefixCache.interval());
         try (OpenAiServer server = OpenAiServer.start(served, options);
              ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
             CompletionClient client = new CompletionClient(URI.create("http://127.0.0.1:" + server.port() + "/"));

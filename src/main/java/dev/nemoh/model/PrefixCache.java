@@ -35,6 +35,11 @@ import java.util.Set;
 public final class PrefixCache {
     /** The adapter identity of the base model without an adapter. */
     public static final String NO_ADAPTER = "none";
+    /** Tokens between snapshots unless set: a multiple of the scan chunk of every Nemotron-H checkpoint. */
+    public static final int DEFAULT_INTERVAL = 512;
+    /** Why a backend whose states are not {@link HybridCache}s gets no prefix cache, and what to do. */
+    public static final String CPU_ONLY = "--prefix-cache-mib works with --device cpu only for now (the cuda backend"
+            + " keeps its states on the GPU); drop --prefix-cache-mib or use --device cpu";
 
     /** The logits of the prompt's last token, and how many of its tokens came from the cache. */
     public record Prefill(float[] logits, int cachedTokens) {}
@@ -56,10 +61,15 @@ public final class PrefixCache {
      */
     public PrefixCache(NemotronHModel model, long maxBytes, int interval) {
         if (maxBytes < 1) throw new IllegalArgumentException("the prefix cache needs a positive size, got " + maxBytes + " bytes");
-        if (interval < 2) throw new IllegalArgumentException("--prefix-cache-interval must be at least 2 tokens, got " + interval);
+        checkInterval(interval);
         this.model = model;
         this.maxBytes = maxBytes;
         this.interval = interval;
+    }
+
+    /** Refuses an interval that would leave one-token pieces (decode steps) in a prefill. */
+    public static void checkInterval(int interval) {
+        if (interval < 2) throw new IllegalArgumentException("--prefix-cache-interval must be at least 2 tokens, got " + interval);
     }
 
     public int interval() {

@@ -41,8 +41,6 @@ public final class OpenAiServer implements AutoCloseable {
     public record Options(String host, int port, int maxBatch, int maxQueue, int maxTokens, long maxCacheBytes,
                           int maxBodyBytes, java.time.Duration requestTimeout, String apiKey, String metricsKey,
                           javax.net.ssl.SSLContext tls, long prefixCacheBytes, int prefixCacheInterval) {
-        /** Tokens between prefix-cache snapshots unless set: a multiple of the scan chunk of every Nemotron-H checkpoint. */
-        public static final int DEFAULT_PREFIX_CACHE_INTERVAL = 512;
 
         public static final java.time.Duration DEFAULT_REQUEST_TIMEOUT = java.time.Duration.ofSeconds(600);
 
@@ -61,13 +59,12 @@ public final class OpenAiServer implements AutoCloseable {
             BearerKey.check("--api-key (or NEMOH_API_KEY)", apiKey);
             BearerKey.check("--metrics-key", metricsKey);
             if (prefixCacheBytes < 0) throw new IllegalArgumentException("--prefix-cache-mib must be >= 0, got " + (prefixCacheBytes >> 20));
-            if (prefixCacheInterval < 2) throw new IllegalArgumentException("--prefix-cache-interval must be at least 2 tokens, got " + prefixCacheInterval);
         }
 
         /** Plain HTTP, no keys, requests bounded by {@link #DEFAULT_REQUEST_TIMEOUT}. */
         public Options(String host, int port, int maxBatch, int maxQueue, int maxTokens, long maxCacheBytes, int maxBodyBytes) {
             this(host, port, maxBatch, maxQueue, maxTokens, maxCacheBytes, maxBodyBytes, DEFAULT_REQUEST_TIMEOUT, null, null, null, 0,
-                    DEFAULT_PREFIX_CACHE_INTERVAL);
+                    PrefixCache.DEFAULT_INTERVAL);
         }
 
         public Options withRequestTimeout(java.time.Duration timeout) {
@@ -208,8 +205,7 @@ public final class OpenAiServer implements AutoCloseable {
     private static PrefixCache prefixCache(dev.nemoh.model.LanguageModel model, Options options) {
         if (options.prefixCacheBytes() == 0) return null;
         if (!(model instanceof NemotronHModel cpu)) {
-            throw new IllegalArgumentException("--prefix-cache-mib works with --device cpu only for now (the cuda backend"
-                    + " keeps its states on the GPU); drop --prefix-cache-mib or use --device cpu");
+            throw new IllegalArgumentException(PrefixCache.CPU_ONLY);
         }
         return new PrefixCache(cpu, options.prefixCacheBytes(), options.prefixCacheInterval());
     }

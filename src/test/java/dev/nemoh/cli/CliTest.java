@@ -297,6 +297,10 @@ class CliTest {
             r = run(command, "--model", TINY, "--prefix-cache-mib", "64", "--prefix-cache-interval", "1");
             assertEquals(2, r.code(), r.err());
             assertEquals("error: --prefix-cache-interval must be at least 2 tokens, got 1", r.err().strip());
+            r = run(command, "--model", TINY, "--prefix-cache-interval", "256");
+            assertEquals(2, r.code(), r.err());
+            assertEquals("error: --prefix-cache-interval sets the prefix cache, which is off: give --prefix-cache-mib too,"
+                    + " or drop --prefix-cache-interval", r.err().strip());
         }
     }
 
