@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the lent GPU machine (the device tool) from a checkout root, out of the kit that scripts/cuda-kit.sh packs:
 # the cuda backend's JUnit tests on the fixtures, then the Nemotron-H 8B-shape benchmark with transformers side by
-# side, and greedy generation on cpu, cuda and auto compared. Usage: bash KIT/cuda-device.sh [tests,bench,moe,hf,generate,serve,train8,train4,trainmoe,peft8,peft4,fixtures] (PROFILE=1: bench also times every kernel). Logs go to $OUT.
+# side, and greedy generation on cpu, cuda and auto compared. Usage: bash KIT/cuda-device.sh [tests,bench,moe,hf,generate,serve,train8,train4,trainmoe,peft8,peft4,fixtures,megatron,pretrain] (PROFILE=1: bench also times every kernel). Logs go to $OUT.
 # The tests run with -Dnemoh.require=cuda,native, so a missing GPU or native library fails them instead of skipping.
 # Exits non-zero, with a summary at the end, when a test fails or is skipped, when cuda text or answers differ from
 # cpu, or when a nemoh command fails.
@@ -15,6 +15,8 @@ jdk=/tmp/nemoh-jdk
 java=("$jdk/jdk/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss4m -XX:MaxDirectMemorySize=1t)
 cp="$kit/nemoh.jar:$kit/lib/*"
 steps=${1:-tests,bench,hf}
+# want STEP: STEP is one of the comma-separated steps (whole names: "trainmoe" does not ask for "moe")
+want() { [[ ",$steps," == *",$1,"* ]]; }
 
 # libnvrtc and libcublas may exist only inside Python wheels
 dirs=$(find /usr/local/cuda* /opt /usr/lib /usr/local/lib \( -name 'libnvrtc.so*' -o -name 'libcublas.so*' \) 2>/dev/null \
@@ -23,7 +25,7 @@ export NEMOH_CUDA_LIBS="$dirs" LD_LIBRARY_PATH="$dirs:${LD_LIBRARY_PATH:-}"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 echo "CUDA libraries: $dirs"
 
-if [[ $steps == *tests* ]]; then
+if want tests; then
   # the kit's nemoh.jar carries the native CPU library, so its kernel tests run here too; nemoh.cuda.tests=gpu: a
   # test that would fall back to the CPU emulator (TestDevice) fails instead
   "${java[@]}" -Dnemoh.require=cuda,native -Dnemoh.cuda.tests=gpu -jar "$kit"/junit-platform-console-standalone-*.jar \
@@ -53,10 +55,10 @@ bench_cuda() {
   local code=${PIPESTATUS[0]}
   [ "$code" -eq 0 ] || failures+=("bench $log: exit $code")
 }
-[[ $steps == *bench* ]] && bench_cuda /tmp/m8 bench.log --preset nemotron-h-8b
+want bench && bench_cuda /tmp/m8 bench.log --preset nemotron-h-8b
 # Nemotron 3 Nano's widths (128 experts, 6 routed + 1 shared, 16 query heads per KV head) cut to its first layers
-[[ $steps == *moe* ]] && bench_cuda /tmp/moe bench-moe.log --preset nemotron-3-nano-30b-a3b --layers ${MOE_LAYERS:-8}
-if [[ $steps == *generate* ]]; then
+want moe && bench_cuda /tmp/moe bench-moe.log --preset nemotron-3-nano-30b-a3b --layers ${MOE_LAYERS:-8}
+if want generate; then
   for device in cpu cuda auto; do
     "${java[@]}" -cp "$cp" dev.nemoh.cli.Main generate --device $device --model models/nemoh-tiny \
       --prompt "${PROMPT:-The capital of France is}" --max-tokens 16 > "$out/generate-$device.txt" 2> "$out/generate-$device.err" \
@@ -67,7 +69,7 @@ if [[ $steps == *generate* ]]; then
     && echo "generate: cuda and auto text equal to cpu" \
     || { echo "generate: TEXT DIFFERS from cpu"; failures+=("generate: TEXT DIFFERS from cpu"); }
 fi
-if [[ $steps == *serve* ]]; then
+if want serve; then
   for device in cpu cuda; do
     printf 'Hello there\n/exit\n' | "${java[@]}" -cp "$cp" dev.nemoh.cli.Main chat --device $device --model models/nemoh-tiny \
       --max-tokens 12 > "$out/chat-$device.txt" 2>&1 || failures+=("chat --device $device: exit $?")
@@ -110,24 +112,65 @@ train_cuda() {
   [ "$code" -eq 0 ] || failures+=("train-bench $log: exit $code")
 }
 # GPU fine-tuning: 8B LoRA r 16 at SEQ tokens (in_proj, out_proj, q/k/v/o, up/down), 4B full fine-tuning, MoE LoRA
-[[ $steps == *train8* ]] && train_cuda /tmp/m8 train8.log "--preset nemotron-h-8b" --seq-len ${SEQ:-4096} --batch 1 \
+want train8 && train_cuda /tmp/m8 train8.log "--preset nemotron-h-8b" --seq-len ${SEQ:-4096} --batch 1 \
   --lora-r 16 --steps ${STEPS:-3} ${PROFILE:+--profile}
-[[ $steps == *train4* ]] && train_cuda /tmp/m4 train4.log "--preset nemotron-h-4b" --seq-len ${SEQ:-4096} --batch 1 \
+want train4 && train_cuda /tmp/m4 train4.log "--preset nemotron-h-4b" --seq-len ${SEQ:-4096} --batch 1 \
   --steps ${STEPS:-3} ${PROFILE:+--profile}
-[[ $steps == *trainmoe* ]] && train_cuda /tmp/moe trainmoe.log "--preset nemotron-3-nano-30b-a3b --layers ${MOE_LAYERS:-26}" \
+want trainmoe && train_cuda /tmp/moe trainmoe.log "--preset nemotron-3-nano-30b-a3b --layers ${MOE_LAYERS:-26}" \
   --seq-len ${SEQ:-4096} --batch 1 --lora-r 16 --steps ${STEPS:-3}
 # transformers + PEFT on the same models, for the side-by-side
-[[ $steps == *peft8* ]] && PYTHONUNBUFFERED=1 python3 tools/reference/hf_train_bench.py /tmp/m8 --seq-len ${SEQ:-4096} \
+want peft8 && PYTHONUNBUFFERED=1 python3 tools/reference/hf_train_bench.py /tmp/m8 --seq-len ${SEQ:-4096} \
   --lora-r 16 2>&1 | grep -v Warning | tee "$out/peft8.log"
-[[ $steps == *peft4* ]] && PYTHONUNBUFFERED=1 python3 tools/reference/hf_train_bench.py /tmp/m4 --seq-len ${SEQ:-4096} \
+want peft4 && PYTHONUNBUFFERED=1 python3 tools/reference/hf_train_bench.py /tmp/m4 --seq-len ${SEQ:-4096} \
   2>&1 | grep -v Warning | tee "$out/peft4.log"
 # the fixture generator re-run on the committed fixture weights (transformers and PEFT on the CPU)
-if [[ $steps == *fixtures* ]]; then
+if want fixtures; then
   PYTHONUNBUFFERED=1 python3 tools/reference/make_fixtures.py --check src/test/resources/fixtures \
     --report "$out/fixtures-check.json" > "$out/fixtures-check.txt" 2>&1 || failures+=("make_fixtures --check: exit $?")
   grep -E "FAIL|MISSING|EXTRA|summary|passed|failed|version" "$out/fixtures-check.txt" | head -40
 fi
-if [[ $steps == *hf* ]]; then
+# pretraining data: this checkout's prose as JSONL, preprocessed with the tiny model's tokenizer
+pretrain_data() {
+  [ -f /tmp/pt/corpus_text_document.idx ] && return
+  mkdir -p /tmp/pt
+  python3 - <<'PY'
+import json, re
+paras = [p.strip() for f in ("README.md", "docs/PERFORMANCE.md") for p in re.split(r"\n\s*\n", open(f).read()) if len(p.strip()) > 40]
+with open("/tmp/pt/corpus.jsonl", "w") as out:
+    for p in paras: out.write(json.dumps({"text": p}) + "\n")
+PY
+  "${java[@]}" -cp "$cp" dev.nemoh.cli.Main preprocess --input /tmp/pt/corpus.jsonl --tokenizer models/nemoh-tiny \
+    --output-prefix /tmp/pt/corpus --append-eod || failures+=("preprocess: exit $?")
+}
+# Megatron-LM's own indexed_dataset.py (MEGATRON: a folder holding it, object_storage_utils.py and msc_utils.py) reads
+# nemoh's dataset, and its builder writes the same bytes
+if want megatron; then
+  pretrain_data
+  PYTHONUNBUFFERED=1 python3 tools/reference/megatron_indexed_check.py "${MEGATRON:-.megatron}" /tmp/pt/corpus.jsonl \
+    models/nemoh-tiny /tmp/pt/corpus_text_document --append-eod 2>&1 | tee "$out/megatron.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || failures+=("megatron_indexed_check: differences (see $out/megatron.log)")
+fi
+# pretraining on cpu and on cuda (bf16) from the same random weights and data: the first 10 steps' losses within 2%
+if want pretrain; then
+  pretrain_data
+  for device in cpu cuda; do
+    rm -rf /tmp/pt/run-$device
+    "${java[@]}" -cp "$cp" dev.nemoh.cli.Main pretrain --config models/nemoh-tiny/config.json --tokenizer models/nemoh-tiny \
+      --data /tmp/pt/corpus_text_document --split 95,5 --seq-len 256 --micro-batch 2 --global-batch 4 --steps 10 \
+      --lr 3e-3 --warmup 2 --eval-samples 4 --device $device --out /tmp/pt/run-$device > "$out/pretrain-$device.log" 2>&1 \
+      || failures+=("pretrain --device $device: exit $?")
+    cp /tmp/pt/run-$device/loss.csv "$out/pretrain-$device.csv" 2>/dev/null
+  done
+  python3 - "$out" <<'PY' || failures+=("pretrain: cuda losses off the cpu's by more than 2%")
+import csv, sys
+rows = {d: list(csv.DictReader(open(f"{sys.argv[1]}/pretrain-{d}.csv"))) for d in ("cpu", "cuda")}
+worst = max(abs(float(g["train_loss"]) - float(c["train_loss"])) / float(c["train_loss"]) for c, g in zip(rows["cpu"], rows["cuda"]))
+print(f"pretrain 10 steps, cuda bf16 against cpu: loss per step within {worst:.2e} relative "
+      f"(cpu {rows['cpu'][0]['train_loss'][:6]} -> {rows['cpu'][-1]['train_loss'][:6]})")
+sys.exit(0 if worst < 0.02 and len(rows["cpu"]) == 10 == len(rows["cuda"]) else 1)
+PY
+fi
+if want hf; then
   PYTHONUNBUFFERED=1 python3 "$kit/hf_bench.py" /tmp/m8 --prefill 4096 --decode 32 2>&1 | grep -v Warning | tee "$out/hf.log"
 fi
 if [ ${#failures[@]} -gt 0 ]; then
