@@ -41,7 +41,6 @@ public final class OpenAiServer implements AutoCloseable {
     public record Options(String host, int port, int maxBatch, int maxQueue, int maxTokens, long maxCacheBytes,
                           int maxBodyBytes, java.time.Duration requestTimeout, String apiKey, String metricsKey,
                           javax.net.ssl.SSLContext tls, long prefixCacheBytes, int prefixCacheInterval) {
-
         public static final java.time.Duration DEFAULT_REQUEST_TIMEOUT = java.time.Duration.ofSeconds(600);
 
         public Options {
@@ -171,7 +170,8 @@ public final class OpenAiServer implements AutoCloseable {
     /**
      * The cache bound for {@code model}: {@code requested}, or when that is 0, {@link #DEFAULT_CACHE_BYTES} capped at
      * three quarters of the heap the model leaves free (the last quarter is for activations, logits and requests).
-     * States in the Java heap (the CPU model's) must fit in what the heap has left after loading the model: a larger
+     * States in the Java heap (the CPU model's) must fit in what the heap has left after loading the model and setting
+     * {@code prefixCacheBytes} aside for the prefix cache (which lives there too): a larger
      * bound is refused with one line, since the server would otherwise run out of heap under load instead of making
      * requests wait. States in device memory (cuda) are not checked against the heap.
      */
