@@ -106,7 +106,7 @@ final class GenerateCommand implements Runnable {
         SamplingParams params = sampling.params(ignoreEos ? List.of() : stopTokens, logprobs);
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         long t0 = System.nanoTime(), firstToken = 0;
-        Generation g = new Generation(m, loaded, prompt, params);
+        Generation g = new Generation(m, prompt, params, null, loaded);
         TextSequence text = tokenizer == null ? null : new TextSequence(g, tokenizer, stop, null);
         StringBuilder idLine = new StringBuilder();
         StringBuilder logprobLines = new StringBuilder();

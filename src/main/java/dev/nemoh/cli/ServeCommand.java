@@ -39,7 +39,7 @@ final class ServeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        OpenAiServer.Options options = server.options(host, port, System.getenv());
+        OpenAiServer.Options options = server.options(host, port, System.getenv(), model);
         java.util.Map<String, java.nio.file.Path> loraDirs = loraDirs(loras);
         AdapterOption.checkDevice(model.device, !loraDirs.isEmpty(), "--lora");
         TextModel tm = TextModel.open(model, adapter);
@@ -60,8 +60,10 @@ final class ServeCommand implements Callable<Integer> {
         for (String warning : warnings(host, options.apiKey() != null, options.tls() != null)) System.err.println(warning);
         String served = s.servedIds().size() > 1 ? id + " and adapters " + String.join(", ", s.servedIds().subList(1, s.servedIds().size())) : id;
         System.err.printf("serving %s on " + (options.tls() != null ? "https" : "http") + "://%s:%d/v1 (max batch %d, queue %d, max tokens %d, cache memory %d MiB,"
-                        + " request timeout %d s); Ctrl-C stops%n", served, host, s.port(), server.maxBatch, server.maxQueue,
-                server.maxTokens, s.maxCacheBytes() >> 20, options.requestTimeout().toSeconds());
+                        + " prefix cache %s, request timeout %d s); Ctrl-C stops%n", served, host, s.port(), server.maxBatch, server.maxQueue,
+                server.maxTokens, s.maxCacheBytes() >> 20, options.prefixCacheBytes() == 0 ? "off"
+                        : (options.prefixCacheBytes() >> 20) + " MiB every " + options.prefixCacheInterval() + " tokens",
+                options.requestTimeout().toSeconds());
         return awaitStop(s, tm, System.err);
     }
 

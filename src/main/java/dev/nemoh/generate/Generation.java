@@ -2,6 +2,7 @@ package dev.nemoh.generate;
 
 import dev.nemoh.model.LanguageModel;
 import dev.nemoh.model.LoraAdapter;
+import dev.nemoh.model.PrefixCache;
 
 import java.util.ArrayDeque;
 import java.util.Deque;
@@ -24,14 +25,19 @@ public final class Generation {
     private int generated;
     private boolean stoppedAtStopToken;
     private final long prefillNanos;
+    private final int cachedTokens;
     private long decodeNanos;
 
     public Generation(LanguageModel model, int[] prompt, SamplingParams params) {
-        this(model, null, prompt, params);
+        this(model, prompt, params, null, null);
     }
 
-    /** A generation whose every token runs through {@code adapter} (null: the base model; see {@link LoraAdapter}). */
-    public Generation(LanguageModel model, LoraAdapter adapter, int[] prompt, SamplingParams params) {
+    /**
+     * A generation whose every token runs through {@code adapter} (null: the base model; see {@link LoraAdapter}) and
+     * whose prompt resumes from the longest prefix {@code prefixCache} holds for that adapter (and leaves its own
+     * snapshots there); a null cache prefills the whole prompt.
+     */
+    public Generation(LanguageModel model, int[] prompt, SamplingParams params, PrefixCache prefixCache, LoraAdapter adapter) {
         int context = model.config().maxPositionEmbeddings;
         if (prompt.length == 0) throw new IllegalArgumentException("the prompt is empty: give at least one token");
         if (prompt.length + params.maxTokens() > context) {
@@ -45,7 +51,14 @@ public final class Generation {
         this.sampler = new Sampler(params, model.config().vocabSize, prompt);
         this.limit = params.maxTokens();
         long t0 = System.nanoTime();
-        this.logits = model.forwardLast(prompt, state);
+        if (prefixCache == null) {
+            this.logits = model.forwardLast(prompt, state);
+            this.cachedTokens = 0;
+        } else {
+            PrefixCache.Prefill p = prefixCache.prefill(prompt, state, adapter == null ? PrefixCache.NO_ADAPTER : adapter.identity());
+            this.logits = p.logits();
+            this.cachedTokens = p.cachedTokens();
+        }
         this.prefillNanos = System.nanoTime() - t0;
     }
 
@@ -120,6 +133,11 @@ public final class Generation {
 
     public long prefillNanos() {
         return prefillNanos;
+    }
+
+    /** Prompt tokens taken from the prefix cache rather than prefilled. */
+    public int cachedTokens() {
+        return cachedTokens;
     }
 
     public long decodeNanos() {

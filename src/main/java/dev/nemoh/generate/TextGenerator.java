@@ -2,6 +2,7 @@ package dev.nemoh.generate;
 
 import dev.nemoh.model.LanguageModel;
 import dev.nemoh.model.LoraAdapter;
+import dev.nemoh.model.PrefixCache;
 import dev.nemoh.tokenizer.Tokenizer;
 
 import java.util.List;
@@ -15,25 +16,36 @@ import java.util.function.Consumer;
 public final class TextGenerator {
     private final LanguageModel model;
     private final Tokenizer tokenizer;
+    private final PrefixCache prefixCache;
     /** What every generation runs through; null: the base model. */
     private final LoraAdapter adapter;
 
     public TextGenerator(LanguageModel model, Tokenizer tokenizer) {
-        this(model, tokenizer, null);
+        this(model, tokenizer, null, null);
     }
 
-    public TextGenerator(LanguageModel model, Tokenizer tokenizer, LoraAdapter adapter) {
+    /** A generator whose prompts resume from the longest prefix {@code prefixCache} holds (null: no cache). */
+    public TextGenerator(LanguageModel model, Tokenizer tokenizer, PrefixCache prefixCache) {
+        this(model, tokenizer, prefixCache, null);
+    }
+
+    /**
+     * A generator whose prompts run through {@code adapter} (null: the base model) and resume from the longest prefix
+     * {@code prefixCache} holds for it (null: no cache).
+     */
+    public TextGenerator(LanguageModel model, Tokenizer tokenizer, PrefixCache prefixCache, LoraAdapter adapter) {
         if (tokenizer.vocabSize() > model.config().vocabSize) {
             throw new IllegalArgumentException("the tokenizer has " + tokenizer.vocabSize() + " tokens but the model only "
                     + model.config().vocabSize + "; they do not belong together");
         }
         this.model = model;
         this.tokenizer = tokenizer;
+        this.prefixCache = prefixCache;
         this.adapter = adapter;
     }
 
     public record Result(String text, int promptTokens, int completionTokens, TextSequence.Finish finish,
-                         long prefillNanos, long decodeNanos, long seed) {}
+                         long prefillNanos, long decodeNanos, long seed, int cachedPromptTokens) {}
 
     public Result generate(String prompt, boolean addSpecialTokens, SamplingParams params, List<String> stopStrings,
                            TextSequence.Steering steering, Consumer<String> onText) {
@@ -42,13 +54,13 @@ public final class TextGenerator {
 
     public Result generate(int[] prompt, SamplingParams params, List<String> stopStrings, TextSequence.Steering steering,
                            Consumer<String> onText) {
-        Generation g = new Generation(model, adapter, prompt, params);
+        Generation g = new Generation(model, prompt, params, prefixCache, adapter);
         TextSequence sequence = new TextSequence(g, tokenizer, stopStrings, steering);
         while (!sequence.finished()) {
             String out = sequence.accept(g.next());
             if (!out.isEmpty()) onText.accept(out);
         }
         return new Result(sequence.text(), prompt.length, g.generated(), sequence.finish(), g.prefillNanos(),
-                g.decodeNanos(), g.seed());
+                g.decodeNanos(), g.seed(), g.cachedTokens());
     }
 }

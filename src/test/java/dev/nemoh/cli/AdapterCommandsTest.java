@@ -55,7 +55,7 @@ class AdapterCommandsTest {
         int[] expected;
         try (NemotronHModel m = NemotronHModel.load(Fixtures.model(FIXTURE))) {
             LoraAdapter a = m.loadAdapter("dora", Path.of(adapter("dora")));
-            Generation g = new Generation(m, a, prompt, SamplingParams.builder().temperature(0).maxTokens(tokens).build());
+            Generation g = new Generation(m, prompt, SamplingParams.builder().temperature(0).maxTokens(tokens).build(), null, a);
             expected = new int[tokens];
             for (int i = 0; i < tokens; i++) expected[i] = g.next();
         }

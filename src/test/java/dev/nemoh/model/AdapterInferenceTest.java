@@ -214,6 +214,34 @@ class AdapterInferenceTest {
         }
     }
 
+    /** Prefix-cache entries are keyed by the adapter's identity: an adapter resumes only from its own prefixes. */
+    @Test
+    void thePrefixCacheKeepsAdaptersApart() {
+        String fixture = "nemotron-h-tiny";
+        try (NemotronHModel m = NemotronHModel.load(Fixtures.model(fixture))) {
+            LoraAdapter lora = m.loadAdapter("lora", adapterDir(fixture, "lora"));
+            LoraAdapter dora = m.loadAdapter("dora", adapterDir(fixture, "dora"));
+            PrefixCache cache = new PrefixCache(m, 1 << 24, 4);
+            int[] prompt = row0(fixture);
+            dev.nemoh.generate.SamplingParams greedy = dev.nemoh.generate.SamplingParams.greedy().withMaxTokens(6);
+            for (LoraAdapter adapter : new LoraAdapter[] {lora, dora, null}) {
+                int[] uncached = tokens(new dev.nemoh.generate.Generation(m, prompt, greedy, null, adapter));
+                dev.nemoh.generate.Generation first = new dev.nemoh.generate.Generation(m, prompt, greedy, cache, adapter);
+                assertEquals(0, first.cachedTokens(), "nothing of " + adapter + " is cached yet");
+                assertTrue(Arrays.equals(uncached, tokens(first)));
+                dev.nemoh.generate.Generation again = new dev.nemoh.generate.Generation(m, prompt, greedy, cache, adapter);
+                assertEquals(20, again.cachedTokens());
+                assertTrue(Arrays.equals(uncached, tokens(again)), "resumed from " + adapter + "'s own prefix");
+            }
+        }
+    }
+
+    static int[] tokens(dev.nemoh.generate.Generation g) {
+        int[] out = new int[6];
+        for (int i = 0; i < out.length; i++) out[i] = g.next();
+        return out;
+    }
+
     @Test
     void identityIsNamePlusContentHash(@TempDir Path tmp) throws Exception {
         Path lora = adapterDir("nemotron-h-tiny", "lora");

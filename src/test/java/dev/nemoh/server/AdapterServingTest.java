@@ -90,7 +90,7 @@ class AdapterServingTest {
                 ObjectNode body = Json.object().put("prompt", text).put("max_tokens", maxTokens).put("temperature", 0);
                 if (models[i] != null) body.put("model", models[i]);
                 LoraAdapter adapter = models[i] == null ? null : adapters.get(models[i]);
-                expected.add(new TextGenerator(s.model, s.tokenizer, adapter).generate(s.tokenizer.encode(text, true),
+                expected.add(new TextGenerator(s.model, s.tokenizer, null, adapter).generate(s.tokenizer.encode(text, true),
                         SamplingParams.greedy().withMaxTokens(maxTokens).withStopTokenIds(TestServer.STOP_TOKENS), List.of(),
                         null, piece -> {}).text());
                 answers.add(pool.submit(() -> s.post("/v1/completions", body.toString())));
