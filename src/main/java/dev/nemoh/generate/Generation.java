@@ -26,6 +26,11 @@ public final class Generation {
     private long decodeNanos;
 
     public Generation(LanguageModel model, int[] prompt, SamplingParams params) {
+        this(model, prompt, params, null);
+    }
+
+    /** @param mask constrains which tokens may be chosen (structured output); null for none */
+    public Generation(LanguageModel model, int[] prompt, SamplingParams params, TokenMask mask) {
         int context = model.config().maxPositionEmbeddings;
         if (prompt.length == 0) throw new IllegalArgumentException("the prompt is empty: give at least one token");
         if (prompt.length + params.maxTokens() > context) {
@@ -36,7 +41,7 @@ public final class Generation {
         this.model = model;
         // the cache never grows beyond what the server reserves for this sequence (prompt + max tokens)
         this.state = model.newState(prompt.length + params.maxTokens());
-        this.sampler = new Sampler(params, model.config().vocabSize, prompt);
+        this.sampler = new Sampler(params, model.config().vocabSize, prompt, mask);
         this.limit = params.maxTokens();
         long t0 = System.nanoTime();
         this.logits = model.forwardLast(prompt, state);

@@ -4,6 +4,7 @@ import dev.nemoh.generate.Generation;
 import dev.nemoh.generate.Sampler;
 import dev.nemoh.generate.SamplingParams;
 import dev.nemoh.generate.TextSequence;
+import dev.nemoh.generate.TokenMask;
 
 import java.util.List;
 import java.util.concurrent.BlockingQueue;
@@ -32,6 +33,8 @@ final class Job {
     final List<String> stops;
     /** Created per request: steering keeps per-sequence state. May be null. */
     final TextSequence.Steering steering;
+    /** Created per request: the structured-output constraint, with its grammar state. May be null. */
+    final TokenMask mask;
     /** KV cache bytes this sequence can grow to (prompt + max tokens), reserved while it runs. */
     final long cacheBytes;
     final BlockingQueue<Event> events = new LinkedBlockingQueue<>();
@@ -48,11 +51,13 @@ final class Job {
     Generation generation;
     TextSequence sequence;
 
-    Job(int[] prompt, SamplingParams params, List<String> stops, TextSequence.Steering steering, long cacheBytes) {
+    Job(int[] prompt, SamplingParams params, List<String> stops, TextSequence.Steering steering, TokenMask mask,
+        long cacheBytes) {
         this.prompt = prompt;
         this.params = params;
         this.stops = stops;
         this.steering = steering;
+        this.mask = mask;
         this.cacheBytes = cacheBytes;
     }
 

@@ -213,7 +213,7 @@ final class Scheduler implements AutoCloseable {
             return;
         }
         try {
-            j.generation = new Generation(model, j.prompt, j.params);
+            j.generation = new Generation(model, j.prompt, j.params, j.mask);
             j.sequence = new TextSequence(j.generation, tokenizer, j.stops, j.steering);
             metrics.promptTokens.add(j.prompt.length);
             active.add(j);
