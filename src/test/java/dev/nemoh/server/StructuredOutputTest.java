@@ -1,0 +1,149 @@
+package dev.nemoh.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.networknt.schema.JsonSchemaFactory;
+import com.networknt.schema.SpecVersion;
+import com.networknt.schema.ValidationMessage;
+import dev.nemoh.generate.SchemaGenerator;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * response_format through the server with the random-weight tiny model, sampling at temperature 1: every answer
+ * validates against its schema (networknt's validator, draft 2020-12) and ends with finish_reason "stop".
+ */
+class StructuredOutputTest {
+    static final ObjectMapper JSON = new ObjectMapper();
+    static final JsonSchemaFactory SCHEMAS = JsonSchemaFactory.getInstance(SpecVersion.VersionFlag.V202012);
+    static TestServer s;
+
+    @BeforeAll
+    static void start() throws Exception {
+        s = TestServer.start(TestServer.options(4, 64));
+    }
+
+    @AfterAll
+    static void stop() {
+        s.server.close();
+    }
+
+    static ObjectNode chat(String system, Object responseFormat, int maxTokens, long seed) {
+        ObjectNode body = JSON.createObjectNode();
+        var messages = body.putArray("messages");
+        if (system != null) messages.addObject().put("role", "system").put("content", system);
+        messages.addObject().put("role", "user").put("content", "Answer in JSON.");
+        body.set("response_format", JSON.valueToTree(responseFormat));
+        body.put("max_tokens", maxTokens).put("temperature", 1.0).put("seed", seed);
+        return body;
+    }
+
+    static Map<String, Object> jsonSchema(Object schema) {
+        return Map.of("type", "json_schema", "json_schema", Map.of("name", "answer", "schema", schema, "strict", true));
+    }
+
+    @Test
+    void fiftyGeneratedSchemasAllValidate() throws Exception {
+        Set<String> answers = new HashSet<>();
+        int tokens = 0;
+        for (int i = 0; i < 50; i++) {
+            Map<String, Object> schema = SchemaGenerator.schema(new SplittableRandom(1000 + i));
+            ObjectNode body = chat("/no_think", jsonSchema(schema), 256, i);
+            TestServer.Response r = s.post("v1/chat/completions", body.toString());
+            assertEquals(200, r.status(), r.text());
+            JsonNode choice = r.json().get("choices").get(0);
+            assertEquals("stop", choice.get("finish_reason").asText(), r.text());
+            String content = choice.get("message").get("content").asText();
+            JsonNode answer = JSON.readTree(content);
+            Set<ValidationMessage> errors = SCHEMAS.getSchema(JSON.valueToTree(schema)).validate(answer);
+            assertTrue(errors.isEmpty(), "schema " + JSON.writeValueAsString(schema) + "\nanswer " + content + "\n" + errors);
+            answers.add(content);
+            tokens += r.json().get("usage").get("completion_tokens").asInt();
+        }
+        assertTrue(answers.size() >= 45, "sampled answers vary: " + answers.size() + " distinct");
+        assertTrue(tokens > 50 * 20, "answers are more than the shortest JSON: " + tokens + " tokens in all");
+    }
+
+    @Test
+    void jsonObjectModeStreamedAndWhole() throws Exception {
+        for (int i = 0; i < 5; i++) {
+            TestServer.Response r = s.post("v1/chat/completions", chat("/no_think", Map.of("type", "json_object"), 64, i).toString());
+            assertEquals(200, r.status(), r.text());
+            JsonNode choice = r.json().get("choices").get(0);
+            assertEquals("stop", choice.get("finish_reason").asText());
+            assertTrue(JSON.readTree(choice.get("message").get("content").asText()).isObject(), r.text());
+        }
+        ObjectNode body = chat("/no_think", Map.of("type", "json_object"), 40, 9);
+        body.put("stream", true);
+        TestServer.Response r = s.post("v1/chat/completions", body.toString());
+        StringBuilder content = new StringBuilder();
+        String finish = null;
+        for (String line : r.text().split("\n")) {
+            if (!line.startsWith("data: {")) continue;
+            JsonNode c = JSON.readTree(line.substring(6)).get("choices").get(0);
+            if (c.get("delta").hasNonNull("content")) content.append(c.get("delta").get("content").asText());
+            if (c.hasNonNull("finish_reason")) finish = c.get("finish_reason").asText();
+        }
+        assertEquals("stop", finish);
+        assertTrue(JSON.readTree(content.toString()).isObject(), content.toString());
+    }
+
+    /** A thinking prompt: reasoning comes first, unconstrained, and the JSON after it still closes in time. */
+    @Test
+    void reasoningThenJson() throws Exception {
+        Map<String, Object> schema = Map.of("type", "object", "properties", Map.of("answer", Map.of("type", "string")),
+                "required", List.of("answer"));
+        for (int maxTokens : new int[] {15, 30, 120}) {
+            TestServer.Response r = s.post("v1/chat/completions", chat("/think", jsonSchema(schema), maxTokens, 3).toString());
+            assertEquals(200, r.status(), r.text());
+            JsonNode choice = r.json().get("choices").get(0);
+            assertEquals("stop", choice.get("finish_reason").asText(), r.text());
+            JsonNode answer = JSON.readTree(choice.get("message").get("content").asText());
+            assertTrue(SCHEMAS.getSchema(JSON.valueToTree(schema)).validate(answer).isEmpty(), r.text());
+            assertTrue(choice.get("message").has("reasoning_content"), r.text());
+        }
+    }
+
+    @Test
+    void badFormatsAreRefusedWithTheReason() throws Exception {
+        Map<String, Object> minimum = Map.of("type", "object", "properties", Map.of("n", Map.of("type", "integer", "minimum", 0)));
+        expect400(chat(null, jsonSchema(minimum), 64, 1), "'minimum'", "response_format.json_schema.schema");
+        expect400(chat(null, Map.of("type", "xml"), 64, 1), "json_schema", "response_format.type");
+        expect400(chat(null, Map.of("type", "json_schema"), 64, 1), "json_schema must be an object", "response_format.json_schema");
+        expect400(chat(null, Map.of("type", "json_schema", "json_schema", Map.of("name", "x")), 64, 1), "schema is required",
+                "response_format.json_schema.schema");
+        expect400(chat(null, Map.of("type", "json_object", "schema", Map.of()), 64, 1), "not a field", "response_format.schema");
+        Map<String, Object> big = Map.of("type", "object", "properties", Map.of("a", Map.of("type", "array", "items",
+                Map.of("type", "string"), "minItems", 40)), "required", List.of("a"));
+        expect400(chat(null, jsonSchema(big), 64, 1), "shortest answer", "max_tokens");
+        ObjectNode withStop = chat(null, Map.of("type", "json_object"), 64, 1);
+        withStop.put("stop", "}");
+        expect400(withStop, "stop cannot be combined", "stop");
+        ObjectNode noEos = chat(null, Map.of("type", "json_object"), 64, 1);
+        noEos.put("ignore_eos", true);
+        expect400(noEos, "end-of-sequence", "response_format");
+        // text is no constraint at all
+        TestServer.Response r = s.post("v1/chat/completions", chat(null, Map.of("type", "text"), 4, 1).toString());
+        assertEquals(200, r.status(), r.text());
+    }
+
+    private static void expect400(ObjectNode body, String says, String param) throws Exception {
+        TestServer.Response r = s.post("v1/chat/completions", body.toString());
+        assertEquals(400, r.status(), r.text());
+        JsonNode error = r.json().get("error");
+        assertTrue(error.get("message").asText().contains(says), r.text());
+        assertEquals(param, error.get("param").asText(), r.text());
+        assertEquals("invalid_request_error", error.get("type").asText());
+    }
+}
