@@ -304,23 +304,12 @@ public final class JsonGrammar {
                 }
                 if (b < 0x20) return REJECT;
                 if (b < 0x80) return CONSUMED;
-                // a UTF-8 lead byte: how many continuation bytes follow, and the range of the first (no overlong
-                // forms, no surrogates, nothing above U+10FFFF)
-                int more, lo = 0x80, hi = 0xBF;
-                if (b >= 0xC2 && b <= 0xDF) more = 1;
-                else if (b >= 0xE0 && b <= 0xEF) {
-                    more = 2;
-                    if (b == 0xE0) lo = 0xA0;
-                    if (b == 0xED) hi = 0x9F;
-                } else if (b >= 0xF0 && b <= 0xF4) {
-                    more = 3;
-                    if (b == 0xF0) lo = 0x90;
-                    if (b == 0xF4) hi = 0x8F;
-                } else return REJECT;
+                int lead = utf8Lead(b);
+                if (lead < 0) return REJECT;
                 s[f + 1] = 3;
-                s[f + 2] = more;
-                s[f + 3] = lo;
-                s[f + 4] = hi;
+                s[f + 2] = lead & 0xFF;
+                s[f + 3] = (lead >> 8) & 0xFF;
+                s[f + 4] = lead >> 16;
                 return CONSUMED;
             }
             case 2 -> {
@@ -343,6 +332,26 @@ public final class JsonGrammar {
                 return CONSUMED;
             }
         }
+    }
+
+    /**
+     * A UTF-8 lead byte {@code b} (0x80 and up): how many continuation bytes follow, and the range of the first of
+     * them (no overlong forms, no surrogates, nothing above U+10FFFF), packed as {@code more | lo << 8 | hi << 16};
+     * -1 when b cannot start a character.
+     */
+    static int utf8Lead(int b) {
+        int more, lo = 0x80, hi = 0xBF;
+        if (b >= 0xC2 && b <= 0xDF) more = 1;
+        else if (b >= 0xE0 && b <= 0xEF) {
+            more = 2;
+            if (b == 0xE0) lo = 0xA0;
+            if (b == 0xED) hi = 0x9F;
+        } else if (b >= 0xF0 && b <= 0xF4) {
+            more = 3;
+            if (b == 0xF0) lo = 0x90;
+            if (b == 0xF4) hi = 0x8F;
+        } else return -1;
+        return more | lo << 8 | hi << 16;
     }
 
     /**

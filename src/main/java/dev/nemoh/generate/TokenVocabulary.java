@@ -77,6 +77,11 @@ public final class TokenVocabulary {
         return size;
     }
 
+    /** The bytes of {@code token} (do not modify), or null when it never appears in JSON. */
+    public byte[] bytes(int token) {
+        return bytes[token];
+    }
+
     private int[] lcps(int[] order) {
         int[] lcp = new int[order.length];
         for (int i = 1; i < order.length; i++) {
@@ -97,17 +102,9 @@ public final class TokenVocabulary {
                 i++;
                 continue;
             }
-            int more, lo = 0x80, hi = 0xBF;
-            if (c >= 0xC2 && c <= 0xDF) more = 1;
-            else if (c >= 0xE0 && c <= 0xEF) {
-                more = 2;
-                if (c == 0xE0) lo = 0xA0;
-                if (c == 0xED) hi = 0x9F;
-            } else if (c >= 0xF0 && c <= 0xF4) {
-                more = 3;
-                if (c == 0xF0) lo = 0x90;
-                if (c == 0xF4) hi = 0x8F;
-            } else return false;
+            int lead = JsonGrammar.utf8Lead(c);
+            if (lead < 0) return false;
+            int more = lead & 0xFF, lo = (lead >> 8) & 0xFF, hi = lead >> 16;
             if (i + more >= b.length) return false; // the character goes on in the next token
             for (int k = 1; k <= more; k++) {
                 int x = b[i + k] & 0xFF;

@@ -97,6 +97,13 @@ class StructuredOutputTest {
         }
         assertEquals("stop", finish);
         assertTrue(JSON.readTree(content.toString()).isObject(), content.toString());
+
+        // /v1/completions takes it too
+        r = s.post("v1/completions", "{\"prompt\": \"Once\", \"max_tokens\": 40, \"temperature\": 1, \"seed\": 2,"
+                + " \"response_format\": {\"type\": \"json_object\"}}");
+        assertEquals(200, r.status(), r.text());
+        assertEquals("stop", r.json().get("choices").get(0).get("finish_reason").asText(), r.text());
+        assertTrue(JSON.readTree(r.json().get("choices").get(0).get("text").asText()).isObject(), r.text());
     }
 
     /** A thinking prompt: reasoning comes first, unconstrained, and the JSON after it still closes in time. */
