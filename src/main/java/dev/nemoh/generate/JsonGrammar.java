@@ -18,7 +18,10 @@ import java.util.List;
 public final class JsonGrammar {
     /** Ints per frame: node id, phase, and three values whose meaning depends on the node kind. */
     static final int FRAME = 5;
-    /** Most values open at once (deep schemas, or nested objects and arrays in json_object mode). */
+    /**
+     * Most values open at once. {@link JsonSchema} refuses schemas that nest deeper; in json_object mode an object or
+     * array in the last place can only be empty (it has no room for a key or an item).
+     */
     static final int MAX_DEPTH = 48;
     /** Length of a matcher state. */
     public static final int STATE_INTS = 1 + FRAME * MAX_DEPTH;

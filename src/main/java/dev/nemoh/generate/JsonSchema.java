@@ -36,6 +36,7 @@ public final class JsonSchema {
             + " enum, const (and the annotations title, description, $schema, $id, $comment, default, examples)";
 
     private final JsonGrammar.Builder b = new JsonGrammar.Builder();
+    private int depth;
 
     private JsonSchema() {}
 
@@ -47,6 +48,17 @@ public final class JsonSchema {
     }
 
     private int node(Object schema, String at) {
+        if (++depth >= JsonGrammar.MAX_DEPTH) {
+            throw refuse(at, "the schema nests deeper than " + (JsonGrammar.MAX_DEPTH - 1) + " values");
+        }
+        try {
+            return compileNode(schema, at);
+        } finally {
+            depth--;
+        }
+    }
+
+    private int compileNode(Object schema, String at) {
         if (Boolean.TRUE.equals(schema)) return b.anyValue();
         if (!(schema instanceof Map<?, ?> raw)) {
             throw refuse(at, "a schema must be an object (or true), got " + describe(schema));

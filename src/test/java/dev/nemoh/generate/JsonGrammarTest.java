@@ -89,10 +89,14 @@ class JsonGrammarTest {
     @Test
     void minCloseIsTheFewestBytesToClose() throws Exception {
         SplittableRandom r = new SplittableRandom(7);
-        for (int k = 0; k < 40; k++) {
-            JsonGrammar g = JsonSchema.compile(SchemaGenerator.schema(new SplittableRandom(k)));
+        for (int k = 0; k < 44; k++) {
+            // the last walks: json_object mode, opening objects and arrays whenever it may, past the depth bound
+            boolean deep = k >= 40;
+            JsonGrammar g = deep ? JsonGrammar.anyObject() : JsonSchema.compile(SchemaGenerator.schema(new SplittableRandom(k)));
             int[] s = g.start();
-            for (int step = 0; step < 200 && !JsonGrammar.finished(s); step++) {
+            int deepest = 0;
+            for (int step = 0; step < 400 && !JsonGrammar.finished(s); step++) {
+                deepest = Math.max(deepest, s[0]);
                 int close = g.minClose(s);
                 List<Integer> ok = new ArrayList<>();
                 boolean lower = false;
@@ -109,9 +113,20 @@ class JsonGrammarTest {
                     assertTrue(g.accepting(s));
                     break;
                 }
-                assertTrue(g.advance(s, ok.get(r.nextInt(ok.size()))));
+                int pick = ok.get(r.nextInt(ok.size()));
+                if (deep) {
+                    int[] prefer = g.inStringText(s) ? new int[] {'"'} : new int[] {'{', '[', '"', ':', ','};
+                    for (int i = prefer.length - 1; i >= 0; i--) if (ok.contains(prefer[i])) pick = prefer[i];
+                }
+                assertTrue(g.advance(s, pick));
             }
+            if (deep) assertEquals(JsonGrammar.MAX_DEPTH, deepest, "the walk reached the depth bound");
         }
+        StringBuilder nested = new StringBuilder();
+        for (int i = 0; i < JsonGrammar.MAX_DEPTH; i++) nested.append("{\"items\": ");
+        nested.append("{}").append("}".repeat(JsonGrammar.MAX_DEPTH));
+        var e = assertThrows(IllegalArgumentException.class, () -> schema(nested.toString()));
+        assertTrue(e.getMessage().contains("nests deeper"), e.getMessage());
     }
 
     /** A vocabulary: the 256 single bytes and some JSON-ish multi-byte tokens, a stop token at the end. */
