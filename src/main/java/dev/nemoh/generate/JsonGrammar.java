@@ -37,7 +37,7 @@ public final class JsonGrammar {
      * first not yet passed (i up to the next required one); {@code rest[i]} is the fewest bytes the required
      * properties from i on need, a comma each.
      */
-    record Obj(byte[][] keys, int[] values, boolean[] required, int[] candidates, int[] rest, int minLen) implements Node {}
+    record Obj(byte[][] keys, int[] values, int[] candidates, int[] rest, int minLen) implements Node {}
 
     /** An object of any keys whose values follow {@code value}. */
     record FreeObj(int value, int minLen) implements Node {}

@@ -152,8 +152,9 @@ public final class JsonSchema {
                 throw refuse(at + "/required", "required property '" + required.getFirst() + "' is not in properties;"
                         + " declare it under properties");
             }
-            if (Boolean.FALSE.equals(extra)) return b.add(new JsonGrammar.Obj(new byte[0][], new int[0], new boolean[0],
-                    new int[] {0}, new int[] {0}, 2));
+            if (Boolean.FALSE.equals(extra)) {
+                return b.add(new JsonGrammar.Obj(new byte[0][], new int[0], new int[] {0}, new int[] {0}, 2)); // only {}
+            }
             int value = extra instanceof Map ? node(extra, at + "/additionalProperties") : b.anyValue();
             return b.add(new JsonGrammar.FreeObj(value, 2));
         }
@@ -192,7 +193,7 @@ public final class JsonSchema {
             candidates[i] = mask;
         }
         int minLen = 1 + (rest[0] == 0 ? 1 : rest[0]);
-        return b.add(new JsonGrammar.Obj(keys, values, isRequired, candidates, rest, minLen));
+        return b.add(new JsonGrammar.Obj(keys, values, candidates, rest, minLen));
     }
 
     private int array(Map<String, Object> s, String at) {
@@ -236,8 +237,11 @@ public final class JsonSchema {
             values.addAll(list);
         }
         List<byte[]> texts = new ArrayList<>();
-        for (Object v : values) if (types == null || types.contains(typeOf(v)) || typeOf(v).equals("integer") && types.contains("number")) {
-            texts.add(JsonGrammar.Builder.bytes(write(v)));
+        for (Object v : values) {
+            String type = typeOf(v);
+            if (types == null || types.contains(type) || type.equals("integer") && types.contains("number")) {
+                texts.add(JsonGrammar.Builder.bytes(write(v)));
+            }
         }
         if (texts.isEmpty()) throw refuse(at, "no value of enum/const has one of the types " + types);
         return b.literals(texts);

@@ -58,6 +58,7 @@ record CompletionRequest(boolean chat, int[] prompt, boolean stream, boolean inc
         Integer n = f.integer("n", 1, Integer.MAX_VALUE);
         if (n != null && n != 1) throw ApiException.invalid("n", "only n = 1 is supported (one choice per request), got " + n);
 
+        JsonGrammar grammar = responseFormat(o);
         int[] prompt;
         boolean opensThinking = false, split = false;
         TextSequence.Steering steering = null;
@@ -78,7 +79,8 @@ record CompletionRequest(boolean chat, int[] prompt, boolean stream, boolean inc
                     default -> throw ApiException.invalid("thinking_budget_mode", "thinking_budget_mode must be \"strict\" or \"newline\", got \"" + mode + "\"");
                 };
                 try {
-                    steering = ThinkingBudget.of(m.tokenizer(), budget, parsedMode, opensThinking).steering();
+                    steering = ThinkingBudget.of(m.tokenizer(), budget, parsedMode, opensThinking,
+                            grammar == null ? ThinkingBudget.DEFAULT_CLOSING_TEXT : Reasoning.CLOSE).steering();
                 } catch (IllegalArgumentException e) {
                     throw ApiException.invalid("thinking_budget", e.getMessage());
                 }
@@ -153,7 +155,6 @@ record CompletionRequest(boolean chat, int[] prompt, boolean stream, boolean inc
         }
         List<String> stops = stops(o);
         TokenMask mask = null;
-        JsonGrammar grammar = responseFormat(o);
         if (grammar != null) {
             if (!stops.isEmpty()) {
                 throw ApiException.invalid("stop", "stop cannot be combined with a JSON response_format: a stop string"

@@ -120,6 +120,17 @@ class StructuredOutputTest {
             assertTrue(SCHEMAS.getSchema(JSON.valueToTree(schema)).validate(answer).isEmpty(), r.text());
             assertTrue(choice.get("message").has("reasoning_content"), r.text());
         }
+        // a thinking budget closes the reasoning with the tag alone, and the JSON follows
+        for (String mode : new String[] {"strict", "newline"}) {
+            ObjectNode body = chat("/think", jsonSchema(schema), 60, 4);
+            body.put("thinking_budget", 3).put("thinking_budget_mode", mode);
+            TestServer.Response r = s.post("v1/chat/completions", body.toString());
+            assertEquals(200, r.status(), r.text());
+            JsonNode choice = r.json().get("choices").get(0);
+            assertEquals("stop", choice.get("finish_reason").asText(), r.text());
+            JsonNode answer = JSON.readTree(choice.get("message").get("content").asText());
+            assertTrue(SCHEMAS.getSchema(JSON.valueToTree(schema)).validate(answer).isEmpty(), r.text());
+        }
     }
 
     @Test
