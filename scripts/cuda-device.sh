@@ -15,6 +15,8 @@ jdk=/tmp/nemoh-jdk
 java=("$jdk/jdk/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss4m -XX:MaxDirectMemorySize=1t)
 cp="$kit/nemoh.jar:$kit/lib/*"
 steps=${1:-tests,bench,hf}
+# want STEP: STEP is one of the comma-separated steps (whole names: "trainmoe" does not ask for "moe")
+want() { [[ ",$steps," == *",$1,"* ]]; }
 
 # libnvrtc and libcublas may exist only inside Python wheels
 dirs=$(find /usr/local/cuda* /opt /usr/lib /usr/local/lib \( -name 'libnvrtc.so*' -o -name 'libcublas.so*' \) 2>/dev/null \
@@ -23,7 +25,7 @@ export NEMOH_CUDA_LIBS="$dirs" LD_LIBRARY_PATH="$dirs:${LD_LIBRARY_PATH:-}"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 echo "CUDA libraries: $dirs"
 
-if [[ $steps == *tests* ]]; then
+if want tests; then
   # the kit's nemoh.jar carries the native CPU library, so its kernel tests run here too; nemoh.cuda.tests=gpu: a
   # test that would fall back to the CPU emulator (TestDevice) fails instead
   "${java[@]}" -Dnemoh.require=cuda,native -Dnemoh.cuda.tests=gpu -jar "$kit"/junit-platform-console-standalone-*.jar \
@@ -53,10 +55,10 @@ bench_cuda() {
   local code=${PIPESTATUS[0]}
   [ "$code" -eq 0 ] || failures+=("bench $log: exit $code")
 }
-[[ $steps == *bench* ]] && bench_cuda /tmp/m8 bench.log --preset nemotron-h-8b
+want bench && bench_cuda /tmp/m8 bench.log --preset nemotron-h-8b
 # Nemotron 3 Nano's widths (128 experts, 6 routed + 1 shared, 16 query heads per KV head) cut to its first layers
-[[ $steps == *moe* ]] && bench_cuda /tmp/moe bench-moe.log --preset nemotron-3-nano-30b-a3b --layers ${MOE_LAYERS:-8}
-if [[ $steps == *generate* ]]; then
+want moe && bench_cuda /tmp/moe bench-moe.log --preset nemotron-3-nano-30b-a3b --layers ${MOE_LAYERS:-8}
+if want generate; then
   for device in cpu cuda auto; do
     "${java[@]}" -cp "$cp" dev.nemoh.cli.Main generate --device $device --model models/nemoh-tiny \
       --prompt "${PROMPT:-The capital of France is}" --max-tokens 16 > "$out/generate-$device.txt" 2> "$out/generate-$device.err" \
@@ -67,7 +69,7 @@ if [[ $steps == *generate* ]]; then
     && echo "generate: cuda and auto text equal to cpu" \
     || { echo "generate: TEXT DIFFERS from cpu"; failures+=("generate: TEXT DIFFERS from cpu"); }
 fi
-if [[ $steps == *serve* ]]; then
+if want serve; then
   for device in cpu cuda; do
     printf 'Hello there\n/exit\n' | "${java[@]}" -cp "$cp" dev.nemoh.cli.Main chat --device $device --model models/nemoh-tiny \
       --max-tokens 12 > "$out/chat-$device.txt" 2>&1 || failures+=("chat --device $device: exit $?")
@@ -110,24 +112,24 @@ train_cuda() {
   [ "$code" -eq 0 ] || failures+=("train-bench $log: exit $code")
 }
 # GPU fine-tuning: 8B LoRA r 16 at SEQ tokens (in_proj, out_proj, q/k/v/o, up/down), 4B full fine-tuning, MoE LoRA
-[[ $steps == *train8* ]] && train_cuda /tmp/m8 train8.log "--preset nemotron-h-8b" --seq-len ${SEQ:-4096} --batch 1 \
+want train8 && train_cuda /tmp/m8 train8.log "--preset nemotron-h-8b" --seq-len ${SEQ:-4096} --batch 1 \
   --lora-r 16 --steps ${STEPS:-3} ${PROFILE:+--profile}
-[[ $steps == *train4* ]] && train_cuda /tmp/m4 train4.log "--preset nemotron-h-4b" --seq-len ${SEQ:-4096} --batch 1 \
+want train4 && train_cuda /tmp/m4 train4.log "--preset nemotron-h-4b" --seq-len ${SEQ:-4096} --batch 1 \
   --steps ${STEPS:-3} ${PROFILE:+--profile}
-[[ $steps == *trainmoe* ]] && train_cuda /tmp/moe trainmoe.log "--preset nemotron-3-nano-30b-a3b --layers ${MOE_LAYERS:-26}" \
+want trainmoe && train_cuda /tmp/moe trainmoe.log "--preset nemotron-3-nano-30b-a3b --layers ${MOE_LAYERS:-26}" \
   --seq-len ${SEQ:-4096} --batch 1 --lora-r 16 --steps ${STEPS:-3}
 # transformers + PEFT on the same models, for the side-by-side
-[[ $steps == *peft8* ]] && PYTHONUNBUFFERED=1 python3 tools/reference/hf_train_bench.py /tmp/m8 --seq-len ${SEQ:-4096} \
+want peft8 && PYTHONUNBUFFERED=1 python3 tools/reference/hf_train_bench.py /tmp/m8 --seq-len ${SEQ:-4096} \
   --lora-r 16 2>&1 | grep -v Warning | tee "$out/peft8.log"
-[[ $steps == *peft4* ]] && PYTHONUNBUFFERED=1 python3 tools/reference/hf_train_bench.py /tmp/m4 --seq-len ${SEQ:-4096} \
+want peft4 && PYTHONUNBUFFERED=1 python3 tools/reference/hf_train_bench.py /tmp/m4 --seq-len ${SEQ:-4096} \
   2>&1 | grep -v Warning | tee "$out/peft4.log"
 # the fixture generator re-run on the committed fixture weights (transformers and PEFT on the CPU)
-if [[ $steps == *fixtures* ]]; then
+if want fixtures; then
   PYTHONUNBUFFERED=1 python3 tools/reference/make_fixtures.py --check src/test/resources/fixtures \
     --report "$out/fixtures-check.json" > "$out/fixtures-check.txt" 2>&1 || failures+=("make_fixtures --check: exit $?")
   grep -E "FAIL|MISSING|EXTRA|summary|passed|failed|version" "$out/fixtures-check.txt" | head -40
 fi
-if [[ $steps == *hf* ]]; then
+if want hf; then
   PYTHONUNBUFFERED=1 python3 "$kit/hf_bench.py" /tmp/m8 --prefill 4096 --decode 32 2>&1 | grep -v Warning | tee "$out/hf.log"
 fi
 if [ ${#failures[@]} -gt 0 ]; then

@@ -353,6 +353,13 @@ EMU_API void nemoh_emu_reset() {
     lastError.clear();
 }
 
+// Lends `bytes` of device memory from now on (0: the default 16 GiB), so that tests can run out of it; allocations
+// already made stay.
+EMU_API void nemoh_emu_set_device_memory(size_t bytes) {
+    std::lock_guard<std::recursive_mutex> guard(mutex);
+    setDeviceMemory(bytes == 0 ? 16ull << 30 : bytes);
+}
+
 // ---- initialization, device, context -----------------------------------------------------------------------------
 
 EMU_API CUresult cuInit(unsigned flags) {
@@ -419,7 +426,7 @@ EMU_API CUresult cuDeviceTotalMem_v2(size_t* bytes, int dev) {
     ENTER();
     if (dev != 0) return INVALID_DEVICE;
     if (bytes == nullptr) return INVALID_VALUE;
-    *bytes = TOTAL_MEMORY;
+    *bytes = deviceMemory();
     return SUCCESS;
 }
 
@@ -489,8 +496,8 @@ EMU_API CUresult cuMemFree_v2(CUdeviceptr ptr) {
 EMU_API CUresult cuMemGetInfo_v2(size_t* freeBytes, size_t* total) {
     ENTER_CONTEXT();
     if (freeBytes == nullptr || total == nullptr) return INVALID_VALUE;
-    *total = TOTAL_MEMORY;
-    *freeBytes = TOTAL_MEMORY - deviceBytesInUse();
+    *total = deviceMemory();
+    *freeBytes = deviceMemory() > deviceBytesInUse() ? deviceMemory() - deviceBytesInUse() : 0;
     return SUCCESS;
 }
 

@@ -67,7 +67,7 @@ void* allocate(size_t bytes, Space space) {
     if (bytes == 0) return nullptr;
     size_t page = pageSize();
     size_t data = (bytes + page - 1) / page * page;
-    if (space == Space::DEVICE && deviceInUse + data > TOTAL_MEMORY) return nullptr;
+    if (space == Space::DEVICE && deviceInUse + data > deviceMemory()) return nullptr;
     size_t length = data + page;
     void* m = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED) return nullptr;
@@ -148,5 +148,11 @@ std::string checkSlack() {
 }
 
 size_t deviceBytesInUse() { return deviceInUse; }
+
+static size_t deviceMemoryBytes = 16ull << 30;
+
+size_t deviceMemory() { return deviceMemoryBytes; }
+
+void setDeviceMemory(size_t bytes) { deviceMemoryBytes = bytes; }
 
 } // namespace emu

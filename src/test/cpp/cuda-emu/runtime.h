@@ -63,7 +63,9 @@ std::string describe(uintptr_t p);
 // Checks the slack between each allocation's end and its guard page; non-empty: which were written past their end.
 std::string checkSlack();
 size_t deviceBytesInUse();
-constexpr size_t TOTAL_MEMORY = 16ull << 30;
+// The device memory the emulator lends: 16 GiB unless nemoh_emu_set_device_memory set another size.
+size_t deviceMemory();
+void setDeviceMemory(size_t bytes);
 
 // ---- running kernels (fiber.cpp) ----------------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 package dev.nemoh.cli;
 
 import dev.nemoh.cuda.Cuda;
+import dev.nemoh.cuda.CudaException;
 import dev.nemoh.cuda.CudaTrainableModel;
 import dev.nemoh.cuda.TrainingPrecision;
 import dev.nemoh.train.LoraConfig;
@@ -57,6 +58,10 @@ final class TrainingDevice {
         if (!cuda()) return host;
         TrainingPrecision p = precision == null ? TrainingPrecision.BF16
                 : TrainingPrecision.valueOf(precision.toUpperCase(Locale.ROOT));
-        return new CudaTrainableModel(dir, host, lora, p, recomputeFrom);
+        try {
+            return new CudaTrainableModel(dir, host, lora, p, recomputeFrom);
+        } catch (CudaException e) {
+            throw e.advising(CudaTrainableModel.outOfMemoryAdvice(lora != null, recomputeFrom));
+        }
     }
 }

@@ -120,7 +120,10 @@ public final class Cublas {
     }
 
     private static void check(int rc, String what) {
-        if (rc == 3) throw new CudaException(what + " failed: cuBLAS could not allocate GPU memory (out of GPU memory)");
+        if (rc == 3) {
+            throw CudaException.outOfMemory("out of GPU memory: " + what + " could not allocate cuBLAS's workspace",
+                    "use a smaller model, context or batch");
+        }
         if (rc != 0) throw new CudaException(what + " failed: cuBLAS status " + rc);
     }
 }

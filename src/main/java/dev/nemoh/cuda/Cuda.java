@@ -187,13 +187,18 @@ public final class Cuda {
             int rc = (int) call(memAlloc, p, Math.max(bytes, 1));
             if (rc == ERROR_OUT_OF_MEMORY) {
                 long[] info = memoryInfo();
-                throw new CudaException(String.format(java.util.Locale.ROOT,
-                        "out of GPU memory: %.2f GiB asked, %.2f GiB free of %.2f GiB on %s; use a smaller model, context or batch",
-                        bytes / 1073741824.0, info[0] / 1073741824.0, info[1] / 1073741824.0, deviceName));
+                throw CudaException.outOfMemory("out of GPU memory: " + size(bytes) + " asked, " + size(info[0])
+                        + " free of " + size(info[1]) + " on " + deviceName, "use a smaller model, context or batch");
             }
             check(rc, "cuMemAlloc of " + bytes + " bytes");
             return p.get(JAVA_LONG, 0);
         }
+    }
+
+    /** A size for messages: GiB from 1 GiB on, MiB below. */
+    static String size(long bytes) {
+        return bytes >= 1L << 30 ? String.format(java.util.Locale.ROOT, "%.2f GiB", bytes / 1073741824.0)
+                : String.format(java.util.Locale.ROOT, "%.1f MiB", bytes / 1048576.0);
     }
 
     /** Allocates and zeroes. */

@@ -48,6 +48,8 @@ public final class CudaTrainableModel implements TrainableModel {
     private final List<Long> frozen = new ArrayList<>();
     /** Sequences at least this long recompute each block's forward before its backward. */
     private final int recomputeFrom;
+    /** whether adapters train (not every weight) */
+    private final boolean adapters;
 
     /**
      * The GPU model of the checkpoint in {@code dir} training the parameters of {@code host}, a CPU model of the same
@@ -61,6 +63,7 @@ public final class CudaTrainableModel implements TrainableModel {
         this.host = host;
         this.config = NemotronHConfig.load(dir);
         this.recomputeFrom = recomputeFrom;
+        this.adapters = lora != null;
         Cuda cuda = Cuda.get();
         this.t = new CudaTraining(new CudaDevice(cuda), precision);
         this.params = new CudaParameters(cuda, parameters);
@@ -208,10 +211,28 @@ public final class CudaTrainableModel implements TrainableModel {
         return "cuda " + t.precision.name().toLowerCase(java.util.Locale.ROOT) + " (" + t.cuda.deviceName + ")";
     }
 
+    /**
+     * What to lower when training does not fit in GPU memory: the tokens of a step, the length from which blocks are
+     * recomputed, and (for full fine-tuning) the trained weights.
+     */
+    public static String outOfMemoryAdvice(boolean adapters, int recomputeFrom) {
+        return "train shorter sequences (finetune --max-len, train-bench --seq-len; rows run one at a time), or lower "
+                + "--recompute-from (now " + recomputeFrom + ") so that shorter sequences keep only each block's input"
+                + (adapters ? "" : ", or train adapters (finetune --peft lora, train-bench --lora-r) instead of every weight");
+    }
+
+    private String outOfMemoryAdvice() {
+        return outOfMemoryAdvice(adapters, recomputeFrom);
+    }
+
     /** An AdamW over the device's parameter buffers. */
     @Override
     public Optimizer optimizer(double beta1, double beta2, double eps, double weightDecay) {
-        return new CudaAdamW(t, params, beta1, beta2, eps, weightDecay);
+        try {
+            return new CudaAdamW(t, params, beta1, beta2, eps, weightDecay);
+        } catch (CudaException e) {
+            throw e.advising(outOfMemoryAdvice());
+        }
     }
 
     @Override
@@ -266,7 +287,12 @@ public final class CudaTrainableModel implements TrainableModel {
         long targets = 0;
         for (int row = 0; row < ids.length; row++) {
             validate(ids[row], labels[row], row);
-            LossSum s = sequence(ids[row], labels[row], normalizer, backward);
+            LossSum s;
+            try {
+                s = sequence(ids[row], labels[row], normalizer, backward);
+            } catch (CudaException e) {
+                throw e.advising(outOfMemoryAdvice());
+            }
             sum += s.sum();
             targets += s.targets();
         }

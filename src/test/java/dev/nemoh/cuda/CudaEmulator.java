@@ -52,6 +52,22 @@ public final class CudaEmulator {
     }
 
     /** The emulator library, built if its inputs changed since the last build. */
+    /**
+     * Lends {@code bytes} of device memory from now on (0: the default), so that a test can run out of it; the emulator
+     * must be the device in use ({@link TestDevice#emulated()}).
+     */
+    static void setDeviceMemory(long bytes) {
+        var lib = java.lang.foreign.SymbolLookup.libraryLookup(Path.of(System.getProperty(NativeLibrary.EMULATOR)),
+                java.lang.foreign.Arena.global());
+        var set = java.lang.foreign.Linker.nativeLinker().downcallHandle(lib.find("nemoh_emu_set_device_memory").orElseThrow(),
+                java.lang.foreign.FunctionDescriptor.ofVoid(java.lang.foreign.ValueLayout.JAVA_LONG));
+        try {
+            set.invokeExact(bytes);
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
     public static synchronized Path library() throws Unavailable {
         if (library != null) return library;
         if (unavailable != null) throw new Unavailable(unavailable);

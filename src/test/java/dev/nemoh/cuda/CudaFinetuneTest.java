@@ -11,6 +11,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * {@code nemoh finetune --device cuda} end to end on the toy data and the bundled model: the loss curve of fp32 GPU
@@ -74,5 +75,38 @@ class CudaFinetuneTest {
         System.out.printf("cuda checkpoint %d resumed on cpu: loss within %.2g of the gpu's to step %d%n", HALF, crossError,
                 STEPS);
         assertTrue(crossError < 1e-2, "a GPU checkpoint resumed on the CPU drifts by " + crossError);
+    }
+
+    /**
+     * Training that does not fit in GPU memory stops with one line naming the size that did not fit and what to
+     * lower (on the emulator, which can lend less memory than it has; a GPU's memory cannot be shrunk for a test).
+     */
+    @Test
+    void outOfGpuMemoryNamesTheSizeAndWhatToLower() {
+        Cuda cuda = TestDevice.cuda();
+        assumeTrue(TestDevice.emulated(), "the emulator lends less memory on request; a GPU cannot");
+        long[] info = cuda.memoryInfo();
+        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream saved = System.err;
+        int code;
+        // enough for the tiny model's weights, not for the activations of 8,192 tokens
+        CudaEmulator.setDeviceMemory(info[1] - info[0] + (8L << 20));
+        System.setErr(new java.io.PrintStream(err, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            code = Main.run("train-bench", "--model", "models/nemoh-tiny", "--device", "cuda", "--seq-len", "8192",
+                    "--batch", "1", "--steps", "1", "--recompute-from", "100000");
+        } finally {
+            System.setErr(saved);
+            CudaEmulator.setDeviceMemory(0);
+        }
+        String text = err.toString(java.nio.charset.StandardCharsets.UTF_8).strip();
+        String line = text.lines().filter(l -> l.startsWith("error: ")).findFirst().orElse(text);
+        System.out.println("cuda out of memory: " + line);
+        assertEquals(2, code, text);
+        assertTrue(line.matches("error: out of GPU memory: [0-9.]+ MiB asked, [0-9.]+ MiB free of [0-9.]+ MiB on .*"), line);
+        assertTrue(line.contains("--seq-len") && line.contains("--recompute-from (now 100000)")
+                && line.contains("--peft lora"), line);
+        assertEquals(1, text.lines().filter(l -> l.startsWith("error")).count(), text);
+        assertTrue(text.lines().noneMatch(l -> l.contains("Exception") || l.startsWith("\tat ")), text);
     }
 }
