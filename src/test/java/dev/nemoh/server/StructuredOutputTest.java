@@ -59,17 +59,9 @@ class StructuredOutputTest {
         int tokens = 0;
         for (int i = 0; i < 50; i++) {
             Map<String, Object> schema = SchemaGenerator.schema(new SplittableRandom(1000 + i));
-            ObjectNode body = chat("/no_think", jsonSchema(schema), 256, i);
-            TestServer.Response r = s.post("v1/chat/completions", body.toString());
-            assertEquals(200, r.status(), r.text());
-            JsonNode choice = r.json().get("choices").get(0);
-            assertEquals("stop", choice.get("finish_reason").asText(), r.text());
-            String content = choice.get("message").get("content").asText();
-            JsonNode answer = JSON.readTree(content);
-            Set<ValidationMessage> errors = SCHEMAS.getSchema(JSON.valueToTree(schema)).validate(answer);
-            assertTrue(errors.isEmpty(), "schema " + JSON.writeValueAsString(schema) + "\nanswer " + content + "\n" + errors);
-            answers.add(content);
-            tokens += r.json().get("usage").get("completion_tokens").asInt();
+            JsonNode r = validAnswer(chat("/no_think", jsonSchema(schema), 256, i), schema);
+            answers.add(r.get("choices").get(0).get("message").get("content").asText());
+            tokens += r.get("usage").get("completion_tokens").asInt();
         }
         assertTrue(answers.size() >= 45, "sampled answers vary: " + answers.size() + " distinct");
         assertTrue(tokens > 50 * 20, "answers are more than the shortest JSON: " + tokens + " tokens in all");
@@ -112,25 +104,27 @@ class StructuredOutputTest {
         Map<String, Object> schema = Map.of("type", "object", "properties", Map.of("answer", Map.of("type", "string")),
                 "required", List.of("answer"));
         for (int maxTokens : new int[] {15, 30, 120}) {
-            TestServer.Response r = s.post("v1/chat/completions", chat("/think", jsonSchema(schema), maxTokens, 3).toString());
-            assertEquals(200, r.status(), r.text());
-            JsonNode choice = r.json().get("choices").get(0);
-            assertEquals("stop", choice.get("finish_reason").asText(), r.text());
-            JsonNode answer = JSON.readTree(choice.get("message").get("content").asText());
-            assertTrue(SCHEMAS.getSchema(JSON.valueToTree(schema)).validate(answer).isEmpty(), r.text());
-            assertTrue(choice.get("message").has("reasoning_content"), r.text());
+            JsonNode r = validAnswer(chat("/think", jsonSchema(schema), maxTokens, 3), schema);
+            assertTrue(r.get("choices").get(0).get("message").has("reasoning_content"), r.toString());
         }
         // a thinking budget closes the reasoning with the tag alone, and the JSON follows
         for (String mode : new String[] {"strict", "newline"}) {
             ObjectNode body = chat("/think", jsonSchema(schema), 60, 4);
             body.put("thinking_budget", 3).put("thinking_budget_mode", mode);
-            TestServer.Response r = s.post("v1/chat/completions", body.toString());
-            assertEquals(200, r.status(), r.text());
-            JsonNode choice = r.json().get("choices").get(0);
-            assertEquals("stop", choice.get("finish_reason").asText(), r.text());
-            JsonNode answer = JSON.readTree(choice.get("message").get("content").asText());
-            assertTrue(SCHEMAS.getSchema(JSON.valueToTree(schema)).validate(answer).isEmpty(), r.text());
+            validAnswer(body, schema);
         }
+    }
+
+    /** Posts a chat completion and checks that it finished with stop and that its content validates; returns the body. */
+    private static JsonNode validAnswer(ObjectNode body, Object schema) throws Exception {
+        TestServer.Response r = s.post("v1/chat/completions", body.toString());
+        assertEquals(200, r.status(), r.text());
+        JsonNode choice = r.json().get("choices").get(0);
+        assertEquals("stop", choice.get("finish_reason").asText(), r.text());
+        String content = choice.get("message").get("content").asText();
+        Set<ValidationMessage> errors = SCHEMAS.getSchema(JSON.valueToTree(schema)).validate(JSON.readTree(content));
+        assertTrue(errors.isEmpty(), "schema " + JSON.writeValueAsString(schema) + "\nanswer " + content + "\n" + errors);
+        return r.json();
     }
 
     @Test
