@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the lent GPU machine (the device tool) from a checkout root, out of the kit that scripts/cuda-kit.sh packs:
 # the cuda backend's JUnit tests on the fixtures, then the Nemotron-H 8B-shape benchmark with transformers side by
-# side, and greedy generation on cpu, cuda and auto compared. Usage: bash KIT/cuda-device.sh [tests,bench,moe,hf,generate,serve,train8,train4,trainmoe,peft8,peft4,fixtures] (PROFILE=1: bench also times every kernel). Logs go to $OUT.
+# side, and greedy generation on cpu, cuda and auto compared. Usage: bash KIT/cuda-device.sh [tests,bench,moe,hf,generate,serve,train8,train4,trainmoe,peft8,peft4,fixtures,megatron,pretrain] (PROFILE=1: bench also times every kernel). Logs go to $OUT.
 # The tests run with -Dnemoh.require=cuda,native, so a missing GPU or native library fails them instead of skipping.
 # Exits non-zero, with a summary at the end, when a test fails or is skipped, when cuda text or answers differ from
 # cpu, or when a nemoh command fails.
@@ -128,6 +128,47 @@ if want fixtures; then
   PYTHONUNBUFFERED=1 python3 tools/reference/make_fixtures.py --check src/test/resources/fixtures \
     --report "$out/fixtures-check.json" > "$out/fixtures-check.txt" 2>&1 || failures+=("make_fixtures --check: exit $?")
   grep -E "FAIL|MISSING|EXTRA|summary|passed|failed|version" "$out/fixtures-check.txt" | head -40
+fi
+# pretraining data: this checkout's prose as JSONL, preprocessed with the tiny model's tokenizer
+pretrain_data() {
+  [ -f /tmp/pt/corpus_text_document.idx ] && return
+  mkdir -p /tmp/pt
+  python3 - <<'PY'
+import json, re
+paras = [p.strip() for f in ("README.md", "docs/PERFORMANCE.md") for p in re.split(r"\n\s*\n", open(f).read()) if len(p.strip()) > 40]
+with open("/tmp/pt/corpus.jsonl", "w") as out:
+    for p in paras: out.write(json.dumps({"text": p}) + "\n")
+PY
+  "${java[@]}" -cp "$cp" dev.nemoh.cli.Main preprocess --input /tmp/pt/corpus.jsonl --tokenizer models/nemoh-tiny \
+    --output-prefix /tmp/pt/corpus --append-eod || failures+=("preprocess: exit $?")
+}
+# Megatron-LM's own indexed_dataset.py (MEGATRON: a folder holding it, object_storage_utils.py and msc_utils.py) reads
+# nemoh's dataset, and its builder writes the same bytes
+if want megatron; then
+  pretrain_data
+  PYTHONUNBUFFERED=1 python3 tools/reference/megatron_indexed_check.py "${MEGATRON:-.megatron}" /tmp/pt/corpus.jsonl \
+    models/nemoh-tiny /tmp/pt/corpus_text_document --append-eod 2>&1 | tee "$out/megatron.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || failures+=("megatron_indexed_check: differences (see $out/megatron.log)")
+fi
+# pretraining on cpu and on cuda (bf16) from the same random weights and data: the first 10 steps' losses within 2%
+if want pretrain; then
+  pretrain_data
+  for device in cpu cuda; do
+    rm -rf /tmp/pt/run-$device
+    "${java[@]}" -cp "$cp" dev.nemoh.cli.Main pretrain --config models/nemoh-tiny/config.json --tokenizer models/nemoh-tiny \
+      --data /tmp/pt/corpus_text_document --split 95,5 --seq-len 256 --micro-batch 2 --global-batch 4 --steps 10 \
+      --lr 3e-3 --warmup 2 --eval-samples 4 --device $device --out /tmp/pt/run-$device > "$out/pretrain-$device.log" 2>&1 \
+      || failures+=("pretrain --device $device: exit $?")
+    cp /tmp/pt/run-$device/loss.csv "$out/pretrain-$device.csv" 2>/dev/null
+  done
+  python3 - "$out" <<'PY' || failures+=("pretrain: cuda losses off the cpu's by more than 2%")
+import csv, sys
+rows = {d: list(csv.DictReader(open(f"{sys.argv[1]}/pretrain-{d}.csv"))) for d in ("cpu", "cuda")}
+worst = max(abs(float(g["train_loss"]) - float(c["train_loss"])) / float(c["train_loss"]) for c, g in zip(rows["cpu"], rows["cuda"]))
+print(f"pretrain 10 steps, cuda bf16 against cpu: loss per step within {worst:.2e} relative "
+      f"(cpu {rows['cpu'][0]['train_loss'][:6]} -> {rows['cpu'][-1]['train_loss'][:6]})")
+sys.exit(0 if worst < 0.02 and len(rows["cpu"]) == 10 == len(rows["cuda"]) else 1)
+PY
 fi
 if want hf; then
   PYTHONUNBUFFERED=1 python3 "$kit/hf_bench.py" /tmp/m8 --prefill 4096 --decode 32 2>&1 | grep -v Warning | tee "$out/hf.log"

@@ -5,6 +5,7 @@ import dev.nemoh.tokenizer.Tokenizer;
 import dev.nemoh.train.FullFineTune;
 import dev.nemoh.train.LoraConfig;
 import dev.nemoh.train.LoraModel;
+import dev.nemoh.train.LossCurve;
 import dev.nemoh.train.LrSchedule;
 import dev.nemoh.train.TrainableModel;
 import dev.nemoh.train.Trainer;
@@ -122,6 +123,10 @@ final class FinetuneCommand implements Callable<Integer> {
     @Mixin
     TrainingDevice device;
 
+    @Option(names = "--exit-after-minutes", defaultValue = "0", paramLabel = "M",
+            description = "Stop with a checkpoint after the step that ends past M minutes; the same command resumes. Default: never.")
+    double exitAfterMinutes;
+
     @Option(names = "--merge", negatable = true, description = "Also write the adapter merged into the base model to OUT/merged (a model 'generate' loads).")
     boolean merge;
 
@@ -201,7 +206,9 @@ final class FinetuneCommand implements Callable<Integer> {
                 trainable.device(), trainable.parameters().stream().mapToLong(p -> p.numel()).sum(),
                 (System.nanoTime() - t0) / 1e9);
         boolean terminal = System.console() != null && System.console().isTerminal();
-        new Trainer(trainable, plan, evalRows, settings, out, log, terminal).train(from);
+        LossCurve curve = new Trainer(trainable, plan, evalRows, settings, out, log, terminal)
+                .exitAfterMinutes(exitAfterMinutes).train(from);
+        if (curve.rows().getLast().step() < total) return 0; // stopped for time, with a checkpoint to resume from
 
         if (full) {
             whole.export(out.resolve("model"));

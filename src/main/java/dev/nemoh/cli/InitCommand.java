@@ -24,6 +24,16 @@ final class InitCommand implements Runnable {
 
         @Option(names = "--config", required = true, paramLabel = "FILE", description = "Take the shape from a config.json.")
         Path config;
+
+        /** The preset's or the file's config, cut to its first {@code layers} layers when that is not null. */
+        NemotronHConfig config(Integer layers) {
+            NemotronHConfig c = preset != null ? Presets.get(preset) : NemotronHConfig.load(config);
+            if (layers == null) return c;
+            if (layers < 1 || layers > c.numLayers()) {
+                throw new IllegalArgumentException("--layers must be between 1 and " + c.numLayers() + " for this shape");
+            }
+            return c.toBuilder().pattern(c.pattern().substring(0, layers)).build();
+        }
     }
 
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Directory to create.")
@@ -40,13 +50,7 @@ final class InitCommand implements Runnable {
 
     @Override
     public void run() {
-        NemotronHConfig c = shape.preset != null ? Presets.get(shape.preset) : NemotronHConfig.load(shape.config);
-        if (layers != null) {
-            if (layers < 1 || layers > c.numLayers()) {
-                throw new IllegalArgumentException("--layers must be between 1 and " + c.numLayers() + " for this shape");
-            }
-            c = c.toBuilder().pattern(c.pattern().substring(0, layers)).build();
-        }
+        NemotronHConfig c = shape.config(layers);
         if (Files.exists(out.resolve("model.safetensors")) && !force) {
             throw new IllegalArgumentException(out + " already holds a model; pass --force to overwrite it");
         }

@@ -13,7 +13,7 @@ import picocli.CommandLine.Command;
 @Command(name = "nemoh", mixinStandardHelpOptions = true, version = "nemoh 0.1.0",
         description = "Runs NVIDIA Nemotron-H hybrid Mamba-2/Transformer models on the JVM.",
         subcommands = {InfoCommand.class, ForwardCommand.class, GenerateCommand.class, ChatCommand.class, InitCommand.class,
-                BenchCommand.class, ServeCommand.class, BenchServeCommand.class, FinetuneCommand.class, TrainBenchCommand.class, ExportGgufCommand.class,
+                BenchCommand.class, ServeCommand.class, BenchServeCommand.class, FinetuneCommand.class, TrainBenchCommand.class, ExportGgufCommand.class, PreprocessCommand.class, PretrainCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main {
     public static void main(String[] args) {

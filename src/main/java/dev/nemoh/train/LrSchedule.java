@@ -7,9 +7,10 @@ import java.util.Locale;
  * at {@code totalSteps}. The multipliers are those of transformers' {@code get_constant_schedule_with_warmup},
  * {@code get_linear_schedule_with_warmup} and {@code get_cosine_schedule_with_warmup} (half a cycle), and step k
  * (counted from 0) trains with {@code peak * multiplier(k)} as the HF Trainer does — so with warmup the first step's
- * rate is 0.
+ * rate is 0. With a {@code minimum} (Megatron's {@code --min-lr}) the decay after warmup runs from peak to it instead
+ * of to 0: {@code minimum + (peak - minimum) * multiplier(k)}.
  */
-public record LrSchedule(Kind kind, double peak, int warmupSteps, int totalSteps) {
+public record LrSchedule(Kind kind, double peak, int warmupSteps, int totalSteps, double minimum) {
     public enum Kind {
         CONSTANT, LINEAR, COSINE;
 
@@ -29,13 +30,22 @@ public record LrSchedule(Kind kind, double peak, int warmupSteps, int totalSteps
 
     public LrSchedule {
         if (!(peak > 0)) throw new IllegalArgumentException("learning rate must be positive, got " + peak);
+        if (!(minimum >= 0 && minimum <= peak)) {
+            throw new IllegalArgumentException("the minimum learning rate must be in [0, " + peak + "], got " + minimum);
+        }
         if (warmupSteps < 0) throw new IllegalArgumentException("warmup steps must be >= 0, got " + warmupSteps);
         if (totalSteps < 1) throw new IllegalArgumentException("training needs at least one step, got " + totalSteps);
     }
 
+    /** A schedule that decays to 0. */
+    public LrSchedule(Kind kind, double peak, int warmupSteps, int totalSteps) {
+        this(kind, peak, warmupSteps, totalSteps, 0);
+    }
+
     /** The learning rate of step {@code step} (0-based). */
     public double lr(int step) {
-        return peak * multiplier(step);
+        if (step < warmupSteps || minimum == 0) return peak * multiplier(step);
+        return minimum + (peak - minimum) * multiplier(step);
     }
 
     private double multiplier(int step) {

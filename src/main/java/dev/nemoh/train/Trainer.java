@@ -1,5 +1,6 @@
 package dev.nemoh.train;
 
+import dev.nemoh.train.data.BatchPlan;
 import dev.nemoh.train.data.MicroBatch;
 import dev.nemoh.train.data.SftExample;
 import dev.nemoh.train.data.StepPlan;
@@ -46,7 +47,7 @@ public final class Trainer {
     }
 
     private final TrainableModel model;
-    private final StepPlan plan;
+    private final BatchPlan plan;
     private final List<SftExample> evalRows;
     private final Settings settings;
     private final Path outDir;
@@ -54,8 +55,10 @@ public final class Trainer {
     private final boolean terminal;
     /** Why the chart could not be drawn, once that happened: the run does not try again. */
     private String plotFailure;
+    /** Stop (with a checkpoint) after the first step that ends past this many seconds of the run; 0: never. */
+    private double exitAfterSeconds;
 
-    public Trainer(TrainableModel model, StepPlan plan, List<SftExample> evalRows, Settings settings, Path outDir,
+    public Trainer(TrainableModel model, BatchPlan plan, List<SftExample> evalRows, Settings settings, Path outDir,
                    PrintStream log, boolean terminal) {
         this.model = model;
         this.plan = plan;
@@ -66,7 +69,20 @@ public final class Trainer {
         this.terminal = terminal;
     }
 
-    /** Trains to the schedule's last step, from scratch or from the checkpoint {@code resumeFrom} (may be null). */
+    /**
+     * Stops the run after the first step that ends past {@code minutes} of training, with a checkpoint of that step,
+     * as Megatron's {@code --exit-duration-in-mins} does: the same command again resumes there. 0 never stops early.
+     */
+    public Trainer exitAfterMinutes(double minutes) {
+        if (!(minutes >= 0)) throw new IllegalArgumentException("--exit-after-minutes must be >= 0, got " + minutes);
+        this.exitAfterSeconds = minutes * 60;
+        return this;
+    }
+
+    /**
+     * Trains to the schedule's last step, from scratch or from the checkpoint {@code resumeFrom} (may be null); with
+     * {@link #exitAfterMinutes} the curve may end earlier, at a step that has its checkpoint.
+     */
     public LossCurve train(Path resumeFrom) {
         List<Parameter> params = model.parameters();
         Optimizer optimizer = model.optimizer(BETA1, BETA2, EPS, settings.weightDecay());
@@ -81,6 +97,7 @@ public final class Trainer {
             log.println("resumed from " + resumeFrom + " at step " + first + " of " + total);
         }
         TrainingProgress progress = new TrainingProgress(log, terminal, first, total);
+        long start = System.nanoTime();
         for (int step = first; step < total; step++) {
             LossCurve.Row row = step(step, optimizer);
             curve.add(row);
@@ -88,11 +105,18 @@ public final class Trainer {
             if (!Double.isNaN(row.evalLoss())) {
                 progress.note(String.format(Locale.ROOT, "step %d: eval loss %.4f", row.step(), row.evalLoss()));
             }
-            if (settings.saveEvery() > 0 && row.step() % settings.saveEvery() == 0 && row.step() < total) {
+            boolean timeUp = exitAfterSeconds > 0 && row.step() < total && (System.nanoTime() - start) / 1e9 >= exitAfterSeconds;
+            if (timeUp || settings.saveEvery() > 0 && row.step() % settings.saveEvery() == 0 && row.step() < total) {
                 model.pullParameters();
                 Path dir = TrainingCheckpoint.save(outDir, row.step(), params, optimizer, curve, fingerprint());
                 writeCurve(curve);
                 progress.note("saved " + dir);
+            }
+            if (timeUp) {
+                progress.note(String.format(Locale.ROOT, "stopped after step %d of %d: %.1f minutes (--exit-after-minutes);"
+                        + " the same command resumes from %s", row.step(), total, exitAfterSeconds / 60,
+                        outDir.resolve("checkpoint-" + row.step())));
+                return curve;
             }
         }
         model.pullParameters();
@@ -170,6 +194,7 @@ public final class Trainer {
         run.put("precision", "float32"); // master weights, gradients and AdamW moments
         run.put("lr", s.peak());
         run.put("schedule", s.kind().toString());
+        if (s.minimum() > 0) run.put("min_lr", s.minimum());
         run.put("warmup", s.warmupSteps());
         run.put("steps", s.totalSteps());
         run.put("weight_decay", settings.weightDecay());

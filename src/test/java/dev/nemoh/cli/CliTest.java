@@ -355,6 +355,28 @@ class CliTest {
         assertTrue(last.startsWith("error: --max-cache-memory " + mib + " MiB does not fit in the Java heap"), last);
     }
 
+    @Test
+    void preprocessWritesMegatronsDatasetAndNamesBadInput(@TempDir Path tmp) throws Exception {
+        Path in = tmp.resolve("docs.jsonl");
+        Files.write(in, java.util.List.of("{\"text\": \"Hello world\"}", "{\"text\": \"Bye\"}"));
+        Run ok = run("preprocess", "--input", in.toString(), "--tokenizer", "models/nemoh-tiny", "--output-prefix",
+                tmp.resolve("corpus").toString(), "--append-eod");
+        assertEquals(0, ok.code(), ok.err());
+        assertTrue(ok.out().contains("2 documents (0 empty)"), ok.out());
+        assertTrue(ok.out().contains("data path: " + tmp.resolve("corpus_text_document")), ok.out());
+        assertTrue(Files.isRegularFile(tmp.resolve("corpus_text_document.bin")));
+        assertTrue(Files.isRegularFile(tmp.resolve("corpus_text_document.idx")));
+
+        Files.write(in, java.util.List.of("{\"text\": \"Hello world\"}", "not json"));
+        Run bad = run("preprocess", "--input", in.toString(), "--tokenizer", "models/nemoh-tiny", "--output-prefix",
+                tmp.resolve("bad").toString());
+        assertEquals(2, bad.code(), bad.err());
+        String last = bad.err().strip().lines().reduce((a, b) -> b).orElseThrow();
+        assertTrue(last.startsWith("error: " + in + ":2: not valid JSON"), last);
+        assertOneLineError(run("preprocess", "--input", in.toString(), "--tokenizer", tmp.resolve("none").toString(),
+                "--output-prefix", tmp.resolve("x").toString()), "does not exist");
+    }
+
     /** Exit code 2 and one line on stderr, which names the problem ({@code expected}, all of them). */
     static void assertOneLineError(Run r, String... expected) {
         assertEquals(2, r.code(), r.out() + r.err());

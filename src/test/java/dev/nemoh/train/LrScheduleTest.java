@@ -54,4 +54,18 @@ class LrScheduleTest {
         assertThrows(IllegalArgumentException.class, () -> new LrSchedule(LrSchedule.Kind.LINEAR, 0, 0, 10));
         assertThrows(IllegalArgumentException.class, () -> new LrSchedule(LrSchedule.Kind.LINEAR, 1, 0, 0));
     }
+
+    @Test
+    void aMinimumEndsTheDecayAboveZero() {
+        LrSchedule s = new LrSchedule(LrSchedule.Kind.COSINE, 1e-3, 2, 12, 1e-4);
+        assertEquals(0.0, s.lr(0));                 // warmup from 0 as without a minimum
+        assertEquals(5e-4, s.lr(1), 1e-18);
+        assertEquals(1e-3, s.lr(2), 1e-18);         // the peak after warmup
+        assertEquals(5.5e-4, s.lr(7), 1e-15);       // half way: minimum + (peak - minimum) / 2
+        assertEquals(1e-4, s.lr(12), 1e-18);        // ends at the minimum
+        assertEquals(1e-4, new LrSchedule(LrSchedule.Kind.LINEAR, 1e-3, 0, 10, 1e-4).lr(10), 1e-18);
+        assertEquals(1e-3, new LrSchedule(LrSchedule.Kind.CONSTANT, 1e-3, 0, 10, 1e-4).lr(9), 1e-18);
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> new LrSchedule(LrSchedule.Kind.COSINE, 1e-4, 0, 10, 1e-3));
+    }
 }

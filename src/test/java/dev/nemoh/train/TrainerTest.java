@@ -99,6 +99,27 @@ class TrainerTest {
     }
 
     @Test
+    void aRunOutOfTimeStopsWithACheckpointAndTheSameCommandFinishesIt(@TempDir Path tmp) throws IOException {
+        LrSchedule schedule = new LrSchedule(LrSchedule.Kind.COSINE, 0.4, 3, 12);
+        Path whole = Files.createDirectory(tmp.resolve("whole")), timed = Files.createDirectory(tmp.resolve("timed"));
+        BigramModel reference = new BigramModel(V, 0.1);
+        trainer(reference, 2, 2, schedule, 0, whole).train(null);
+
+        // a limit every step passes: each call trains one step and leaves its checkpoint
+        for (int call = 1; call <= 3; call++) {
+            LossCurve c = trainer(new BigramModel(V, 0.1), 2, 2, schedule, 0, timed).exitAfterMinutes(1e-9)
+                    .train(TrainingCheckpoint.latest(timed).orElse(null));
+            assertEquals(call, c.rows().getLast().step());
+            assertEquals("checkpoint-" + call, TrainingCheckpoint.latest(timed).orElseThrow().getFileName().toString());
+        }
+        BigramModel finished = new BigramModel(V, 0.1);
+        trainer(finished, 2, 2, schedule, 0, timed).train(TrainingCheckpoint.latest(timed).orElseThrow());
+        assertEquals(withoutRate(whole.resolve("loss.csv")), withoutRate(timed.resolve("loss.csv")));
+        assertArrayEquals(reference.parameters().getFirst().value, finished.parameters().getFirst().value);
+        assertThrows(IllegalArgumentException.class, () -> trainer(finished, 2, 2, schedule, 0, timed).exitAfterMinutes(-1));
+    }
+
+    @Test
     void resumingWithOtherSettingsIsRefused(@TempDir Path out) {
         trainer(new BigramModel(V, 0), 2, 2, new LrSchedule(LrSchedule.Kind.LINEAR, 0.4, 0, 4), 2, out).train(null);
         Path cp = TrainingCheckpoint.latest(out).orElseThrow();

@@ -11,7 +11,7 @@ import java.util.Random;
  * step of an epoch may get fewer). The plan is a pure function of the seed and the step number, so resuming at step
  * k needs no saved data-loader state.
  */
-public final class StepPlan {
+public final class StepPlan implements BatchPlan {
     private final List<SftExample> rows;
     private final int batchSize;
     private final int gradAccum;
@@ -27,29 +27,33 @@ public final class StepPlan {
         this.seed = seed;
     }
 
+    @Override
     public int stepsPerEpoch() {
         int perStep = batchSize * gradAccum;
         return (rows.size() + perStep - 1) / perStep;
     }
 
-    /** The rows' content, for checkpoints to check a resume against. */
+    @Override
     public String rowsFingerprint() {
         return SftExample.fingerprint(rows);
     }
 
+    @Override
     public int batchSize() {
         return batchSize;
     }
 
+    @Override
     public int gradAccum() {
         return gradAccum;
     }
 
-    public int rows() {
+    @Override
+    public long rows() {
         return rows.size();
     }
 
-    /** The micro-batches of optimizer step {@code step} (0-based, counted over all epochs). */
+    @Override
     public List<MicroBatch> step(int step) {
         int epoch = step / stepsPerEpoch();
         List<Integer> order = new ArrayList<>(rows.size());
