@@ -16,7 +16,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 @Command(name = "bench-serve", mixinStandardHelpOptions = true,
-        description = "Starts the server in-process and streams greedy completions to N concurrent clients over loopback HTTP, once with continuous batching (max batch N) and once one at a time (max batch 1); prints aggregate tok/s of each.")
+        description = "Starts the server in-process and streams greedy completions to N concurrent clients over loopback HTTP, once with continuous batching (max batch N) and once one at a time (max batch 1); prints aggregate tok/s of each. With --chat-history: times a chat's second turn to its first token, without and with the prefix cache.")
 final class BenchServeCommand implements Runnable {
     @Mixin
     ModelOption model;
@@ -26,6 +26,13 @@ final class BenchServeCommand implements Runnable {
 
     @Option(names = "--max-tokens", defaultValue = "64", paramLabel = "N", description = "Tokens each client generates (default ${DEFAULT-VALUE}; eos is ignored).")
     int maxTokens;
+
+    @Mixin
+    PrefixCacheOptions prefixCache;
+
+    @Option(names = "--chat-history", paramLabel = "TOKENS",
+            description = "Instead of the batching run: a chat with about TOKENS tokens of history, served once without and once with the prefix cache (--prefix-cache-mib); prints each turn's time to first token (TTFT) and the ratio of the second turn's.")
+    Integer chatHistory;
 
     record Run(double seconds, long tokens, List<String> texts) {
         double tokensPerSecond() {
@@ -37,9 +44,14 @@ final class BenchServeCommand implements Runnable {
     public void run() {
         if (clients < 1) throw new IllegalArgumentException("--clients must be >= 1, got " + clients);
         if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be >= 1, got " + maxTokens);
+        long prefixCacheBytes = prefixCache.bytes(model);
         try (TextModel tm = TextModel.open(model)) {
             String id = model.resolve().toAbsolutePath().normalize().getFileName().toString();
             ServedModel served = ServedModel.of(id, tm.model(), tm.tokenizer(), tm.stopTokens());
+            if (chatHistory != null) {
+                new ChatTurnBench(served, chatHistory, maxTokens, prefixCacheBytes, prefixCache.interval()).run();
+                return;
+            }
             drive(served, clients, Math.min(8, maxTokens)); // warm-up: JIT and page cache
             Run batched = drive(served, clients, maxTokens);
             Run single = drive(served, 1, maxTokens);
@@ -69,7 +81,8 @@ final class BenchServeCommand implements Runnable {
      * are short ("Client 7:"), so that the time goes to decoding, which batching speeds up, more than to prefill.
      */
     private Run drive(ServedModel served, int maxBatch, int tokens) throws Exception {
-        OpenAiServer.Options options = new OpenAiServer.Options("127.0.0.1", 0, maxBatch, clients, tokens, 0, 1 << 20);
+        OpenAiServer.Options options = new OpenAiServer.Options("127.0.0.1", 0, maxBatch, clients, tokens, 0, 1 << 20)
+                .withPrefixCache(prefixCache.bytes(model), prefixCache.interval());
         try (OpenAiServer server = OpenAiServer.start(served, options);
              ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
             CompletionClient client = new CompletionClient(URI.create("http://127.0.0.1:" + server.port() + "/"));

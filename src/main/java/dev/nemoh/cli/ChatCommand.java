@@ -6,6 +6,8 @@ import dev.nemoh.chat.ThinkingBudget;
 import dev.nemoh.generate.SamplingParams;
 import dev.nemoh.generate.TextGenerator;
 import dev.nemoh.generate.TextSequence;
+import dev.nemoh.model.NemotronHModel;
+import dev.nemoh.model.PrefixCache;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -29,6 +31,9 @@ final class ChatCommand implements Runnable {
     @Mixin
     SamplingOptions sampling;
 
+    @Mixin
+    PrefixCacheOptions prefixCache;
+
     @Option(names = "--system", paramLabel = "TEXT", description = "System prompt.")
     String system = "";
 
@@ -45,9 +50,13 @@ final class ChatCommand implements Runnable {
     @Override
     public void run() {
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        prefixCache.bytes(model); // refuses a bad value or a GPU device before the model loads
         try (TextModel tm = TextModel.open(model)) {
             ChatTemplate template = ChatTemplate.of(tm.tokenizer());
-            TextGenerator generator = new TextGenerator(tm.model(), tm.tokenizer());
+            // each turn re-renders the whole conversation (the template drops reasoning from the history), and resumes
+            // from the longest prefix of it that an earlier turn prefilled
+            PrefixCache cache = tm.model() instanceof NemotronHModel cpu ? prefixCache.open(model, cpu) : null;
+            TextGenerator generator = new TextGenerator(tm.model(), tm.tokenizer(), cache);
             SamplingParams params = sampling.params(tm.stopTokens());
             List<Map<String, Object>> history = new ArrayList<>();
             BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
@@ -83,8 +92,10 @@ final class ChatCommand implements Runnable {
                 if (!parts.reasoning().isEmpty()) {
                     out.printf(Locale.ROOT, "[reasoning: %d chars] [answer]: %s%n", parts.reasoning().length(), parts.answer());
                 }
-                System.err.printf(Locale.ROOT, "(%d tokens, %.1f tok/s, %s)%n", r.completionTokens(),
-                        r.completionTokens() / Math.max(1e-9, (System.nanoTime() - t0) / 1e9), r.finish().openAiName());
+                System.err.printf(Locale.ROOT, "(%d tokens, %.1f tok/s, %s%s)%n", r.completionTokens(),
+                        r.completionTokens() / Math.max(1e-9, (System.nanoTime() - t0) / 1e9), r.finish().openAiName(),
+                        cache == null ? "" : String.format(Locale.ROOT, "; %d of %d prompt tokens from the prefix cache",
+                                r.cachedPromptTokens(), r.promptTokens()));
                 history.add(Map.of("role", "assistant", "content", parts.answer()));
             }
         } catch (IOException e) {

@@ -14,6 +14,7 @@ import picocli.CommandLine.Command;
         description = "Runs NVIDIA Nemotron-H hybrid Mamba-2/Transformer models on the JVM.",
         subcommands = {InfoCommand.class, ForwardCommand.class, GenerateCommand.class, ChatCommand.class, InitCommand.class,
                 BenchCommand.class, ServeCommand.class, BenchServeCommand.class, FinetuneCommand.class, TrainBenchCommand.class, ExportGgufCommand.class, PreprocessCommand.class, PretrainCommand.class,
+                TrainTokenizerCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main {
     public static void main(String[] args) {

@@ -31,7 +31,7 @@ final class ServeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        OpenAiServer.Options options = server.options(host, port, System.getenv());
+        OpenAiServer.Options options = server.options(host, port, System.getenv(), model);
         TextModel tm = TextModel.open(model);
         String id = name != null ? name : model.resolve().toAbsolutePath().normalize().getFileName().toString();
         OpenAiServer s;
@@ -47,8 +47,10 @@ final class ServeCommand implements Callable<Integer> {
         }
         for (String warning : warnings(host, options.apiKey() != null, options.tls() != null)) System.err.println(warning);
         System.err.printf("serving %s on " + (options.tls() != null ? "https" : "http") + "://%s:%d/v1 (max batch %d, queue %d, max tokens %d, cache memory %d MiB,"
-                        + " request timeout %d s); Ctrl-C stops%n", id, host, s.port(), server.maxBatch, server.maxQueue,
-                server.maxTokens, s.maxCacheBytes() >> 20, options.requestTimeout().toSeconds());
+                        + " prefix cache %s, request timeout %d s); Ctrl-C stops%n", id, host, s.port(), server.maxBatch, server.maxQueue,
+                server.maxTokens, s.maxCacheBytes() >> 20, options.prefixCacheBytes() == 0 ? "off"
+                        : (options.prefixCacheBytes() >> 20) + " MiB every " + options.prefixCacheInterval() + " tokens",
+                options.requestTimeout().toSeconds());
         return awaitStop(s, tm, System.err);
     }
 

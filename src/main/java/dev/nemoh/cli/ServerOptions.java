@@ -2,6 +2,7 @@ package dev.nemoh.cli;
 
 import dev.nemoh.server.OpenAiServer;
 import dev.nemoh.server.PemTls;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** The server's bounds, deadline, keys and TLS files: {@code serve}'s options beside the model and the address. */
@@ -18,6 +19,9 @@ final class ServerOptions {
     @Option(names = "--max-cache-memory", paramLabel = "MIB",
             description = "Cache memory (Mamba states + KV) the running sequences may reserve together, each at prompt + max_tokens, in MiB. On the CPU it must fit in the Java heap left after loading the model (raise it with JAVA_OPTS=-Xmx...). Default: 4096, or 3/4 of that free heap if less.")
     Long maxCacheMib;
+
+    @Mixin
+    PrefixCacheOptions prefixCache;
 
     @Option(names = "--max-body-bytes", defaultValue = "1048576", paramLabel = "N", description = "Largest request body; more gets 413 (default ${DEFAULT-VALUE}).")
     int maxBodyBytes;
@@ -40,7 +44,7 @@ final class ServerOptions {
     java.nio.file.Path sslKeyFile;
 
     /** The options, checked (and the TLS files read) before the model is loaded; the key may come from NEMOH_API_KEY. */
-    OpenAiServer.Options options(String host, int port, java.util.Map<String, String> env) {
+    OpenAiServer.Options options(String host, int port, java.util.Map<String, String> env, ModelOption model) {
         if (requestTimeoutSeconds < 1 || requestTimeoutSeconds > 31_536_000) {
             throw new IllegalArgumentException("--request-timeout must be between 1 and 31536000 seconds, got " + requestTimeoutSeconds);
         }
@@ -54,7 +58,8 @@ final class ServerOptions {
         String key = apiKey != null ? apiKey : env.get("NEMOH_API_KEY");
         OpenAiServer.Options options = new OpenAiServer.Options(host, port, maxBatch, maxQueue, maxTokens, maxCacheBytes, maxBodyBytes)
                 .withRequestTimeout(java.time.Duration.ofSeconds(requestTimeoutSeconds))
-                .withKeys(key, metricsKey);
+                .withKeys(key, metricsKey)
+                .withPrefixCache(prefixCache.bytes(model), prefixCache.interval());
         return sslCertFile == null ? options : options.withTls(PemTls.context(sslCertFile, sslKeyFile));
     }
 }

@@ -21,6 +21,7 @@ import dev.nemoh.model.WeightFormat;
 import dev.nemoh.tensor.DType;
 import dev.nemoh.tensor.Numerics;
 import dev.nemoh.tensor.Tensor;
+import dev.nemoh.tokenizer.BpeTrainer;
 import dev.nemoh.tokenizer.Tokenizer;
 
 import java.io.IOException;
@@ -47,11 +48,6 @@ public final class GgufExport {
     private GgufExport() {}
 
     public static final String ARCH = "nemotron_h";
-
-    /** The split regex of the Nemotron-H / Mistral NeMo ("tekken") byte-level BPE pre-tokenizer. */
-    static final String TEKKEN_REGEX = "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+"
-            + "|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*|\\p{N}"
-            + "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
     /** GGUF token types (llama.cpp's llama_token_type). */
     static final int NORMAL = 1, CONTROL = 3, USER_DEFINED = 4, UNUSED = 5;
@@ -196,7 +192,7 @@ public final class GgufExport {
                 default -> { }
             }
         }
-        if (regexes.equals(List.of(TEKKEN_REGEX)) && !byteLevelRegex) return "tekken";
+        if (regexes.equals(List.of(BpeTrainer.PreTokenization.TEKKEN_REGEX)) && !byteLevelRegex) return "tekken";
         if (regexes.isEmpty() && byteLevelRegex) return "gpt-2";
         throw new IllegalArgumentException("tokenizer.json's pre-tokenizer (" + (regexes.isEmpty() ? pre.path("type").asText() : regexes.getFirst())
                 + ") is not one nemoh can name for llama.cpp; pass --tokenizer-pre NAME (a tokenizer.ggml.pre value llama.cpp knows)");

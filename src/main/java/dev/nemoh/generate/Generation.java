@@ -1,6 +1,7 @@
 package dev.nemoh.generate;
 
 import dev.nemoh.model.LanguageModel;
+import dev.nemoh.model.PrefixCache;
 
 import java.util.ArrayDeque;
 import java.util.Deque;
@@ -23,14 +24,29 @@ public final class Generation {
     private int generated;
     private boolean stoppedAtStopToken;
     private final long prefillNanos;
+    private final int cachedTokens;
     private long decodeNanos;
 
     public Generation(LanguageModel model, int[] prompt, SamplingParams params) {
-        this(model, prompt, params, null);
+        this(model, prompt, params, null, PrefixCache.NO_ADAPTER, null);
     }
 
     /** @param mask constrains which tokens may be chosen (structured output); null for none */
     public Generation(LanguageModel model, int[] prompt, SamplingParams params, TokenMask mask) {
+        this(model, prompt, params, null, PrefixCache.NO_ADAPTER, mask);
+    }
+
+    /**
+     * A generation whose prompt resumes from the longest prefix {@code prefixCache} holds for this adapter (and
+     * leaves its own snapshots there); a null cache prefills the whole prompt.
+     */
+    public Generation(LanguageModel model, int[] prompt, SamplingParams params, PrefixCache prefixCache, String adapter) {
+        this(model, prompt, params, prefixCache, adapter, null);
+    }
+
+    /** A generation with a prefix cache (may be null) and a token mask (may be null). */
+    public Generation(LanguageModel model, int[] prompt, SamplingParams params, PrefixCache prefixCache, String adapter,
+                      TokenMask mask) {
         int context = model.config().maxPositionEmbeddings;
         if (prompt.length == 0) throw new IllegalArgumentException("the prompt is empty: give at least one token");
         if (prompt.length + params.maxTokens() > context) {
@@ -44,7 +60,14 @@ public final class Generation {
         this.sampler = new Sampler(params, model.config().vocabSize, prompt, mask);
         this.limit = params.maxTokens();
         long t0 = System.nanoTime();
-        this.logits = model.forwardLast(prompt, state);
+        if (prefixCache == null) {
+            this.logits = model.forwardLast(prompt, state);
+            this.cachedTokens = 0;
+        } else {
+            PrefixCache.Prefill p = prefixCache.prefill(prompt, state, adapter);
+            this.logits = p.logits();
+            this.cachedTokens = p.cachedTokens();
+        }
         this.prefillNanos = System.nanoTime() - t0;
     }
 
@@ -119,6 +142,11 @@ public final class Generation {
 
     public long prefillNanos() {
         return prefillNanos;
+    }
+
+    /** Prompt tokens taken from the prefix cache rather than prefilled. */
+    public int cachedTokens() {
+        return cachedTokens;
     }
 
     public long decodeNanos() {

@@ -1,6 +1,7 @@
 package dev.nemoh.generate;
 
 import dev.nemoh.model.LanguageModel;
+import dev.nemoh.model.PrefixCache;
 import dev.nemoh.tokenizer.Tokenizer;
 
 import java.util.List;
@@ -14,18 +15,25 @@ import java.util.function.Consumer;
 public final class TextGenerator {
     private final LanguageModel model;
     private final Tokenizer tokenizer;
+    private final PrefixCache prefixCache;
 
     public TextGenerator(LanguageModel model, Tokenizer tokenizer) {
+        this(model, tokenizer, null);
+    }
+
+    /** A generator whose prompts resume from the longest prefix {@code prefixCache} holds (null: no cache). */
+    public TextGenerator(LanguageModel model, Tokenizer tokenizer, PrefixCache prefixCache) {
         if (tokenizer.vocabSize() > model.config().vocabSize) {
             throw new IllegalArgumentException("the tokenizer has " + tokenizer.vocabSize() + " tokens but the model only "
                     + model.config().vocabSize + "; they do not belong together");
         }
         this.model = model;
         this.tokenizer = tokenizer;
+        this.prefixCache = prefixCache;
     }
 
     public record Result(String text, int promptTokens, int completionTokens, TextSequence.Finish finish,
-                         long prefillNanos, long decodeNanos, long seed) {}
+                         long prefillNanos, long decodeNanos, long seed, int cachedPromptTokens) {}
 
     public Result generate(String prompt, boolean addSpecialTokens, SamplingParams params, List<String> stopStrings,
                            TextSequence.Steering steering, Consumer<String> onText) {
@@ -34,13 +42,13 @@ public final class TextGenerator {
 
     public Result generate(int[] prompt, SamplingParams params, List<String> stopStrings, TextSequence.Steering steering,
                            Consumer<String> onText) {
-        Generation g = new Generation(model, prompt, params);
+        Generation g = new Generation(model, prompt, params, prefixCache, PrefixCache.NO_ADAPTER);
         TextSequence sequence = new TextSequence(g, tokenizer, stopStrings, steering);
         while (!sequence.finished()) {
             String out = sequence.accept(g.next());
             if (!out.isEmpty()) onText.accept(out);
         }
         return new Result(sequence.text(), prompt.length, g.generated(), sequence.finish(), g.prefillNanos(),
-                g.decodeNanos(), g.seed());
+                g.decodeNanos(), g.seed(), g.cachedTokens());
     }
 }

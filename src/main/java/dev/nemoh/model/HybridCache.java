@@ -33,6 +33,12 @@ public final class HybridCache implements LanguageModel.SequenceState {
             Arrays.fill(conv, 0f);
             Arrays.fill(ssm, 0f);
         }
+
+        /** Overwrites this state with the given conv and SSM states (copies of another state of the same shape). */
+        void copyFrom(float[] fromConv, float[] fromSsm) {
+            System.arraycopy(fromConv, 0, conv, 0, conv.length);
+            System.arraycopy(fromSsm, 0, ssm, 0, ssm.length);
+        }
     }
 
     /**
@@ -118,6 +124,60 @@ public final class HybridCache implements LanguageModel.SequenceState {
 
         void reset() {
             length = 0;
+        }
+
+        /** Keys and values of some consecutive tokens as the cache stores them: head-major, float32 or bf16. */
+        record Slice(float[][] keys, float[][] values, short[][] keys16, short[][] values16, int tokens) {
+            long bytes() {
+                return keys != null ? 2L * keys.length * keys[0].length * Float.BYTES
+                        : 2L * keys16.length * keys16[0].length * Short.BYTES;
+            }
+        }
+
+        /** A copy of the keys and values of tokens [from, to). */
+        Slice slice(int from, int to) {
+            if (from < 0 || to > length || from >= to) {
+                throw new IllegalArgumentException("tokens [" + from + ", " + to + ") are not in a cache of " + length);
+            }
+            int a = from * headDim, b = to * headDim;
+            float[][] k = null, v = null;
+            short[][] k16 = null, v16 = null;
+            if (keys != null) {
+                k = new float[heads][];
+                v = new float[heads][];
+                for (int h = 0; h < heads; h++) {
+                    k[h] = Arrays.copyOfRange(keys[h], a, b);
+                    v[h] = Arrays.copyOfRange(values[h], a, b);
+                }
+            } else {
+                k16 = new short[heads][];
+                v16 = new short[heads][];
+                for (int h = 0; h < heads; h++) {
+                    k16[h] = Arrays.copyOfRange(keys16[h], a, b);
+                    v16[h] = Arrays.copyOfRange(values16[h], a, b);
+                }
+            }
+            return new Slice(k, v, k16, v16, to - from);
+        }
+
+        /** Appends the tokens of a slice taken from a cache of the same shape and dtype. */
+        void append(Slice s) {
+            if ((s.keys() != null) != (keys != null) || s.tokens() * headDim != (keys != null ? s.keys()[0].length : s.keys16()[0].length)) {
+                throw new IllegalArgumentException("a KV slice of another dtype or shape");
+            }
+            int len = s.tokens();
+            float[] k = new float[len * width], v = new float[len * width];
+            for (int t = 0; t < len; t++) {
+                for (int h = 0; h < heads; h++) {
+                    for (int i = 0; i < headDim; i++) {
+                        int at = t * headDim + i, to = t * width + h * headDim + i;
+                        // bf16 → float → bf16 round-trips exactly, so append() stores the very same bits
+                        k[to] = keys != null ? s.keys()[h][at] : Numerics.bf16ToFloat(s.keys16()[h][at]);
+                        v[to] = keys != null ? s.values()[h][at] : Numerics.bf16ToFloat(s.values16()[h][at]);
+                    }
+                }
+            }
+            append(k, v, len);
         }
     }
 

@@ -30,10 +30,14 @@ public final class NemotronHModel implements LanguageModel {
     public final List<Block> blocks;
     public final RmsNorm normF;
     public final Linear lmHead;
+    private final TimeStepClamp clamp;
+    private final WeightFormat format;
 
     private NemotronHModel(NemotronHConfig config, Checkpoint checkpoint, Tensor embeddings, List<Block> blocks,
-                           RmsNorm normF, Linear lmHead) {
+                           RmsNorm normF, Linear lmHead, TimeStepClamp clamp, WeightFormat format) {
         this.config = config;
+        this.clamp = clamp;
+        this.format = format;
         this.checkpoint = checkpoint;
         this.embeddings = embeddings;
         this.blocks = blocks;
@@ -91,7 +95,7 @@ public final class NemotronHModel implements LanguageModel {
         Linear lmHead = ckpt.find(schema.lmHead.weight()) != null
                 ? Linear.load(ckpt, schema.lmHead, f)
                 : new Linear(schema.lmHead.prefix(), Linear.weights(embeddings, f), 1f, null);
-        return new NemotronHModel(c, ckpt, embeddings, List.copyOf(blocks), normF, lmHead);
+        return new NemotronHModel(c, ckpt, embeddings, List.copyOf(blocks), normF, lmHead, clamp, f);
     }
 
     private static Mamba2Mixer loadMamba(NemotronHConfig c, TimeStepClamp clamp, WeightFormat f, Checkpoint ckpt,
@@ -141,6 +145,14 @@ public final class NemotronHModel implements LanguageModel {
 
     public KvCacheDtype kvCacheDtype() {
         return kvCacheDtype;
+    }
+
+    /**
+     * What, besides the weights themselves and the tokens, decides the states this model computes: the device, the
+     * weight format, the KV cache dtype and the time-step clamp. States of models that differ in it must not mix.
+     */
+    public String stateIdentity() {
+        return "cpu weights=" + format + " kv=" + kvCacheDtype + " clamp=" + clamp;
     }
 
     public HybridCache newCache() {

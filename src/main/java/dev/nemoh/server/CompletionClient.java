@@ -15,8 +15,13 @@ import java.util.Iterator;
  * {@code stream: true} and gathers the streamed text and the usage the server reports.
  */
 public final class CompletionClient {
-    /** The streamed text put together, the completion tokens the usage chunk reported, and the finish reason. */
-    public record Streamed(String text, String reasoning, int completionTokens, String finishReason) {}
+    /**
+     * The streamed text put together, the completion tokens the usage chunk reported, and the finish reason; the
+     * prompt tokens and those of them served from the prefix cache; and the nanoseconds from sending the request to
+     * the first chunk that carried text or reasoning (time to first token), -1 if none did.
+     */
+    public record Streamed(String text, String reasoning, int completionTokens, String finishReason, int promptTokens,
+                           int cachedTokens, long firstTextNanos) {}
 
     private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
     private final URI base;
@@ -36,6 +41,9 @@ public final class CompletionClient {
         request.putObject("stream_options").put("include_usage", true);
         HttpRequest post = HttpRequest.newBuilder(base.resolve(path)).header("Content-Type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofByteArray(Json.bytes(request))).build();
+        long sent = System.nanoTime();
+        long firstText = -1;
+        int promptTokens = -1, cachedTokens = -1;
         HttpResponse<java.util.stream.Stream<String>> response = http.send(post, HttpResponse.BodyHandlers.ofLines());
         if (response.statusCode() != 200) {
             throw new IOException("HTTP " + response.statusCode() + ": " + String.join("\n", response.body().toList()));
@@ -54,15 +62,22 @@ public final class CompletionClient {
             }
             JsonNode chunk = Json.parse(data.getBytes(java.nio.charset.StandardCharsets.UTF_8));
             if (chunk.has("error")) throw new IOException("error event: " + chunk.get("error"));
-            if (chunk.hasNonNull("usage")) tokens = chunk.get("usage").get("completion_tokens").asInt();
+            if (chunk.hasNonNull("usage")) {
+                JsonNode usage = chunk.get("usage");
+                tokens = usage.get("completion_tokens").asInt();
+                promptTokens = usage.get("prompt_tokens").asInt();
+                cachedTokens = usage.path("prompt_tokens_details").path("cached_tokens").asInt(-1);
+            }
+            int before = text.length() + reasoning.length();
             for (JsonNode choice : chunk.path("choices")) {
                 JsonNode delta = choice.path("delta");
                 text.append(choice.has("text") ? choice.get("text").asText() : delta.path("content").asText(""));
                 reasoning.append(delta.path("reasoning_content").asText(""));
                 if (choice.hasNonNull("finish_reason")) finish = choice.get("finish_reason").asText();
             }
+            if (firstText < 0 && text.length() + reasoning.length() > before) firstText = System.nanoTime() - sent;
         }
         if (!done) throw new IOException("the stream ended without data: [DONE]");
-        return new Streamed(text.toString(), reasoning.toString(), tokens, finish);
+        return new Streamed(text.toString(), reasoning.toString(), tokens, finish, promptTokens, cachedTokens, firstText);
     }
 }

@@ -217,8 +217,10 @@ final class CompletionResponder {
     }
 
     private static ObjectNode usage(Job.Finished f) {
-        return Json.object().put("prompt_tokens", f.promptTokens()).put("completion_tokens", f.completionTokens())
+        ObjectNode usage = Json.object().put("prompt_tokens", f.promptTokens()).put("completion_tokens", f.completionTokens())
                 .put("total_tokens", f.promptTokens() + f.completionTokens());
+        usage.putObject("prompt_tokens_details").put("cached_tokens", f.cachedTokens());
+        return usage;
     }
 
     /**

@@ -21,7 +21,8 @@ final class Job {
     /** A chosen token and the text that may be shown with it (often "" while text is held back). */
     record Token(int id, String text, Sampler.Logprobs logprobs) implements Event {}
 
-    record Finished(TextSequence.Finish finish, int promptTokens, int completionTokens) implements Event {}
+    /** @param cachedTokens prompt tokens that came from the prefix cache */
+    record Finished(TextSequence.Finish finish, int promptTokens, int cachedTokens, int completionTokens) implements Event {}
 
     record Failed(String message) implements Event {}
 

@@ -26,6 +26,9 @@ final class Metrics {
     final AtomicInteger activeSequences = new AtomicInteger();
     final AtomicInteger batchSize = new AtomicInteger();
     final AtomicLong reservedCacheBytes = new AtomicLong();
+    final LongAdder prefixCacheQueries = new LongAdder();
+    final LongAdder prefixCacheHitTokens = new LongAdder();
+    final AtomicLong prefixCacheBytes = new AtomicLong();
     /** (time, tokens) of recent decode steps, for the rate. */
     private final ArrayDeque<long[]> recent = new ArrayDeque<>();
 
@@ -48,6 +51,13 @@ final class Metrics {
         long now = System.nanoTime();
         recent.addLast(new long[] {now, tokens});
         trim(now);
+    }
+
+    /** Records a prefill that consulted the prefix cache, and what the cache holds after it. */
+    void prefixCache(int hitTokens, long bytes) {
+        prefixCacheQueries.increment();
+        prefixCacheHitTokens.add(hitTokens);
+        prefixCacheBytes.set(bytes);
     }
 
     /** Generated tokens per second over the last ten seconds. */
@@ -74,7 +84,7 @@ final class Metrics {
             out.append("nemoh_requests_total{endpoint=\"").append(parts[0]).append("\",status=\"").append(parts[1])
                     .append("\"} ").append(v).append('\n');
         });
-        metric(out, "nemoh_prompt_tokens_total", "counter", "Prompt tokens prefilled.", promptTokens.sum());
+        metric(out, "nemoh_prompt_tokens_total", "counter", "Prompt tokens of the requests started, those served from the prefix cache included.", promptTokens.sum());
         metric(out, "nemoh_generation_tokens_total", "counter", "Tokens generated.", generatedTokens.sum());
         metric(out, "nemoh_requests_cancelled_total", "counter", "Requests stopped because the client went away, running or waiting.", cancelled.sum());
         metric(out, "nemoh_requests_timed_out_total", "counter", "Requests ended by --request-timeout (504).", timedOut.sum());
@@ -84,6 +94,9 @@ final class Metrics {
         metric(out, "nemoh_queue_depth", "gauge", "Requests waiting for a place in the batch.", queueDepth.get());
         metric(out, "nemoh_active_sequences", "gauge", "Sequences being generated.", activeSequences.get());
         metric(out, "nemoh_batch_size", "gauge", "Sequences in the last decode step.", batchSize.get());
+        metric(out, "nemoh_prefix_cache_queries_total", "counter", "Prompts looked up in the prefix cache (--prefix-cache-mib).", prefixCacheQueries.sum());
+        metric(out, "nemoh_prefix_cache_hit_tokens_total", "counter", "Prompt tokens served from the prefix cache instead of prefilled.", prefixCacheHitTokens.sum());
+        metric(out, "nemoh_prefix_cache_bytes", "gauge", "Bytes the prefix cache holds.", prefixCacheBytes.get());
         metric(out, "nemoh_reserved_cache_bytes", "gauge", "Cache memory reserved by the active sequences.", reservedCacheBytes.get());
         out.append("# HELP nemoh_generation_tokens_per_second Tokens generated per second over the last 10 s.\n");
         out.append("# TYPE nemoh_generation_tokens_per_second gauge\n");

@@ -4,6 +4,9 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 
+import dev.nemoh.model.NemotronHModel;
+import dev.nemoh.model.PrefixCache;
+
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
@@ -32,10 +35,12 @@ public final class OpenAiServer implements AutoCloseable {
      * @param apiKey         the key {@code /v1/*} requires as {@code Authorization: Bearer KEY}, or null for none
      * @param metricsKey     the key {@code /metrics} requires, or null for none
      * @param tls            HTTPS with this context (see {@link PemTls}), or null for plain HTTP
+     * @param prefixCacheBytes    the bound of the prefix cache (see {@link PrefixCache}), or 0 for none; CPU only
+     * @param prefixCacheInterval tokens between the prefix cache's snapshots
      */
     public record Options(String host, int port, int maxBatch, int maxQueue, int maxTokens, long maxCacheBytes,
                           int maxBodyBytes, java.time.Duration requestTimeout, String apiKey, String metricsKey,
-                          javax.net.ssl.SSLContext tls) {
+                          javax.net.ssl.SSLContext tls, long prefixCacheBytes, int prefixCacheInterval) {
         public static final java.time.Duration DEFAULT_REQUEST_TIMEOUT = java.time.Duration.ofSeconds(600);
 
         public Options {
@@ -52,23 +57,34 @@ public final class OpenAiServer implements AutoCloseable {
             }
             BearerKey.check("--api-key (or NEMOH_API_KEY)", apiKey);
             BearerKey.check("--metrics-key", metricsKey);
+            if (prefixCacheBytes < 0) throw new IllegalArgumentException("--prefix-cache-mib must be >= 0, got " + (prefixCacheBytes >> 20));
         }
 
         /** Plain HTTP, no keys, requests bounded by {@link #DEFAULT_REQUEST_TIMEOUT}. */
         public Options(String host, int port, int maxBatch, int maxQueue, int maxTokens, long maxCacheBytes, int maxBodyBytes) {
-            this(host, port, maxBatch, maxQueue, maxTokens, maxCacheBytes, maxBodyBytes, DEFAULT_REQUEST_TIMEOUT, null, null, null);
+            this(host, port, maxBatch, maxQueue, maxTokens, maxCacheBytes, maxBodyBytes, DEFAULT_REQUEST_TIMEOUT, null, null, null, 0,
+                    PrefixCache.DEFAULT_INTERVAL);
         }
 
         public Options withRequestTimeout(java.time.Duration timeout) {
-            return new Options(host, port, maxBatch, maxQueue, maxTokens, maxCacheBytes, maxBodyBytes, timeout, apiKey, metricsKey, tls);
+            return new Options(host, port, maxBatch, maxQueue, maxTokens, maxCacheBytes, maxBodyBytes, timeout, apiKey, metricsKey, tls,
+                    prefixCacheBytes, prefixCacheInterval);
         }
 
         public Options withKeys(String apiKey, String metricsKey) {
-            return new Options(host, port, maxBatch, maxQueue, maxTokens, maxCacheBytes, maxBodyBytes, requestTimeout, apiKey, metricsKey, tls);
+            return new Options(host, port, maxBatch, maxQueue, maxTokens, maxCacheBytes, maxBodyBytes, requestTimeout, apiKey, metricsKey, tls,
+                    prefixCacheBytes, prefixCacheInterval);
         }
 
         public Options withTls(javax.net.ssl.SSLContext tls) {
-            return new Options(host, port, maxBatch, maxQueue, maxTokens, maxCacheBytes, maxBodyBytes, requestTimeout, apiKey, metricsKey, tls);
+            return new Options(host, port, maxBatch, maxQueue, maxTokens, maxCacheBytes, maxBodyBytes, requestTimeout, apiKey, metricsKey, tls,
+                    prefixCacheBytes, prefixCacheInterval);
+        }
+
+        /** With a prefix cache of {@code bytes} (0: none) and snapshots every {@code interval} tokens. */
+        public Options withPrefixCache(long bytes, int interval) {
+            return new Options(host, port, maxBatch, maxQueue, maxTokens, maxCacheBytes, maxBodyBytes, requestTimeout, apiKey,
+                    metricsKey, tls, bytes, interval);
         }
 
         @Override
@@ -76,7 +92,8 @@ public final class OpenAiServer implements AutoCloseable {
             return "Options[" + host + ":" + port + ", maxBatch=" + maxBatch + ", maxQueue=" + maxQueue + ", maxTokens="
                     + maxTokens + ", maxCacheBytes=" + maxCacheBytes + ", maxBodyBytes=" + maxBodyBytes + ", requestTimeout="
                     + requestTimeout + ", apiKey=" + (apiKey == null ? "none" : "set") + ", metricsKey="
-                    + (metricsKey == null ? "none" : "set") + ", tls=" + (tls != null) + "]";
+                    + (metricsKey == null ? "none" : "set") + ", tls=" + (tls != null) + ", prefixCacheBytes=" + prefixCacheBytes
+                    + ", prefixCacheInterval=" + prefixCacheInterval + "]";
         }
     }
 
@@ -101,6 +118,8 @@ public final class OpenAiServer implements AutoCloseable {
     private final Scheduler scheduler;
     /** What /v1/* and /metrics require, or null when open. */
     private final BearerKey apiKey, metricsKey;
+    /** Prompt prefixes already prefilled, or null when {@link Options#prefixCacheBytes} is 0. */
+    private final PrefixCache prefixCache;
     /** The cache bound in force: {@link Options#maxCacheBytes}, or the one picked when that is 0. */
     private final long maxCacheBytes;
     private final ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
@@ -111,7 +130,8 @@ public final class OpenAiServer implements AutoCloseable {
     private OpenAiServer(ServedModel served, Options options) throws IOException {
         this.served = served;
         this.options = options;
-        this.maxCacheBytes = cacheBound(served.model(), options.maxCacheBytes());
+        this.prefixCache = prefixCache(served.model(), options);
+        this.maxCacheBytes = cacheBound(served.model(), options.maxCacheBytes(), options.prefixCacheBytes());
         this.apiKey = options.apiKey() == null ? null : new BearerKey(options.apiKey());
         this.metricsKey = options.metricsKey() == null ? null : new BearerKey(options.metricsKey());
         InetSocketAddress address = new InetSocketAddress(options.host(), options.port());
@@ -124,7 +144,7 @@ public final class OpenAiServer implements AutoCloseable {
         }
         // after binding, so that a port in use leaves no scheduler thread behind
         this.scheduler = new Scheduler(served.model(), served.tokenizer(),
-                new Scheduler.Limits(options.maxBatch(), options.maxQueue(), maxCacheBytes), metrics);
+                new Scheduler.Limits(options.maxBatch(), options.maxQueue(), maxCacheBytes), metrics, prefixCache);
         http.createContext("/", this::handle);
         http.setExecutor(executor);
         http.start();
@@ -150,19 +170,21 @@ public final class OpenAiServer implements AutoCloseable {
     /**
      * The cache bound for {@code model}: {@code requested}, or when that is 0, {@link #DEFAULT_CACHE_BYTES} capped at
      * three quarters of the heap the model leaves free (the last quarter is for activations, logits and requests).
-     * States in the Java heap (the CPU model's) must fit in what the heap has left after loading the model: a larger
+     * States in the Java heap (the CPU model's) must fit in what the heap has left after loading the model and setting
+     * {@code prefixCacheBytes} aside for the prefix cache (which lives there too): a larger
      * bound is refused with one line, since the server would otherwise run out of heap under load instead of making
      * requests wait. States in device memory (cuda) are not checked against the heap.
      */
-    static long cacheBound(dev.nemoh.model.LanguageModel model, long requested) {
+    static long cacheBound(dev.nemoh.model.LanguageModel model, long requested, long prefixCacheBytes) {
         if (!model.statesOnHeap()) return requested == 0 ? DEFAULT_CACHE_BYTES : requested;
         long max = Runtime.getRuntime().maxMemory();
         if (max == Long.MAX_VALUE) return requested == 0 ? DEFAULT_CACHE_BYTES : requested; // no heap limit
         for (int i = 0; i < 2; i++) System.gc(); // so that what is in use is what the model and its tokenizer hold
         long used = java.lang.management.ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
-        long free = max - used;
-        String heap = "max heap " + (max >> 20) + " MiB (-Xmx) with " + (used >> 20) + " MiB in use after loading the model, which leaves "
-                + (Math.max(0, free) >> 20) + " MiB";
+        long free = max - used - prefixCacheBytes;
+        String heap = "max heap " + (max >> 20) + " MiB (-Xmx) with " + (used >> 20) + " MiB in use after loading the model"
+                + (prefixCacheBytes > 0 ? " and " + (prefixCacheBytes >> 20) + " MiB for --prefix-cache-mib" : "")
+                + ", which leaves " + (Math.max(0, free) >> 20) + " MiB";
         if (requested == 0) {
             long bound = Math.min(DEFAULT_CACHE_BYTES, free / 4 * 3);
             if (bound < 1 << 20) {
@@ -177,6 +199,15 @@ public final class OpenAiServer implements AutoCloseable {
                     + " the heap (e.g. JAVA_OPTS=-Xmx" + Math.ceilDiv(used + requested * 4 / 3, 1L << 30) + "g ./nemoh serve ...)");
         }
         return requested;
+    }
+
+    /** The prefix cache {@code options} ask for, or null; refused where the states live on a GPU. */
+    private static PrefixCache prefixCache(dev.nemoh.model.LanguageModel model, Options options) {
+        if (options.prefixCacheBytes() == 0) return null;
+        if (!(model instanceof NemotronHModel cpu)) {
+            throw new IllegalArgumentException(PrefixCache.CPU_ONLY);
+        }
+        return new PrefixCache(cpu, options.prefixCacheBytes(), options.prefixCacheInterval());
     }
 
     /**

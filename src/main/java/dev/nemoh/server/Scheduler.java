@@ -4,6 +4,7 @@ import dev.nemoh.generate.Generation;
 import dev.nemoh.generate.Sampler;
 import dev.nemoh.generate.TextSequence;
 import dev.nemoh.model.LanguageModel;
+import dev.nemoh.model.PrefixCache;
 import dev.nemoh.tokenizer.Tokenizer;
 
 import java.util.ArrayDeque;
@@ -34,6 +35,8 @@ final class Scheduler implements AutoCloseable {
     private final Tokenizer tokenizer;
     private final Limits limits;
     private final Metrics metrics;
+    /** Where prompts resume from a prefix prefilled before, or null. */
+    private final PrefixCache prefixCache;
     private final Object lock = new Object();
     // guarded by lock: the queue, and what the admitted sequences (starting or active) hold
     private final ArrayDeque<Job> waiting = new ArrayDeque<>();
@@ -49,8 +52,9 @@ final class Scheduler implements AutoCloseable {
     private final CompletableFuture<Throwable> failure = new CompletableFuture<>();
     private volatile Throwable failed;
 
-    Scheduler(LanguageModel model, Tokenizer tokenizer, Limits limits, Metrics metrics) {
+    Scheduler(LanguageModel model, Tokenizer tokenizer, Limits limits, Metrics metrics, PrefixCache prefixCache) {
         this.model = model;
+        this.prefixCache = prefixCache;
         this.tokenizer = tokenizer;
         this.limits = limits;
         this.metrics = metrics;
@@ -213,9 +217,10 @@ final class Scheduler implements AutoCloseable {
             return;
         }
         try {
-            j.generation = new Generation(model, j.prompt, j.params, j.mask);
+            j.generation = new Generation(model, j.prompt, j.params, prefixCache, PrefixCache.NO_ADAPTER, j.mask);
             j.sequence = new TextSequence(j.generation, tokenizer, j.stops, j.steering);
             metrics.promptTokens.add(j.prompt.length);
+            if (prefixCache != null) metrics.prefixCache(j.generation.cachedTokens(), prefixCache.bytes());
             active.add(j);
         } catch (RuntimeException e) {
             j.events.add(new Job.Failed("prefill failed: " + e.getMessage()));
@@ -274,7 +279,8 @@ final class Scheduler implements AutoCloseable {
                 Sampler.Logprobs lp = j.generation.stoppedAtStopToken() ? null : j.generation.lastLogprobs();
                 j.events.add(new Job.Token(token, text, lp));
                 if (j.sequence.finished()) {
-                    j.events.add(new Job.Finished(j.sequence.finish(), j.prompt.length, j.generation.generated()));
+                    j.events.add(new Job.Finished(j.sequence.finish(), j.prompt.length,
+                            j.generation.cachedTokens(), j.generation.generated()));
                     leave(it, j);
                 }
             } catch (RuntimeException e) {

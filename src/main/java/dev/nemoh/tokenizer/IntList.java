@@ -26,6 +26,11 @@ final class IntList {
         return n;
     }
 
+    /** The last value; the list must not be empty. */
+    int last() {
+        return a[n - 1];
+    }
+
     int[] toArray() {
         return Arrays.copyOf(a, n);
     }

@@ -14,5 +14,8 @@
  * normalizers BertNormalizer, Precompiled, StripAccents, NMT, ByteLevel; pre-tokenizers BertPreTokenizer,
  * UnicodeScripts, CharDelimiterSplit, FixedLength; decoders WordPiece, BPEDecoder, CTC; pair encodings, offsets,
  * truncation and padding.
+ *
+ * <p>Training: {@code BpeTrainer} learns a byte-level BPE with the `tokenizers` library's BpeTrainer semantics from
+ * sequences that {@code TrainingCorpus} streams out of text and JSONL files, and writes its tokenizer.json.
  */
 package dev.nemoh.tokenizer;

@@ -253,6 +253,33 @@ class CliTest {
         assertEquals(1, noTemplate.err().strip().lines().filter(l -> l.startsWith("error:")).count(), noTemplate.err());
     }
 
+    @Test
+    void chatResumesEachTurnFromTheCachedPrefixOfTheConversation() {
+        String input = "Tell me about hybrid models and why their state is fixed\nAnd attention?\nThanks\n/exit\n";
+        String[] args = {"chat", "--model", TINY, "--no-think", "--temperature", "0", "--max-tokens", "12",
+                "--system", "You are a careful assistant who answers briefly and never guesses."};
+        Run plain = runWithInput(input, args);
+        String[] cachedArgs = java.util.Arrays.copyOf(args, args.length + 4);
+        System.arraycopy(new String[] {"--prefix-cache-mib", "16", "--prefix-cache-interval", "16"}, 0, cachedArgs, args.length, 4);
+        Run cached = runWithInput(input, cachedArgs);
+        assertEquals(0, cached.code(), cached.err());
+        assertEquals(plain.out(), cached.out(), "the same answers with the cache");
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d+) of (\\d+) prompt tokens from the prefix cache")
+                .matcher(cached.err());
+        int[][] turns = new int[3][];
+        for (int i = 0; i < 3; i++) {
+            assertTrue(m.find(), cached.err());
+            turns[i] = new int[] {Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2))};
+        }
+        assertEquals(0, turns[0][0], "the first turn finds nothing");
+        for (int i = 1; i < 3; i++) {
+            // a later turn resumes within one interval of where the previous turn's prompt ended, never past it
+            assertTrue(turns[i][0] % 16 == 0 && turns[i][0] > turns[i - 1][1] - 2 * 16 && turns[i][0] <= turns[i - 1][1],
+                    java.util.Arrays.deepToString(turns));
+        }
+        assertTrue(!plain.err().contains("prefix cache"), plain.err());
+    }
+
     /** Measured when the bounds were set; each bound is about ten times ({@link dev.nemoh.Tolerance}). */
     static final double LOGPROB = 5.0e-7, FORWARD_ABS = 3.4e-6;
 
@@ -297,6 +324,24 @@ class CliTest {
     }
 
     @Test
+    void thePrefixCacheIsRefusedOffTheCpuAndWithABadIntervalInOneLine() {
+        String gpu = "error: --prefix-cache-mib works with --device cpu only for now (the cuda backend keeps its states on"
+                + " the GPU); drop --prefix-cache-mib or use --device cpu";
+        for (String command : new String[] {"serve", "chat"}) {
+            Run r = run(command, "--model", TINY, "--device", "cuda", "--prefix-cache-mib", "64");
+            assertEquals(2, r.code(), r.err());
+            assertEquals(gpu, r.err().strip());
+            r = run(command, "--model", TINY, "--prefix-cache-mib", "64", "--prefix-cache-interval", "1");
+            assertEquals(2, r.code(), r.err());
+            assertEquals("error: --prefix-cache-interval must be at least 2 tokens, got 1", r.err().strip());
+            r = run(command, "--model", TINY, "--prefix-cache-interval", "256");
+            assertEquals(2, r.code(), r.err());
+            assertEquals("error: --prefix-cache-interval sets the prefix cache, which is off: give --prefix-cache-mib too,"
+                    + " or drop --prefix-cache-interval", r.err().strip());
+        }
+    }
+
+    @Test
     void serveRefusesBadAccessOptionsInOneLine() throws Exception {
         Path missing = Path.of("target/no-such-cert.pem");
         for (String[] c : new String[][] {
@@ -319,14 +364,14 @@ class CliTest {
     void theApiKeyComesFromTheOptionOrNemohApiKey() {
         ServeCommand cmd = new ServeCommand();
         new picocli.CommandLine(cmd).parseArgs("--api-key", "from-option");
-        assertEquals("from-option", cmd.server.options("127.0.0.1", 0, java.util.Map.of("NEMOH_API_KEY", "from-env")).apiKey());
+        assertEquals("from-option", cmd.server.options("127.0.0.1", 0, java.util.Map.of("NEMOH_API_KEY", "from-env"), cmd.model).apiKey());
         cmd = new ServeCommand();
         new picocli.CommandLine(cmd).parseArgs();
-        assertEquals("from-env", cmd.server.options("127.0.0.1", 0, java.util.Map.of("NEMOH_API_KEY", "from-env")).apiKey());
-        assertEquals(null, cmd.server.options("127.0.0.1", 0, java.util.Map.of()).apiKey());
+        assertEquals("from-env", cmd.server.options("127.0.0.1", 0, java.util.Map.of("NEMOH_API_KEY", "from-env"), cmd.model).apiKey());
+        assertEquals(null, cmd.server.options("127.0.0.1", 0, java.util.Map.of(), cmd.model).apiKey());
         ServeCommand plain = cmd;
         IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
-                () -> plain.server.options("127.0.0.1", 0, java.util.Map.of("NEMOH_API_KEY", "")));
+                () -> plain.server.options("127.0.0.1", 0, java.util.Map.of("NEMOH_API_KEY", ""), plain.model));
         assertTrue(e.getMessage().startsWith("--api-key (or NEMOH_API_KEY) is empty"), e.getMessage());
     }
 

@@ -1,5 +1,6 @@
 package dev.nemoh.server;
 
+import dev.nemoh.NodePackages;
 import dev.nemoh.Requirements;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.nemoh.chat.ChatTemplate;
@@ -8,12 +9,10 @@ import dev.nemoh.generate.SamplingParams;
 import dev.nemoh.generate.TextGenerator;
 import org.junit.jupiter.api.Test;
 
-import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -32,14 +31,14 @@ class OpenAiNodeClientTest {
     @Test
     void officialNodeClientTalksToTheServer() throws Exception {
         Requirements.assumeNode();
-        installClient();
+        NodePackages.install(CLIENT_DIR, OPENAI_PACKAGE);
         Files.copy(Path.of("src/test/node/openai-client.mjs"), CLIENT_DIR.resolve("openai-client.mjs"),
                 java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         try (TestServer s = TestServer.start(TestServer.options(4, 16))) {
             ProcessBuilder pb = new ProcessBuilder("node", "openai-client.mjs").directory(CLIENT_DIR.toFile());
             pb.environment().put("NEMOH_BASE_URL", "http://127.0.0.1:" + s.server.port() + "/v1");
             pb.environment().put("NEMOH_MODEL", "nemoh-tiny");
-            Result r = run(pb, 60);
+            NodePackages.Result r = NodePackages.run(pb, 60);
             assertEquals(0, r.code(), "node failed:\n" + r.output());
             String lastLine = r.output().strip().substring(r.output().strip().lastIndexOf('\n') + 1);
             JsonNode got = Json.parse(lastLine.getBytes(StandardCharsets.UTF_8));
@@ -67,31 +66,6 @@ class OpenAiNodeClientTest {
             JsonNode answer = Json.parse(structured.get("content").asText().getBytes(StandardCharsets.UTF_8));
             assertTrue(StructuredOutputTest.SCHEMAS.getSchema(structured.get("schema")).validate(answer).isEmpty(),
                     structured.toString());
-        }
-    }
-
-    record Result(int code, String output) {}
-
-    private static void installClient() throws IOException, InterruptedException {
-        if (Files.isDirectory(CLIENT_DIR.resolve("node_modules/openai"))) return;
-        Files.createDirectories(CLIENT_DIR);
-        ProcessBuilder pb = new ProcessBuilder("npm", "install", "--no-audit", "--no-fund", "--prefix", ".", OPENAI_PACKAGE)
-                .directory(CLIENT_DIR.toFile());
-        Result r = run(pb, 300);
-        assertEquals(0, r.code(), "npm install " + OPENAI_PACKAGE + " failed:\n" + r.output());
-    }
-
-    private static Result run(ProcessBuilder pb, long timeoutSeconds) throws IOException, InterruptedException {
-        Path log = Files.createTempFile("nemoh-node", ".log");
-        try {
-            Process p = pb.redirectErrorStream(true).redirectOutput(log.toFile()).start();
-            if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                return new Result(-1, "timed out after " + timeoutSeconds + " s:\n" + Files.readString(log));
-            }
-            return new Result(p.exitValue(), Files.readString(log));
-        } finally {
-            Files.deleteIfExists(log);
         }
     }
 }

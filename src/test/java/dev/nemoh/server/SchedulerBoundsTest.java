@@ -176,7 +176,7 @@ class SchedulerBoundsTest {
     void aClosedSchedulerRefusesWith503() {
         try (var m = dev.nemoh.model.NemotronHModel.load(TestServer.TINY)) {
             Scheduler scheduler = new Scheduler(m, dev.nemoh.tokenizer.Tokenizer.load(TestServer.TINY),
-                    new Scheduler.Limits(2, 2, 1L << 30), new Metrics());
+                    new Scheduler.Limits(2, 2, 1L << 30), new Metrics(), null);
             scheduler.close();
             Job job = new Job(new int[] {1, 5}, SamplingParams.greedy(), List.of(), null, null, 1);
             ApiException e = assertThrows(ApiException.class, () -> scheduler.submit(job));

@@ -1,10 +1,8 @@
 package dev.nemoh.train.data;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.nemoh.io.IndexedDataset;
 import dev.nemoh.tokenizer.Tokenizer;
+import dev.nemoh.tokenizer.TrainingCorpus;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -30,7 +28,6 @@ import java.util.function.LongConsumer;
  * are read as streams and tokenized in batches of lines on {@code workers} threads, written in input order.
  */
 public final class Preprocess {
-    private static final ObjectMapper JSON = new ObjectMapper();
     private static final int BATCH = 256;
 
     /** What was written: documents (empty ones included), tokens, blank lines skipped, input bytes read. */
@@ -151,24 +148,7 @@ public final class Preprocess {
 
     /** One line's token ids, the end-of-document token appended when asked for and there are tokens. */
     static int[] document(Path file, int lineNo, String line, Tokenizer tokenizer, String jsonKey, boolean appendEod, int eod) {
-        JsonNode node;
-        try {
-            node = JSON.readTree(line);
-        } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException(file + ":" + lineNo + ": not valid JSON (" + e.getOriginalMessage()
-                    + "): each line must be one JSON object");
-        }
-        if (node == null || !node.isObject()) {
-            throw new IllegalArgumentException(file + ":" + lineNo + ": not a JSON object: each line must be {\""
-                    + jsonKey + "\": \"...\"}");
-        }
-        JsonNode text = node.get(jsonKey);
-        if (text == null || !text.isTextual()) {
-            throw new IllegalArgumentException(file + ":" + lineNo + ": no string \"" + jsonKey + "\""
-                    + (text == null ? "" : " (it is " + text.getNodeType().name().toLowerCase(java.util.Locale.ROOT) + ")")
-                    + ": name the field holding the text with --json-key");
-        }
-        int[] ids = tokenizer.encode(text.textValue(), false);
+        int[] ids = tokenizer.encode(TrainingCorpus.jsonText(file, lineNo, line, jsonKey), false);
         if (!appendEod || ids.length == 0) return ids;
         int[] withEod = java.util.Arrays.copyOf(ids, ids.length + 1);
         withEod[ids.length] = eod;
