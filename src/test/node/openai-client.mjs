@@ -1,5 +1,5 @@
-// Drives a nemoh server with OpenAI's official Node client: lists the models, then runs one chat completion whole
-// and one streamed. Prints what came back as one JSON line; the JUnit test (OpenAiNodeClientTest) checks it.
+// Drives a nemoh server with OpenAI's official Node client: lists the models, then runs one chat completion whole,
+// one streamed, and one with a json_schema response_format. Prints what came back as one JSON line; the JUnit test (OpenAiNodeClientTest) checks it.
 // Usage: NEMOH_BASE_URL=http://127.0.0.1:PORT/v1 NEMOH_MODEL=nemoh-tiny node openai-client.mjs
 import OpenAI from 'openai';
 
@@ -39,7 +39,27 @@ for await (const chunk of stream) {
   }
 }
 
+const schema = {
+  type: 'object',
+  properties: { name: { type: 'string' }, count: { type: 'integer' }, tags: { type: 'array', items: { enum: ['a', 'b'] } } },
+  required: ['name', 'count', 'tags'],
+  additionalProperties: false,
+};
+const structured = await client.chat.completions.create({
+  model,
+  messages: [{ role: 'system', content: '/no_think' }, { role: 'user', content: 'Describe it in JSON.' }],
+  max_tokens: 48,
+  temperature: 0.8,
+  seed: 1,
+  response_format: { type: 'json_schema', json_schema: { name: 'thing', schema, strict: true } },
+});
+
 console.log(JSON.stringify({
+  structured: {
+    schema,
+    content: structured.choices[0].message.content,
+    finishReason: structured.choices[0].finish_reason,
+  },
   models,
   whole: {
     content: whole.choices[0].message.content,

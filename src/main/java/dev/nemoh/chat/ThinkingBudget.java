@@ -63,13 +63,21 @@ public final class ThinkingBudget {
 
     /** A budget for {@code tokenizer}'s {@code <think>}/{@code </think>}, closing with {@link #DEFAULT_CLOSING_TEXT}. */
     public static ThinkingBudget of(Tokenizer tokenizer, int budget, Mode mode, boolean startsInThinking) {
+        return of(tokenizer, budget, mode, startsInThinking, DEFAULT_CLOSING_TEXT);
+    }
+
+    /**
+     * A budget that closes with {@code closingText}, which must contain {@code </think>} (structured output closes
+     * with the tag alone, since its grammar takes no whitespace before the JSON).
+     */
+    public static ThinkingBudget of(Tokenizer tokenizer, int budget, Mode mode, boolean startsInThinking, String closingText) {
         int close = tokenizer.id(Reasoning.CLOSE);
         if (close < 0) {
             throw new IllegalArgumentException(tokenizer.source() + " has no " + Reasoning.CLOSE
                     + " token: a thinking budget needs a reasoning model's tokenizer (Nano v2)");
         }
         return new ThinkingBudget(budget, mode, DEFAULT_GRACE, tokenizer.id(Reasoning.OPEN), close,
-                tokenizer.encode(DEFAULT_CLOSING_TEXT, false), startsInThinking);
+                tokenizer.encode(closingText, false), startsInThinking);
     }
 
     /** This budget as the generation loop's steering: it forces the closing tokens into the sequence when due. */

@@ -1,8 +1,12 @@
 package dev.nemoh.cli;
 
 import dev.nemoh.generate.Generation;
+import dev.nemoh.generate.JsonGrammar;
+import dev.nemoh.generate.JsonSchema;
 import dev.nemoh.generate.SamplingParams;
 import dev.nemoh.generate.TextSequence;
+import dev.nemoh.generate.TokenMask;
+import dev.nemoh.generate.TokenVocabulary;
 import dev.nemoh.model.LanguageModel;
 import dev.nemoh.model.LoraAdapter;
 import dev.nemoh.tokenizer.Tokenizer;
@@ -53,11 +57,20 @@ final class GenerateCommand implements Runnable {
     @Option(names = "--ignore-eos", description = "Keep generating past the model's eos_token_id.")
     boolean ignoreEos;
 
+    @Option(names = "--json-schema", paramLabel = "FILE",
+            description = "Constrain the output to JSON that validates against the JSON Schema in FILE (README lists the subset).")
+    Path jsonSchema;
+
+    @Option(names = "--json-object", description = "Constrain the output to a JSON object.")
+    boolean jsonObject;
+
     @Override
     public void run() {
         if (logprobs >= 0 && !printIds) {
             throw new IllegalArgumentException("--logprobs prints a line per token after the ids: add --print-ids");
         }
+        if (jsonSchema != null && jsonObject) throw new IllegalArgumentException("give --json-schema or --json-object, not both");
+        JsonGrammar grammar = grammar(); // before the model loads: a bad schema fails at once
         Path dir = model.resolve();
         boolean fromIds = input != null && input.ids != null;
         int[] ids = fromIds ? TokenIds.parse(input.ids) : null;
@@ -72,15 +85,48 @@ final class GenerateCommand implements Runnable {
                         + " --print-ids to print their ids");
             }
             AdapterOption.checkDevice(model.device, adapter.dir != null, "--adapter");
+            if (jsonSchema != null || jsonObject) {
+                throw new IllegalArgumentException("--json-schema and --json-object need the model's tokenizer to know"
+                        + " each token's bytes, and " + dir + " has no tokenizer.json");
+            }
             try (LanguageModel m = model.openOnDevice()) {
-                generate(m, adapter.load(m), null, ids, TextModel.stopTokens(dir, m.config().eosTokenIds));
+                generate(m, adapter.load(m), null, ids, TextModel.stopTokens(dir, m.config().eosTokenIds), null);
             }
             return;
         }
         String prompt = fromIds ? null : input != null ? input.prompt : readStdin();
         try (TextModel tm = TextModel.open(model, adapter)) {
-            generate(tm.model(), tm.adapter(), tm.tokenizer(), fromIds ? ids : tm.tokenizer().encode(prompt, true), tm.stopTokens());
+            generate(tm.model(), tm.adapter(), tm.tokenizer(), fromIds ? ids : tm.tokenizer().encode(prompt, true),
+                    tm.stopTokens(), grammar);
         }
+    }
+
+    /** The grammar of --json-schema or --json-object, or null without either. */
+    private JsonGrammar grammar() {
+        if (jsonObject) return JsonGrammar.anyObject();
+        if (jsonSchema == null) return null;
+        Object schema;
+        try {
+            schema = new com.fasterxml.jackson.databind.ObjectMapper().readValue(Files.readString(jsonSchema), Object.class);
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalArgumentException(jsonSchema + " is not valid JSON: " + e.getOriginalMessage());
+        } catch (java.io.IOException e) {
+            throw new IllegalArgumentException("cannot read the schema " + jsonSchema + ": " + e);
+        }
+        return JsonSchema.compile(schema);
+    }
+
+    /** The constrained decoding of {@code grammar} for this generation. */
+    private TokenMask mask(JsonGrammar grammar, Tokenizer tokenizer, LanguageModel m, SamplingParams params) {
+        String option = jsonObject ? "--json-object" : "--json-schema";
+        if (!stop.isEmpty()) throw new IllegalArgumentException(option + " takes no --stop: a stop text could cut the JSON short");
+        if (ignoreEos) throw new IllegalArgumentException(option + " takes no --ignore-eos: the JSON ends with the eos token");
+        TokenMask mask = new TokenMask(grammar, TokenVocabulary.of(tokenizer, m.config().vocabSize), params.stopTokenIds(), -1);
+        if (params.maxTokens() < mask.minTokens()) {
+            throw new IllegalArgumentException("the shortest answer " + option + " allows takes " + mask.minTokens()
+                    + " tokens but --max-tokens is " + params.maxTokens() + "; raise --max-tokens");
+        }
+        return mask;
     }
 
     private static String readStdin() {
@@ -98,7 +144,8 @@ final class GenerateCommand implements Runnable {
      * ids of every token generated (up to the one that completes a stop string) and the --logprobs lines. With no
      * {@code tokenizer} only ids can be printed.
      */
-    private void generate(LanguageModel m, LoraAdapter loaded, Tokenizer tokenizer, int[] prompt, List<Integer> stopTokens) {
+    private void generate(LanguageModel m, LoraAdapter loaded, Tokenizer tokenizer, int[] prompt, List<Integer> stopTokens,
+                          JsonGrammar grammar) {
         if (tokenizer != null && tokenizer.vocabSize() > m.config().vocabSize) {
             throw new IllegalArgumentException("the tokenizer has " + tokenizer.vocabSize() + " tokens but the model only "
                     + m.config().vocabSize + "; they do not belong together");
@@ -106,7 +153,8 @@ final class GenerateCommand implements Runnable {
         SamplingParams params = sampling.params(ignoreEos ? List.of() : stopTokens, logprobs);
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         long t0 = System.nanoTime(), firstToken = 0;
-        Generation g = new Generation(m, prompt, params, null, loaded);
+        Generation g = new Generation(m, prompt, params, null, loaded,
+                grammar == null ? null : mask(grammar, tokenizer, m, params));
         TextSequence text = tokenizer == null ? null : new TextSequence(g, tokenizer, stop, null);
         StringBuilder idLine = new StringBuilder();
         StringBuilder logprobLines = new StringBuilder();

@@ -29,7 +29,12 @@ public final class Generation {
     private long decodeNanos;
 
     public Generation(LanguageModel model, int[] prompt, SamplingParams params) {
-        this(model, prompt, params, null, null);
+        this(model, prompt, params, null, null, null);
+    }
+
+    /** @param mask constrains which tokens may be chosen (structured output); null for none */
+    public Generation(LanguageModel model, int[] prompt, SamplingParams params, TokenMask mask) {
+        this(model, prompt, params, null, null, mask);
     }
 
     /**
@@ -38,6 +43,12 @@ public final class Generation {
      * snapshots there); a null cache prefills the whole prompt.
      */
     public Generation(LanguageModel model, int[] prompt, SamplingParams params, PrefixCache prefixCache, LoraAdapter adapter) {
+        this(model, prompt, params, prefixCache, adapter, null);
+    }
+
+    /** As above, with a token mask (may be null) constraining which tokens may be chosen. */
+    public Generation(LanguageModel model, int[] prompt, SamplingParams params, PrefixCache prefixCache,
+                      LoraAdapter adapter, TokenMask mask) {
         int context = model.config().maxPositionEmbeddings;
         if (prompt.length == 0) throw new IllegalArgumentException("the prompt is empty: give at least one token");
         if (prompt.length + params.maxTokens() > context) {
@@ -48,7 +59,7 @@ public final class Generation {
         this.model = model;
         // the cache never grows beyond what the server reserves for this sequence (prompt + max tokens)
         this.state = model.newState(prompt.length + params.maxTokens(), adapter);
-        this.sampler = new Sampler(params, model.config().vocabSize, prompt);
+        this.sampler = new Sampler(params, model.config().vocabSize, prompt, mask);
         this.limit = params.maxTokens();
         long t0 = System.nanoTime();
         if (prefixCache == null) {

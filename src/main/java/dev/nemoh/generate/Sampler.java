@@ -20,7 +20,7 @@ import java.util.SplittableRandom;
  * presence and frequency penalties; {@code sample} itself changes no history.
  *
  * <p>Processing order, as in Hugging Face and vLLM: penalties (repetition over prompt + output, then frequency, then
- * presence over the output) → temperature → top-k → top-p → min-p → draw. Temperature 0 is greedy: the argmax of the
+ * presence over the output) → the {@link TokenMask}, if any (disallowed tokens get -∞) → temperature → top-k → top-p → min-p → draw. Temperature 0 is greedy: the argmax of the
  * penalised logits (lowest id on ties, like {@code torch.argmax}), with no randomness. Ties at the top-k and top-p
  * boundaries keep every tied token (HF's top-k does the same; its top-p keeps an arbitrary part of a tie).
  * Penalties are computed in float32 as transformers and vLLM do on float32 logits.
@@ -86,23 +86,32 @@ public final class Sampler {
     private double keptMass;
 
     private Logprobs lastLogprobs;
+    private final TokenMask mask;
 
     /** A sampler with no prompt context (the repetition penalty then only sees accepted tokens). */
     public Sampler(SamplingParams params, int vocabSize) {
         this(params, vocabSize, new int[0]);
     }
 
+    /** A sampler whose tokens are free (no {@link TokenMask}). */
+    public Sampler(SamplingParams params, int vocabSize, int[] prompt) {
+        this(params, vocabSize, prompt, null);
+    }
+
     /**
      * @param params    the request's settings
      * @param vocabSize number of logits per step (the model's {@code vocab_size})
      * @param prompt    the prompt's token ids, which count for the repetition penalty only
+     * @param mask      the constraint on which tokens may come next (structured output), applied after the
+     *                  penalties; null for none
      */
-    public Sampler(SamplingParams params, int vocabSize, int[] prompt) {
+    public Sampler(SamplingParams params, int vocabSize, int[] prompt, TokenMask mask) {
         if (params == null) throw new IllegalArgumentException("params must not be null");
         if (vocabSize < 1) throw new IllegalArgumentException("vocabSize must be >= 1, got " + vocabSize);
         if (prompt == null) throw new IllegalArgumentException("prompt must not be null (use an empty array)");
         this.params = params;
         this.vocab = vocabSize;
+        this.mask = mask;
         this.seed = params.seed() != null ? params.seed() : new SplittableRandom().nextLong();
         this.random = new SplittableRandom(seed);
         this.work = new float[vocabSize];
@@ -152,6 +161,7 @@ public final class Sampler {
         markSeen(token);
         outputCounts[token]++;
         generated++;
+        if (mask != null) mask.accept(token);
     }
 
     /**
@@ -166,6 +176,7 @@ public final class Sampler {
         }
         System.arraycopy(logits, 0, work, 0, vocab);
         applyPenalties(work);
+        if (mask != null) mask.apply(work, params.maxTokens() - generated);
         int top = checkedArgmax(work);
         int token;
         if (params.isGreedy()) {
@@ -213,6 +224,7 @@ public final class Sampler {
     int[] keptTokens(float[] logits) {
         System.arraycopy(logits, 0, work, 0, vocab);
         applyPenalties(work);
+        if (mask != null) mask.apply(work, params.maxTokens() - generated);
         int top = checkedArgmax(work);
         if (params.isGreedy()) return new int[] {top};
         filter(top);

@@ -6,9 +6,13 @@ import dev.nemoh.chat.ChatTemplate;
 import dev.nemoh.chat.ChatTemplateException;
 import dev.nemoh.chat.Reasoning;
 import dev.nemoh.chat.ThinkingBudget;
+import dev.nemoh.generate.JsonGrammar;
+import dev.nemoh.generate.JsonSchema;
 import dev.nemoh.generate.SamplingParams;
 import dev.nemoh.model.LoraAdapter;
 import dev.nemoh.generate.TextSequence;
+import dev.nemoh.generate.TokenMask;
+import dev.nemoh.generate.TokenVocabulary;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -22,17 +26,19 @@ import java.util.Map;
  * OpenAI defines that do not change what is generated (user, metadata...) are ignored; those nemoh cannot honour
  * (n > 1, echo, best_of) are refused rather than silently dropped. Besides OpenAI's fields it takes vLLM's
  * {@code top_k}, {@code min_p}, {@code repetition_penalty} and {@code ignore_eos}, and for Nano v2 reasoning
- * {@code thinking_budget} and {@code thinking_budget_mode} ("strict" or "newline").
+ * {@code thinking_budget} and {@code thinking_budget_mode} ("strict" or "newline"). {@code response_format}
+ * ({@code json_object}, or {@code json_schema} within {@link JsonSchema}'s subset) becomes a {@link TokenMask}.
  *
  * @param model the model id the request asked for (the base's when it named none), which the answer repeats
  * @param adapter what the request's tokens run through: the adapter its {@code model} names, or null
  * @param opensThinking whether the rendered chat prompt ends inside a reasoning block
  * @param splitReasoning whether to report reasoning apart from the answer (chat, with a model that has {@code </think>})
  * @param logprobs -1 for none, else the number of alternatives per token (0: the chosen token's only)
+ * @param mask the structured-output constraint of this request's one sequence, or null
  */
 record CompletionRequest(boolean chat, String model, LoraAdapter adapter, int[] prompt, boolean stream,
                          boolean includeUsage, SamplingParams params, List<String> stops, int logprobs,
-                         boolean splitReasoning, boolean opensThinking, TextSequence.Steering steering) {
+                         boolean splitReasoning, boolean opensThinking, TextSequence.Steering steering, TokenMask mask) {
 
     /** Server-wide bounds a request must stay within. */
     record Bounds(int maxTokens, long maxCacheBytes) {}
@@ -44,7 +50,7 @@ record CompletionRequest(boolean chat, String model, LoraAdapter adapter, int[] 
 
     Job job(ServedModel m) {
         long cache = m.model().cacheBytes((long) prompt.length + params.maxTokens());
-        return new Job(adapter, prompt, params, stops, steering, cache);
+        return new Job(adapter, prompt, params, stops, steering, mask, cache);
     }
 
     static CompletionRequest parse(JsonNode body, boolean chat, ServedModel m, Bounds bounds) {
@@ -56,6 +62,7 @@ record CompletionRequest(boolean chat, String model, LoraAdapter adapter, int[] 
         Integer n = f.integer("n", 1, Integer.MAX_VALUE);
         if (n != null && n != 1) throw ApiException.invalid("n", "only n = 1 is supported (one choice per request), got " + n);
 
+        JsonGrammar grammar = responseFormat(o);
         int[] prompt;
         boolean opensThinking = false, split = false;
         TextSequence.Steering steering = null;
@@ -76,7 +83,8 @@ record CompletionRequest(boolean chat, String model, LoraAdapter adapter, int[] 
                     default -> throw ApiException.invalid("thinking_budget_mode", "thinking_budget_mode must be \"strict\" or \"newline\", got \"" + mode + "\"");
                 };
                 try {
-                    steering = ThinkingBudget.of(m.tokenizer(), budget, parsedMode, opensThinking).steering();
+                    steering = ThinkingBudget.of(m.tokenizer(), budget, parsedMode, opensThinking,
+                            grammar == null ? ThinkingBudget.DEFAULT_CLOSING_TEXT : Reasoning.CLOSE).steering();
                 } catch (IllegalArgumentException e) {
                     throw ApiException.invalid("thinking_budget", e.getMessage());
                 }
@@ -149,6 +157,26 @@ record CompletionRequest(boolean chat, String model, LoraAdapter adapter, int[] 
         } catch (IllegalArgumentException e) {
             throw ApiException.invalid(null, e.getMessage());
         }
+        List<String> stops = stops(o);
+        TokenMask mask = null;
+        if (grammar != null) {
+            if (!stops.isEmpty()) {
+                throw ApiException.invalid("stop", "stop cannot be combined with a JSON response_format: a stop string"
+                        + " could cut the JSON short; the grammar ends the answer itself");
+            }
+            int reasoningEnd = opensThinking && split ? m.tokenizer().id(Reasoning.CLOSE) : -1;
+            try {
+                mask = new TokenMask(grammar, TokenVocabulary.of(m.tokenizer(), m.model().config().vocabSize),
+                        params.stopTokenIds(), reasoningEnd);
+            } catch (IllegalArgumentException e) {
+                throw ApiException.invalid("response_format", e.getMessage());
+            }
+            if (maxTokens < mask.minTokens()) {
+                throw ApiException.invalid(maxField, "the shortest answer the response_format allows takes " + mask.minTokens()
+                        + " tokens" + (reasoningEnd >= 0 ? " (with the token that closes the reasoning)" : "") + " but "
+                        + maxField + " is " + maxTokens + "; raise " + maxField);
+            }
+        }
         boolean stream = Boolean.TRUE.equals(f.bool("stream"));
         boolean includeUsage = false;
         JsonNode so = o.get("stream_options");
@@ -157,8 +185,62 @@ record CompletionRequest(boolean chat, String model, LoraAdapter adapter, int[] 
             if (!stream) throw ApiException.invalid("stream_options", "stream_options is only allowed with stream = true");
             includeUsage = Boolean.TRUE.equals(new Fields((ObjectNode) so).bool("include_usage"));
         }
-        return new CompletionRequest(chat, model, adapter, prompt, stream, includeUsage, params, stops(o), logprobs, split, opensThinking,
-                steering);
+        return new CompletionRequest(chat, model, adapter, prompt, stream, includeUsage, params, stops, logprobs, split,
+                opensThinking, steering, mask);
+    }
+
+    /**
+     * OpenAI's {@code response_format}: null for none or {@code "text"}, else the grammar of {@code json_object} (any
+     * object) or of {@code json_schema.schema}.
+     */
+    private static JsonGrammar responseFormat(ObjectNode o) {
+        JsonNode rf = o.get("response_format");
+        if (rf == null || rf.isNull()) return null;
+        String use = "; use {\"type\": \"json_object\"} or {\"type\": \"json_schema\", \"json_schema\": {\"name\": ..., \"schema\": {...}}}";
+        if (!rf.isObject()) throw ApiException.invalid("response_format", "response_format must be an object" + use);
+        JsonNode type = rf.get("type");
+        if (type == null || !type.isTextual()) throw ApiException.invalid("response_format.type", "response_format.type is required" + use);
+        for (var names = rf.fieldNames(); names.hasNext(); ) {
+            String k = names.next();
+            if (!k.equals("type") && !(k.equals("json_schema") && type.asText().equals("json_schema"))) {
+                throw ApiException.invalid("response_format." + k, "response_format." + k + " is not a field of a "
+                        + type.asText() + " response_format" + use);
+            }
+        }
+        switch (type.asText()) {
+            case "text" -> {
+                return null;
+            }
+            case "json_object" -> {
+                return JsonGrammar.anyObject();
+            }
+            case "json_schema" -> {
+                String where = "response_format.json_schema";
+                if (!(rf.get("json_schema") instanceof ObjectNode js)) {
+                    throw ApiException.invalid(where, where + " must be an object with a name and a schema");
+                }
+                for (var names = js.fieldNames(); names.hasNext(); ) {
+                    String k = names.next();
+                    if (!List.of("name", "description", "schema", "strict").contains(k)) {
+                        throw ApiException.invalid(where + "." + k, where + "." + k + " is not supported (name, description,"
+                                + " schema and strict are)");
+                    }
+                }
+                Fields f = new Fields(js);
+                f.string("name");
+                f.string("description");
+                f.bool("strict"); // strict or not, the schema is enforced
+                JsonNode schema = js.get("schema");
+                if (schema == null || schema.isNull()) throw ApiException.invalid(where + ".schema", where + ".schema is required");
+                try {
+                    return JsonSchema.compile(Json.toJava(schema));
+                } catch (IllegalArgumentException e) {
+                    throw ApiException.invalid(where + ".schema", e.getMessage());
+                }
+            }
+            default -> throw ApiException.invalid("response_format.type", "response_format.type must be \"text\","
+                    + " \"json_object\" or \"json_schema\", got \"" + type.asText() + "\"");
+        }
     }
 
     private static int orElse(Integer v, int otherwise) {

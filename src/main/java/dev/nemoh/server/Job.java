@@ -4,6 +4,7 @@ import dev.nemoh.generate.Generation;
 import dev.nemoh.generate.Sampler;
 import dev.nemoh.generate.SamplingParams;
 import dev.nemoh.generate.TextSequence;
+import dev.nemoh.generate.TokenMask;
 import dev.nemoh.model.LoraAdapter;
 
 import java.util.List;
@@ -36,6 +37,8 @@ final class Job {
     final List<String> stops;
     /** Created per request: steering keeps per-sequence state. May be null. */
     final TextSequence.Steering steering;
+    /** Created per request: the structured-output constraint, with its grammar state. May be null. */
+    final TokenMask mask;
     /** KV cache bytes this sequence can grow to (prompt + max tokens), reserved while it runs. */
     final long cacheBytes;
     final BlockingQueue<Event> events = new LinkedBlockingQueue<>();
@@ -53,12 +56,13 @@ final class Job {
     TextSequence sequence;
 
     Job(LoraAdapter adapter, int[] prompt, SamplingParams params, List<String> stops, TextSequence.Steering steering,
-        long cacheBytes) {
+        TokenMask mask, long cacheBytes) {
         this.adapter = adapter;
         this.prompt = prompt;
         this.params = params;
         this.stops = stops;
         this.steering = steering;
+        this.mask = mask;
         this.cacheBytes = cacheBytes;
     }
 

@@ -217,7 +217,7 @@ final class Scheduler implements AutoCloseable {
             return;
         }
         try {
-            j.generation = new Generation(model, j.prompt, j.params, prefixCache, j.adapter);
+            j.generation = new Generation(model, j.prompt, j.params, prefixCache, j.adapter, j.mask);
             j.sequence = new TextSequence(j.generation, tokenizer, j.stops, j.steering);
             metrics.promptTokens.add(j.prompt.length);
             if (prefixCache != null) metrics.prefixCache(j.generation.cachedTokens(), prefixCache.bytes());

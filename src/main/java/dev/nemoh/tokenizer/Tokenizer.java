@@ -40,6 +40,8 @@ public final class Tokenizer {
     private final Bpe model;
     private final PostProcessor postProcessor;
     private final Decoder decoder;
+    /** Whether the decoder maps byte-level characters back to bytes (GPT-2's ByteLevel, alone or in a Sequence). */
+    private final boolean byteLevelDecoder;
     private final AddedVocabulary added = new AddedVocabulary();
     private final Set<String> specialContents = new HashSet<>();
     /** The string an added token decodes to: its content, normalized when the token is normalized. */
@@ -60,6 +62,8 @@ public final class Tokenizer {
         preTokenizer = PreTokenizer.parse(root.get("pre_tokenizer"), source + " pre_tokenizer");
         postProcessor = PostProcessor.parse(root.get("post_processor"), source + " post_processor");
         decoder = Decoder.parse(root.get("decoder"), source + " decoder");
+        byteLevelDecoder = root.path("decoder").path("type").asText("").equals("ByteLevel")
+                || root.path("decoder").path("decoders").findValuesAsText("type").contains("ByteLevel");
 
         int max = model.vocabR.length - 1;
         JsonNode at = root.get("added_tokens");
@@ -322,6 +326,23 @@ public final class Tokenizer {
     public String token(int id) {
         String t = addedStrings.get(id);
         return t != null ? t : model.idToToken(id);
+    }
+
+    /**
+     * The bytes token {@code id} adds to decoded text, which may be part of a UTF-8 character (a byte-level token);
+     * null when no token has that id, or when it decodes to a broken character under a decoder that is not
+     * byte-level.
+     */
+    public byte[] tokenBytes(int id) {
+        String t = token(id);
+        if (t == null) return null;
+        if (byteLevelDecoder && !isAdded(id)) {
+            ByteLevel.ByteSink sink = new ByteLevel.ByteSink();
+            ByteLevel.appendBytes(t, sink);
+            return java.util.Arrays.copyOf(sink.buf, sink.len);
+        }
+        String text = decode(new int[] {id}, false);
+        return text.contains("\uFFFD") ? null : text.getBytes(java.nio.charset.StandardCharsets.UTF_8);
     }
 
     /** The id of token string {@code token}, or -1. */

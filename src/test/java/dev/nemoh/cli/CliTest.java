@@ -203,6 +203,43 @@ class CliTest {
     }
 
     @Test
+    void generateConstrainsTheOutputToAJsonSchema(@TempDir Path dir) throws Exception {
+        Path schema = dir.resolve("schema.json");
+        Files.writeString(schema, """
+                {"type": "object", "properties": {"name": {"type": "string"}, "n": {"type": "integer"},
+                 "tags": {"type": "array", "items": {"enum": ["a", "b"]}, "maxItems": 3}}, "required": ["name", "n"]}""");
+        var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
+        var validator = com.networknt.schema.JsonSchemaFactory.getInstance(com.networknt.schema.SpecVersion.VersionFlag.V202012)
+                .getSchema(mapper.readTree(schema.toFile()));
+        for (int seed = 0; seed < 3; seed++) {
+            Run r = run("generate", "--model", TINY, "--prompt", "JSON:", "--json-schema", schema.toString(),
+                    "--temperature", "1", "--seed", Integer.toString(seed), "--max-tokens", "40");
+            assertEquals(0, r.code(), r.err());
+            assertTrue(validator.validate(mapper.readTree(r.out())).isEmpty(), r.out());
+            assertTrue(r.err().contains("(stop)"), r.err());
+        }
+        Run object = run("generate", "--model", TINY, "--prompt", "JSON:", "--json-object", "--temperature", "1", "--seed", "5");
+        assertEquals(0, object.code(), object.err());
+        assertTrue(mapper.readTree(object.out()).isObject(), object.out());
+
+        Files.writeString(schema, "{\"type\": \"integer\", \"minimum\": 0}");
+        Run bad = run("generate", "--model", TINY, "--prompt", "x", "--json-schema", schema.toString());
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("'minimum'") && bad.err().strip().lines().count() == 1, "one line, before the model loads: " + bad.err());
+        Run missing = run("generate", "--model", TINY, "--prompt", "x", "--json-schema", dir.resolve("none.json").toString());
+        assertEquals(2, missing.code());
+        assertTrue(missing.err().contains("none.json"), missing.err());
+        Files.writeString(schema, "{\"type\": \"object\", \"properties\": {\"long_property_name\": {\"type\": \"string\"}},"
+                + " \"required\": [\"long_property_name\"]}");
+        Run tooShort = run("generate", "--model", TINY, "--prompt", "x", "--json-schema", schema.toString(), "--max-tokens", "8");
+        assertEquals(2, tooShort.code());
+        assertTrue(tooShort.err().contains("raise --max-tokens"), tooShort.err());
+        Run withStop = run("generate", "--model", TINY, "--prompt", "x", "--json-object", "--stop", "}");
+        assertEquals(2, withStop.code());
+        assertTrue(withStop.err().contains("--stop"), withStop.err());
+    }
+
+    @Test
     void chatAppliesTheTemplateAndEnforcesTheThinkingBudget() {
         Run r = runWithInput("Hi there\n/no_think\nAnd now?\n/exit\n", "chat", "--model", TINY,
                 "--max-tokens", "20", "--thinking-budget", "4");

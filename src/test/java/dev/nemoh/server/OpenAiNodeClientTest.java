@@ -16,9 +16,11 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * OpenAI's own Node client library against the server: a whole and a streamed chat completion on the tiny model.
+ * OpenAI's own Node client library against the server: a whole and a streamed chat completion on the tiny model, and
+ * one with a {@code json_schema} response_format whose answer must validate.
  * Runs where {@code node} and {@code npm} are on the PATH (skipped otherwise, failed with {@code -Dnemoh.require=node}); installs the pinned {@code openai}
  * package from the npm registry into {@code target/openai-client} on first use.
  */
@@ -58,6 +60,12 @@ class OpenAiNodeClientTest {
             assertEquals(parts.answer(), stream.get("content").asText().strip());
             assertEquals(streamed.finish().openAiName(), stream.get("finishReason").asText());
             assertEquals(streamed.completionTokens(), stream.get("usage").get("completion_tokens").asInt());
+
+            JsonNode structured = got.get("structured");
+            assertEquals("stop", structured.get("finishReason").asText());
+            JsonNode answer = Json.parse(structured.get("content").asText().getBytes(StandardCharsets.UTF_8));
+            assertTrue(StructuredOutputTest.SCHEMAS.getSchema(structured.get("schema")).validate(answer).isEmpty(),
+                    structured.toString());
         }
     }
 }

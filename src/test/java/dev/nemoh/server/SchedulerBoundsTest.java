@@ -178,7 +178,7 @@ class SchedulerBoundsTest {
             Scheduler scheduler = new Scheduler(m, dev.nemoh.tokenizer.Tokenizer.load(TestServer.TINY),
                     new Scheduler.Limits(2, 2, 1L << 30), new Metrics(), null);
             scheduler.close();
-            Job job = new Job(null, new int[] {1, 5}, SamplingParams.greedy(), List.of(), null, 1);
+            Job job = new Job(null, new int[] {1, 5}, SamplingParams.greedy(), List.of(), null, null, 1);
             ApiException e = assertThrows(ApiException.class, () -> scheduler.submit(job));
             assertEquals(503, e.status);
         }
