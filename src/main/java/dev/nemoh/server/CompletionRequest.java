@@ -19,6 +19,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.regex.Pattern;
 
 /**
  * A {@code /v1/chat/completions} or {@code /v1/completions} body, checked field by field: a wrong type, a value out of
@@ -35,10 +36,13 @@ import java.util.Map;
  * @param splitReasoning whether to report reasoning apart from the answer (chat, with a model that has {@code </think>})
  * @param logprobs -1 for none, else the number of alternatives per token (0: the chosen token's only)
  * @param mask the structured-output constraint of this request's one sequence, or null
+ * @param tools the function tools offered to the model, whose calls the answer is parsed for; null for none
+ *              (no {@code tools}, or {@code tool_choice: "none"})
  */
 record CompletionRequest(boolean chat, String model, LoraAdapter adapter, int[] prompt, boolean stream,
                          boolean includeUsage, SamplingParams params, List<String> stops, int logprobs,
-                         boolean splitReasoning, boolean opensThinking, TextSequence.Steering steering, TokenMask mask) {
+                         boolean splitReasoning, boolean opensThinking, TextSequence.Steering steering, TokenMask mask,
+                         JsonNode tools) {
 
     /** Server-wide bounds a request must stay within. */
     record Bounds(int maxTokens, long maxCacheBytes) {}
@@ -53,6 +57,7 @@ record CompletionRequest(boolean chat, String model, LoraAdapter adapter, int[] 
         return new Job(adapter, prompt, params, stops, steering, mask, cache);
     }
 
+    @SuppressWarnings("unchecked")
     static CompletionRequest parse(JsonNode body, boolean chat, ServedModel m, Bounds bounds) {
         if (!(body instanceof ObjectNode o)) throw ApiException.invalid(null, "the request body must be a JSON object");
         Fields f = new Fields(o);
@@ -63,6 +68,11 @@ record CompletionRequest(boolean chat, String model, LoraAdapter adapter, int[] 
         if (n != null && n != 1) throw ApiException.invalid("n", "only n = 1 is supported (one choice per request), got " + n);
 
         JsonGrammar grammar = responseFormat(o);
+        JsonNode tools = chat ? tools(o) : null;
+        if (tools != null && grammar != null) {
+            throw ApiException.invalid("tools", "tools cannot be combined with a JSON response_format yet: the grammar"
+                    + " would rule out every tool call; send one or the other");
+        }
         int[] prompt;
         boolean opensThinking = false, split = false;
         TextSequence.Steering steering = null;
@@ -70,7 +80,7 @@ record CompletionRequest(boolean chat, String model, LoraAdapter adapter, int[] 
             if (m.template() == null) {
                 throw ApiException.invalid("messages", "the model '" + m.id() + "' has no chat template; use /v1/completions");
             }
-            String text = render(m.template(), messages(o), tools(o));
+            String text = render(m.template(), messages(o), tools == null ? null : (List<Map<String, Object>>) Json.toJava(tools));
             prompt = m.tokenizer().encode(text, false);
             opensThinking = text.stripTrailing().endsWith(Reasoning.OPEN);
             split = m.tokenizer().id(Reasoning.CLOSE) >= 0;
@@ -186,7 +196,7 @@ record CompletionRequest(boolean chat, String model, LoraAdapter adapter, int[] 
             includeUsage = Boolean.TRUE.equals(new Fields((ObjectNode) so).bool("include_usage"));
         }
         return new CompletionRequest(chat, model, adapter, prompt, stream, includeUsage, params, stops, logprobs, split,
-                opensThinking, steering, mask);
+                opensThinking, steering, mask, tools);
     }
 
     /**
@@ -284,8 +294,14 @@ record CompletionRequest(boolean chat, String model, LoraAdapter adapter, int[] 
             m.put("content", content(msg.get("content"), where + ".content", r.equals("assistant")));
             JsonNode calls = msg.get("tool_calls");
             if (calls != null && !calls.isNull()) {
-                if (!calls.isArray()) throw ApiException.invalid(where + ".tool_calls", where + ".tool_calls must be an array");
-                m.put("tool_calls", Json.toJava(calls));
+                if (!r.equals("assistant")) throw ApiException.invalid(where + ".tool_calls", "only assistant messages have tool_calls");
+                m.put("tool_calls", toolCalls(calls, where + ".tool_calls"));
+            }
+            for (String key : List.of("tool_call_id", "name")) {
+                JsonNode v = msg.get(key);
+                if (v == null || v.isNull()) continue;
+                if (!v.isTextual()) throw ApiException.invalid(where + "." + key, where + "." + key + " must be a string");
+                m.put(key, v.asText());
             }
             out.add(m);
         }
@@ -310,13 +326,86 @@ record CompletionRequest(boolean chat, String model, LoraAdapter adapter, int[] 
         return text.toString();
     }
 
-    @SuppressWarnings("unchecked")
-    private static List<Map<String, Object>> tools(ObjectNode o) {
+    /**
+     * An assistant message's calls as the chat templates read them: {@code function.arguments}, a JSON string in
+     * OpenAI's API, becomes the object it holds (as vLLM passes it to the template).
+     */
+    private static Object toolCalls(JsonNode calls, String where) {
+        if (!calls.isArray()) throw ApiException.invalid(where, where + " must be an array");
+        List<Object> out = new ArrayList<>();
+        for (int i = 0; i < calls.size(); i++) {
+            String at = where + "[" + i + "]";
+            if (!(calls.get(i) instanceof ObjectNode call) || !(call.get("function") instanceof ObjectNode fn)
+                    || !fn.path("name").isTextual()) {
+                throw ApiException.invalid(at, at + " must be {\"id\": ..., \"type\": \"function\", \"function\": {\"name\": ..., \"arguments\": \"{...}\"}}");
+            }
+            ObjectNode copy = call.deepCopy();
+            JsonNode args = fn.get("arguments");
+            if (args != null && args.isTextual()) {
+                try {
+                    ((ObjectNode) copy.get("function")).set("arguments", Json.MAPPER.readTree(args.asText()));
+                } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                    throw ApiException.invalid(at + ".function.arguments", at + ".function.arguments must be a JSON object's text: "
+                            + e.getOriginalMessage());
+                }
+            }
+            out.add(Json.toJava(copy));
+        }
+        return out;
+    }
+
+    private static final Pattern FUNCTION_NAME = Pattern.compile("[a-zA-Z0-9_-]{1,64}");
+
+    /**
+     * The function tools the model is offered and its answer is parsed for, or null: none given, or
+     * {@code tool_choice: "none"}. {@code tool_choice} {@code "required"} or a named function would need the answer
+     * constrained to a call, which is not supported yet: refused rather than treated as {@code "auto"}.
+     */
+    private static JsonNode tools(ObjectNode o) {
         JsonNode t = o.get("tools");
+        JsonNode choice = o.get("tool_choice");
+        boolean none = false;
+        if (choice != null && !choice.isNull()) {
+            String c = choice.isTextual() ? choice.asText() : choice.isObject() ? "named" : "?";
+            switch (c) {
+                case "none" -> none = true;
+                case "auto" -> { }
+                case "required", "named" -> throw ApiException.invalid("tool_choice", "tool_choice " + (c.equals("named")
+                        ? "naming a function" : "\"required\"") + " is not supported yet (it needs the answer constrained to a"
+                        + " call); use \"auto\" or \"none\"");
+                default -> throw ApiException.invalid("tool_choice", "tool_choice must be \"none\", \"auto\", \"required\" or"
+                        + " {\"type\": \"function\", \"function\": {\"name\": ...}}, got " + choice);
+            }
+            if (!none && (t == null || t.isNull())) {
+                throw ApiException.invalid("tool_choice", "tool_choice is only allowed when tools are specified");
+            }
+        }
         if (t == null || t.isNull()) return null;
         if (!t.isArray()) throw ApiException.invalid("tools", "tools must be an array of tool objects");
-        for (JsonNode tool : t) if (!tool.isObject()) throw ApiException.invalid("tools", "every tool must be an object");
-        return (List<Map<String, Object>>) Json.toJava(t);
+        java.util.Set<String> names = new java.util.HashSet<>();
+        for (int i = 0; i < t.size(); i++) {
+            String at = "tools[" + i + "]";
+            String use = "; a tool is {\"type\": \"function\", \"function\": {\"name\": ..., \"description\": ..., \"parameters\": {...}}}";
+            if (!(t.get(i) instanceof ObjectNode tool)) throw ApiException.invalid(at, at + " must be an object" + use);
+            if (!"function".equals(tool.path("type").asText(null))) {
+                throw ApiException.invalid(at + ".type", at + ".type must be \"function\" (the only tool type supported)" + use);
+            }
+            if (!(tool.get("function") instanceof ObjectNode fn)) throw ApiException.invalid(at + ".function", at + ".function must be an object" + use);
+            JsonNode name = fn.get("name");
+            if (name == null || !name.isTextual() || !FUNCTION_NAME.matcher(name.asText()).matches()) {
+                throw ApiException.invalid(at + ".function.name", at + ".function.name must be 1 to 64 letters, digits, _ or -" + use);
+            }
+            if (!names.add(name.asText())) throw ApiException.invalid(at + ".function.name", "two tools are named \"" + name.asText() + "\"");
+            JsonNode description = fn.get("description");
+            if (description != null && !description.isNull() && !description.isTextual()) {
+                throw ApiException.invalid(at + ".function.description", at + ".function.description must be a string");
+            }
+            JsonNode parameters = fn.get("parameters");
+            if (parameters != null && !parameters.isNull() && !parameters.isObject()) {
+                throw ApiException.invalid(at + ".function.parameters", at + ".function.parameters must be a JSON Schema object");
+            }
+        }
+        return none || t.isEmpty() ? null : t;
     }
 
     /** A string, or an array of token ids (OpenAI's two single-prompt forms). */

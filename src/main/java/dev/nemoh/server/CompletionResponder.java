@@ -2,6 +2,7 @@ package dev.nemoh.server;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.nemoh.chat.PyStr;
 import dev.nemoh.chat.Reasoning;
 import dev.nemoh.generate.Sampler;
 
@@ -29,6 +30,10 @@ final class CompletionResponder {
     private final java.time.Duration timeout;
     private final String id;
     private final long created = System.currentTimeMillis() / 1000;
+    /** While streaming with tools: the calls in the reasoning (null without reasoning) and in the answer. */
+    private final ToolCallParser reasoningCalls, answerCalls;
+    /** Tool calls streamed so far. */
+    private int callsSent;
 
     CompletionResponder(ServedModel served, CompletionRequest req, Job job, Scheduler scheduler, java.time.Duration timeout) {
         this.served = served;
@@ -37,6 +42,8 @@ final class CompletionResponder {
         this.scheduler = scheduler;
         this.timeout = timeout;
         this.id = (req.chat() ? "chatcmpl-" : "cmpl-") + java.util.UUID.randomUUID().toString().replace("-", "");
+        this.answerCalls = req.tools() == null ? null : new ToolCallParser(req.tools());
+        this.reasoningCalls = req.tools() == null || !req.splitReasoning() ? null : new ToolCallParser(req.tools());
     }
 
     /**
@@ -58,21 +65,36 @@ final class CompletionResponder {
                 case Job.TimedOut t -> throw timedOut();
                 case Job.Finished f -> {
                     ObjectNode choice = Json.object().put("index", 0);
+                    String finish = f.finish().openAiName();
                     if (req.chat()) {
                         ObjectNode message = choice.putObject("message").put("role", "assistant");
+                        String reasoning = "", answer = text.toString();
                         if (req.splitReasoning()) {
-                            Reasoning.Parts parts = Reasoning.split(text.toString(), req.opensThinking());
-                            message.put("content", parts.answer());
-                            if (parts.reasoning().isEmpty()) message.putNull("reasoning_content");
-                            else message.put("reasoning_content", parts.reasoning());
-                        } else {
-                            message.put("content", text.toString());
+                            Reasoning.Parts parts = Reasoning.split(answer, req.opensThinking());
+                            reasoning = parts.reasoning();
+                            answer = parts.answer();
+                        }
+                        if (req.tools() != null) {
+                            // a call inside the reasoning counts too: a model may skip </think> before it
+                            ArrayNode calls = Json.MAPPER.createArrayNode();
+                            reasoning = PyStr.strip(withoutCalls(reasoning, calls), null);
+                            answer = PyStr.strip(withoutCalls(answer, calls), null);
+                            if (!calls.isEmpty()) {
+                                message.set("tool_calls", calls);
+                                if (finish.equals("stop")) finish = "tool_calls";
+                            }
+                        }
+                        if (answer.isEmpty() && message.has("tool_calls")) message.putNull("content");
+                        else message.put("content", answer);
+                        if (req.splitReasoning()) {
+                            if (reasoning.isEmpty()) message.putNull("reasoning_content");
+                            else message.put("reasoning_content", reasoning);
                         }
                     } else {
                         choice.put("text", text.toString());
                     }
                     choice.set("logprobs", req.logprobs() < 0 ? null : logprobs(tokens, 0));
-                    choice.put("finish_reason", f.finish().openAiName());
+                    choice.put("finish_reason", finish);
                     ObjectNode out = envelope(req.chat() ? "chat.completion" : "text_completion");
                     out.putArray("choices").add(choice);
                     out.set("usage", usage(f));
@@ -80,6 +102,25 @@ final class CompletionResponder {
                 }
             }
         }
+    }
+
+    /** The text of {@code text} with its tool calls taken out and appended to {@code calls} in OpenAI's shape. */
+    private String withoutCalls(String text, ArrayNode calls) {
+        StringBuilder rest = new StringBuilder();
+        for (ToolCallParser.Piece p : new ToolCallParser(req.tools()).parse(text)) {
+            switch (p) {
+                case ToolCallParser.Text t -> rest.append(t.text());
+                case ToolCallParser.Call c -> {
+                    ObjectNode call = calls.addObject().put("id", callId()).put("type", "function");
+                    call.putObject("function").put("name", c.name()).put("arguments", c.arguments());
+                }
+            }
+        }
+        return rest.toString();
+    }
+
+    private static String callId() {
+        return "call_" + java.util.UUID.randomUUID().toString().replace("-", "").substring(0, 24);
     }
 
     /**
@@ -114,12 +155,8 @@ final class CompletionResponder {
             switch (e) {
                 case Job.Token t -> {
                     if (t.logprobs() != null) pending.add(t);
-                    if (splitter != null) {
-                        Reasoning.Splitter.Delta d = splitter.push(t.text());
-                        if (!d.isEmpty()) offset = sendDelta(out, d.reasoning(), d.answer(), pending, offset);
-                    } else if (!t.text().isEmpty()) {
-                        offset = sendDelta(out, "", t.text(), pending, offset);
-                    }
+                    Reasoning.Splitter.Delta d = splitter != null ? splitter.push(t.text()) : new Reasoning.Splitter.Delta("", t.text());
+                    offset = sendSettled(out, d, pending, offset, false);
                 }
                 case Job.Failed f -> {
                     ObjectNode error = Json.object();
@@ -136,13 +173,11 @@ final class CompletionResponder {
                     return;
                 }
                 case Job.Finished f -> {
-                    if (splitter != null) {
-                        Reasoning.Splitter.Delta d = splitter.flush();
-                        if (!d.isEmpty() || !pending.isEmpty()) offset = sendDelta(out, d.reasoning(), d.answer(), pending, offset);
-                    } else if (!pending.isEmpty()) {
-                        offset = sendDelta(out, "", "", pending, offset);
-                    }
-                    send(out, chunk(req.chat() ? Json.object() : null, "", null, f.finish().openAiName()));
+                    Reasoning.Splitter.Delta d = splitter != null ? splitter.flush() : new Reasoning.Splitter.Delta("", "");
+                    offset = sendSettled(out, d, pending, offset, true);
+                    String finish = f.finish().openAiName();
+                    if (callsSent > 0 && finish.equals("stop")) finish = "tool_calls";
+                    send(out, chunk(req.chat() ? Json.object() : null, "", null, finish));
                     if (req.includeUsage()) {
                         ObjectNode last = envelope(req.chat() ? "chat.completion.chunk" : "text_completion");
                         last.putArray("choices");
@@ -181,6 +216,49 @@ final class CompletionResponder {
         return new ApiException(504, "server_error", null, "request_timeout", "the request took longer than the server's"
                 + " limit of " + timeout.toSeconds() + " s (--request-timeout) and its generation was stopped; ask for fewer"
                 + " max_tokens, or retry when the server is less busy");
+    }
+
+    /**
+     * Sends what the splitter settled; with tools, what the call parsers settle of it: text as text deltas, each call
+     * as OpenAI streams one (index, id and name first, then the arguments). At the end, also what they held back
+     * and the logprobs of tokens not yet sent.
+     */
+    private int sendSettled(OutputStream out, Reasoning.Splitter.Delta d, List<Job.Token> tokens, int offset, boolean end)
+            throws IOException {
+        if (answerCalls == null) {
+            if (!d.isEmpty() || (end && !tokens.isEmpty())) offset = sendDelta(out, d.reasoning(), d.answer(), tokens, offset);
+            return offset;
+        }
+        List<ToolCallParser.Piece> reasoning = new ArrayList<>(), answer = new ArrayList<>(answerCalls.push(d.answer()));
+        if (reasoningCalls != null) reasoning.addAll(reasoningCalls.push(d.reasoning()));
+        if (end) {
+            if (reasoningCalls != null) reasoning.addAll(reasoningCalls.flush());
+            answer.addAll(answerCalls.flush());
+        }
+        for (ToolCallParser.Piece p : reasoning) offset = sendPiece(out, p, true, tokens, offset);
+        for (ToolCallParser.Piece p : answer) offset = sendPiece(out, p, false, tokens, offset);
+        if (end && !tokens.isEmpty()) offset = sendDelta(out, "", "", tokens, offset);
+        return offset;
+    }
+
+    private int sendPiece(OutputStream out, ToolCallParser.Piece piece, boolean inReasoning, List<Job.Token> tokens, int offset)
+            throws IOException {
+        switch (piece) {
+            case ToolCallParser.Text t -> {
+                return sendDelta(out, inReasoning ? t.text() : "", inReasoning ? "" : t.text(), tokens, offset);
+            }
+            case ToolCallParser.Call c -> {
+                int index = callsSent++;
+                ObjectNode head = Json.object();
+                ObjectNode call = head.putArray("tool_calls").addObject().put("index", index).put("id", callId()).put("type", "function");
+                call.putObject("function").put("name", c.name()).put("arguments", "");
+                send(out, chunk(head, null, null, null));
+                ObjectNode args = Json.object();
+                args.putArray("tool_calls").addObject().put("index", index).putObject("function").put("arguments", c.arguments());
+                send(out, chunk(args, null, null, null));
+                return offset;
+            }
+        }
     }
 
     /** Sends the text as one chunk (two for chat when it spans reasoning and answer); returns the new text offset. */
