@@ -20,7 +20,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * OpenAI's own Node client library against the server: a whole and a streamed chat completion on the tiny model, and
- * one with a {@code json_schema} response_format whose answer must validate.
+ * one with a {@code json_schema} response_format whose answer must validate; and, with the model scripted to call a
+ * tool, a completion with tools whole and streamed through the client's own stream helper.
  * Runs where {@code node} and {@code npm} are on the PATH (skipped otherwise, failed with {@code -Dnemoh.require=node}); installs the pinned {@code openai}
  * package from the npm registry into {@code target/openai-client} on first use.
  */
@@ -66,6 +67,38 @@ class OpenAiNodeClientTest {
             JsonNode answer = Json.parse(structured.get("content").asText().getBytes(StandardCharsets.UTF_8));
             assertTrue(StructuredOutputTest.SCHEMAS.getSchema(structured.get("schema")).validate(answer).isEmpty(),
                     structured.toString());
+        }
+    }
+
+    @Test
+    void officialNodeClientReadsToolCalls() throws Exception {
+        Requirements.assumeNode();
+        NodePackages.install(CLIENT_DIR, OPENAI_PACKAGE);
+        Files.copy(Path.of("src/test/node/openai-tools.mjs"), CLIENT_DIR.resolve("openai-tools.mjs"),
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        TestServer.Scripted[] script = new TestServer.Scripted[1];
+        try (TestServer s = TestServer.start(TestServer.options(4, 16), m -> script[0] = new TestServer.Scripted(m))) {
+            script[0].writes(s.tokenizer, "Looking it up.</think>Let me check.\n"
+                    + "<TOOLCALL>[{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}]</TOOLCALL>");
+            ProcessBuilder pb = new ProcessBuilder("node", "openai-tools.mjs").directory(CLIENT_DIR.toFile());
+            pb.environment().put("NEMOH_BASE_URL", "http://127.0.0.1:" + s.server.port() + "/v1");
+            pb.environment().put("NEMOH_MODEL", "nemoh-tiny");
+            NodePackages.Result r = NodePackages.run(pb, 60);
+            assertEquals(0, r.code(), "node failed:\n" + r.output());
+            String lastLine = r.output().strip().substring(r.output().strip().lastIndexOf('\n') + 1);
+            JsonNode got = Json.parse(lastLine.getBytes(StandardCharsets.UTF_8));
+            for (String way : List.of("whole", "streamed")) {
+                JsonNode answer = got.get(way);
+                assertEquals("tool_calls", answer.get("finishReason").asText(), way);
+                assertEquals("Let me check.", answer.get("content").asText().strip(), way);
+                JsonNode call = answer.get("toolCalls").get(0);
+                assertEquals(1, answer.get("toolCalls").size(), way);
+                assertTrue(call.get("id").asText().startsWith("call_"), way);
+                assertEquals("function", call.get("type").asText(), way);
+                assertEquals("get_weather", call.at("/function/name").asText(), way);
+                assertEquals("{\"city\":\"Paris\"}", call.at("/function/arguments").asText(), way);
+            }
+            assertEquals(2, got.at("/streamed/deltas").asInt(), "a call streams as a name delta, then an arguments delta");
         }
     }
 }

@@ -277,4 +277,75 @@ final class TestServer implements AutoCloseable {
             inner.close();
         }
     }
+
+    /**
+     * The tiny model with its logits replaced: each sequence's n-th generated token is the script's n-th, then the
+     * end-of-sequence token. The real model still runs, so its states are what the scheduler expects.
+     */
+    static final class Scripted implements LanguageModel {
+        private final LanguageModel inner;
+        private final Map<SequenceState, Integer> generated = java.util.Collections.synchronizedMap(new java.util.IdentityHashMap<>());
+        private volatile int[] tokens = new int[0];
+
+        Scripted(LanguageModel inner) {
+            this.inner = inner;
+        }
+
+        /** From now on each new sequence writes {@code text}, then its end-of-sequence token. */
+        void writes(Tokenizer tokenizer, String text) {
+            tokens = tokenizer.encode(text, false);
+        }
+
+        private float[] next(SequenceState state) {
+            int n = generated.merge(state, 1, Integer::sum) - 1;
+            float[] logits = new float[inner.config().vocabSize];
+            java.util.Arrays.fill(logits, -10f);
+            logits[n < tokens.length ? tokens[n] : STOP_TOKENS.getFirst()] = 10f;
+            return logits;
+        }
+
+        @Override
+        public NemotronHConfig config() {
+            return inner.config();
+        }
+
+        @Override
+        public SequenceState newState() {
+            return inner.newState();
+        }
+
+        @Override
+        public SequenceState newState(int maxLength) {
+            return inner.newState(maxLength);
+        }
+
+        @Override
+        public float[] forwardLast(int[] ids, SequenceState state) {
+            inner.forwardLast(ids, state);
+            return next(state);
+        }
+
+        @Override
+        public float[] decodeBatch(int[] tokens, SequenceState[] states) {
+            inner.decodeBatch(tokens, states);
+            float[] out = new float[states.length * inner.config().vocabSize];
+            for (int i = 0; i < states.length; i++) System.arraycopy(next(states[i]), 0, out, i * inner.config().vocabSize, inner.config().vocabSize);
+            return out;
+        }
+
+        @Override
+        public long cacheBytes(long contextLength) {
+            return inner.cacheBytes(contextLength);
+        }
+
+        @Override
+        public long decodeWeightBytes() {
+            return inner.decodeWeightBytes();
+        }
+
+        @Override
+        public void close() {
+            inner.close();
+        }
+    }
 }

@@ -5,15 +5,10 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.nemoh.chat.ChatTemplate;
-import dev.nemoh.config.NemotronHConfig;
-import dev.nemoh.model.LanguageModel;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import java.nio.charset.StandardCharsets;
-import java.util.Arrays;
-import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -22,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Tool calls through the server: the tiny model is random, so a {@link Scripted} wrapper makes it write a chosen
+ * Tool calls through the server: the tiny model is random, so a {@link TestServer.Scripted} wrapper makes it write a chosen
  * text (greedy decoding picks the scripted token), and the answer is checked whole and streamed.
  */
 class ToolCallServerTest {
@@ -31,11 +26,11 @@ class ToolCallServerTest {
             [{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
               "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}}}}]""";
     static TestServer s;
-    static Scripted script;
+    static TestServer.Scripted script;
 
     @BeforeAll
     static void start() throws Exception {
-        s = TestServer.start(TestServer.options(4, 64), m -> script = new Scripted(m));
+        s = TestServer.start(TestServer.options(4, 64), m -> script = new TestServer.Scripted(m));
     }
 
     @AfterAll
@@ -51,9 +46,8 @@ class ToolCallServerTest {
         return body;
     }
 
-    /** The model writes {@code text}, then its end-of-sequence token. */
     static void modelWrites(String text) {
-        script.tokens = s.tokenizer.encode(text, false);
+        script.writes(s.tokenizer, text);
     }
 
     @Test
@@ -241,71 +235,5 @@ class ToolCallServerTest {
             if (choice.hasNonNull("finish_reason")) st.finish = choice.get("finish_reason").asText();
         }
         return st;
-    }
-
-    /**
-     * The tiny model with its logits replaced: each sequence's n-th generated token is the script's n-th, then the
-     * end-of-sequence token. The real model still runs, so its states are what the scheduler expects.
-     */
-    static final class Scripted implements LanguageModel {
-        private final LanguageModel inner;
-        private final Map<SequenceState, Integer> generated = java.util.Collections.synchronizedMap(new IdentityHashMap<>());
-        volatile int[] tokens = new int[0];
-
-        Scripted(LanguageModel inner) {
-            this.inner = inner;
-        }
-
-        private float[] next(SequenceState state) {
-            int n = generated.merge(state, 1, Integer::sum) - 1;
-            float[] logits = new float[inner.config().vocabSize];
-            Arrays.fill(logits, -10f);
-            logits[n < tokens.length ? tokens[n] : TestServer.STOP_TOKENS.getFirst()] = 10f;
-            return logits;
-        }
-
-        @Override
-        public NemotronHConfig config() {
-            return inner.config();
-        }
-
-        @Override
-        public SequenceState newState() {
-            return inner.newState();
-        }
-
-        @Override
-        public SequenceState newState(int maxLength) {
-            return inner.newState(maxLength);
-        }
-
-        @Override
-        public float[] forwardLast(int[] ids, SequenceState state) {
-            inner.forwardLast(ids, state);
-            return next(state);
-        }
-
-        @Override
-        public float[] decodeBatch(int[] tokens, SequenceState[] states) {
-            inner.decodeBatch(tokens, states);
-            float[] out = new float[states.length * inner.config().vocabSize];
-            for (int i = 0; i < states.length; i++) System.arraycopy(next(states[i]), 0, out, i * inner.config().vocabSize, inner.config().vocabSize);
-            return out;
-        }
-
-        @Override
-        public long cacheBytes(long contextLength) {
-            return inner.cacheBytes(contextLength);
-        }
-
-        @Override
-        public long decodeWeightBytes() {
-            return inner.decodeWeightBytes();
-        }
-
-        @Override
-        public void close() {
-            inner.close();
-        }
     }
 }
