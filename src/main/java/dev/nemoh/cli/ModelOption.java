@@ -38,6 +38,11 @@ final class ModelOption {
 
     /** Whether --device asks for the GPU backend (auto: when a CUDA driver and GPU are present). */
     boolean onCuda() {
+        return onCuda(device);
+    }
+
+    /** Whether a --device value asks for the GPU (auto: when a CUDA driver and GPU are present). */
+    static boolean onCuda(String device) {
         return switch (device) {
             case "cpu" -> false;
             case "cuda" -> true;

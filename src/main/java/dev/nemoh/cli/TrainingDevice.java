@@ -1,6 +1,5 @@
 package dev.nemoh.cli;
 
-import dev.nemoh.cuda.Cuda;
 import dev.nemoh.cuda.CudaException;
 import dev.nemoh.cuda.CudaTrainableModel;
 import dev.nemoh.cuda.TrainingPrecision;
@@ -33,12 +32,7 @@ final class TrainingDevice {
 
     /** Whether training runs on the GPU. */
     boolean cuda() {
-        return switch (device) {
-            case "cpu" -> false;
-            case "cuda" -> true;
-            case "auto" -> Cuda.available();
-            default -> throw new IllegalArgumentException("--device must be cpu, cuda or auto, not \"" + device + "\"");
-        };
+        return ModelOption.onCuda(device);
     }
 
     /** Checks the options before any work: one line for what does not fit together. */
