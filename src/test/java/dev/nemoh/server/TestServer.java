@@ -138,86 +138,12 @@ final class TestServer implements AutoCloseable {
         return new Response(res.statusCode(), res.body());
     }
 
-    /**
-     * A model whose decode step number {@code failAt} (counting from 1) throws what {@code fault} makes, as a model
-     * that runs out of heap or stack would.
-     */
-    static final class Faulty implements LanguageModel {
-        private final LanguageModel inner;
-        private final int failAt;
-        private final java.util.function.Supplier<Throwable> fault;
-        private final java.util.concurrent.atomic.AtomicInteger steps = new java.util.concurrent.atomic.AtomicInteger();
+    /** The model it wraps, to which every call goes unless a subclass changes it. */
+    abstract static class Wrapper implements LanguageModel {
+        final LanguageModel inner;
 
-        Faulty(LanguageModel inner, int failAt, java.util.function.Supplier<Throwable> fault) {
+        Wrapper(LanguageModel inner) {
             this.inner = inner;
-            this.failAt = failAt;
-            this.fault = fault;
-        }
-
-        @Override
-        public NemotronHConfig config() {
-            return inner.config();
-        }
-
-        @Override
-        public SequenceState newState() {
-            return inner.newState();
-        }
-
-        @Override
-        public SequenceState newState(int maxLength) {
-            return inner.newState(maxLength);
-        }
-
-        @Override
-        public float[] forwardLast(int[] ids, SequenceState state) {
-            return inner.forwardLast(ids, state);
-        }
-
-        @Override
-        public float[] decodeBatch(int[] tokens, SequenceState[] states) {
-            if (steps.incrementAndGet() == failAt) {
-                Throwable t = fault.get();
-                if (t instanceof Error e) throw e;
-                throw (RuntimeException) t;
-            }
-            return inner.decodeBatch(tokens, states);
-        }
-
-        @Override
-        public long cacheBytes(long contextLength) {
-            return inner.cacheBytes(contextLength);
-        }
-
-        @Override
-        public long decodeWeightBytes() {
-            return inner.decodeWeightBytes();
-        }
-
-        @Override
-        public void close() {
-            inner.close();
-        }
-    }
-
-    /**
-     * A model whose decode steps wait for permits, so a test can hold sequences mid-generation: a step takes one
-     * permit (none at start; {@link #open()} lets every step through).
-     */
-    static final class Gated implements LanguageModel {
-        private final LanguageModel inner;
-        final Semaphore permits = new Semaphore(0);
-        /** The most sequences one decode step has taken. */
-        final java.util.concurrent.atomic.AtomicInteger maxBatch = new java.util.concurrent.atomic.AtomicInteger();
-        private final long stepMillis;
-
-        Gated(LanguageModel inner, long stepMillis) {
-            this.inner = inner;
-            this.stepMillis = stepMillis;
-        }
-
-        void open() {
-            permits.release(1 << 20);
         }
 
         @Override
@@ -252,13 +178,6 @@ final class TestServer implements AutoCloseable {
 
         @Override
         public float[] decodeBatch(int[] tokens, SequenceState[] states) {
-            permits.acquireUninterruptibly();
-            maxBatch.accumulateAndGet(tokens.length, Math::max);
-            try {
-                Thread.sleep(stepMillis);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
             return inner.decodeBatch(tokens, states);
         }
 
@@ -279,16 +198,73 @@ final class TestServer implements AutoCloseable {
     }
 
     /**
+     * A model whose decode step number {@code failAt} (counting from 1) throws what {@code fault} makes, as a model
+     * that runs out of heap or stack would.
+     */
+    static final class Faulty extends Wrapper {
+        private final int failAt;
+        private final java.util.function.Supplier<Throwable> fault;
+        private final java.util.concurrent.atomic.AtomicInteger steps = new java.util.concurrent.atomic.AtomicInteger();
+
+        Faulty(LanguageModel inner, int failAt, java.util.function.Supplier<Throwable> fault) {
+            super(inner);
+            this.failAt = failAt;
+            this.fault = fault;
+        }
+
+        @Override
+        public float[] decodeBatch(int[] tokens, SequenceState[] states) {
+            if (steps.incrementAndGet() == failAt) {
+                Throwable t = fault.get();
+                if (t instanceof Error e) throw e;
+                throw (RuntimeException) t;
+            }
+            return inner.decodeBatch(tokens, states);
+        }
+    }
+
+    /**
+     * A model whose decode steps wait for permits, so a test can hold sequences mid-generation: a step takes one
+     * permit (none at start; {@link #open()} lets every step through).
+     */
+    static final class Gated extends Wrapper {
+        final Semaphore permits = new Semaphore(0);
+        /** The most sequences one decode step has taken. */
+        final java.util.concurrent.atomic.AtomicInteger maxBatch = new java.util.concurrent.atomic.AtomicInteger();
+        private final long stepMillis;
+
+        Gated(LanguageModel inner, long stepMillis) {
+            super(inner);
+            this.stepMillis = stepMillis;
+        }
+
+        void open() {
+            permits.release(1 << 20);
+        }
+
+        @Override
+        public float[] decodeBatch(int[] tokens, SequenceState[] states) {
+            permits.acquireUninterruptibly();
+            maxBatch.accumulateAndGet(tokens.length, Math::max);
+            try {
+                Thread.sleep(stepMillis);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            return inner.decodeBatch(tokens, states);
+        }
+    }
+
+    /**
      * The tiny model with its logits replaced: each sequence's n-th generated token is the script's n-th, then the
      * end-of-sequence token. The real model still runs, so its states are what the scheduler expects.
      */
-    static final class Scripted implements LanguageModel {
-        private final LanguageModel inner;
+    static final class Scripted extends Wrapper {
         private final Map<SequenceState, Integer> generated = java.util.Collections.synchronizedMap(new java.util.IdentityHashMap<>());
         private volatile int[] tokens = new int[0];
 
         Scripted(LanguageModel inner) {
-            this.inner = inner;
+            super(inner);
         }
 
         /** From now on each new sequence writes {@code text}, then its end-of-sequence token. */
@@ -305,21 +281,6 @@ final class TestServer implements AutoCloseable {
         }
 
         @Override
-        public NemotronHConfig config() {
-            return inner.config();
-        }
-
-        @Override
-        public SequenceState newState() {
-            return inner.newState();
-        }
-
-        @Override
-        public SequenceState newState(int maxLength) {
-            return inner.newState(maxLength);
-        }
-
-        @Override
         public float[] forwardLast(int[] ids, SequenceState state) {
             inner.forwardLast(ids, state);
             return next(state);
@@ -331,21 +292,6 @@ final class TestServer implements AutoCloseable {
             float[] out = new float[states.length * inner.config().vocabSize];
             for (int i = 0; i < states.length; i++) System.arraycopy(next(states[i]), 0, out, i * inner.config().vocabSize, inner.config().vocabSize);
             return out;
-        }
-
-        @Override
-        public long cacheBytes(long contextLength) {
-            return inner.cacheBytes(contextLength);
-        }
-
-        @Override
-        public long decodeWeightBytes() {
-            return inner.decodeWeightBytes();
-        }
-
-        @Override
-        public void close() {
-            inner.close();
         }
     }
 }
