@@ -137,7 +137,6 @@ final class PretrainCommand implements Callable<Integer> {
                 String path = blend.get(i).getValue();
                 IndexedDataset d = IndexedDataset.open(Path.of(path));
                 opened.add(d);
-                checkVocabulary(d, path, config.vocabSize);
                 int docs = d.documentCount();
                 int trainEnd = (int) Math.round(ratios[0] * docs), validEnd = (int) Math.round((ratios[0] + ratios[1]) * docs);
                 Double w = blend.get(i).getKey();
@@ -153,9 +152,10 @@ final class PretrainCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--split " + split + " leaves no validation documents: give the "
                         + "validation split a share (e.g. --split 98,2) or pass --eval-samples 0");
             }
-            PretrainSamples plan = new PretrainSamples(train, seqLen, microBatch, global / microBatch, seed);
+            PretrainSamples plan = new PretrainSamples(train, seqLen, microBatch, global / microBatch, seed)
+                    .checkIds(config.vocabSize);
             List<SftExample> evalRows = evalSamples == 0 ? List.of()
-                    : new PretrainSamples(valid, seqLen, microBatch, 1, seed + 1).first(evalSamples);
+                    : new PretrainSamples(valid, seqLen, microBatch, 1, seed + 1).checkIds(config.vocabSize).first(evalSamples);
             dataSettings.put("seq_len", seqLen);
             dataSettings.put("split", split);
             dataSettings.put("eval_samples", evalSamples);
@@ -247,18 +247,6 @@ final class PretrainCommand implements Callable<Integer> {
             for (int s = q[0]; s < q[1]; s++) n += d.length(s);
         }
         return Math.max(1, n);
-    }
-
-    /** Every token id below the model's vocabulary size (the embedding rows). */
-    private static void checkVocabulary(IndexedDataset d, String path, int vocabSize) {
-        for (int s = 0; s < d.sequenceCount(); s++) {
-            for (int id : d.sequence(s)) {
-                if (id >= vocabSize) {
-                    throw new IllegalArgumentException(path + " holds token id " + id + " but the model's vocab_size is "
-                            + vocabSize + ": preprocess with the model's tokenizer, or give a shape whose vocab_size covers it");
-                }
-            }
-        }
     }
 
     /** The random initial weights, written once: a rerun (resume) finds the same shape there or stops. */

@@ -102,6 +102,11 @@ class PretrainCommandTest {
         assertOneLineError(CliTest.run(pretrain(data, tmp.resolve("d"), "--global-batch", "3")), "must be a positive multiple of --micro-batch 2");
         assertOneLineError(CliTest.run("pretrain", "--preset", "nemotron-h-8b", "--layers", "1", "--data", "1", data.toString(),
                 "2", "--steps", "1", "--out", tmp.resolve("e").toString()), "give every path a weight");
+        Path small = tmp.resolve("small-vocab.json");
+        Files.writeString(small, Files.readString(Path.of("models/nemoh-tiny/config.json")).replace("\"vocab_size\": 320", "\"vocab_size\": 64"));
+        assertOneLineError(CliTest.run("pretrain", "--config", small.toString(), "--data", data.toString(), "--split", "95,5",
+                "--seq-len", "64", "--steps", "2", "--out", tmp.resolve("f").toString()), "(validation split) holds token id",
+                "but the model's vocab_size is 64");
         Path empty = tmp.resolve("empty.jsonl");
         Files.writeString(empty, "\n");
         assertOneLineError(CliTest.run("preprocess", "--input", empty.toString(), "--tokenizer", "models/nemoh-tiny",

@@ -37,6 +37,8 @@ public final class PretrainSamples implements BatchPlan {
     private long[] indexOf = new long[0];
     private int blended;
     private final long[] drawn;
+    /** Token ids must stay below this (the model's embedding rows); see {@link #checkIds}. */
+    private int vocabSize = Integer.MAX_VALUE;
 
     public PretrainSamples(List<Source> sources, int seqLen, int batchSize, int gradAccum, long seed) {
         if (sources.isEmpty()) throw new IllegalArgumentException("no data: give --data PATH (or WEIGHT PATH ...)");
@@ -64,6 +66,15 @@ public final class PretrainSamples implements BatchPlan {
         for (int i = 0; i < weights.length; i++) weights[i] /= sum;
         this.samplesPerEpoch = perEpoch;
         this.drawn = new long[sources.size()];
+    }
+
+    /**
+     * Refuses, when a sample is drawn, token ids at or above {@code vocabSize}, naming the dataset: data preprocessed
+     * with another tokenizer than the model's. Checked per sample rather than over whole datasets before training.
+     */
+    public PretrainSamples checkIds(int vocabSize) {
+        this.vocabSize = vocabSize;
+        return this;
     }
 
     /** Samples of one pass over every source's split (sources with more weight than data repeat within it). */
@@ -131,7 +142,15 @@ public final class PretrainSamples implements BatchPlan {
     public synchronized SftExample sample(long k) {
         if (k >= Integer.MAX_VALUE) throw new IllegalArgumentException("sample " + k + " is past what one run can draw");
         blendTo((int) k + 1);
-        int[] tokens = sources.get(sourceOf[(int) k]).sample(indexOf[(int) k]);
+        Stream source = sources.get(sourceOf[(int) k]);
+        int[] tokens = source.sample(indexOf[(int) k]);
+        for (int id : tokens) {
+            if (id >= vocabSize) {
+                throw new IllegalArgumentException(source.source.name() + " holds token id " + id + " but the model's "
+                        + "vocab_size is " + vocabSize + ": preprocess with the model's tokenizer, or give a shape whose "
+                        + "vocab_size covers it");
+            }
+        }
         return new SftExample(tokens, tokens);
     }
 
