@@ -3,7 +3,6 @@ package dev.nemoh.cuda;
 import dev.nemoh.Fixtures;
 import dev.nemoh.config.WeightSchema;
 import dev.nemoh.io.SafetensorsFile;
-import dev.nemoh.tensor.Tensor;
 import dev.nemoh.train.FullFineTune;
 import dev.nemoh.train.LoraModel;
 import dev.nemoh.train.Optimizer;
@@ -15,6 +14,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 import java.util.List;
 
+import static dev.nemoh.train.TrainingFixtures.rows;
+import static dev.nemoh.train.TrainingFixtures.targets;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -55,20 +56,6 @@ class CudaTrainingFixtureTest {
         float s = 0;
         for (float v : a) s += v;
         return s;
-    }
-
-    static int[][] rows(Tensor t) {
-        int rows = t.dim(0), cols = t.dim(1);
-        int[] flat = t.toIntArray();
-        int[][] out = new int[rows][cols];
-        for (int r = 0; r < rows; r++) System.arraycopy(flat, r * cols, out[r], 0, cols);
-        return out;
-    }
-
-    static long targets(int[][] labels) {
-        long n = 0;
-        for (int[] row : labels) for (int t = 1; t < row.length; t++) if (row[t] != -100) n++;
-        return n;
     }
 
     static SafetensorsFile reference(String fixture) {

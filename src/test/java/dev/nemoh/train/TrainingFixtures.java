@@ -5,14 +5,14 @@ import dev.nemoh.io.SafetensorsFile;
 import dev.nemoh.tensor.Tensor;
 
 /** The training half of the fixtures: batch, labels and the names transformers and PEFT give parameters. */
-final class TrainingFixtures {
+public final class TrainingFixtures {
     private TrainingFixtures() {}
 
     static SafetensorsFile open(String fixture) {
         return SafetensorsFile.open(Fixtures.dir(fixture).resolve("training.safetensors"));
     }
 
-    static int[][] rows(Tensor t) {
+    public static int[][] rows(Tensor t) {
         int rows = t.dim(0), cols = t.dim(1);
         int[] flat = t.toIntArray();
         int[][] out = new int[rows][cols];
@@ -21,7 +21,7 @@ final class TrainingFixtures {
     }
 
     /** Targets the loss averages over: labels shifted by one, −100 ignored. */
-    static long targets(int[][] labels) {
+    public static long targets(int[][] labels) {
         long n = 0;
         for (int[] row : labels) {
             for (int t = 1; t < row.length; t++) if (row[t] != -100) n++;
