@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the lent GPU machine (the device tool) from a checkout root, out of the kit that scripts/cuda-kit.sh packs:
 # the cuda backend's JUnit tests on the fixtures, then the Nemotron-H 8B-shape benchmark with transformers side by
-# side, and greedy generation on cpu, cuda and auto compared. Usage: bash KIT/cuda-device.sh [tests,bench,moe,hf,generate,serve,train8,train4,trainmoe,peft8,peft4,fixtures,megatron,pretrain] (PROFILE=1: bench also times every kernel). Logs go to $OUT.
+# side, and greedy generation on cpu, cuda and auto compared. Usage: bash KIT/cuda-device.sh [tests,bench,moe,hf,generate,serve,train8,train4,trainmoe,peft8,peft4,fixtures,megatron,pretrain,bpe,model] (PROFILE=1: bench also times every kernel). Logs go to $OUT.
 # The tests run with -Dnemoh.require=cuda,native, so a missing GPU or native library fails them instead of skipping.
 # Exits non-zero, with a summary at the end, when a test fails or is skipped, when cuda text or answers differ from
 # cpu, or when a nemoh command fails.
@@ -169,6 +169,26 @@ print(f"pretrain 10 steps, cuda bf16 against cpu: loss per step within {worst:.2
       f"(cpu {rows['cpu'][0]['train_loss'][:6]} -> {rows['cpu'][-1]['train_loss'][:6]})")
 sys.exit(0 if worst < 0.02 and len(rows["cpu"]) == 10 == len(rows["cuda"]) else 1)
 PY
+fi
+# tokenizers' own BpeTrainer against the committed train-tokenizer outputs (tools/reference/README.md)
+if want bpe; then
+  t=src/test/resources/tokenizer/bpe-training
+  python3 tools/reference/bpe_trainer_check.py --nemoh $t/nemoh-2000.json --input $t/corpus.txt --vocab-size 2000 \
+    --min-frequency 2 --special-tokens '<unk>,<s>,</s>' 2>&1 | tee "$out/bpe.log" || failures+=("bpe_trainer_check 2000: differences")
+  python3 tools/reference/bpe_trainer_check.py --nemoh $t/nemoh-gpt2-600.json --input $t/corpus.txt --vocab-size 600 \
+    --special-tokens '<unk>,<s>,</s>' --pre-tokenizer gpt2 --add-prefix-space 2>&1 | tee -a "$out/bpe.log" \
+    || failures+=("bpe_trainer_check gpt2-600: differences")
+fi
+# the bundled model (examples/pretrain/build-model.sh) in PRETRAIN (default .pretrain, carried with its tokenizer and
+# dataset), MODEL_SECONDS of training; the run folder comes back under $OUT/model-run
+if want model; then
+  work=${PRETRAIN:-.pretrain}
+  NEMOH="${java[*]} -cp $cp dev.nemoh.cli.Main" WORDS=${WORDS:-$work/words} \
+    bash examples/pretrain/build-model.sh "$work" "${MODEL_SECONDS:-240}" 2>&1 | tee "$out/model.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || failures+=("build-model.sh: exit (see $out/model.log)")
+  mkdir -p "$out/model-run" && cp -r "$work/steps" "$work"/*.txt "$work/run/loss.csv" "$work/run/loss.png" \
+    "$work/run/model" "$out/model-run/" 2>/dev/null
+  cp "$work/probe/loss.csv" "$out/model-run/probe-loss.csv" 2>/dev/null
 fi
 if want hf; then
   PYTHONUNBUFFERED=1 python3 "$kit/hf_bench.py" /tmp/m8 --prefill 4096 --decode 32 2>&1 | grep -v Warning | tee "$out/hf.log"
