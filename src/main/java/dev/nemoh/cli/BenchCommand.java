@@ -73,7 +73,7 @@ final class BenchCommand implements Runnable {
             }
         }
         if (model.onCuda()) {
-            new CudaBench(dir, prefill, context, decodeTokens, batch, profile).run();
+            new CudaBench(model, prefill, context, decodeTokens, batch, profile).run();
             return;
         }
         if (profile) {

@@ -14,9 +14,14 @@ final class CudaAttentionMixer implements CudaMixer {
     /** Decode blocks per SM to aim for: several, so that the key loads of enough warps are in flight. */
     private static final int BLOCKS_PER_SM = 4;
     /** At most this many key splits per (sequence, KV head). */
-    private static final int MAX_SPLITS = 128;
+    private static final int MAX_SPLITS = 256;
+    /**
+     * Keys per split a long cache is cut into, when that gives more splits than the batch alone asks for: more,
+     * shorter blocks than one wave of the GPU holds, so the last wave's idle SMs cost less.
+     */
+    private static final int SPLIT_KEYS = 1024;
     /** Score-matrix budget of a prompt: queries per block × keys. */
-    private static final long SCORES = 1L << 26;
+    private static final long SCORES = 1L << 25;
     private static final int DECODE_THREADS = 128;
 
     private final CudaLinear qkv, oProj;
@@ -67,13 +72,14 @@ final class CudaAttentionMixer implements CudaMixer {
     }
 
     /**
-     * The split-key kernel with a number of splits that depends on the batch only (not on the context), enough for
-     * {@link #BLOCKS_PER_SM} blocks per SM, then the combine.
+     * The split-key kernel, then the combine. The number of splits is fixed by the batch and the step's
+     * {@link CudaStep#lengthBucket} (so a captured step serves every length of its bucket): enough for
+     * {@link #BLOCKS_PER_SM} blocks per SM, or one per {@link #SPLIT_KEYS} keys of the bucket when that is more.
      */
     private void decode(CudaDevice d, CudaStep step, long qkvOut, int stride, long keys, long values, long out) {
         int b = step.sequences();
         int blocks = kvHeads * groupParts;
-        int splits = Math.clamp((BLOCKS_PER_SM * multiprocessors + blocks * b - 1) / (blocks * b), 1, MAX_SPLITS);
+        int splits = splits(b, blocks, multiprocessors, step.lengthBucket());
         long partial = d.workspace.get("attn.partial", 4L * b * heads * splits * (headDim + 2));
         int shared = 4 * (DECODE_THREADS / laneGroup) * partHeads * (headDim + 2);
         d.kernels.attnDecodePartial(decodeInstance, blocks, splits, b, DECODE_THREADS, shared, qkvOut, stride, keys,
@@ -81,17 +87,28 @@ final class CudaAttentionMixer implements CudaMixer {
         d.kernels.attnDecodeCombine(heads, b, (headDim + 31) / 32 * 32, partial, out, heads, headDim, splits);
     }
 
+    /**
+     * A prompt's queries against every key the sequence holds, straight from the bf16 cache (no copy sized to the
+     * context): the queries and the softmax's probabilities are rounded to bf16 for the two products, which
+     * accumulate in float32.
+     */
+    /** Key splits of a decode step of {@code batch} sequences whose caches hold fewer than {@code lengthBucket} keys. */
+    static int splits(int batch, int blocks, int multiprocessors, int lengthBucket) {
+        int fill = (BLOCKS_PER_SM * multiprocessors + blocks * batch - 1) / (blocks * batch);
+        return Math.clamp(Math.max(fill, lengthBucket / SPLIT_KEYS), 1, MAX_SPLITS);
+    }
+
     private void prefill(CudaDevice d, CudaStep step, int layer, long qkvOut, int stride, long out) {
         CudaState state = step.states()[0];
         int len = step.len(), past = step.maxLength(), total = past + len;
-        // the cache holds bf16; cuBLAS reads float32 copies of the keys and values this prompt can see
-        long kf = d.workspace.get("attn.k.f32", 4L * total * kvWidth);
-        long vf = d.workspace.get("attn.v.f32", 4L * total * kvWidth);
-        long n = (long) total * kvWidth;
-        d.kernels.toF32(CudaKernels.gridFor(n, 256), 256, state.buffers[layer][0], kf, n);
-        d.kernels.toF32(CudaKernels.gridFor(n, 256), 256, state.buffers[layer][1], vf, n);
+        long keys = state.buffers[layer][0], values = state.buffers[layer][1];
+        // bf16 rows of [q | k | v], of which the products read the queries
+        long qkvBf16 = d.workspace.get("attn.qkv.bf16", 2L * len * stride);
+        long n = (long) len * stride;
+        d.kernels.toBf16(CudaKernels.gridFor(n, 256), 256, qkvOut, qkvBf16, n);
         int block = (int) Math.max(1, Math.min(len, SCORES / total));
         long scores = d.workspace.get("attn.scores", 4L * block * total);
+        long probs = d.workspace.get("attn.probs", 2L * block * total);
         int group = heads / kvHeads;
         for (int q0 = 0; q0 < len; q0 += block) {
             int qb = Math.min(block, len - q0);
@@ -99,11 +116,11 @@ final class CudaAttentionMixer implements CudaMixer {
             for (int h = 0; h < heads; h++) {
                 int g = h / group;
                 // column-major: scores[keysN, qb] = K_gᵀ · Q_h, i.e. row-major [qb, keysN]
-                d.blas.gemmF32(true, false, keysN, qb, headDim, scaling, kf + 4L * g * headDim, kvWidth,
-                        qkvOut + 4L * ((long) q0 * stride + (long) h * headDim), stride, 0f, scores, keysN);
-                d.kernels.causalSoftmax(qb, 256, scores, keysN, past + q0);
-                d.blas.gemmF32(false, false, headDim, qb, keysN, 1f, vf + 4L * g * headDim, kvWidth, scores, keysN, 0f,
-                        out + 4L * ((long) q0 * qWidth + (long) h * headDim), qWidth);
+                d.blas.gemm(true, false, keysN, qb, headDim, scaling, keys + 2L * g * headDim, true, kvWidth,
+                        qkvBf16 + 2L * ((long) q0 * stride + (long) h * headDim), true, stride, 0f, scores, keysN);
+                d.kernels.causalSoftmax(qb, 256, scores, probs, keysN, past + q0);
+                d.blas.gemm(false, false, headDim, qb, keysN, 1f, values + 2L * g * headDim, true, kvWidth, probs, true,
+                        keysN, 0f, out + 4L * ((long) q0 * qWidth + (long) h * headDim), qWidth);
             }
         }
     }

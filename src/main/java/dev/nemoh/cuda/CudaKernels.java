@@ -438,10 +438,10 @@ public final class CudaKernels {
 
     // causal_softmax.cu
 
-    private static final Kernel CAUSAL_SOFTMAX = kernel("causal_softmax", "ptr scores, i32 keys, i32 first");
+    private static final Kernel CAUSAL_SOFTMAX = kernel("causal_softmax", "ptr scores, ptr probs, i32 keys, i32 first");
 
-    synchronized void causalSoftmax(int grid, int block, long scores, int keys, int first) {
-        begin(CAUSAL_SOFTMAX).ptr(scores).i32(keys).i32(first).launch(grid, 1, 1, block, 0);
+    synchronized void causalSoftmax(int grid, int block, long scores, long probs, int keys, int first) {
+        begin(CAUSAL_SOFTMAX).ptr(scores).ptr(probs).i32(keys).i32(first).launch(grid, 1, 1, block, 0);
     }
 
     // argmax.cu

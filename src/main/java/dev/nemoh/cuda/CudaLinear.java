@@ -46,7 +46,7 @@ final class CudaLinear {
             out += p.out;
             anyBias |= p.bias != null;
         }
-        long weight = cuda.alloc(2L * out * in);
+        long weight = cuda.alloc(GpuMemory.Part.WEIGHTS, 2L * out * in);
         long at = weight;
         float[] biases = new float[out];
         int row = 0;
@@ -58,7 +58,7 @@ final class CudaLinear {
         }
         long bias = 0;
         if (anyBias) {
-            bias = cuda.alloc(4L * out);
+            bias = cuda.alloc(GpuMemory.Part.WEIGHTS, 4L * out);
             cuda.upload(bias, biases);
         }
         return new CudaLinear(out, in, weight, bias);

@@ -30,8 +30,8 @@ import java.util.Map;
  * when a workspace buffer moves.
  */
 public final class CudaModel implements LanguageModel {
-    /** Longest piece of a prompt run at once; longer prompts continue through the state, which is exact. */
-    private static final int PIECE = 8192;
+    /** Default of {@link #prefillChunk}. */
+    public static final int DEFAULT_PREFILL_CHUNK = 2048;
     /** One 16-byte group of a 4096-wide row per thread: a decode step's norms are single blocks, so width is latency. */
     private static final int NORM_THREADS = 1024;
 
@@ -45,8 +45,13 @@ public final class CudaModel implements LanguageModel {
     private final CudaLinear lmHead;
     private final float eps;
     /** The captured decode step of each batch size, and the workspace generation it was captured with. */
-    private final Map<Integer, DecodeGraph> graphs = new HashMap<>();
+    private final Map<Long, DecodeGraph> graphs = new HashMap<>();
     private final PinnedBuffer pinnedInputs, pinnedLogits;
+    /**
+     * Most tokens of a prompt run through the blocks at once ({@code --prefill-chunk}): activation buffers are sized
+     * to a chunk, not to the prompt, and a longer prompt continues chunk by chunk through the state.
+     */
+    private int prefillChunk = DEFAULT_PREFILL_CHUNK;
 
     private record DecodeGraph(MemorySegment exec, long generation, long logits) {}
 
@@ -66,6 +71,8 @@ public final class CudaModel implements LanguageModel {
         NemotronHConfig c = cpu.config;
         this.config = c;
         this.cuda = cuda;
+        // the bf16 matrices alone; the float32 vectors and the rest are checked as they are allocated
+        cuda.memory.require(GpuMemory.Part.WEIGHTS, 2L * c.paramCount(), "the weights");
         this.device = new CudaDevice(cuda);
         this.eps = (float) c.layerNormEpsilon;
         embeddings = CudaLinear.upload(cuda, new Linear(WeightSchema.of(c).embeddings.name(), new DenseWeights(cpu.embeddings), 1f, null));
@@ -143,21 +150,58 @@ public final class CudaModel implements LanguageModel {
         if (ids.length == 1) return decodeBatch(ids, new SequenceState[] {s}); // the captured decode step
         checkIds(ids);
         cuda.makeCurrent();
+        s.reserve(ids.length); // the cache for the whole prompt at once, not regrown chunk by chunk
         int v = config.vocabSize;
-        float[] logits = new float[allLogits ? ids.length * v : v];
-        for (int start = 0; start < ids.length; start += PIECE) {
-            int len = Math.min(PIECE, ids.length - start);
-            int[] piece = java.util.Arrays.copyOfRange(ids, start, start + len);
-            s.reserve(len);
-            long x = blocks(inputs(piece, new CudaState[] {s}, len));
-            if (allLogits) {
-                System.arraycopy(cuda.downloadFloats(head(x, 0, len), len * v), 0, logits, start * v, len * v);
-            } else if (start + len == ids.length) {
-                logits = cuda.downloadFloats(head(x, len - 1, 1), v);
-            }
-            s.advance(len);
+        float[] logits = allLogits ? new float[ids.length * v] : null;
+        for (int start = 0; start < ids.length; start += prefillChunk) {
+            int end = Math.min(ids.length, start + prefillChunk);
+            float[] chunk = chunk(ids, start, end, s, allLogits);
+            if (!allLogits) logits = chunk;
+            else System.arraycopy(chunk, 0, logits, start * v, chunk.length);
         }
         return logits;
+    }
+
+    /**
+     * Advances {@code state} by the next chunk of its prompt, {@code ids[from, to)} (at most {@link #prefillChunk}
+     * tokens, the state holding {@code ids[0, from)}): the conv and SSM states and the KV cache carry over, so a
+     * prompt fed chunk by chunk ends in the state one pass over it reaches. Returns the logits of the chunk's last
+     * token. A scheduler can mix such chunks of a long prompt between the decode steps of other sequences.
+     */
+    public float[] prefillChunk(int[] ids, int from, int to, SequenceState state) {
+        CudaState s = gpuState(state);
+        if (from < 0 || to > ids.length || to - from < 1 || to - from > prefillChunk) {
+            throw new IllegalArgumentException("a prefill chunk is 1 to " + prefillChunk + " tokens of the prompt, not ["
+                    + from + ", " + to + ") of " + ids.length);
+        }
+        if (s.length() != from) {
+            throw new IllegalArgumentException("the state holds " + s.length() + " tokens; the chunk starts at " + from);
+        }
+        int[] chunk = java.util.Arrays.copyOfRange(ids, from, to);
+        checkIds(chunk);
+        cuda.makeCurrent();
+        return chunk(ids, from, to, s, false);
+    }
+
+    /** Runs {@code ids[from, to)} through the model on top of {@code s}; the logits of every token or of the last. */
+    private float[] chunk(int[] ids, int from, int to, CudaState s, boolean allLogits) {
+        int len = to - from, v = config.vocabSize;
+        s.reserve(len);
+        long x = blocks(inputs(java.util.Arrays.copyOfRange(ids, from, to), new CudaState[] {s}, len));
+        float[] logits = allLogits ? cuda.downloadFloats(head(x, 0, len), len * v) : cuda.downloadFloats(head(x, len - 1, 1), v);
+        s.advance(len);
+        return logits;
+    }
+
+    /** The most prompt tokens run at once. */
+    public int prefillChunk() {
+        return prefillChunk;
+    }
+
+    /** Sets {@link #prefillChunk}, the most prompt tokens run at once ({@code --prefill-chunk}). */
+    public void prefillChunk(int tokens) {
+        if (tokens < 1) throw new IllegalArgumentException("--prefill-chunk must be at least 1 token, got " + tokens);
+        prefillChunk = tokens;
     }
 
     @Override
@@ -175,7 +219,9 @@ public final class CudaModel implements LanguageModel {
         int batch = tokens.length;
         CudaStep step = inputs(tokens, s, 1);
         long logits;
-        DecodeGraph graph = graphs.get(batch);
+        // a decode step's launch shapes depend on the batch and the bucket of the longest cache (CudaStep.lengthBucket)
+        long key = (long) batch << 32 | step.lengthBucket();
+        DecodeGraph graph = graphs.get(key);
         if (graph != null && graph.generation == device.workspace.generation() && device.kernels.profiler == null) {
             cuda.launchGraph(graph.exec);
             logits = graph.logits;
@@ -186,7 +232,7 @@ public final class CudaModel implements LanguageModel {
                 if (graph != null) cuda.destroyGraph(graph.exec);
                 long generation = device.workspace.generation();
                 MemorySegment exec = cuda.captureGraph(() -> head(blocks(step), 0, batch));
-                graphs.put(batch, new DecodeGraph(exec, generation, logits));
+                graphs.put(key, new DecodeGraph(exec, generation, logits));
             }
         }
         long bytes = 4L * batch * config.vocabSize;
@@ -270,7 +316,10 @@ public final class CudaModel implements LanguageModel {
     }
 
     private static CudaState gpuState(SequenceState state) {
-        if (state instanceof CudaState s) return s;
+        if (state instanceof CudaState s) {
+            if (s.released()) throw new IllegalStateException("the sequence state was released");
+            return s;
+        }
         throw new IllegalArgumentException("a " + state.getClass().getSimpleName() + " belongs to another backend");
     }
 
@@ -287,6 +336,6 @@ public final class CudaModel implements LanguageModel {
         cuda.free(normF);
         pinnedInputs.free();
         pinnedLogits.free();
-        device.workspace.close();
+        device.close();
     }
 }

@@ -9,8 +9,9 @@ import java.lang.ref.Cleaner;
 /**
  * One sequence's state in device memory: per Mamba layer the conv state [convDim, K] and SSM state
  * [heads, headDim, state] (float32, the layout of the CPU {@code HybridCache}), per attention layer bf16 keys and
- * values [position, kvHeads, headDim]. The KV buffers grow by doubling; the device memory is freed when the state
- * is no longer reachable.
+ * values [position, kvHeads, headDim]. The KV buffers grow by doubling, straight to the state's most tokens once
+ * that is nearer than a second doubling; the device memory is freed by {@link #release} or, failing that, when the
+ * state is no longer reachable.
  */
 final class CudaState implements LanguageModel.SequenceState {
     private static final Cleaner CLEANER = Cleaner.create();
@@ -23,6 +24,8 @@ final class CudaState implements LanguageModel.SequenceState {
     /** Tokens this state may hold at most: its KV buffers never grow beyond (what the server reserves). */
     private final int maxLength;
     private int length;
+    private final Cleaner.Cleanable cleanable;
+    private boolean released;
 
     private record Release(Cuda cuda, long[][] buffers) implements Runnable {
         @Override
@@ -41,14 +44,25 @@ final class CudaState implements LanguageModel.SequenceState {
         capacity = Math.min(256, maxLength);
         for (int i = 0; i < buffers.length; i++) {
             if (c.layers.get(i) == LayerType.MAMBA) {
-                buffers[i][0] = cuda.allocZeroed(4L * c.convDim() * c.convKernel);
-                buffers[i][1] = cuda.allocZeroed(4L * c.mambaNumHeads * c.mambaHeadDim * c.ssmStateSize);
+                buffers[i][0] = cuda.allocZeroed(GpuMemory.Part.CACHE, 4L * c.convDim() * c.convKernel);
+                buffers[i][1] = cuda.allocZeroed(GpuMemory.Part.CACHE, 4L * c.mambaNumHeads * c.mambaHeadDim * c.ssmStateSize);
             } else if (c.layers.get(i) == LayerType.ATTENTION) {
-                buffers[i][0] = cuda.alloc(kvBytes(capacity));
-                buffers[i][1] = cuda.alloc(kvBytes(capacity));
+                buffers[i][0] = cuda.alloc(GpuMemory.Part.CACHE, kvBytes(capacity));
+                buffers[i][1] = cuda.alloc(GpuMemory.Part.CACHE, kvBytes(capacity));
             }
         }
-        CLEANER.register(this, new Release(cuda, buffers));
+        cleanable = CLEANER.register(this, new Release(cuda, buffers));
+    }
+
+    /** Frees the device memory now; the state cannot be used after. */
+    @Override
+    public void release() {
+        released = true;
+        cleanable.clean();
+    }
+
+    boolean released() {
+        return released;
     }
 
     private long kvBytes(long tokens) {
@@ -72,11 +86,13 @@ final class CudaState implements LanguageModel.SequenceState {
             throw new IllegalStateException("the sequence state holds at most " + maxLength + " tokens (its prompt + max"
                     + " tokens); " + length + " are cached and " + extra + " more came");
         }
-        int grown = (int) Math.min(maxLength, Math.max(need, 2L * capacity));
+        long doubled = Math.max(need, 2L * capacity);
+        // one copy less: straight to the most tokens when the next doubling would have to go there anyway
+        int grown = (int) (2 * doubled >= maxLength ? maxLength : doubled);
         for (int i = 0; i < buffers.length; i++) {
             if (c.layers.get(i) != LayerType.ATTENTION) continue;
             for (int s = 0; s < 2; s++) {
-                long bigger = cuda.alloc(kvBytes(grown));
+                long bigger = cuda.alloc(GpuMemory.Part.CACHE, kvBytes(grown));
                 cuda.copy(bigger, buffers[i][s], kvBytes(length));
                 cuda.free(buffers[i][s]);
                 buffers[i][s] = bigger;

@@ -416,7 +416,7 @@ public final class CudaTrainableModel implements TrainableModel {
     public void close() {
         params.free();
         for (long p : frozen) t.cuda.free(p);
-        t.device.workspace.close();
+        t.device.close();
     }
 
     /** The precision the model computes in. */

@@ -12,6 +12,12 @@ public interface LanguageModel extends AutoCloseable {
     interface SequenceState {
         /** Tokens this state has consumed. */
         int length();
+
+        /**
+         * Frees what the state holds outside the Java heap now (the GPU's caches) instead of when it is found
+         * unreachable; the state cannot be used after. Heap states have nothing to free.
+         */
+        default void release() {}
     }
 
     NemotronHConfig config();
