@@ -6,35 +6,20 @@ import dev.nemoh.model.AttentionMixer;
 /**
  * Causal grouped-query attention on the GPU, the function of {@link AttentionMixer} (no RoPE, 1/√headDim scaling).
  * q, k and v come from one stacked projection; k and v are appended to the sequence's bf16 cache. A decoded token
- * attends with a split-key kernel (each block a slice of the cache, then a combine); a prompt attends through cuBLAS
+ * attends through {@link CudaDecodeAttention} (split-key over the cache); a prompt through cuBLAS on the bf16 cache
  * (scores = q·kᵀ per head, a causal softmax, then scores·v), a block of queries at a time so the score matrix stays
  * bounded at long contexts.
  */
 final class CudaAttentionMixer implements CudaMixer {
-    /** Decode blocks per SM to aim for: several, so that the key loads of enough warps are in flight. */
-    private static final int BLOCKS_PER_SM = 4;
-    /** At most this many key splits per (sequence, KV head). */
-    private static final int MAX_SPLITS = 256;
-    /**
-     * Keys per split a long cache is cut into, when that gives more splits than the batch alone asks for: more,
-     * shorter blocks than one wave of the GPU holds, so the last wave's idle SMs cost less.
-     */
-    private static final int SPLIT_KEYS = 1024;
     /** Score-matrix budget of a prompt: queries per block × keys. */
     private static final long SCORES = 1L << 25;
-    private static final int DECODE_THREADS = 128;
 
     private final CudaLinear qkv, oProj;
     private final int heads, kvHeads, headDim, qWidth, kvWidth;
-    /** Lanes that read one key row of the decode kernel (8 bf16 each), and its instance for the GQA group. */
-    private final int laneGroup, decodeInstance;
-    /** Query heads one decode block scores (at most 8), and the blocks that share one KV head's query heads. */
-    private final int partHeads, groupParts;
-    private final int multiprocessors;
     private final float scaling;
+    private final CudaDecodeAttention decode;
 
     CudaAttentionMixer(Cuda cuda, NemotronHConfig c, AttentionMixer cpu) {
-        int group = c.numAttentionHeads / c.numKeyValueHeads;
         if (c.headDim > 256 || c.headDim % 8 != 0) {
             throw new CudaException("head_dim " + c.headDim + " is not a multiple of 8 up to 256, as the cuda attention needs");
         }
@@ -46,12 +31,7 @@ final class CudaAttentionMixer implements CudaMixer {
         qWidth = heads * headDim;
         kvWidth = kvHeads * headDim;
         scaling = (float) (1.0 / Math.sqrt(headDim));
-        laneGroup = Integer.highestOneBit(headDim / 8 * 2 - 1);
-        // groups of more than 8 query heads (Nemotron 3 Nano has 16) run in parts of 8, each reading the keys again
-        partHeads = Math.min(group, 8);
-        decodeInstance = Integer.highestOneBit(partHeads * 2 - 1);
-        groupParts = (group + partHeads - 1) / partHeads;
-        multiprocessors = cuda.multiprocessors;
+        decode = new CudaDecodeAttention(heads, kvHeads, headDim, cuda.multiprocessors);
     }
 
     @Override
@@ -64,7 +44,8 @@ final class CudaAttentionMixer implements CudaMixer {
                 step.lengths(), len, kvWidth);
         long out = d.workspace.get("attn.out", 4L * rows * qWidth);
         if (len == 1) {
-            decode(d, step, qkvOut, stride, keys, values, out);
+            decode.attend(d, step.sequences(), decode.splits(step.sequences(), step.lengthBucket()), qkvOut, stride,
+                    keys, values, step.lengths(), out);
         } else {
             prefill(d, step, layer, qkvOut, stride, out);
         }
@@ -72,32 +53,10 @@ final class CudaAttentionMixer implements CudaMixer {
     }
 
     /**
-     * The split-key kernel, then the combine. The number of splits is fixed by the batch and the step's
-     * {@link CudaStep#lengthBucket} (so a captured step serves every length of its bucket): enough for
-     * {@link #BLOCKS_PER_SM} blocks per SM, or one per {@link #SPLIT_KEYS} keys of the bucket when that is more.
-     */
-    private void decode(CudaDevice d, CudaStep step, long qkvOut, int stride, long keys, long values, long out) {
-        int b = step.sequences();
-        int blocks = kvHeads * groupParts;
-        int splits = splits(b, blocks, multiprocessors, step.lengthBucket());
-        long partial = d.workspace.get("attn.partial", 4L * b * heads * splits * (headDim + 2));
-        int shared = 4 * (DECODE_THREADS / laneGroup) * partHeads * (headDim + 2);
-        d.kernels.attnDecodePartial(decodeInstance, blocks, splits, b, DECODE_THREADS, shared, qkvOut, stride, keys,
-                values, step.lengths(), partial, heads, kvHeads, headDim, laneGroup, splits, scaling);
-        d.kernels.attnDecodeCombine(heads, b, (headDim + 31) / 32 * 32, partial, out, heads, headDim, splits);
-    }
-
-    /**
      * A prompt's queries against every key the sequence holds, straight from the bf16 cache (no copy sized to the
      * context): the queries and the softmax's probabilities are rounded to bf16 for the two products, which
      * accumulate in float32.
      */
-    /** Key splits of a decode step of {@code batch} sequences whose caches hold fewer than {@code lengthBucket} keys. */
-    static int splits(int batch, int blocks, int multiprocessors, int lengthBucket) {
-        int fill = (BLOCKS_PER_SM * multiprocessors + blocks * batch - 1) / (blocks * batch);
-        return Math.clamp(Math.max(fill, lengthBucket / SPLIT_KEYS), 1, MAX_SPLITS);
-    }
-
     private void prefill(CudaDevice d, CudaStep step, int layer, long qkvOut, int stride, long out) {
         CudaState state = step.states()[0];
         int len = step.len(), past = step.maxLength(), total = past + len;
