@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the lent GPU machine (the device tool) from a checkout root, out of the kit that scripts/cuda-kit.sh packs:
 # the cuda backend's JUnit tests on the fixtures, then the Nemotron-H 8B-shape benchmark with transformers side by
-# side, and greedy generation on cpu, cuda and auto compared. Usage: bash KIT/cuda-device.sh [tests,bench,moe,hf,generate,serve,train8,train4,trainmoe,peft8,peft4,fixtures,megatron,pretrain,bpe,model] (PROFILE=1: bench also times every kernel). Logs go to $OUT.
+# side, and greedy generation on cpu, cuda and auto compared. Usage: bash KIT/cuda-device.sh [tests,bench,moe,longctx,hf,generate,serve,train8,train4,trainmoe,peft8,peft4,fixtures,megatron,pretrain,bpe,model] (PROFILE=1: bench also times every kernel). Logs go to $OUT.
 # The tests run with -Dnemoh.require=cuda,native, so a missing GPU or native library fails them instead of skipping.
 # Exits non-zero, with a summary at the end, when a test fails or is skipped, when cuda text or answers differ from
 # cpu, or when a nemoh command fails.
@@ -32,6 +32,7 @@ if want tests; then
     -cp "$kit/test-classes:src/test/resources:$cp" \
     --select-class dev.nemoh.cuda.CudaSmokeTest --select-class dev.nemoh.cuda.CudaForwardFixtureTest --select-class dev.nemoh.cuda.CudaRandomModelTest \
     --select-class dev.nemoh.cuda.CudaTrainingFixtureTest --select-class dev.nemoh.cuda.CudaFinetuneTest --select-class dev.nemoh.cuda.KernelSourceTest \
+    --select-class dev.nemoh.cuda.CudaLongContextTest --select-class dev.nemoh.cuda.CudaDecodeAttentionTest \
     --select-class dev.nemoh.kernels.QuantizedWeightsTest --select-class dev.nemoh.kernels.AttentionKernelTest \
     --details=tree --disable-banner --disable-ansi-colors > "$out/junit.log" 2>&1
   junit=$?
@@ -58,6 +59,35 @@ bench_cuda() {
 want bench && bench_cuda /tmp/m8 bench.log --preset nemotron-h-8b
 # Nemotron 3 Nano's widths (128 experts, 6 routed + 1 shared, 16 query heads per KV head) cut to its first layers
 want moe && bench_cuda /tmp/moe bench-moe.log --preset nemotron-3-nano-30b-a3b --layers ${MOE_LAYERS:-8}
+# Long context (issue 18): Nano 9B v2's shape in bf16, a 131,072-token prompt prefilled (tok/s at 128K) and decode
+# after 1,024 and 131,072 tokens, all within --gpu-memory 22, while nvidia-smi samples the process's memory every
+# 100 ms (the CUDA context included); then a budget too small for the weights, which must be refused in one line.
+if want longctx; then
+  dir=/tmp/nano9
+  budget=${GPU_MEMORY:-22}
+  [ -f "$dir/config.json" ] || { time "${java[@]}" -cp "$cp" dev.nemoh.cli.Main init --preset nemotron-nano-9b-v2 \
+    --out "$dir" || failures+=("init nemotron-nano-9b-v2: exit $?"); }
+  nvidia-smi --query-compute-apps=used_memory --format=csv,noheader,nounits -lms 100 > "$out/longctx-smi.csv" 2>&1 &
+  smi=$!
+  "${java[@]}" -cp "$cp" dev.nemoh.cli.Main bench --device cuda --model "$dir" --gpu-memory "$budget" \
+    --prefill ${LONG_PROMPT:-131072} --context 1024,${LONG_PROMPT:-131072} --decode-tokens ${DECODE:-64} 2>&1 \
+    | tee "$out/longctx.log"
+  code=${PIPESTATUS[0]}
+  kill "$smi" 2>/dev/null
+  wait "$smi" 2>/dev/null
+  [ "$code" -eq 0 ] || failures+=("longctx bench: exit $code (see $out/longctx.log)")
+  peak=$(grep -E '^[0-9]+$' "$out/longctx-smi.csv" | sort -n | tail -1)
+  echo "longctx: peak GPU memory of the process ${peak:-unknown} MiB (nvidia-smi every 100 ms); --gpu-memory $budget GiB = $((budget * 1024)) MiB"
+  { [ -n "$peak" ] && [ "$peak" -le $((budget * 1024)) ]; } \
+    || failures+=("longctx: peak ${peak:-unknown} MiB is not within --gpu-memory $budget (see $out/longctx-smi.csv)")
+  "${java[@]}" -cp "$cp" dev.nemoh.cli.Main bench --device cuda --model "$dir" --gpu-memory 8 --prefill 0 --context 8 \
+    > "$out/longctx-refusal.log" 2>&1
+  code=$?
+  echo "longctx: --gpu-memory 8 gave exit $code: $(cat "$out/longctx-refusal.log")"
+  { [ "$code" -eq 2 ] && [ "$(wc -l < "$out/longctx-refusal.log")" -eq 1 ] \
+    && grep -q "cannot hold the weights" "$out/longctx-refusal.log"; } \
+    || failures+=("longctx: --gpu-memory 8 was not refused in one line with exit 2 (see $out/longctx-refusal.log)")
+fi
 if want generate; then
   for device in cpu cuda auto; do
     "${java[@]}" -cp "$cp" dev.nemoh.cli.Main generate --device $device --model models/nemoh-tiny \

@@ -299,6 +299,7 @@ final class Scheduler implements AutoCloseable {
 
     /** Gives back the place and the cache reservation of an admitted job; its state goes with it. */
     private void release(Job j) {
+        if (j.generation != null) j.generation.state().release(); // a GPU state's memory now, not at the next GC
         j.generation = null;
         j.sequence = null;
         synchronized (lock) {

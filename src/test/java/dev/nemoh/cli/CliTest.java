@@ -484,6 +484,27 @@ class CliTest {
     }
 
     @Test
+    void gpuMemoryAndPrefillChunkAreRefusedOffTheGpuAndWhenMalformed() {
+        String model = Fixtures.model("nemotron-h-tiny").toString();
+        for (String[] command : new String[][] {{"generate", "--ids", "1", "--print-ids"}, {"bench"},
+                {"train-bench", "--steps", "1"}, {"finetune", "--data", "x.jsonl", "--out", "/tmp/nemoh-never"}}) {
+            String[] args = java.util.stream.Stream.concat(java.util.Arrays.stream(command),
+                    java.util.stream.Stream.of("--model", model, "--device", "cpu", "--gpu-memory", "8")).toArray(String[]::new);
+            assertOneLineError(run(args), "--gpu-memory bounds the GPU's memory: use it with --device cuda or drop it");
+        }
+        assertOneLineError(run("generate", "--model", model, "--ids", "1", "--device", "cpu", "--prefill-chunk", "512"),
+                "--prefill-chunk sets the GPU's prefill");
+        assertOneLineError(run("bench", "--model", model, "--device", "cuda", "--gpu-memory", "lots"),
+                "--gpu-memory must be a number of GiB (e.g. 22) or a fraction of the GPU below 1 (e.g. 0.9), not \"lots\"");
+        assertOneLineError(run("bench", "--model", model, "--device", "cuda", "--prefill-chunk", "0"),
+                "--prefill-chunk must be at least 1 token, got 0");
+        Run tooSmall = run("bench", "--model", model, "--device", "cuda", "--gpu-memory", "0.0000001", "--prefill", "0",
+                "--context", "8", "--decode-tokens", "1");
+        if (dev.nemoh.cuda.Cuda.available()) assertOneLineError(tooSmall, "--gpu-memory 0.0000001 (", "cannot hold the weights (");
+        else assertOneLineError(tooSmall, "no CUDA driver");
+    }
+
+    @Test
     void generateFromIdsPrintsTextThroughTheTokenizerAndHonoursStop() {
         var tok = dev.nemoh.tokenizer.Tokenizer.load(Path.of(TINY));
         String ids = join(tok.encode("Hello world", true));
