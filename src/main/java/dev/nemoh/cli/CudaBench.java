@@ -106,16 +106,16 @@ final class CudaBench {
     }
 
     /**
-     * The peaks of what the model held on the GPU, by part, and the device's memory in use as the driver reports it
-     * (CUDA context and cuBLAS included) beside the budget.
+     * The peaks of what the model held on the GPU, by part, beside the device's memory in use as the driver reported
+     * it (CUDA context and cuBLAS included), at its most when sampled after each allocation.
      */
     private static void printMemory(Cuda cuda) {
         GpuMemory mem = cuda.memory;
-        long[] info = cuda.memoryInfo();
         System.out.printf(Locale.ROOT, "gpu memory   peak %.2f GiB allocated: weights %.2f, cache %.2f, workspace %.2f GiB"
-                        + " (peaks of each part); device in use now %.2f GiB (cuMemGetInfo, CUDA context included)%s%n",
+                        + " (peaks of each part); device in use at most %.2f GiB (cuMemGetInfo after each allocation,"
+                        + " CUDA context included)%s%n",
                 gib(mem.peak()), gib(mem.peak(GpuMemory.Part.WEIGHTS)), gib(mem.peak(GpuMemory.Part.CACHE)),
-                gib(mem.peak(GpuMemory.Part.WORKSPACE)), gib(info[1] - info[0]),
+                gib(mem.peak(GpuMemory.Part.WORKSPACE)), gib(mem.peakDevice()),
                 mem.limit() == Long.MAX_VALUE ? "" : String.format(Locale.ROOT, ", budget %.2f GiB", gib(mem.limit())));
     }
 

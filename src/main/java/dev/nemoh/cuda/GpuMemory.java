@@ -17,7 +17,7 @@ public final class GpuMemory {
     public enum Part {
         WEIGHTS("the weights"),
         CACHE("the KV cache and Mamba states"),
-        WORKSPACE("the workspace (activations, scratch, cuBLAS)"),
+        WORKSPACE("the workspace of activations and scratch buffers"),
         TRAINING("the trainable parameters, gradients and optimizer state");
 
         final String label;
@@ -33,6 +33,8 @@ public final class GpuMemory {
     private final Map<Long, Allocation> live = new HashMap<>();
     private final EnumMap<Part, Long> used = new EnumMap<>(Part.class), peak = new EnumMap<>(Part.class);
     private long ours, peakOurs;
+    /** The most device memory in use the driver reported, sampled after each of our allocations. */
+    private long peakDevice;
     /** Bytes the process may hold on the device, everything included; {@link Long#MAX_VALUE} without a limit. */
     private long limit = Long.MAX_VALUE;
     /** How the limit was given, for messages ("--gpu-memory 22"). */
@@ -122,6 +124,8 @@ public final class GpuMemory {
         peak.put(part, Math.max(peak.get(part), used.get(part)));
         ours += bytes;
         peakOurs = Math.max(peakOurs, ours);
+        long[] info = cuda.memoryInfo();
+        peakDevice = Math.max(peakDevice, info[1] - info[0]);
     }
 
     /** Uncounts the allocation at {@code ptr} (freed). */
@@ -147,9 +151,19 @@ public final class GpuMemory {
         return peakOurs;
     }
 
+    /**
+     * The most device memory the driver reported in use (the CUDA context and anything else on the GPU included),
+     * sampled after each of our allocations, since the last {@link #resetPeaks}.
+     */
+    public synchronized long peakDevice() {
+        return peakDevice;
+    }
+
     /** Starts the peaks again from what is held now. */
     public synchronized void resetPeaks() {
         for (Part p : Part.values()) peak.put(p, used.get(p));
         peakOurs = ours;
+        long[] info = cuda.memoryInfo();
+        peakDevice = info[1] - info[0];
     }
 }
