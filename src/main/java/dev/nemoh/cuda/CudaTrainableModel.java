@@ -65,6 +65,8 @@ public final class CudaTrainableModel implements TrainableModel {
         this.recomputeFrom = recomputeFrom;
         this.adapters = lora != null;
         Cuda cuda = Cuda.get();
+        // the weights as bf16, the least any precision keeps on the device; the rest is checked as it is allocated
+        cuda.memory.require(GpuMemory.Part.WEIGHTS, 2L * config.paramCount(), "the weights");
         this.t = new CudaTraining(new CudaDevice(cuda), precision);
         this.params = new CudaParameters(cuda, parameters);
         Map<String, Parameter> byName = new HashMap<>();

@@ -492,7 +492,7 @@ class CliTest {
                     java.util.stream.Stream.of("--model", model, "--device", "cpu", "--gpu-memory", "8")).toArray(String[]::new);
             assertOneLineError(run(args), "--gpu-memory bounds the GPU's memory: use it with --device cuda or drop it");
         }
-        assertOneLineError(run("generate", "--model", model, "--ids", "1", "--device", "cpu", "--prefill-chunk", "512"),
+        assertOneLineError(run("generate", "--model", model, "--ids", "1", "--print-ids", "--device", "cpu", "--prefill-chunk", "512"),
                 "--prefill-chunk sets the GPU's prefill");
         assertOneLineError(run("bench", "--model", model, "--device", "cuda", "--gpu-memory", "lots"),
                 "--gpu-memory must be a number of GiB (e.g. 22) or a fraction of the GPU below 1 (e.g. 0.9), not \"lots\"");
