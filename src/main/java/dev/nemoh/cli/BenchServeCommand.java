@@ -110,10 +110,15 @@ final class BenchServeCommand implements Runnable {
             OpenAiServer.StepTimes t = r.steps();
             if (t.steps() == 0) return;
             double n = t.steps() * 1e6;
-            System.out.printf(Locale.ROOT, "decode step (mean of %d): %.2f ms wall = forward %.2f ms, sampling %.2f ms,"
-                            + " copy %.2f ms (%s), host sampling %.2f ms, host text and events %.2f ms%n",
-                    t.steps(), t.wall() / n, t.decode() / n, t.sample() / n, t.copy() / n,
-                    t.sample() + t.copy() > 0 ? "device" : "none: the model computes on the host", t.hostSample() / n, t.host() / n);
+            if (t.sample() + t.copy() > 0) {
+                System.out.printf(Locale.ROOT, "decode step (mean of %d): %.2f ms wall; GPU: forward %.2f ms, sampling %.2f ms,"
+                                + " copies back %.2f ms; host: sampling %.2f ms, text and events %.2f ms (during the GPU's next step)%n",
+                        t.steps(), t.wall() / n, t.decode() / n, t.sample() / n, t.copy() / n, t.hostSample() / n, t.host() / n);
+            } else {
+                System.out.printf(Locale.ROOT, "decode step (mean of %d, all on the host): %.2f ms wall; forward %.2f ms,"
+                        + " sampling %.2f ms, text and events %.2f ms%n", t.steps(), t.wall() / n, t.decode() / n,
+                        t.hostSample() / n, t.host() / n);
+            }
         }
 
         /** The nearest-rank percentile of sorted values. */

@@ -97,7 +97,7 @@ class CudaSamplerTest {
         settings.put("temperature 0.7", base.withTemperature(0.7));
         settings.put("top-k 2 (a tie at the cut keeps 3)", base.withTopK(2));
         settings.put("top-p 0.8", base.withTopP(0.8));
-        settings.put("min-p 0.2", base.withMinP(0.2));
+        settings.put("min-p 0.15", base.withMinP(0.15));
         settings.put("penalties (repetition 1.5, presence 0.5, frequency 0.3)",
                 base.withRepetitionPenalty(1.5).withPresencePenalty(0.5).withFrequencyPenalty(0.3));
         settings.put("all (T 1.3, top-k 8, top-p 0.9, min-p 0.05, repetition 1.2)", base.withTemperature(1.3)
