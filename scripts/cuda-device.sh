@@ -102,7 +102,8 @@ PY
 fi
 # issue 19: the server against the batched decode step on the 8B shape (the tiny model's tokenizer copied in, as for
 # the server benchmarks in docs/PERFORMANCE.md): bench's batch-32 aggregate, then bench-serve with 32, 64 and 128
-# clients of 256 tokens each (ignore_eos), sampled on the GPU; prints each run's share of the bench aggregate
+# clients of 256 tokens each (ignore_eos; caches of 104 MiB a sequence, 16 GiB for 128), sampled on the GPU; prints
+# each run's share of the bench aggregate
 if want serve19; then
   [ -f /tmp/m8/config.json ] || { time "${java[@]}" -cp "$cp" dev.nemoh.cli.Main init --preset nemotron-h-8b --out /tmp/m8 \
     || failures+=("init --preset nemotron-h-8b: exit $?"); }
@@ -111,7 +112,7 @@ if want serve19; then
     --decode-tokens 64 --batch 32 2>&1 | tee "$out/serve19-bench.log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || failures+=("serve19: bench exit (see $out/serve19-bench.log)")
   "${java[@]}" -cp "$cp" dev.nemoh.cli.Main bench-serve --device cuda --model /tmp/m8 --clients ${CLIENTS:-32,64,128} \
-    --max-tokens 256 --ignore-eos --no-one-at-a-time 2>&1 | tee "$out/serve19-serve.log"
+    --max-tokens 256 --ignore-eos --no-one-at-a-time --max-cache-memory 16384 2>&1 | tee "$out/serve19-serve.log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || failures+=("serve19: bench-serve exit (see $out/serve19-serve.log)")
   aggregate=$(grep -E "decode batch 32 after 128, aggregate" "$out/serve19-bench.log" | awk -F'|' '{gsub(/ /, "", $5); print $5}')
   grep -E "^continuous batching" "$out/serve19-serve.log" | while read -r _ _ clients tokens seconds tps; do

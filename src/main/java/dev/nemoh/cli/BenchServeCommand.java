@@ -42,6 +42,9 @@ final class BenchServeCommand implements Runnable {
     @Mixin
     PrefixCacheOptions prefixCache;
 
+    @Mixin
+    CacheMemoryOption cacheMemory;
+
     @Option(names = "--chat-history", paramLabel = "TOKENS",
             description = "Instead of the batching run: a chat with about TOKENS tokens of history, served once without and once with the prefix cache (--prefix-cache-mib); prints each turn's time to first token (TTFT) and the ratio of the second turn's.")
     Integer chatHistory;
@@ -56,6 +59,7 @@ final class BenchServeCommand implements Runnable {
     @Override
     public void run() {
         for (int n : clientCounts) if (n < 1) throw new IllegalArgumentException("--clients must be >= 1, got " + n);
+        cacheMemory.bytes(); // checked before the model loads
         if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be >= 1, got " + maxTokens);
         long prefixCacheBytes = prefixCache.bytes(model);
         try (TextModel tm = TextModel.open(model)) {
@@ -133,7 +137,7 @@ final class BenchServeCommand implements Runnable {
      * are short ("Client 7:"), so that the time goes to decoding, which batching speeds up, more than to prefill.
      */
     private Run drive(ServedModel served, int maxBatch, int tokens) throws Exception {
-        OpenAiServer.Options options = new OpenAiServer.Options("127.0.0.1", 0, maxBatch, clients, tokens, 0, 1 << 20)
+        OpenAiServer.Options options = new OpenAiServer.Options("127.0.0.1", 0, maxBatch, clients, tokens, cacheMemory.bytes(), 1 << 20)
                 .withPrefixCache(prefixCache.bytes(model), prefixCache.interval());
         try (OpenAiServer server = OpenAiServer.start(served, options);
              ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
