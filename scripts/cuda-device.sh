@@ -32,6 +32,7 @@ if want tests; then
     -cp "$kit/test-classes:src/test/resources:$cp" \
     --select-class dev.nemoh.cuda.CudaSmokeTest --select-class dev.nemoh.cuda.CudaForwardFixtureTest --select-class dev.nemoh.cuda.CudaRandomModelTest \
     --select-class dev.nemoh.cuda.CudaTrainingFixtureTest --select-class dev.nemoh.cuda.CudaFinetuneTest --select-class dev.nemoh.cuda.KernelSourceTest \
+    --select-class dev.nemoh.cuda.CudaSamplerTest --select-class dev.nemoh.server.CudaServingTest \
     --select-class dev.nemoh.kernels.QuantizedWeightsTest --select-class dev.nemoh.kernels.AttentionKernelTest \
     --details=tree --disable-banner --disable-ansi-colors > "$out/junit.log" 2>&1
   junit=$?
