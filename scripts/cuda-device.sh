@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the lent GPU machine (the device tool) from a checkout root, out of the kit that scripts/cuda-kit.sh packs:
 # the cuda backend's JUnit tests on the fixtures, then the Nemotron-H 8B-shape benchmark with transformers side by
-# side, and greedy generation on cpu, cuda and auto compared. Usage: bash KIT/cuda-device.sh [tests,bench,moe,longctx,hf,generate,serve,train8,train4,trainmoe,peft8,peft4,fixtures,megatron,pretrain,bpe,model] (PROFILE=1: bench also times every kernel). Logs go to $OUT.
+# side, and greedy generation on cpu, cuda and auto compared. Usage: bash KIT/cuda-device.sh [tests,bench,moe,longctx,hf,generate,serve,serve19,train8,train4,trainmoe,peft8,peft4,fixtures,megatron,pretrain,bpe,model] (PROFILE=1: bench also times every kernel). Logs go to $OUT.
 # The tests run with -Dnemoh.require=cuda,native, so a missing GPU or native library fails them instead of skipping.
 # Exits non-zero, with a summary at the end, when a test fails or is skipped, when cuda text or answers differ from
 # cpu, or when a nemoh command fails.
@@ -33,6 +33,7 @@ if want tests; then
     --select-class dev.nemoh.cuda.CudaSmokeTest --select-class dev.nemoh.cuda.CudaForwardFixtureTest --select-class dev.nemoh.cuda.CudaRandomModelTest \
     --select-class dev.nemoh.cuda.CudaTrainingFixtureTest --select-class dev.nemoh.cuda.CudaFinetuneTest --select-class dev.nemoh.cuda.KernelSourceTest \
     --select-class dev.nemoh.cuda.CudaLongContextTest --select-class dev.nemoh.cuda.CudaDecodeAttentionTest \
+    --select-class dev.nemoh.cuda.CudaSamplerTest --select-class dev.nemoh.server.CudaServingTest \
     --select-class dev.nemoh.kernels.QuantizedWeightsTest --select-class dev.nemoh.kernels.AttentionKernelTest \
     --details=tree --disable-banner --disable-ansi-colors > "$out/junit.log" 2>&1
   junit=$?
@@ -131,6 +132,25 @@ PY
   done
   cmp -s "$out/serve-cpu.json" "$out/serve-cuda.json" && echo "serve: cuda answers equal to cpu" \
     || { echo "serve: ANSWERS DIFFER from cpu"; failures+=("serve: ANSWERS DIFFER from cpu"); }
+fi
+# issue 19: the server against the batched decode step on the 8B shape (the tiny model's tokenizer copied in, as for
+# the server benchmarks in docs/PERFORMANCE.md): bench's batch-32 aggregate, then bench-serve with 32, 64 and 128
+# clients of 256 tokens each (ignore_eos; caches of 104 MiB a sequence, 16 GiB for 128), sampled on the GPU; prints
+# each run's share of the bench aggregate
+if want serve19; then
+  [ -f /tmp/m8/config.json ] || { time "${java[@]}" -cp "$cp" dev.nemoh.cli.Main init --preset nemotron-h-8b --out /tmp/m8 \
+    || failures+=("init --preset nemotron-h-8b: exit $?"); }
+  cp models/nemoh-tiny/tokenizer.json models/nemoh-tiny/tokenizer_config.json /tmp/m8/
+  "${java[@]}" -cp "$cp" dev.nemoh.cli.Main bench --device cuda --model /tmp/m8 --prefill 0 --context 128 \
+    --decode-tokens 64 --batch 32 2>&1 | tee "$out/serve19-bench.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || failures+=("serve19: bench exit (see $out/serve19-bench.log)")
+  "${java[@]}" -cp "$cp" dev.nemoh.cli.Main bench-serve --device cuda --model /tmp/m8 --clients ${CLIENTS:-32,64,128} \
+    --max-tokens 256 --ignore-eos --no-one-at-a-time --max-cache-memory 16384 2>&1 | tee "$out/serve19-serve.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || failures+=("serve19: bench-serve exit (see $out/serve19-serve.log)")
+  aggregate=$(grep -E "decode batch 32 after 128, aggregate" "$out/serve19-bench.log" | awk -F'|' '{gsub(/ /, "", $5); print $5}')
+  grep -E "^continuous batching" "$out/serve19-serve.log" | while read -r _ _ clients tokens seconds tps; do
+    awk -v c="$clients" -v s="$tps" -v b="$aggregate" 'BEGIN { printf "serve19: %s clients %.1f tok/s = %.0f%% of bench --batch 32 aggregate %.1f tok/s (target >= 85%%)\n", c, s, (b > 0 ? 100 * s / b : 0), b }'
+  done | tee "$out/serve19-summary.log"
 fi
 # train_cuda DIR LOG "INIT_ARGS" TRAIN_ARGS...: nemoh train-bench --device cuda on a random model (written once)
 train_cuda() {

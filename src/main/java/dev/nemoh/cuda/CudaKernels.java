@@ -452,6 +452,17 @@ public final class CudaKernels {
         begin(ARGMAX).ptr(logits).i32(vocab).ptr(out).launch(grid, 1, 1, block, 0);
     }
 
+    // sample.cu
+
+    private static final Kernel SAMPLE_ROWS = kernel("sample_rows",
+            "ptr logits, i32 vocab, ptr params, ptr ints, ptr rng, ptr penalties, ptr weight, ptr out");
+
+    synchronized void sampleRows(int grid, int block, long logits, int vocab, long params, long ints, long rng,
+                                 long penalties, long weight, long out) {
+        begin(SAMPLE_ROWS).ptr(logits).i32(vocab).ptr(params).ptr(ints).ptr(rng).ptr(penalties).ptr(weight).ptr(out)
+                .launch(grid, 1, 1, block, 0);
+    }
+
     // --- training ---------------------------------------------------------------------------------------------
 
     // reduce.cu

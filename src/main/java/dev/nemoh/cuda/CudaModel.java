@@ -2,6 +2,8 @@ package dev.nemoh.cuda;
 
 import dev.nemoh.config.NemotronHConfig;
 import dev.nemoh.config.WeightSchema;
+import dev.nemoh.generate.BatchDecoder;
+import dev.nemoh.generate.Sampler;
 import dev.nemoh.kernels.DenseWeights;
 import dev.nemoh.model.AttentionMixer;
 import dev.nemoh.model.Block;
@@ -24,12 +26,13 @@ import java.util.Map;
  * NemotronHForCausalLM on an NVIDIA GPU: the checkpoint is read through the CPU model's loader (same names, shapes
  * and checks) and its weights uploaded as bf16; activations and Mamba states are float32, KV caches bf16. Prompts
  * go through cuBLAS and the SSD chunked scan; decode steps, batched over sequences, through our GEMV and recurrent
- * kernels. Every call leaves the GPU idle when it returns (the logits are copied back). A decode step, some 250
+ * kernels. Every call leaves the GPU idle when it returns (the logits are copied back), except {@link #start}, which
+ * queues a decode step whose tokens are picked on the GPU and returns before it runs. A decode step, some 250
  * small kernels, is captured once into a CUDA graph per batch size and replayed: its inputs (token ids, lengths,
  * state tables) sit in fixed device buffers that are refreshed before each replay, and the graph is captured again
  * when a workspace buffer moves.
  */
-public final class CudaModel implements LanguageModel {
+public final class CudaModel implements LanguageModel, BatchDecoder {
     /** Default of {@link #prefillChunk}. */
     public static final int DEFAULT_PREFILL_CHUNK = 2048;
     /** One 16-byte group of a 4096-wide row per thread: a decode step's norms are single blocks, so width is latency. */
@@ -92,6 +95,8 @@ public final class CudaModel implements LanguageModel {
         lmHead = CudaLinear.upload(cuda, cpu.lmHead);
         pinnedInputs = new PinnedBuffer(cuda);
         pinnedLogits = new PinnedBuffer(cuda);
+        sampler = new CudaSampler(device);
+        for (int i = 0; i < marks.length; i++) marks[i] = cuda.event();
     }
 
     @Override
@@ -206,6 +211,67 @@ public final class CudaModel implements LanguageModel {
 
     @Override
     public float[] decodeBatch(int[] tokens, SequenceState[] states) {
+        int batch = tokens.length;
+        long logits = decodeStep(tokens, states);
+        long bytes = 4L * batch * config.vocabSize;
+        MemorySegment host = pinnedLogits.get(bytes);
+        cuda.downloadAsync(host, logits, bytes);
+        cuda.synchronizeStream();
+        return host.toArray(ValueLayout.JAVA_FLOAT);
+    }
+
+    /**
+     * The decode step with its picks made on the GPU ({@link CudaSampler}): only the picked ids come back, and the
+     * logits of the rows whose sampler the GPU does not run (logprobs, token masks). Nothing waits for the GPU until
+     * {@link Step#finish}.
+     */
+    @Override
+    public Step start(int[] tokens, SequenceState[] states, Sampler[] samplers) {
+        if (samplers.length != tokens.length) {
+            throw new IllegalArgumentException(samplers.length + " samplers for " + tokens.length + " sequences");
+        }
+        int batch = tokens.length, v = config.vocabSize;
+        cuda.record(marks[0]);
+        long logits = decodeStep(tokens, states);
+        cuda.record(marks[1]);
+        long ids = sampler.launch(logits, v, samplers);
+        cuda.record(marks[2]);
+        int hostRows = 0;
+        for (Sampler s : samplers) if (!CudaSampler.onDevice(s)) hostRows++;
+        MemorySegment host = pinnedLogits.get(4L * batch + 4L * hostRows * v);
+        cuda.downloadAsync(host, ids, 4L * batch);
+        int[] rowAt = new int[batch];
+        for (int b = 0, r = 0; b < batch; b++) {
+            rowAt[b] = -1;
+            if (CudaSampler.onDevice(samplers[b])) continue;
+            rowAt[b] = r;
+            cuda.downloadAsync(host.asSlice(4L * batch + 4L * r * v), logits + 4L * b * v, 4L * v);
+            r++;
+        }
+        cuda.record(marks[3]);
+        return () -> {
+            cuda.synchronizeStream();
+            int[] picked = host.asSlice(0, 4L * batch).toArray(ValueLayout.JAVA_INT);
+            float[][] rows = new float[batch][];
+            for (int b = 0; b < batch; b++) {
+                if (rowAt[b] >= 0) {
+                    rows[b] = host.asSlice(4L * batch + 4L * rowAt[b] * v, 4L * v).toArray(ValueLayout.JAVA_FLOAT);
+                    picked[b] = -1;
+                } else if (picked[b] < 0) {
+                    throw new IllegalStateException("the logits of sequence " + b + " hold NaN or +infinity, or only"
+                            + " -infinity: no token can be sampled; the model output is broken");
+                }
+            }
+            return new Picks(picked, rows, nanos(marks[0], marks[1]), nanos(marks[1], marks[2]), nanos(marks[2], marks[3]));
+        };
+    }
+
+    private long nanos(MemorySegment from, MemorySegment to) {
+        return (long) (cuda.elapsedMillis(from, to) * 1e6);
+    }
+
+    /** Queues one decode step (the captured graph where it can) and returns the logits' buffer [batch, vocab]. */
+    private long decodeStep(int[] tokens, SequenceState[] states) {
         if (tokens.length != states.length) {
             throw new IllegalArgumentException(tokens.length + " tokens for " + states.length + " sequences");
         }
@@ -235,12 +301,8 @@ public final class CudaModel implements LanguageModel {
                 graphs.put(key, new DecodeGraph(exec, generation, logits));
             }
         }
-        long bytes = 4L * batch * config.vocabSize;
-        MemorySegment host = pinnedLogits.get(bytes);
-        cuda.downloadAsync(host, logits, bytes);
-        cuda.synchronizeStream();
         for (CudaState st : s) st.advance(1);
-        return host.toArray(ValueLayout.JAVA_FLOAT);
+        return logits;
     }
 
     /** Times every kernel and cuBLAS product with {@code profiler} from now on; null stops it. */
@@ -337,5 +399,7 @@ public final class CudaModel implements LanguageModel {
         pinnedInputs.free();
         pinnedLogits.free();
         device.close();
+        sampler.free();
+        device.workspace.close();
     }
 }

@@ -225,6 +225,18 @@ public final class OpenAiServer implements AutoCloseable {
         return Scheduler.failureMessage(t);
     }
 
+    /**
+     * Where the decode steps' time went so far (see {@code nemoh_step_seconds_total} in /metrics), in nanoseconds
+     * summed over {@code steps} steps.
+     */
+    public record StepTimes(long steps, long decode, long sample, long copy, long hostSample, long host, long wall) {}
+
+    public StepTimes stepTimes() {
+        return new StepTimes(metrics.timedSteps.sum(), metrics.stepDecodeNanos.sum(), metrics.stepSampleNanos.sum(),
+                metrics.stepCopyNanos.sum(), metrics.stepHostSampleNanos.sum(), metrics.stepHostNanos.sum(),
+                metrics.stepWallNanos.sum());
+    }
+
     /** Requests answered on {@code endpoint} with {@code status}. */
     long metricsCount(String endpoint, int status) {
         return metrics.requests(endpoint, status);
