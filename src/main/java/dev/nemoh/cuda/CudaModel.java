@@ -44,6 +44,7 @@ public final class CudaModel implements LanguageModel {
     private final long normF;
     private final CudaLinear lmHead;
     private final float eps;
+    private final TimeStepClamp clamp;
     /** The captured decode step of each batch size, and the workspace generation it was captured with. */
     private final Map<Integer, DecodeGraph> graphs = new HashMap<>();
     private final PinnedBuffer pinnedInputs, pinnedLogits;
@@ -68,6 +69,7 @@ public final class CudaModel implements LanguageModel {
         this.cuda = cuda;
         this.device = new CudaDevice(cuda);
         this.eps = (float) c.layerNormEpsilon;
+        this.clamp = clamp;
         embeddings = CudaLinear.upload(cuda, new Linear(WeightSchema.of(c).embeddings.name(), new DenseWeights(cpu.embeddings), 1f, null));
         norms = new long[c.numLayers()];
         mixers = new CudaMixer[c.numLayers()];
@@ -107,6 +109,25 @@ public final class CudaModel implements LanguageModel {
     public SequenceState newState(int maxLength) {
         cuda.makeCurrent();
         return new CudaState(cuda, config, maxLength);
+    }
+
+    /** Weights and KV caches in bf16, activations and Mamba states in float32 (see the class comment). */
+    @Override
+    public String stateIdentity() {
+        return "cuda weights=bf16 kv=bf16 clamp=" + clamp;
+    }
+
+    /** Device-to-device copies: a snapshot holds device memory, within the prefix cache's bound. */
+    @Override
+    public StateSnapshot snapshot(SequenceState state, int from, int to) {
+        cuda.makeCurrent();
+        return gpuState(state).snapshot(from, to);
+    }
+
+    @Override
+    public void restore(SequenceState state, java.util.List<StateSnapshot> prefix) {
+        cuda.makeCurrent();
+        gpuState(state).restore(prefix);
     }
 
     /** States live in GPU memory: the server's heap check does not apply to them. */
