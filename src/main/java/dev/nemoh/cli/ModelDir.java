@@ -15,7 +15,7 @@ final class ModelDir {
     static final String DEFAULT_PROPERTY = "nemoh.defaultModel";
 
     @Option(names = {"-m", "--model"}, paramLabel = "DIR",
-            description = "Hugging Face model directory (config.json + *.safetensors). Default: the bundled tiny model.")
+            description = "Hugging Face model directory (config.json + *.safetensors). Default: the bundled small model (models/nemoh-small).")
     Path model;
 
     Path resolve() {
