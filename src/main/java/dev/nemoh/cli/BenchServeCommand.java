@@ -61,7 +61,7 @@ final class BenchServeCommand implements Runnable {
         for (int n : clientCounts) if (n < 1) throw new IllegalArgumentException("--clients must be >= 1, got " + n);
         cacheMemory.bytes(); // checked before the model loads
         if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be >= 1, got " + maxTokens);
-        long prefixCacheBytes = prefixCache.bytes(model);
+        long prefixCacheBytes = prefixCache.bytes();
         try (TextModel tm = TextModel.open(model)) {
             String id = model.resolve().toAbsolutePath().normalize().getFileName().toString();
             ServedModel served = ServedModel.of(id, tm.model(), tm.tokenizer(), tm.stopTokens());
@@ -138,7 +138,7 @@ final class BenchServeCommand implements Runnable {
      */
     private Run drive(ServedModel served, int maxBatch, int tokens) throws Exception {
         OpenAiServer.Options options = new OpenAiServer.Options("127.0.0.1", 0, maxBatch, clients, tokens, cacheMemory.bytes(), 1 << 20)
-                .withPrefixCache(prefixCache.bytes(model), prefixCache.interval());
+                .withPrefixCache(prefixCache.bytes(), prefixCache.interval());
         try (OpenAiServer server = OpenAiServer.start(served, options);
              ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
             CompletionClient client = new CompletionClient(URI.create("http://127.0.0.1:" + server.port() + "/"));

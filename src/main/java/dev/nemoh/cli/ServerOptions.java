@@ -55,7 +55,7 @@ final class ServerOptions {
         OpenAiServer.Options options = new OpenAiServer.Options(host, port, maxBatch, maxQueue, maxTokens, maxCacheBytes, maxBodyBytes)
                 .withRequestTimeout(java.time.Duration.ofSeconds(requestTimeoutSeconds))
                 .withKeys(key, metricsKey)
-                .withPrefixCache(prefixCache.bytes(model), prefixCache.interval());
+                .withPrefixCache(prefixCache.bytes(), prefixCache.interval());
         return sslCertFile == null ? options : options.withTls(PemTls.context(sslCertFile, sslKeyFile));
     }
 }

@@ -47,6 +47,7 @@ public final class CudaModel implements LanguageModel, BatchDecoder {
     private final long normF;
     private final CudaLinear lmHead;
     private final float eps;
+    private final TimeStepClamp clamp;
     /** The captured decode step of each batch size, and the workspace generation it was captured with. */
     private final Map<Long, DecodeGraph> graphs = new HashMap<>();
     private final PinnedBuffer pinnedInputs, pinnedLogits;
@@ -55,6 +56,9 @@ public final class CudaModel implements LanguageModel, BatchDecoder {
      * to a chunk, not to the prompt, and a longer prompt continues chunk by chunk through the state.
      */
     private int prefillChunk = DEFAULT_PREFILL_CHUNK;
+    private final CudaSampler sampler;
+    /** Events around a sampled step's forward pass, picks and copies, for the time each takes. */
+    private final MemorySegment[] marks = new MemorySegment[4];
 
     private record DecodeGraph(MemorySegment exec, long generation, long logits) {}
 
@@ -78,6 +82,7 @@ public final class CudaModel implements LanguageModel, BatchDecoder {
         cuda.memory.require(GpuMemory.Part.WEIGHTS, 2L * c.paramCount(), "the weights");
         this.device = new CudaDevice(cuda);
         this.eps = (float) c.layerNormEpsilon;
+        this.clamp = clamp;
         embeddings = CudaLinear.upload(cuda, new Linear(WeightSchema.of(c).embeddings.name(), new DenseWeights(cpu.embeddings), 1f, null));
         norms = new long[c.numLayers()];
         mixers = new CudaMixer[c.numLayers()];
@@ -119,6 +124,25 @@ public final class CudaModel implements LanguageModel, BatchDecoder {
     public SequenceState newState(int maxLength) {
         cuda.makeCurrent();
         return new CudaState(cuda, config, maxLength);
+    }
+
+    /** Weights and KV caches in bf16, activations and Mamba states in float32 (see the class comment). */
+    @Override
+    public String stateIdentity() {
+        return "cuda weights=bf16 kv=bf16 clamp=" + clamp;
+    }
+
+    /** Device-to-device copies: a snapshot holds device memory, within the prefix cache's bound. */
+    @Override
+    public StateSnapshot snapshot(SequenceState state, int from, int to) {
+        cuda.makeCurrent();
+        return gpuState(state).snapshot(from, to);
+    }
+
+    @Override
+    public void restore(SequenceState state, java.util.List<StateSnapshot> prefix) {
+        cuda.makeCurrent();
+        gpuState(state).restore(prefix);
     }
 
     /** States live in GPU memory: the server's heap check does not apply to them. */

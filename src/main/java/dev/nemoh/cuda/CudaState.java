@@ -44,8 +44,8 @@ final class CudaState implements LanguageModel.SequenceState {
         capacity = Math.min(256, maxLength);
         for (int i = 0; i < buffers.length; i++) {
             if (c.layers.get(i) == LayerType.MAMBA) {
-                buffers[i][0] = cuda.allocZeroed(GpuMemory.Part.CACHE, 4L * c.convDim() * c.convKernel);
-                buffers[i][1] = cuda.allocZeroed(GpuMemory.Part.CACHE, 4L * c.mambaNumHeads * c.mambaHeadDim * c.ssmStateSize);
+                buffers[i][0] = cuda.allocZeroed(GpuMemory.Part.CACHE, mambaBytes(0));
+                buffers[i][1] = cuda.allocZeroed(GpuMemory.Part.CACHE, mambaBytes(1));
             } else if (c.layers.get(i) == LayerType.ATTENTION) {
                 buffers[i][0] = cuda.alloc(GpuMemory.Part.CACHE, kvBytes(capacity));
                 buffers[i][1] = cuda.alloc(GpuMemory.Part.CACHE, kvBytes(capacity));
@@ -99,6 +99,99 @@ final class CudaState implements LanguageModel.SequenceState {
             }
         }
         capacity = grown;
+    }
+
+    /**
+     * Part of a state in device memory for the prefix cache, in the state's layouts: per Mamba layer the conv and SSM
+     * states, per attention layer the keys and values of {@code tokens} consecutive positions. Freed by
+     * {@link #release} or, failing that, when no longer reachable.
+     */
+    static final class Snapshot implements LanguageModel.StateSnapshot {
+        final long[][] buffers;
+        final int tokens;
+        private final long bytes;
+        private final Cleaner.Cleanable cleanable;
+
+        private Snapshot(Cuda cuda, long[][] buffers, int tokens, long bytes) {
+            this.buffers = buffers;
+            this.tokens = tokens;
+            this.bytes = bytes;
+            this.cleanable = CLEANER.register(this, new Release(cuda, buffers));
+        }
+
+        @Override
+        public int tokens() {
+            return tokens;
+        }
+
+        @Override
+        public long bytes() {
+            return bytes;
+        }
+
+        @Override
+        public void release() {
+            cleanable.clean();
+        }
+    }
+
+    /** A device-to-device copy of the keys and values of positions [from, to) and of the Mamba states now. */
+    Snapshot snapshot(int from, int to) {
+        if (to != length || from < 0 || from >= to) {
+            throw new IllegalArgumentException("a snapshot of positions [" + from + ", " + to + ") of a state of " + length);
+        }
+        long[][] copies = new long[buffers.length][2];
+        long bytes = 0;
+        try {
+            for (int i = 0; i < buffers.length; i++) {
+                for (int slot = 0; slot < 2; slot++) {
+                    if (buffers[i][slot] == 0) continue;
+                    boolean kv = c.layers.get(i) == LayerType.ATTENTION;
+                    long size = kv ? kvBytes(to - from) : mambaBytes(slot);
+                    copies[i][slot] = cuda.alloc(GpuMemory.Part.PREFIX_CACHE, size);
+                    cuda.copy(copies[i][slot], buffers[i][slot] + (kv ? kvBytes(from) : 0), size);
+                    bytes += size;
+                }
+            }
+        } catch (RuntimeException e) {
+            new Release(cuda, copies).run();
+            throw e;
+        }
+        return new Snapshot(cuda, copies, to - from, bytes);
+    }
+
+    /** Fills this empty state from snapshots of consecutive positions from 0: their keys and values, the last's Mamba states. */
+    void restore(java.util.List<LanguageModel.StateSnapshot> prefix) {
+        if (length != 0) throw new IllegalArgumentException("snapshots restore into an empty state; this one holds " + length + " tokens");
+        int tokens = 0;
+        for (LanguageModel.StateSnapshot s : prefix) {
+            if (!(s instanceof Snapshot)) throw new IllegalArgumentException("a " + s.getClass().getSimpleName() + " belongs to another backend");
+            tokens += s.tokens();
+        }
+        if (tokens == 0) return;
+        reserve(tokens);
+        int pos = 0;
+        for (LanguageModel.StateSnapshot s : prefix) {
+            Snapshot snap = (Snapshot) s;
+            for (int i = 0; i < buffers.length; i++) {
+                if (c.layers.get(i) != LayerType.ATTENTION) continue;
+                for (int slot = 0; slot < 2; slot++) {
+                    cuda.copy(buffers[i][slot] + kvBytes(pos), snap.buffers[i][slot], kvBytes(snap.tokens));
+                }
+            }
+            pos += snap.tokens;
+        }
+        Snapshot last = (Snapshot) prefix.getLast();
+        for (int i = 0; i < buffers.length; i++) {
+            if (c.layers.get(i) != LayerType.MAMBA) continue;
+            for (int slot = 0; slot < 2; slot++) cuda.copy(buffers[i][slot], last.buffers[i][slot], mambaBytes(slot));
+        }
+        length = tokens;
+    }
+
+    /** Bytes of a Mamba layer's conv state (slot 0) or SSM state (slot 1). */
+    private long mambaBytes(int slot) {
+        return slot == 0 ? 4L * c.convDim() * c.convKernel : 4L * c.mambaNumHeads * c.mambaHeadDim * c.ssmStateSize;
     }
 
     /**

@@ -17,6 +17,7 @@ public final class GpuMemory {
     public enum Part {
         WEIGHTS("the weights"),
         CACHE("the KV cache and Mamba states"),
+        PREFIX_CACHE("the prefix cache's state snapshots"),
         WORKSPACE("the workspace of activations and scratch buffers"),
         TRAINING("the trainable parameters, gradients and optimizer state");
 
@@ -106,6 +107,7 @@ public final class GpuMemory {
         return switch (part) {
             case WEIGHTS -> " or use a smaller model";
             case CACHE -> " or use a shorter context";
+            case PREFIX_CACHE -> " or lower --prefix-cache-mib";
             case WORKSPACE -> " or lower --prefill-chunk or the batch";
             case TRAINING -> " or train fewer parameters (LoRA)";
         };

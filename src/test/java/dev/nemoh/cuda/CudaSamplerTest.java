@@ -52,7 +52,7 @@ class CudaSamplerTest {
 
     /** The picks of rows of logits [rows, vocab] made on the device. */
     static int[] pick(float[] logits, int vocab, Sampler[] samplers) {
-        long dev = cuda.alloc(4L * logits.length);
+        long dev = cuda.alloc(GpuMemory.Part.WORKSPACE, 4L * logits.length);
         try {
             cuda.upload(dev, logits);
             return cuda.downloadInts(sampler.launch(dev, vocab, samplers), samplers.length);
