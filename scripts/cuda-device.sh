@@ -161,7 +161,7 @@ if want prefix; then
     || failures+=("init --preset nemotron-h-8b: exit $?"); }
   cp models/nemoh-tiny/tokenizer.json models/nemoh-tiny/tokenizer_config.json models/nemoh-tiny/generation_config.json /tmp/m8/
   "${java[@]}" -cp "$cp" dev.nemoh.cli.Main bench-serve --device cuda --model /tmp/m8 --chat-history ${HISTORY:-8192} \
-    --max-tokens 16 --prefix-cache-mib ${PREFIX_MIB:-4096} 2>&1 | tee "$out/prefix.log"
+    --max-tokens 1 --prefix-cache-mib ${PREFIX_MIB:-4096} 2>&1 | tee "$out/prefix.log"
   code=${PIPESTATUS[0]}
   [ "$code" -eq 0 ] || failures+=("bench-serve --chat-history: exit $code")
   # the "on" row's from-cache column: the history must come from the cache

@@ -20,8 +20,6 @@ import java.util.SplittableRandom;
  * the GPU work.
  */
 final class CudaBench {
-    /** Context of each sequence in the batched decode figure. */
-    private static final int BATCH_CONTEXT = 1024;
     private static final int WARM_UP_STEPS = 64;
 
     private final ModelOption model;
@@ -87,17 +85,18 @@ final class CudaBench {
                 System.out.printf(Locale.ROOT, "| decode after %d | %d | %.3f | %.1f | %.0f%% |%n", ctx, decodeTokens, s, tps,
                         100 * tps / roofline);
             }
+            int batchContext = context.isEmpty() ? 1024 : context.getFirst(); // as the CPU bench: after the first --context
             for (int batch : batches) {
                 if (batch < 1) throw new IllegalArgumentException("--batch sizes must be >= 1, got " + batch);
                 SequenceState[] states = new SequenceState[batch];
                 for (int b = 0; b < batch; b++) {
                     states[b] = m.newState();
-                    m.fillSynthetic(states[b], BATCH_CONTEXT, 11 + b);
+                    m.fillSynthetic(states[b], batchContext, 11 + b);
                 }
                 double s = decode(m, states, random);
                 for (SequenceState st : states) st.release();
                 System.out.printf(Locale.ROOT, "| decode batch %d after %d, aggregate | %d | %.3f | %.1f | |%n", batch,
-                        BATCH_CONTEXT, decodeTokens * batch, s, decodeTokens * batch / s);
+                        batchContext, decodeTokens * batch, s, decodeTokens * batch / s);
             }
             System.out.println("\ndecode contexts are synthetic: caches filled with pseudo-random K/V and Mamba state of that length");
             printMemory(cuda);
