@@ -43,6 +43,8 @@ final class CudaBench {
         try (CudaModel m = model.openCuda()) {
             NemotronHConfig c = m.config();
             double load = (System.nanoTime() - t0) / 1e9;
+            cuda.memory.require(2L << 30, "the copy-bandwidth probe's two 1 GiB buffers",
+                    "run bench where the weights and 2 GiB fit");
             double bandwidth = copyBandwidth(cuda, 1L << 30);
             cuda.memory.resetPeaks(); // the probe's buffers are not the model's workspace
             long bytesPerToken = m.decodeWeightBytes();

@@ -15,16 +15,19 @@ import java.util.Map;
 public final class GpuMemory {
     /** What an allocation holds. */
     public enum Part {
-        WEIGHTS("the weights"),
-        CACHE("the KV cache and Mamba states"),
-        PREFIX_CACHE("the prefix cache's state snapshots"),
-        WORKSPACE("the workspace of activations and scratch buffers"),
-        TRAINING("the trainable parameters, gradients and optimizer state");
+        WEIGHTS("the weights", "use a smaller model"),
+        CACHE("the KV cache and Mamba states", "use a shorter context"),
+        PREFIX_CACHE("the prefix cache's state snapshots", "lower --prefix-cache-mib"),
+        WORKSPACE("the workspace of activations and scratch buffers", "lower --prefill-chunk or the batch"),
+        TRAINING("the trainable parameters, gradients and optimizer state", "train fewer parameters (LoRA)");
 
         final String label;
+        /** What else than a larger budget makes it fit. */
+        final String advice;
 
-        Part(String label) {
+        Part(String label, String advice) {
             this.label = label;
+            this.advice = advice;
         }
     }
 
@@ -89,7 +92,12 @@ public final class GpuMemory {
      * Refuses up front, in one line, when {@code bytes} more of {@code part} would not fit beside what is held now;
      * {@code what} names them ("the weights"). Nothing is allocated.
      */
-    public synchronized void require(Part part, long bytes, String what) {
+    public void require(Part part, long bytes, String what) {
+        require(bytes, what, part.advice);
+    }
+
+    /** As {@link #require(Part, long, String)}, with {@code advice} on what else than a larger budget makes it fit. */
+    public synchronized void require(long bytes, String what, String advice) {
         if (limit == Long.MAX_VALUE) return;
         long outside = outside();
         long over = ours + outside + bytes - limit;
@@ -100,17 +108,7 @@ public final class GpuMemory {
         }
         throw CudaException.outOfMemory(limitLabel + " (" + Cuda.size(limit) + ") cannot hold " + what + " ("
                 + Cuda.size(bytes) + "): " + Cuda.size(over) + " over, beside the CUDA context " + Cuda.size(outside)
-                + held, "raise --gpu-memory (the GPU has " + Cuda.size(cuda.totalMemory) + ")" + advice(part));
-    }
-
-    private static String advice(Part part) {
-        return switch (part) {
-            case WEIGHTS -> " or use a smaller model";
-            case CACHE -> " or use a shorter context";
-            case PREFIX_CACHE -> " or lower --prefix-cache-mib";
-            case WORKSPACE -> " or lower --prefill-chunk or the batch";
-            case TRAINING -> " or train fewer parameters (LoRA)";
-        };
+                + held, "raise --gpu-memory (the GPU has " + Cuda.size(cuda.totalMemory) + ") or " + advice);
     }
 
     /** Device memory in use that is not ours: the driver's total in use less our allocations. */
