@@ -34,7 +34,8 @@ final class CudaDecodeAttention {
         laneGroup = Integer.highestOneBit(headDim / 8 * 2 - 1);
         // groups of more than 8 query heads (Nemotron 3 Nano has 16) run in parts of 8, each reading the keys again
         partHeads = Math.min(group, 8);
-        instance = Integer.highestOneBit(partHeads * 2 - 1);
+        // an instance per common group (Nano v2's 5 query heads a KV head among them), else the next power of two
+        instance = partHeads == 5 ? 5 : Integer.highestOneBit(partHeads * 2 - 1);
         groupParts = (group + partHeads - 1) / partHeads;
     }
 

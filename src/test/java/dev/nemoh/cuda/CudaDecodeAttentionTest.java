@@ -13,7 +13,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The split-key decode attention against a double-precision softmax attention over the same bf16 keys and values:
- * cache lengths 1, 37 and 4,100 (past a 4,096 bucket), GQA groups of 1, 4 and 8 query heads, head dims 64 and 128,
+ * cache lengths 1, 37 and 4,100 (past a 4,096 bucket), GQA groups of 1, 4, 5, 8 and 16 query heads, head dims 64 and 128,
  * each with one split (one block reads the whole cache), the splits a short cache gets and the most splits.
  */
 class CudaDecodeAttentionTest {
@@ -32,7 +32,7 @@ class CudaDecodeAttentionTest {
         try {
             double worst = 0;
             for (int headDim : new int[] {64, 128}) {
-                for (int group : new int[] {1, 4, 8}) {
+                for (int group : new int[] {1, 4, 5, 8, 16}) {
                     for (int keys : new int[] {1, 37, 4100}) {
                         int kvHeads = keys > 1000 ? 1 : 2, heads = group * kvHeads;
                         CudaDecodeAttention attention = new CudaDecodeAttention(heads, kvHeads, headDim, cuda.multiprocessors);
