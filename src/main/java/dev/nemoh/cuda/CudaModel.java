@@ -132,11 +132,19 @@ public final class CudaModel implements LanguageModel, BatchDecoder {
         return "cuda weights=bf16 kv=bf16 clamp=" + clamp;
     }
 
-    /** Device-to-device copies: a snapshot holds device memory, within the prefix cache's bound. */
+    /**
+     * Device-to-device copies: a snapshot holds device memory, within the prefix cache's bound; none (null) when the
+     * GPU or {@code --gpu-memory} has no room for it now, which costs the cache an entry and no request its answer.
+     */
     @Override
     public StateSnapshot snapshot(SequenceState state, int from, int to) {
         cuda.makeCurrent();
-        return gpuState(state).snapshot(from, to);
+        try {
+            return gpuState(state).snapshot(from, to);
+        } catch (CudaException e) {
+            if (e.outOfMemory()) return null;
+            throw e;
+        }
     }
 
     @Override

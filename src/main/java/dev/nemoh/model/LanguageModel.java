@@ -48,7 +48,8 @@ public interface LanguageModel extends AutoCloseable {
 
     /**
      * A copy of the keys and values of tokens [from, to) of {@code state} and of its Mamba states now; {@code state}
-     * has just prefilled tokens up to {@code to}. Only backends with a {@link #stateIdentity()} take snapshots.
+     * has just prefilled tokens up to {@code to}. Only backends with a {@link #stateIdentity()} take snapshots; null
+     * when the backend has no memory for one now (the prefix cache then stores nothing).
      */
     default StateSnapshot snapshot(SequenceState state, int from, int to) {
         throw new UnsupportedOperationException("this backend does not snapshot sequence states");

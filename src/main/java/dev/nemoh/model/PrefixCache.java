@@ -162,6 +162,7 @@ public final class PrefixCache {
                                        Set<String> chain) {
         if (entries.containsKey(key)) return true;
         LanguageModel.StateSnapshot snapshot = model.snapshot(state, from, to);
+        if (snapshot == null) return false; // no device memory for it now
         Entry e = new Entry(Arrays.copyOfRange(prompt, from, to), snapshot, snapshot.bytes() + (long) (to - from) * Integer.BYTES);
         if (e.bytes > maxBytes) {
             snapshot.release();

@@ -142,6 +142,32 @@ class CudaPrefixCacheTest {
         }
     }
 
+    /**
+     * A snapshot that --gpu-memory cannot hold leaves the entry out; the request's logits are those the same pieces
+     * give with room for the snapshots.
+     */
+    @Test
+    void aSnapshotTheBudgetCannotHoldCostsTheCacheNotTheRequest() {
+        Cuda cuda = TestDevice.cuda();
+        try (CudaModel m = CudaModel.load(Fixtures.model("nano-v2-tiny"))) {
+            int[] prompt = tokens(50, m.config().vocabSize, 21);
+            float[] plain = new PrefixCache(m, 1 << 20, 16).prefill(prompt, m.newState(), PrefixCache.NO_ADAPTER).logits();
+            PrefixCache cache = new PrefixCache(m, 1 << 20, 16);
+            SequenceState s = m.newState();
+            long held = 0;
+            for (GpuMemory.Part p : GpuMemory.Part.values()) held += cuda.memory.used(p);
+            long[] info = cuda.memoryInfo();
+            cuda.memory.limit(held + Math.max(0, info[1] - info[0] - held) + 256, "--gpu-memory 0.001");
+            try {
+                float[] got = cache.prefill(prompt, s, PrefixCache.NO_ADAPTER).logits();
+                assertArrayEquals(plain, got);
+                assertEquals(0, cache.entries());
+            } finally {
+                cuda.memory.unlimited();
+            }
+        }
+    }
+
     @Test
     void benchServeChatHistoryRunsOnCuda() {
         PrintStream old = System.out;
