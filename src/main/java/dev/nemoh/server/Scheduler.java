@@ -17,7 +17,10 @@ import java.util.concurrent.CompletableFuture;
 /**
  * Continuous batching: one thread runs every active sequence forward in one batched decode step, again and again.
  * Between steps, waiting requests join (prefilled one by one, then decoded with the others) and finished, cancelled
- * or timed-out ones leave, so a request never waits for another to finish before it starts. Two bounds keep the
+ * or timed-out ones leave, so a request never waits for another to finish before it starts. The host's work on a
+ * step's tokens (text, stop strings, events) is done while the model computes the next step ({@link #step()}). New
+ * requests are prefilled whole in {@link #start}, between steps: where chunked prefill would mix prompt pieces into
+ * decode steps. Two bounds keep the
  * server within its means: at most {@code maxBatch} sequences at once, whose caches (at their full length, prompt +
  * max tokens) fit in {@code maxCacheBytes}; and at most {@code maxQueue} requests waiting, beyond which
  * {@link #submit} refuses with 429 (with {@code maxQueue} 0 a request is taken only if it can start at once).
