@@ -338,6 +338,10 @@ final class Scheduler implements AutoCloseable {
             try {
                 String text = j.sequence.accept(c.token());
                 j.events.add(new Job.Token(c.token(), text, c.logprobs()));
+                if (!j.started) {
+                    j.started = true;
+                    metrics.firstToken(System.nanoTime() - j.created);
+                }
                 if (j.sequence.finished()) {
                     j.events.add(new Job.Finished(j.sequence.finish(), j.prompt.length,
                             j.generation.cachedTokens(), j.generation.generated()));
