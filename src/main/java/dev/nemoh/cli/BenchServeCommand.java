@@ -49,8 +49,12 @@ final class BenchServeCommand implements Runnable {
             description = "Instead of the batching run: a chat with about TOKENS tokens of history, served once without and once with the prefix cache (--prefix-cache-mib); prints each turn's time to first token (TTFT) and the ratio of the second turn's.")
     Integer chatHistory;
 
-    /** A run's wall time, tokens, texts, each client's time to first token and the server's step times. */
-    record Run(double seconds, long tokens, List<String> texts, long[] firstTokenNanos, OpenAiServer.StepTimes steps) {
+    /**
+     * A run's wall time, tokens, texts, each client's time to its first text and each request's time to its first
+     * token in the server, and the server's step times.
+     */
+    record Run(double seconds, long tokens, List<String> texts, long[] firstTextNanos, long[] firstTokenNanos,
+               OpenAiServer.StepTimes steps) {
         double tokensPerSecond() {
             return tokens / seconds;
         }
@@ -106,11 +110,16 @@ final class BenchServeCommand implements Runnable {
          * asynchronously.
          */
         static void details(Run r) {
-            // a client whose completion is all held back or empty text has no first token time
-            long[] ttft = java.util.Arrays.stream(r.firstTokenNanos()).filter(t -> t >= 0).sorted().toArray();
-            System.out.printf(Locale.ROOT, "time to first token (%d of %d clients got text): p50 %.1f ms, p90 %.1f ms, p99 %.1f ms%n",
-                    ttft.length, r.firstTokenNanos().length, percentile(ttft, 50) / 1e6, percentile(ttft, 90) / 1e6,
-                    percentile(ttft, 99) / 1e6);
+            long[] ttft = r.firstTokenNanos().clone();
+            java.util.Arrays.sort(ttft);
+            System.out.printf(Locale.ROOT, "time to first token (server, arrival to the first token's event, %d requests):"
+                            + " p50 %.1f ms, p90 %.1f ms, p99 %.1f ms%n", ttft.length, percentile(ttft, 50) / 1e6,
+                    percentile(ttft, 90) / 1e6, percentile(ttft, 99) / 1e6);
+            // a client whose tokens all decode to no text (ids the tokenizer lacks) sees none
+            long[] text = java.util.Arrays.stream(r.firstTextNanos()).filter(t -> t >= 0).sorted().toArray();
+            System.out.printf(Locale.ROOT, "time to first text (client, %d of %d clients got text): p50 %.1f ms, p90 %.1f ms,"
+                    + " p99 %.1f ms%n", text.length, r.firstTextNanos().length, percentile(text, 50) / 1e6,
+                    percentile(text, 90) / 1e6, percentile(text, 99) / 1e6);
             OpenAiServer.StepTimes t = r.steps();
             if (t.steps() == 0) return;
             double n = t.steps() * 1e6;
@@ -152,14 +161,14 @@ final class BenchServeCommand implements Runnable {
             }
             long total = 0;
             List<String> texts = new ArrayList<>();
-            long[] firstToken = new long[clients];
+            long[] firstText = new long[clients];
             for (int i = 0; i < clients; i++) {
                 CompletionClient.Streamed s = results.get(i).get();
                 total += s.completionTokens();
                 texts.add(s.text());
-                firstToken[i] = s.firstTextNanos();
+                firstText[i] = s.firstTextNanos();
             }
-            return new Run((System.nanoTime() - t0) / 1e9, total, texts, firstToken, server.stepTimes());
+            return new Run((System.nanoTime() - t0) / 1e9, total, texts, firstText, server.firstTokenNanos(), server.stepTimes());
         }
     }
 }

@@ -21,10 +21,13 @@ final class CudaSampler {
 
     private final CudaDevice device;
     private final PinnedBuffer pinnedInputs;
+    /** Its own buffers: their growing must not move the decode step's, whose captured graphs would then be stale. */
+    private final Workspace workspace;
 
     CudaSampler(CudaDevice device) {
         this.device = device;
         this.pinnedInputs = new PinnedBuffer(device.cuda);
+        this.workspace = new Workspace(device.cuda);
     }
 
     /** Whether the row of {@code sampler} is picked on the GPU: not when it wants logprobs or has a token mask. */
@@ -71,7 +74,7 @@ final class CudaSampler {
                 pair++;
             }
         }
-        Workspace ws = device.workspace;
+        Workspace ws = workspace;
         long dev = ws.get("sample.inputs", bytes);
         device.cuda.uploadAsync(dev, host, bytes);
         long weight = ws.get("sample.weight", 4L * rows * vocab);
@@ -90,5 +93,6 @@ final class CudaSampler {
 
     void free() {
         pinnedInputs.free();
+        workspace.close();
     }
 }

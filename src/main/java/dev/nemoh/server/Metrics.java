@@ -37,6 +37,10 @@ final class Metrics {
     final LongAdder stepHostSampleNanos = new LongAdder();
     final LongAdder stepHostNanos = new LongAdder();
     final LongAdder stepWallNanos = new LongAdder();
+    /** The times to first token of the last {@link #FIRST_TOKENS} requests, a ring. */
+    private static final int FIRST_TOKENS = 4096;
+    private final long[] firstTokens = new long[FIRST_TOKENS];
+    private long firstTokenCount;
     /** (time, tokens) of recent decode steps, for the rate. */
     private final ArrayDeque<long[]> recent = new ArrayDeque<>();
 
@@ -75,6 +79,19 @@ final class Metrics {
         stepHostSampleNanos.add(hostSample);
         stepHostNanos.add(host);
         stepWallNanos.add(wall);
+    }
+
+    /** Records a request's time from its arrival to its first token's event (text or not). */
+    synchronized void firstToken(long nanos) {
+        firstTokens[(int) (firstTokenCount++ % FIRST_TOKENS)] = nanos;
+    }
+
+    /** The times to first token of the last (up to 4096) requests, oldest first. */
+    synchronized long[] firstTokens() {
+        int n = (int) Math.min(firstTokenCount, FIRST_TOKENS);
+        long[] out = new long[n];
+        for (int i = 0; i < n; i++) out[i] = firstTokens[(int) ((firstTokenCount - n + i) % FIRST_TOKENS)];
+        return out;
     }
 
     /** Records a prefill that consulted the prefix cache, and what the cache holds after it. */

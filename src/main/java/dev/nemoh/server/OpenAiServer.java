@@ -233,6 +233,14 @@ public final class OpenAiServer implements AutoCloseable {
                 metrics.stepWallNanos.sum());
     }
 
+    /**
+     * Nanoseconds from each of the last (up to 4096) requests' arrival to its first token's event, text or not (a
+     * client sees text only once a token decodes to some), oldest first.
+     */
+    public long[] firstTokenNanos() {
+        return metrics.firstTokens();
+    }
+
     /** Requests answered on {@code endpoint} with {@code status}. */
     long metricsCount(String endpoint, int status) {
         return metrics.requests(endpoint, status);

@@ -17,7 +17,10 @@ import java.util.concurrent.CompletableFuture;
 /**
  * Continuous batching: one thread runs every active sequence forward in one batched decode step, again and again.
  * Between steps, waiting requests join (prefilled one by one, then decoded with the others) and finished, cancelled
- * or timed-out ones leave, so a request never waits for another to finish before it starts. Two bounds keep the
+ * or timed-out ones leave, so a request never waits for another to finish before it starts. The host's work on a
+ * step's tokens (text, stop strings, events) is done while the model computes the next step ({@link #step()}). New
+ * requests are prefilled whole in {@link #start}, between steps: where chunked prefill would mix prompt pieces into
+ * decode steps. Two bounds keep the
  * server within its means: at most {@code maxBatch} sequences at once, whose caches (at their full length, prompt +
  * max tokens) fit in {@code maxCacheBytes}; and at most {@code maxQueue} requests waiting, beyond which
  * {@link #submit} refuses with 429 (with {@code maxQueue} 0 a request is taken only if it can start at once).
@@ -335,6 +338,10 @@ final class Scheduler implements AutoCloseable {
             try {
                 String text = j.sequence.accept(c.token());
                 j.events.add(new Job.Token(c.token(), text, c.logprobs()));
+                if (!j.started) {
+                    j.started = true;
+                    metrics.firstToken(System.nanoTime() - j.created);
+                }
                 if (j.sequence.finished()) {
                     j.events.add(new Job.Finished(j.sequence.finish(), j.prompt.length,
                             j.generation.cachedTokens(), j.generation.generated()));

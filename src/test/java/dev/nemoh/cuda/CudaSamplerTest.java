@@ -29,7 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * the same picks every time and a row's picks do not depend on the rows beside it.
  */
 class CudaSamplerTest {
-    /** Draws per filter setting for the chi-square test: 100,000 on a GPU, 10,000 on the emulator (which runs them in about 20 s). */
+    /** Draws per filter setting for the chi-square test: 100,000 on a GPU, 10,000 on the emulator. */
     static int draws() {
         return TestDevice.emulated() ? 10_000 : 100_000;
     }

@@ -66,6 +66,9 @@ class CudaServingTest {
                 }
                 OpenAiServer.StepTimes t = server.stepTimes();
                 assertTrue(t.steps() > 0 && t.decode() > 0 && t.wall() > 0, t.toString());
+                long[] firstTokens = server.firstTokenNanos();
+                assertEquals(bodies.size(), firstTokens.length);
+                for (long ns : firstTokens) assertTrue(ns > 0, java.util.Arrays.toString(firstTokens));
             }
         }
     }
