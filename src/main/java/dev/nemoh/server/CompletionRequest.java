@@ -28,7 +28,8 @@ import java.util.regex.Pattern;
  * (n > 1, echo, best_of) are refused rather than silently dropped. Besides OpenAI's fields it takes vLLM's
  * {@code top_k}, {@code min_p}, {@code repetition_penalty} and {@code ignore_eos}, and for Nano v2 reasoning
  * {@code thinking_budget} and {@code thinking_budget_mode} ("strict" or "newline"). {@code response_format}
- * ({@code json_object}, or {@code json_schema} within {@link JsonSchema}'s subset) becomes a {@link TokenMask}.
+ * ({@code json_object}, or {@code json_schema} within {@link JsonSchema}'s subset) becomes a {@link TokenMask}, and
+ * so does {@code tool_choice} {@code "required"} or a named function (calls in Nano v2's format).
  *
  * @param model the model id the request asked for (the base's when it named none), which the answer repeats
  * @param adapter what the request's tokens run through: the adapter its {@code model} names, or null
@@ -75,6 +76,11 @@ record CompletionRequest(boolean chat, String model, LoraAdapter adapter, int[] 
         }
         boolean forcedCall = tools != null && forcesCall(o);
         if (forcedCall) grammar = toolCallGrammar(o, tools, m);
+        if (Boolean.FALSE.equals(f.bool("parallel_tool_calls")) && tools != null && !forcedCall) {
+            throw ApiException.invalid("parallel_tool_calls", "parallel_tool_calls false is enforced only with tool_choice"
+                    + " \"required\" or a named function (which constrain the answer to calls); with \"auto\" the model's"
+                    + " calls are returned as written: drop it, or force the call");
+        }
         String constraint = forcedCall ? "tool_choice" : "response_format";
         int[] prompt;
         boolean opensThinking = false, split = false;

@@ -184,6 +184,9 @@ class ToolCallServerTest {
         b = request("required");
         ((ObjectNode) b.at("/tools/0/function/parameters")).put("minProperties", 1);
         expect400(b, "function 'get_weather' parameters: schema at '/': the keyword 'minProperties' is not supported", "tools");
+        b = request("auto");
+        b.put("parallel_tool_calls", false);
+        expect400(b, "parallel_tool_calls false is enforced only with tool_choice", "parallel_tool_calls");
         b = request("required");
         b.put("max_tokens", 10);
         expect400(b, "the shortest answer the tool_choice allows takes", "max_tokens");
