@@ -25,10 +25,16 @@ final class GpuMemoryOption {
         }
     }
 
-    /** Sets the budget on GPU 0; call before the model goes up. */
+    /**
+     * Sets the budget on GPU 0, or lifts one an earlier command of this process set (each command's budget is its own
+     * option's); call before the model goes up.
+     */
     void apply() {
-        if (value == null) return;
         Cuda cuda = Cuda.get();
-        cuda.memory.limit(GpuMemory.parse(value, cuda.totalMemory), "--gpu-memory " + value);
+        if (value == null) {
+            cuda.memory.unlimited();
+        } else {
+            cuda.memory.limit(GpuMemory.parse(value, cuda.totalMemory), "--gpu-memory " + value);
+        }
     }
 }

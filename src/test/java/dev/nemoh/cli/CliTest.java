@@ -495,8 +495,15 @@ class CliTest {
                 "--prefill-chunk must be at least 1 token, got 0");
         Run tooSmall = run("bench", "--model", model, "--device", "cuda", "--gpu-memory", "0.0000001", "--prefill", "0",
                 "--context", "8", "--decode-tokens", "1");
-        if (dev.nemoh.cuda.Cuda.available()) assertOneLineError(tooSmall, "--gpu-memory 0.0000001 (", "cannot hold the weights (");
-        else assertOneLineError(tooSmall, "no CUDA driver");
+        if (dev.nemoh.cuda.Cuda.available()) {
+            assertOneLineError(tooSmall, "--gpu-memory 0.0000001 (", "cannot hold the weights (");
+            // the next cuda command without --gpu-memory runs unbounded again, and so do this JVM's other tests
+            assertEquals(0, run("bench", "--model", model, "--device", "cuda", "--prefill", "0", "--context", "8",
+                    "--decode-tokens", "1").code());
+            assertEquals(Long.MAX_VALUE, dev.nemoh.cuda.Cuda.get().memory.limit());
+        } else {
+            assertOneLineError(tooSmall, "no CUDA driver");
+        }
     }
 
     @Test
