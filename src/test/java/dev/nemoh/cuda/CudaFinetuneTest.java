@@ -11,7 +11,6 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * {@code nemoh finetune --device cuda} end to end on the toy data and the bundled model: the loss curve of fp32 GPU
@@ -84,29 +83,53 @@ class CudaFinetuneTest {
     @Test
     void outOfGpuMemoryNamesTheSizeAndWhatToLower() {
         Cuda cuda = TestDevice.cuda();
-        assumeTrue(TestDevice.emulated(), "the emulator lends less memory on request; a GPU cannot");
+        String[] args = {"train-bench", "--model", "models/nemoh-tiny", "--device", "cuda", "--seq-len", "8192",
+                "--batch", "1", "--steps", "1", "--recompute-from", "100000"};
         long[] info = cuda.memoryInfo();
+        if (TestDevice.emulated()) {
+            // the driver refuses: the emulator lends less memory on request (a GPU cannot), enough for the tiny
+            // model's weights, not for the activations of 8,192 tokens
+            CudaEmulator.setDeviceMemory(info[1] - info[0] + (8L << 20));
+            String line;
+            try {
+                line = oneErrorLine(args);
+            } finally {
+                CudaEmulator.setDeviceMemory(0);
+            }
+            assertTrue(line.matches("error: out of GPU memory: [0-9.]+ MiB asked, [0-9.]+ MiB free of [0-9.]+ MiB on .*"), line);
+            assertTrainingAdvice(line);
+        }
+        // the budget refuses, on a GPU as on the emulator: --gpu-memory leaves 8 MiB beside what is in use now
+        String fraction = String.format(java.util.Locale.ROOT, "%.12f", (info[1] - info[0] + (8L << 20)) / (double) info[1]);
+        String[] bounded = java.util.stream.Stream.concat(java.util.Arrays.stream(args), java.util.stream.Stream.of(
+                "--gpu-memory", fraction)).toArray(String[]::new);
+        String line = oneErrorLine(bounded);
+        assertTrue(line.startsWith("error: --gpu-memory " + fraction + " (") && line.contains(" cannot hold "), line);
+        assertTrainingAdvice(line);
+    }
+
+    /** Runs the command, which must fail with exit 2 and one error line and no stack trace; returns that line. */
+    private static String oneErrorLine(String... args) {
         java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
         java.io.PrintStream saved = System.err;
         int code;
-        // enough for the tiny model's weights, not for the activations of 8,192 tokens
-        CudaEmulator.setDeviceMemory(info[1] - info[0] + (8L << 20));
         System.setErr(new java.io.PrintStream(err, true, java.nio.charset.StandardCharsets.UTF_8));
         try {
-            code = Main.run("train-bench", "--model", "models/nemoh-tiny", "--device", "cuda", "--seq-len", "8192",
-                    "--batch", "1", "--steps", "1", "--recompute-from", "100000");
+            code = Main.run(args);
         } finally {
             System.setErr(saved);
-            CudaEmulator.setDeviceMemory(0);
         }
         String text = err.toString(java.nio.charset.StandardCharsets.UTF_8).strip();
         String line = text.lines().filter(l -> l.startsWith("error: ")).findFirst().orElse(text);
         System.out.println("cuda out of memory: " + line);
         assertEquals(2, code, text);
-        assertTrue(line.matches("error: out of GPU memory: [0-9.]+ MiB asked, [0-9.]+ MiB free of [0-9.]+ MiB on .*"), line);
-        assertTrue(line.contains("--seq-len") && line.contains("--recompute-from (now 100000)")
-                && line.contains("--peft lora"), line);
         assertEquals(1, text.lines().filter(l -> l.startsWith("error")).count(), text);
         assertTrue(text.lines().noneMatch(l -> l.contains("Exception") || l.startsWith("\tat ")), text);
+        return line;
+    }
+
+    private static void assertTrainingAdvice(String line) {
+        assertTrue(line.contains("--seq-len") && line.contains("--recompute-from (now 100000)")
+                && line.contains("--peft lora"), line);
     }
 }
