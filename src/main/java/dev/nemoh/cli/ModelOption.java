@@ -2,6 +2,7 @@ package dev.nemoh.cli;
 
 import dev.nemoh.config.KvCacheDtype;
 import dev.nemoh.cuda.Cuda;
+import dev.nemoh.io.NemotronHGguf;
 import dev.nemoh.cuda.CudaModel;
 import dev.nemoh.model.LanguageModel;
 import dev.nemoh.model.NemotronHModel;
@@ -56,6 +57,10 @@ final class ModelOption {
      * Called before any GPU is looked for, so the answer does not depend on the machine.
      */
     void checkCuda() {
+        if (NemotronHGguf.isGguf(resolve())) {
+            throw new IllegalArgumentException("GGUF files run on the CPU for now; --device " + device
+                    + " needs a Hugging Face model directory: drop --device or use --device cpu");
+        }
         if (!weights.equals("as-stored")) {
             WeightFormat.parse(weights); // an unknown format is named as such first
             throw new IllegalArgumentException("--weights " + weights + " is CPU-only for now; --device cuda runs the"
