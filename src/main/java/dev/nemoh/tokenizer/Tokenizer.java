@@ -132,6 +132,9 @@ public final class Tokenizer {
      */
     public static Tokenizer load(Path path) {
         Objects.requireNonNull(path, "path");
+        if (!Files.exists(path) && path.toString().toLowerCase(java.util.Locale.ROOT).endsWith(".gguf")) {
+            throw new TokenizerException("no such file: " + path);
+        }
         if (!Files.exists(path)) {
             throw new TokenizerException(path + " does not exist: give a Hugging Face model directory that holds"
                     + " tokenizer.json, or the tokenizer.json file itself");
