@@ -88,7 +88,7 @@ class GgufModelTest {
         Path gguf = dir.resolve("tiny.gguf");
         GgufExport.export(TINY, gguf, type, null);
         double rel = compare(logits(gguf), llamaCpp("nemoh-tiny-" + type.name().toLowerCase()), 320);
-        double bound = type == TensorType.F32 ? 1e-5 : 1e-6;
+        double bound = type == TensorType.F32 ? 6e-6 : 1e-6;
         assertTrue(rel < bound, type + ": relative difference to llama.cpp " + rel);
     }
 
@@ -100,12 +100,12 @@ class GgufModelTest {
             assertEquals(DType.Q6_K, ((GgmlWeights) m.lmHead.weight).type(), "llama-quantize keeps output.weight in Q6_K");
             float[] ours = m.forward(IDS, null);
             double rel = compare(ours, llamaCpp("kq-q4_k_m"), 320);
-            assertTrue(rel < 1e-5, "Q4_K_M: relative difference to llama.cpp " + rel);
+            assertTrue(rel < 3e-6, "Q4_K_M: relative difference to llama.cpp " + rel);
             // a prompt and the same tokens decoded one at a time give the same last logits
             var cache = m.newCache();
             float[] last = null;
             for (int id : IDS) last = m.forward(new int[] {id}, cache);
-            for (int v = 0; v < 320; v++) assertEquals(ours[7 * 320 + v], last[v], 1e-4, "decoded logit " + v);
+            for (int v = 0; v < 320; v++) assertEquals(ours[7 * 320 + v], last[v], 1e-6, "decoded logit " + v);
         }
     }
 
