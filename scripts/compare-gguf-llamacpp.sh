@@ -5,7 +5,7 @@
 # every position) and 64 greedy tokens after it. Prints per type ‖Δ‖/‖ref‖ of the prompt's logits, the share of
 # positions whose top-1 token agrees, and whether the greedy tokens are the same.
 #
-#   scripts/compare-gguf-llamacpp.sh [LLAMA_CPP_DIR]    (or LLAMA_CPP=...; default /work/llamacpp-src)
+#   [TYPES="Q8_0 Q4_K_M"] scripts/compare-gguf-llamacpp.sh [LLAMA_CPP_DIR]    (or LLAMA_CPP=...; default /work/llamacpp-src)
 #
 # LLAMA_CPP_DIR is a llama.cpp checkout built with CMake into build/ (libllama, llama-quantize). Writes under $TMPDIR.
 set -euo pipefail
@@ -20,7 +20,7 @@ gcc -O2 -o "$work/logits" "$here/tools/llamacpp/logits.c" -I"$llama/include" -I"
 cp "$here/models/nemoh-tiny/tokenizer.json" "$here/models/nemoh-tiny/tokenizer_config.json" "$work/kq/"
 "$nemoh" export-gguf --model "$work/kq" --out "$work/kq-F32.gguf" --type f32 >/dev/null
 echo "llama.cpp $(cd "$llama" && git rev-parse --short HEAD 2>/dev/null || echo unknown); 256-token prompt, 64 greedy tokens"
-for type in F32 F16 BF16 Q8_0 Q4_0 Q4_K_M Q5_K_M Q6_K; do
+for type in ${TYPES:-F32 F16 BF16 Q8_0 Q4_0 Q4_K_M Q5_K_M Q6_K}; do
   g="$work/kq-$type.gguf"
   [ "$type" = F32 ] || "$llama/build/bin/llama-quantize" "$work/kq-F32.gguf" "$g" "$type" >/dev/null 2>&1
   theirs=$("$work/logits" "$g" "$ids" 64 "$work/theirs.f32" 2>/dev/null | sed -n 's/^greedy: //p')

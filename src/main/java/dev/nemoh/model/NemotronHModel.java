@@ -67,7 +67,10 @@ public final class NemotronHModel implements LanguageModel {
         void layersLoaded(int done, int total);
     }
 
-    /** Loads a Hugging Face model directory, or a nemotron_h GGUF file (its weights as stored: {@link WeightFormat#GGML}). */
+    /**
+     * Loads a Hugging Face model directory, or a nemotron_h GGUF file: its weights as stored ({@link WeightFormat#GGML})
+     * and its Mamba scan as llama.cpp's ({@link TimeStepClamp#LLAMA_CPP}).
+     */
     public static NemotronHModel load(Path dir, TimeStepClamp clamp, WeightFormat format, LoadProgress progress) {
         if (NemotronHGguf.isGguf(dir)) {
             if (format != WeightFormat.AS_STORED) {
@@ -84,7 +87,7 @@ public final class NemotronHModel implements LanguageModel {
             }
             Checkpoint ckpt = Checkpoint.ofGguf(gguf, config);
             try {
-                return load(config, ckpt, clamp, WeightFormat.GGML, progress);
+                return load(config, ckpt, TimeStepClamp.LLAMA_CPP, WeightFormat.GGML, progress);
             } catch (RuntimeException e) {
                 ckpt.close();
                 throw e;
