@@ -180,15 +180,17 @@ if want bpe; then
     || failures+=("bpe_trainer_check gpt2-600: differences")
 fi
 # the bundled model (examples/pretrain/build-model.sh) in PRETRAIN (default .pretrain, carried with its tokenizer and
-# dataset), MODEL_SECONDS of training; the run folder comes back under $OUT/model-run
+# dataset), MODEL_SECONDS of training; the run folder comes back as $OUT/model-run.tar.*
 if want model; then
   work=${PRETRAIN:-.pretrain}
   NEMOH="${java[*]} -cp $cp dev.nemoh.cli.Main" WORDS=${WORDS:-$work/words} \
     bash examples/pretrain/build-model.sh "$work" "${MODEL_SECONDS:-240}" 2>&1 | tee "$out/model.log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || failures+=("build-model.sh: exit (see $out/model.log)")
-  mkdir -p "$out/model-run" && cp -r "$work/steps" "$work"/*.txt "$work/run/loss.csv" "$work/run/loss.png" \
-    "$work/run/model" "$out/model-run/" 2>/dev/null
-  cp "$work/probe/loss.csv" "$out/model-run/probe-loss.csv" 2>/dev/null
+  # the device tool returns at most 8 files of 16 MiB: the run folder comes back as a tar in 15 MiB parts
+  # (cat model-run.tar.* | tar x)
+  cp "$work/probe/loss.csv" "$work/run/probe-loss.csv" 2>/dev/null
+  cp "$work"/*.txt "$work/steps" "$work/run/" 2>/dev/null
+  tar cf - -C "$work" --exclude 'run/checkpoint*' --exclude 'run/init' run | split -b 15m - "$out/model-run.tar."
 fi
 # GGUF files on this host's CPU (issue 21): the GGUF tests (llama.cpp's recorded logits, refusals), then decode and
 # prefill of the committed Q4_K_M file; with LLAMA_CPP (a llama.cpp checkout built here with CMake into build/,

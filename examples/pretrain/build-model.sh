@@ -6,7 +6,7 @@
 # 3. the corpus as Megatron's indexed dataset (preprocess --append-eod);
 # 4. pretraining of config.json's shape on the GPU: a 20-step probe measures the step time, then the run gets as many
 #    steps as fit in SECONDS (default 120) with a cosine schedule, --exit-after-minutes as the safety net;
-# 5. the word check (check_words.py) on `generate` and on one `chat` answer.
+# 5. the word check (check-model.sh: check_words.py on `generate` and on one `chat` answer).
 # NEMOH: how to run nemoh (default ./nemoh); DEVICE: cuda (default) or cpu; WORDS: the wamerican word list.
 set -euo pipefail
 work=${1:?usage: build-model.sh WORK [SECONDS]}
@@ -44,11 +44,4 @@ echo "pretraining $steps steps (about $seconds s at the probe's rate)"
 "${nemoh[@]}" pretrain "${common[@]}" --steps "$steps" --warmup $((steps / 20)) --eval-every $((steps / 4)) \
   --exit-after-minutes "$(python3 -c "print(round($seconds * 1.5 / 60, 2))")" --out "$work/run"
 [ -f "$work/run/model/config.json" ] || { echo "the run stopped for time: rerun this script to finish it"; exit 3; }
-words=${WORDS:-/usr/share/dict/american-english}
-"${nemoh[@]}" generate --model "$work/run/model" --prompt "The" --max-tokens 200 --temperature 0.7 --seed 1 \
-  > "$work/generate.txt"
-python3 "$here/check_words.py" --dict "$words" < "$work/generate.txt"
-printf 'Tell me about the sea.\n/exit\n' | "${nemoh[@]}" chat --model "$work/run/model" --max-tokens 200 \
-  --temperature 0.7 --seed 1 > "$work/chat.txt"
-# the answer only: not chat's banner line, prompts or markers
-tail -n +2 "$work/chat.txt" | sed -e 's/^> //' -e '/^\[/d' | python3 "$here/check_words.py" --dict "$words" --min-words 10
+NEMOH="${nemoh[*]}" OUT="$work" bash "$here/check-model.sh" "$work/run/model"

@@ -40,7 +40,7 @@ final class FinetuneCommand implements Callable<Integer> {
             description = "YAML or JSON file of option values (keys: the long options without dashes); flags given on the command line override it.")
     Path recipe;
 
-    @Option(names = {"-m", "--model"}, paramLabel = "DIR", description = "Base model directory. Default: the bundled tiny model.")
+    @Option(names = {"-m", "--model"}, paramLabel = "DIR", description = "Base model directory. Default: the bundled small model (models/nemoh-small).")
     Path model;
 
     @Option(names = "--data", paramLabel = "FILE", description = "Training data: JSONL with \"messages\" or \"input\"/\"output\" per line.")

@@ -17,7 +17,7 @@ final class ModelDir {
 
     @Option(names = {"-m", "--model"}, paramLabel = "DIR|FILE.gguf",
             description = "Hugging Face model directory (config.json + *.safetensors), or for the commands that run the"
-                    + " model on the CPU a nemotron_h GGUF file. Default: the bundled tiny model.")
+                    + " model on the CPU a nemotron_h GGUF file. Default: the bundled small model (models/nemoh-small).")
     Path model;
 
     Path resolve() {
