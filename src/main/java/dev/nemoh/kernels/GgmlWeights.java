@@ -5,18 +5,21 @@ import dev.nemoh.tensor.GgmlQuants;
 import dev.nemoh.tensor.Numerics;
 import dev.nemoh.tensor.Tensor;
 import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
+import static jdk.incubator.vector.VectorOperators.ASHR;
 import static jdk.incubator.vector.VectorOperators.B2S;
+import static jdk.incubator.vector.VectorOperators.I2F;
 import static jdk.incubator.vector.VectorOperators.LSHL;
 import static jdk.incubator.vector.VectorOperators.LSHR;
-import static jdk.incubator.vector.VectorOperators.S2I;
 
 /**
  * A weight matrix of a GGUF file in GGML's own storage (F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K), read in place from
@@ -32,6 +35,7 @@ public final class GgmlWeights implements WeightMatrix {
     private static final VectorSpecies<Byte> B = ByteVector.SPECIES_128;
     private static final VectorSpecies<Short> S = ShortVector.SPECIES_256;
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
     private static final int QK = GgmlQuants.QK_K;
@@ -195,105 +199,147 @@ public final class GgmlWeights implements WeightMatrix {
             }
             case Q8_0 -> dotQ8_0(base, x, r * cols);
             case Q4_0 -> dotQ4_0(base, x, r * cols);
-            case Q4_K -> dotQ4K(base, x, r * cols, false);
-            case Q5_K -> dotQ4K(base, x, r * cols, true);
+            case Q4_K -> dotQ4K(base, x, r * cols);
+            case Q5_K -> dotQ5K(base, x, r * cols);
             case Q6_K -> dotQ6K(base, x, r * cols);
             default -> throw new IllegalStateException(type.toString());
         };
     }
 
-    /** {@code acc + Σ w[j] · x[xOff + j]} over 16 lanes: w holds int8 values, x int8 quants in int16. */
-    private static IntVector dot16(ByteVector w, short[] x, int xOff, IntVector acc) {
-        ShortVector p = ((ShortVector) w.convertShape(B2S, S, 0)).mul(ShortVector.fromArray(S, x, xOff));
-        return acc.add(p.convertShape(S2I, I, 0)).add(p.convertShape(S2I, I, 1));
+    /** {@code acc + Σ w[j] · x[xOff + j]} over 16 lanes: w and x hold int8 values in int16 lanes. */
+    private static IntVector dot16(ShortVector w, short[] x, int xOff, IntVector acc) {
+        // each int32 lane holds two int16 products (|product| < 2^15): its high half, and its low half sign-extended
+        IntVector p = w.mul(ShortVector.fromArray(S, x, xOff)).reinterpretAsInts();
+        return acc.add(p.lanewise(ASHR, 16)).add(p.lanewise(LSHL, 16).lanewise(ASHR, 16));
     }
 
-    private ByteVector bytes(long pos) {
-        return ByteVector.fromMemorySegment(B, data, pos, LE);
+    /** 16 bytes from {@code pos} as int16 lanes, sign-extended. */
+    private ShortVector int8s(long pos) {
+        return (ShortVector) ByteVector.fromMemorySegment(B, data, pos, LE).convertShape(B2S, S, 0);
+    }
+
+    /** 16 bytes from {@code pos} as int16 lanes, unsigned (bit operations run on int16 lanes: x86 has no byte shifts). */
+    private ShortVector uint8s(long pos) {
+        return ((ShortVector) ByteVector.fromMemorySegment(B, data, pos, LE).convertShape(B2S, S, 0)).and((short) 0xff);
+    }
+
+    /** {@code acc + d · Σ lanes} in float lanes: a block's exact integer sum scaled once. */
+    private static FloatVector scaled(IntVector sum, float d, FloatVector acc) {
+        return ((FloatVector) sum.convert(I2F, 0)).fma(FloatVector.broadcast(F, d), acc);
     }
 
     private float dotQ8_0(long base, Input x, int xOff) {
-        float sum = 0;
+        FloatVector acc = FloatVector.zero(F);
         for (int b = 0; b < cols / 32; b++) {
             long pos = base + 34L * b;
             int xo = xOff + 32 * b;
-            IntVector acc = dot16(bytes(pos + 2), x.q, xo, IntVector.zero(I));
-            acc = dot16(bytes(pos + 18), x.q, xo + 16, acc);
-            sum += GgmlQuants.half(data, pos) * x.d[xo / 32] * acc.reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
+            IntVector sum = dot16(int8s(pos + 2), x.q, xo, IntVector.zero(I));
+            sum = dot16(int8s(pos + 18), x.q, xo + 16, sum);
+            acc = scaled(sum, GgmlQuants.half(data, pos) * x.d[xo / 32], acc);
         }
-        return sum;
+        return acc.reduceLanes(VectorOperators.ADD);
     }
 
     private float dotQ4_0(long base, Input x, int xOff) {
-        float sum = 0;
+        FloatVector acc = FloatVector.zero(F);
         for (int b = 0; b < cols / 32; b++) {
             long pos = base + 18L * b;
             int xo = xOff + 32 * b;
-            ByteVector v = bytes(pos + 2);
-            IntVector acc = dot16(v.and((byte) 0x0f).sub((byte) 8), x.q, xo, IntVector.zero(I));
-            acc = dot16(v.lanewise(LSHR, 4).sub((byte) 8), x.q, xo + 16, acc);
-            sum += GgmlQuants.half(data, pos) * x.d[xo / 32] * acc.reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
+            ShortVector v = uint8s(pos + 2);
+            IntVector sum = dot16(v.and((short) 0x0f).sub((short) 8), x.q, xo, IntVector.zero(I));
+            sum = dot16(v.lanewise(LSHR, 4).sub((short) 8), x.q, xo + 16, sum);
+            acc = scaled(sum, GgmlQuants.half(data, pos) * x.d[xo / 32], acc);
         }
-        return sum;
+        return acc.reduceLanes(VectorOperators.ADD);
     }
 
-    /** Q4_K, or with {@code fifthBit} Q5_K (its 32 bytes of high bits sit before the nibbles). */
-    private float dotQ4K(long base, Input x, int xOff, boolean fifthBit) {
-        float sum = 0;
-        int blockBytes = type.blockBytes;
+    // The K-quant kernels keep every vector shift count constant (a variable count is not compiled to a vector
+    // shift) and their bodies small (a larger method stopped C2 from inlining the vector helpers, which then boxed
+    // every vector): the fifth bits and the high bits of Q6_K are shifted down one step per loop iteration instead.
+
+    private float dotQ4K(long base, Input x, int xOff) {
+        FloatVector acc = FloatVector.zero(F);
+        float mins = 0;
         for (int b = 0; b < cols / QK; b++) {
-            long pos = base + (long) blockBytes * b, scales = pos + 4, qh = pos + 16, qs = pos + (fifthBit ? 48 : 16);
+            long pos = base + 144L * b, scales = pos + 4, qs = pos + 16;
             int xo = xOff + QK * b;
-            IntVector acc = IntVector.zero(I);
+            IntVector sum = IntVector.zero(I);
             for (int j = 0; j < 4; j++) {
-                int sc0 = GgmlQuants.scaleK4(data, scales, 2 * j), sc1 = GgmlQuants.scaleK4(data, scales, 2 * j + 1);
-                IntVector lo = IntVector.zero(I), hi = IntVector.zero(I);
-                for (int h = 0; h < 2; h++) {
-                    ByteVector v = bytes(qs + 32L * j + 16L * h);
-                    ByteVector l = v.and((byte) 0x0f), u = v.lanewise(LSHR, 4);
-                    if (fifthBit) {
-                        ByteVector bits = bytes(qh + 16L * h);
-                        l = l.or(bits.lanewise(LSHR, 2 * j).and((byte) 1).lanewise(LSHL, 4));
-                        u = u.or(bits.lanewise(LSHR, 2 * j + 1).and((byte) 1).lanewise(LSHL, 4));
-                    }
-                    lo = dot16(l, x.q, xo + 64 * j + 16 * h, lo);
-                    hi = dot16(u, x.q, xo + 64 * j + 32 + 16 * h, hi);
-                }
-                acc = acc.add(lo.mul(sc0)).add(hi.mul(sc1));
+                // sub-block 2j takes the low nibbles of bytes [32j, 32j + 32), sub-block 2j + 1 their high nibbles
+                ShortVector v0 = uint8s(qs + 32L * j), v1 = uint8s(qs + 32L * j + 16);
+                int xs = xo + 64 * j;
+                IntVector lo = dot16(v1.and((short) 0x0f), x.q, xs + 16, dot16(v0.and((short) 0x0f), x.q, xs, IntVector.zero(I)));
+                IntVector hi = dot16(v1.lanewise(LSHR, 4), x.q, xs + 48, dot16(v0.lanewise(LSHR, 4), x.q, xs + 32, IntVector.zero(I)));
+                sum = sum.add(lo.mul(GgmlQuants.scaleK4(data, scales, 2 * j))).add(hi.mul(GgmlQuants.scaleK4(data, scales, 2 * j + 1)));
             }
-            int mins = 0;
-            for (int j = 0; j < 16; j++) mins += x.bsums[xo / 16 + j] * GgmlQuants.minK4(data, scales, j / 2);
             float dy = x.d[xo / QK];
-            sum += GgmlQuants.half(data, pos) * dy * acc.reduceLanes(jdk.incubator.vector.VectorOperators.ADD)
-                    - GgmlQuants.half(data, pos + 2) * dy * mins;
+            acc = scaled(sum, GgmlQuants.half(data, pos) * dy, acc);
+            mins += GgmlQuants.half(data, pos + 2) * dy * minSum(x, xo, scales);
         }
-        return sum;
+        return acc.reduceLanes(VectorOperators.ADD) - mins;
+    }
+
+    /** Q4_K plus a fifth bit per value: bit {@code sub} of byte l of the 32 high-bit bytes, for value l of sub-block sub. */
+    private float dotQ5K(long base, Input x, int xOff) {
+        FloatVector acc = FloatVector.zero(F);
+        float mins = 0;
+        for (int b = 0; b < cols / QK; b++) {
+            long pos = base + 176L * b, scales = pos + 4, qh = pos + 16, qs = pos + 48;
+            int xo = xOff + QK * b;
+            IntVector sum = IntVector.zero(I);
+            ShortVector h0 = uint8s(qh), h1 = uint8s(qh + 16);
+            for (int j = 0; j < 4; j++) {
+                ShortVector v0 = uint8s(qs + 32L * j), v1 = uint8s(qs + 32L * j + 16);
+                int xs = xo + 64 * j;
+                IntVector lo = dot16(v1.and((short) 0x0f).or(h1.and((short) 1).lanewise(LSHL, 4)), x.q, xs + 16,
+                        dot16(v0.and((short) 0x0f).or(h0.and((short) 1).lanewise(LSHL, 4)), x.q, xs, IntVector.zero(I)));
+                IntVector hi = dot16(v1.lanewise(LSHR, 4).or(h1.and((short) 2).lanewise(LSHL, 3)), x.q, xs + 48,
+                        dot16(v0.lanewise(LSHR, 4).or(h0.and((short) 2).lanewise(LSHL, 3)), x.q, xs + 32, IntVector.zero(I)));
+                sum = sum.add(lo.mul(GgmlQuants.scaleK4(data, scales, 2 * j))).add(hi.mul(GgmlQuants.scaleK4(data, scales, 2 * j + 1)));
+                h0 = h0.lanewise(LSHR, 2);
+                h1 = h1.lanewise(LSHR, 2);
+            }
+            float dy = x.d[xo / QK];
+            acc = scaled(sum, GgmlQuants.half(data, pos) * dy, acc);
+            mins += GgmlQuants.half(data, pos + 2) * dy * minSum(x, xo, scales);
+        }
+        return acc.reduceLanes(VectorOperators.ADD) - mins;
+    }
+
+    /** {@code Σ_sub min[sub] · Σ x quants of sub}, from the input's sums of 16 quants (Q4_K/Q5_K). */
+    private int minSum(Input x, int xo, long scales) {
+        int m = 0;
+        for (int j = 0; j < 16; j++) m += x.bsums[xo / 16 + j] * GgmlQuants.minK4(data, scales, j / 2);
+        return m;
     }
 
     private float dotQ6K(long base, Input x, int xOff) {
-        float sum = 0;
+        FloatVector acc = FloatVector.zero(F);
         for (int b = 0; b < cols / QK; b++) {
             long pos = base + 210L * b;
             int xo = xOff + QK * b;
-            IntVector acc = IntVector.zero(I);
-            for (int n = 0; n < 2; n++) {
-                long ql = pos + 64L * n, qh = pos + 128 + 32L * n, sc = pos + 192 + 8L * n;
-                for (int h = 0; h < 2; h++) {
-                    ByteVector l0 = bytes(ql + 16L * h), l1 = bytes(ql + 32 + 16L * h), hb = bytes(qh + 16L * h);
-                    int xb = xo + 128 * n + 16 * h;
-                    ByteVector q1 = l0.and((byte) 0x0f).or(hb.and((byte) 3).lanewise(LSHL, 4)).sub((byte) 32);
-                    ByteVector q2 = l1.and((byte) 0x0f).or(hb.lanewise(LSHR, 2).and((byte) 3).lanewise(LSHL, 4)).sub((byte) 32);
-                    ByteVector q3 = l0.lanewise(LSHR, 4).or(hb.lanewise(LSHR, 4).and((byte) 3).lanewise(LSHL, 4)).sub((byte) 32);
-                    ByteVector q4 = l1.lanewise(LSHR, 4).or(hb.lanewise(LSHR, 6).and((byte) 3).lanewise(LSHL, 4)).sub((byte) 32);
-                    acc = acc.add(dot16(q1, x.q, xb, IntVector.zero(I)).mul(scale(sc + h)));
-                    acc = acc.add(dot16(q2, x.q, xb + 32, IntVector.zero(I)).mul(scale(sc + h + 2)));
-                    acc = acc.add(dot16(q3, x.q, xb + 64, IntVector.zero(I)).mul(scale(sc + h + 4)));
-                    acc = acc.add(dot16(q4, x.q, xb + 96, IntVector.zero(I)).mul(scale(sc + h + 6)));
+            IntVector sum = IntVector.zero(I);
+            for (int g = 0; g < 4; g++) {
+                // half n = g / 2, h = g % 2: values l in [16h, 16h + 16) of its four quarters k (32 values each) take
+                // the low (k < 2) or high nibble of ql[l + 32 (k % 2)] and bits 2k, 2k + 1 of qh[l], scale sc[h + 2k]
+                int n = g / 2, h = g % 2;
+                long ql = pos + 64L * n + 16L * h, sc = pos + 192 + 8L * n + h;
+                int xs = xo + 128 * n + 16 * h;
+                ShortVector hb = uint8s(pos + 128 + 32L * n + 16L * h);
+                for (int k = 0; k < 2; k++) {
+                    ShortVector q = uint8s(ql + 32L * k).and((short) 0x0f).or(hb.and((short) 3).lanewise(LSHL, 4)).sub((short) 32);
+                    sum = sum.add(dot16(q, x.q, xs + 32 * k, IntVector.zero(I)).mul(scale(sc + 2 * k)));
+                    hb = hb.lanewise(LSHR, 2);
+                }
+                for (int k = 2; k < 4; k++) {
+                    ShortVector q = uint8s(ql + 32L * (k - 2)).lanewise(LSHR, 4).or(hb.and((short) 3).lanewise(LSHL, 4)).sub((short) 32);
+                    sum = sum.add(dot16(q, x.q, xs + 32 * k, IntVector.zero(I)).mul(scale(sc + 2 * k)));
+                    hb = hb.lanewise(LSHR, 2);
                 }
             }
-            sum += GgmlQuants.half(data, pos + 208) * x.d[xo / QK] * acc.reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
+            acc = scaled(sum, GgmlQuants.half(data, pos + 208) * x.d[xo / QK], acc);
         }
-        return sum;
+        return acc.reduceLanes(VectorOperators.ADD);
     }
 
     private int scale(long pos) {
