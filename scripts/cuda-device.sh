@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the lent GPU machine (the device tool) from a checkout root, out of the kit that scripts/cuda-kit.sh packs:
 # the cuda backend's JUnit tests on the fixtures, then the Nemotron-H 8B-shape benchmark with transformers side by
-# side, and greedy generation on cpu, cuda and auto compared. Usage: bash KIT/cuda-device.sh [tests,bench,moe,hf,generate,serve,train8,train4,trainmoe,peft8,peft4,fixtures,megatron,pretrain,bpe,model,gguf] (PROFILE=1: bench also times every kernel). Logs go to $OUT.
+# side, and greedy generation on cpu, cuda and auto compared. Usage: bash KIT/cuda-device.sh [tests,bench,moe,longctx,hf,generate,serve,serve19,prefix,train8,train4,trainmoe,peft8,peft4,fixtures,megatron,pretrain,bpe,model,gguf] (PROFILE=1: bench also times every kernel). Logs go to $OUT.
 # The tests run with -Dnemoh.require=cuda,native, so a missing GPU or native library fails them instead of skipping.
 # Exits non-zero, with a summary at the end, when a test fails or is skipped, when cuda text or answers differ from
 # cpu, or when a nemoh command fails.
@@ -32,6 +32,9 @@ if want tests; then
     -cp "$kit/test-classes:src/test/resources:$cp" \
     --select-class dev.nemoh.cuda.CudaSmokeTest --select-class dev.nemoh.cuda.CudaForwardFixtureTest --select-class dev.nemoh.cuda.CudaRandomModelTest \
     --select-class dev.nemoh.cuda.CudaTrainingFixtureTest --select-class dev.nemoh.cuda.CudaFinetuneTest --select-class dev.nemoh.cuda.KernelSourceTest \
+    --select-class dev.nemoh.cuda.CudaLongContextTest --select-class dev.nemoh.cuda.CudaDecodeAttentionTest \
+    --select-class dev.nemoh.cuda.CudaSamplerTest --select-class dev.nemoh.server.CudaServingTest \
+    --select-class dev.nemoh.cuda.CudaPrefixCacheTest \
     --select-class dev.nemoh.kernels.QuantizedWeightsTest --select-class dev.nemoh.kernels.AttentionKernelTest \
     --details=tree --disable-banner --disable-ansi-colors > "$out/junit.log" 2>&1
   junit=$?
@@ -58,6 +61,37 @@ bench_cuda() {
 want bench && bench_cuda /tmp/m8 bench.log --preset nemotron-h-8b
 # Nemotron 3 Nano's widths (128 experts, 6 routed + 1 shared, 16 query heads per KV head) cut to its first layers
 want moe && bench_cuda /tmp/moe bench-moe.log --preset nemotron-3-nano-30b-a3b --layers ${MOE_LAYERS:-8}
+# Long context (issue 18): Nano 9B v2's shape in bf16, a 131,072-token prompt prefilled (tok/s at 128K) and decode
+# after 1,024 and 131,072 tokens, all within --gpu-memory 22, while nvidia-smi samples the process's memory every
+# 100 ms (the CUDA context included); then a budget too small for the weights, which must be refused in one line.
+if want longctx; then
+  dir=/tmp/nano9
+  budget=${GPU_MEMORY:-22} # whole GiB (the peak is compared in MiB)
+  [ -f "$dir/config.json" ] || { time "${java[@]}" -cp "$cp" dev.nemoh.cli.Main init --preset nemotron-nano-9b-v2 \
+    --out "$dir" || failures+=("init nemotron-nano-9b-v2: exit $?"); }
+  nvidia-smi --query-compute-apps=used_memory --format=csv,noheader,nounits -lms 100 > "$out/longctx-smi.csv" 2>&1 &
+  smi=$!
+  "${java[@]}" -cp "$cp" dev.nemoh.cli.Main bench --device cuda --model "$dir" --gpu-memory "$budget" \
+    --prefill ${LONG_PROMPT:-131072} --context 1024,${LONG_PROMPT:-131072} --decode-tokens ${DECODE:-64} 2>&1 \
+    | tee "$out/longctx.log"
+  code=${PIPESTATUS[0]}
+  kill "$smi" 2>/dev/null
+  wait "$smi" 2>/dev/null
+  [ "$code" -eq 0 ] || failures+=("longctx bench: exit $code (see $out/longctx.log)")
+  peak=$(tr -d ' ' < "$out/longctx-smi.csv" | grep -E '^[0-9]+$' | sort -n | tail -1)
+  echo "longctx: peak GPU memory of the process ${peak:-unknown} MiB (nvidia-smi every 100 ms); --gpu-memory $budget GiB = $((budget * 1024)) MiB"
+  { [ -n "$peak" ] && [ "$peak" -le $((budget * 1024)) ]; } \
+    || failures+=("longctx: peak ${peak:-unknown} MiB is not within --gpu-memory $budget (see $out/longctx-smi.csv)")
+  "${java[@]}" -cp "$cp" dev.nemoh.cli.Main bench --device cuda --model "$dir" --gpu-memory 8 --prefill 0 --context 8 \
+    > "$out/longctx-refusal.log" 2>&1
+  code=$?
+  # the JVM's own notice of the incubating Vector API aside, the refusal must be the only line
+  refusal=$(grep -v '^WARNING: Using incubator modules' "$out/longctx-refusal.log")
+  echo "longctx: --gpu-memory 8 gave exit $code: $refusal"
+  { [ "$code" -eq 2 ] && [ "$(printf '%s\n' "$refusal" | wc -l)" -eq 1 ] \
+    && [[ "$refusal" == "error: --gpu-memory 8 ("*"cannot hold the weights ("* ]]; } \
+    || failures+=("longctx: --gpu-memory 8 was not refused in one line with exit 2 (see $out/longctx-refusal.log)")
+fi
 if want generate; then
   for device in cpu cuda auto; do
     "${java[@]}" -cp "$cp" dev.nemoh.cli.Main generate --device $device --model models/nemoh-tiny \
@@ -99,6 +133,42 @@ PY
   done
   cmp -s "$out/serve-cpu.json" "$out/serve-cuda.json" && echo "serve: cuda answers equal to cpu" \
     || { echo "serve: ANSWERS DIFFER from cpu"; failures+=("serve: ANSWERS DIFFER from cpu"); }
+fi
+# issue 19: the server against the batched decode step on the 8B shape (the tiny model's tokenizer copied in, as for
+# the server benchmarks in docs/PERFORMANCE.md): bench's batch-32 aggregate, then bench-serve with 32, 64 and 128
+# clients of 256 tokens each (ignore_eos; caches of 104 MiB a sequence, 16 GiB for 128), sampled on the GPU; prints
+# each run's share of the bench aggregate
+if want serve19; then
+  [ -f /tmp/m8/config.json ] || { time "${java[@]}" -cp "$cp" dev.nemoh.cli.Main init --preset nemotron-h-8b --out /tmp/m8 \
+    || failures+=("init --preset nemotron-h-8b: exit $?"); }
+  cp models/nemoh-tiny/tokenizer.json models/nemoh-tiny/tokenizer_config.json /tmp/m8/
+  "${java[@]}" -cp "$cp" dev.nemoh.cli.Main bench --device cuda --model /tmp/m8 --prefill 0 --context 128 \
+    --decode-tokens 64 --batch 32 2>&1 | tee "$out/serve19-bench.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || failures+=("serve19: bench exit (see $out/serve19-bench.log)")
+  "${java[@]}" -cp "$cp" dev.nemoh.cli.Main bench-serve --device cuda --model /tmp/m8 --clients ${CLIENTS:-32,64,128} \
+    --max-tokens 256 --ignore-eos --no-one-at-a-time --max-cache-memory 16384 2>&1 | tee "$out/serve19-serve.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || failures+=("serve19: bench-serve exit (see $out/serve19-serve.log)")
+  aggregate=$(grep -E "decode batch 32 after 128, aggregate" "$out/serve19-bench.log" | awk -F'|' '{gsub(/ /, "", $5); print $5}')
+  grep -E "^continuous batching" "$out/serve19-serve.log" | while read -r _ _ clients tokens seconds tps; do
+    awk -v c="$clients" -v s="$tps" -v b="$aggregate" 'BEGIN { printf "serve19: %s clients %.1f tok/s = %.0f%% of bench --batch 32 aggregate %.1f tok/s (target >= 85%%)\n", c, s, (b > 0 ? 100 * s / b : 0), b }'
+  done | tee "$out/serve19-summary.log"
+fi
+# The prefix cache on the GPU: a two-turn chat after 8K tokens of history on the 8B shape (random weights, nemoh-tiny's
+# tokenizer and chat template), the second turn's time to first token without and with the cache (bench-serve
+# --chat-history); fails when the cache served none of the history
+if want prefix; then
+  [ -f /tmp/m8/config.json ] || { time "${java[@]}" -cp "$cp" dev.nemoh.cli.Main init --preset nemotron-h-8b --out /tmp/m8 \
+    || failures+=("init --preset nemotron-h-8b: exit $?"); }
+  cp models/nemoh-tiny/tokenizer.json models/nemoh-tiny/tokenizer_config.json models/nemoh-tiny/generation_config.json /tmp/m8/
+  "${java[@]}" -cp "$cp" dev.nemoh.cli.Main bench-serve --device cuda --model /tmp/m8 --chat-history ${HISTORY:-8192} \
+    --max-tokens 1 --prefix-cache-mib ${PREFIX_MIB:-4096} 2>&1 | tee "$out/prefix.log"
+  code=${PIPESTATUS[0]}
+  [ "$code" -eq 0 ] || failures+=("bench-serve --chat-history: exit $code")
+  # the "on" row's from-cache column: the history must come from the cache
+  cached=$(grep -E '^on \(' "$out/prefix.log" | awk '{print $(NF-2)}' | tr -d ,)
+  [ "${cached:-0}" -gt 0 ] || failures+=("prefix: turn 2 took no tokens from the cache (see $out/prefix.log)")
+  # not a failure: the cached turn runs in 512-token pieces, whose bf16 rounding may flip a near-tie of random weights
+  grep -q "same turn 2 text both ways: yes" "$out/prefix.log" || echo "prefix: NOTE turn 2 text differs with the cache"
 fi
 # train_cuda DIR LOG "INIT_ARGS" TRAIN_ARGS...: nemoh train-bench --device cuda on a random model (written once)
 train_cuda() {

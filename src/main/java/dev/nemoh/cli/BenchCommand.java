@@ -49,7 +49,7 @@ final class BenchCommand implements Runnable {
     int rounds;
 
     @Option(names = "--batch", split = ",", paramLabel = "N,..",
-            description = "Also time batched decode steps of N sequences each (CPU: after the first --context; cuda: after 1024 tokens), as the server runs them; tok/s counts every sequence's token.")
+            description = "Also time batched decode steps of N sequences each (after the first --context), as the server runs them; tok/s counts every sequence's token.")
     List<Integer> batch = List.of();
 
     @Option(names = "--profile", description = "With --device cuda: also time every kernel of one decode step (after each --context) and of each prefill, and print where the GPU time goes.")
@@ -73,7 +73,7 @@ final class BenchCommand implements Runnable {
             }
         }
         if (model.onCuda()) {
-            new CudaBench(dir, prefill, context, decodeTokens, batch, profile).run();
+            new CudaBench(model, prefill, context, decodeTokens, batch, profile).run();
             return;
         }
         if (profile) {

@@ -6,7 +6,6 @@ import dev.nemoh.chat.ThinkingBudget;
 import dev.nemoh.generate.SamplingParams;
 import dev.nemoh.generate.TextGenerator;
 import dev.nemoh.generate.TextSequence;
-import dev.nemoh.model.NemotronHModel;
 import dev.nemoh.model.PrefixCache;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -53,12 +52,12 @@ final class ChatCommand implements Runnable {
     @Override
     public void run() {
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-        prefixCache.bytes(model); // refuses a bad value or a GPU device before the model loads
+        prefixCache.bytes(); // refuses a bad value before the model loads
         try (TextModel tm = TextModel.open(model, adapter)) {
             ChatTemplate template = ChatTemplate.of(tm.tokenizer());
             // each turn re-renders the whole conversation (the template drops reasoning from the history), and resumes
             // from the longest prefix of it that an earlier turn prefilled
-            PrefixCache cache = tm.model() instanceof NemotronHModel cpu ? prefixCache.open(model, cpu) : null;
+            PrefixCache cache = prefixCache.open(tm.model());
             TextGenerator generator = new TextGenerator(tm.model(), tm.tokenizer(), cache, tm.adapter());
             SamplingParams params = sampling.params(tm.stopTokens());
             List<Map<String, Object>> history = new ArrayList<>();

@@ -58,13 +58,24 @@ final class ChatTurnBench {
         row("off", off);
         row("on (" + (prefixCacheBytes >> 20) + " MiB, every " + interval + ")", on);
         System.out.printf(Locale.ROOT, "turn 2 time to first token %.1fx lower with the prefix cache; same turn 2 text both ways: %s%n",
-                (double) off.second().firstTextNanos() / on.second().firstTextNanos(),
+                (double) firstToken(off.second()) / firstToken(on.second()),
                 off.second().text().equals(on.second().text()) && off.second().reasoning().equals(on.second().reasoning()) ? "yes" : "NO");
     }
 
-    private static void row(String mode, Turns t) {
+    /**
+     * A turn's time to first token: to its first text, or, with {@code --max-tokens 1}, to its end (a random-weight
+     * model's token may carry no text).
+     */
+    private long firstToken(CompletionClient.Streamed s) {
+        if (s.firstTextNanos() >= 0) return s.firstTextNanos();
+        if (maxTokens == 1 && s.finishNanos() >= 0) return s.finishNanos();
+        throw new IllegalStateException("a turn streamed no text to time: raise --max-tokens, or give --max-tokens 1"
+                + " to time each turn's single token whatever its text");
+    }
+
+    private void row(String mode, Turns t) {
         System.out.printf(Locale.ROOT, "%-26s %,9d %,10d %,10d %14.2f %14.2f%n", mode, t.historyTokens(), t.second().promptTokens(),
-                t.second().cachedTokens(), t.first().firstTextNanos() / 1e9, t.second().firstTextNanos() / 1e9);
+                t.second().cachedTokens(), firstToken(t.first()) / 1e9, firstToken(t.second()) / 1e9);
     }
 
     /** Both turns of the chat on a fresh server, with a prefix cache of {@code cacheBytes} (0: none). */
@@ -79,9 +90,8 @@ final class ChatTurnBench {
             turn.add(Map.of("role", "assistant", "content", first.text()));
             turn.add(Map.of("role", "user", "content", "And what comes next?"));
             CompletionClient.Streamed second = client.stream("/v1/chat/completions", body(turn));
-            if (first.firstTextNanos() < 0 || second.firstTextNanos() < 0) {
-                throw new IllegalStateException("a turn streamed no text to time; raise --max-tokens");
-            }
+            firstToken(first);
+            firstToken(second);
             int tokens = served.tokenizer().encode(served.template().render(history, false), false).length;
             return new Turns(tokens, first, second);
         }

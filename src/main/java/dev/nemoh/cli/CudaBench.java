@@ -3,12 +3,11 @@ package dev.nemoh.cli;
 import dev.nemoh.config.NemotronHConfig;
 import dev.nemoh.cuda.Cuda;
 import dev.nemoh.cuda.CudaModel;
+import dev.nemoh.cuda.GpuMemory;
 import dev.nemoh.cuda.Profiler;
 import dev.nemoh.model.LanguageModel.SequenceState;
-import dev.nemoh.model.TimeStepClamp;
 
 import java.lang.foreign.MemorySegment;
-import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
@@ -21,18 +20,16 @@ import java.util.SplittableRandom;
  * the GPU work.
  */
 final class CudaBench {
-    /** Context of each sequence in the batched decode figure. */
-    private static final int BATCH_CONTEXT = 1024;
     private static final int WARM_UP_STEPS = 64;
 
-    private final Path dir;
+    private final ModelOption model;
     private final List<Integer> prefill, context;
     private final int decodeTokens;
     private final List<Integer> batches;
     private final boolean profile;
 
-    CudaBench(Path dir, List<Integer> prefill, List<Integer> context, int decodeTokens, List<Integer> batches, boolean profile) {
-        this.dir = dir;
+    CudaBench(ModelOption model, List<Integer> prefill, List<Integer> context, int decodeTokens, List<Integer> batches, boolean profile) {
+        this.model = model;
         this.prefill = prefill;
         this.context = context;
         this.decodeTokens = decodeTokens;
@@ -43,13 +40,16 @@ final class CudaBench {
     void run() {
         Cuda cuda = Cuda.get();
         long t0 = System.nanoTime();
-        try (CudaModel m = CudaModel.load(dir, TimeStepClamp.TRANSFORMERS, null)) {
+        try (CudaModel m = model.openCuda()) {
             NemotronHConfig c = m.config();
             double load = (System.nanoTime() - t0) / 1e9;
+            cuda.memory.require(2L << 30, "the copy-bandwidth probe's two 1 GiB buffers",
+                    "run bench where the weights and 2 GiB fit");
             double bandwidth = copyBandwidth(cuda, 1L << 30);
+            cuda.memory.resetPeaks(); // the probe's buffers are not the model's workspace
             long bytesPerToken = m.decodeWeightBytes();
             double roofline = bandwidth / bytesPerToken;
-            System.out.printf(Locale.ROOT, "model        %s (%,d params), loaded in %.1f s%n", dir, c.paramCount(), load);
+            System.out.printf(Locale.ROOT, "model        %s (%,d params), loaded in %.1f s%n", model.resolve(), c.paramCount(), load);
             System.out.printf(Locale.ROOT, "device       %s (%s, %d SMs, %.1f GiB)%n", cuda.deviceName, cuda.arch(),
                     cuda.multiprocessors, cuda.totalMemory / 1073741824.0);
             System.out.printf(Locale.ROOT, "launches     %s%n", cuda.programmaticLaunch
@@ -63,39 +63,65 @@ final class CudaBench {
             for (int n : prefill) {
                 if (n <= 0) continue;
                 int[] ids = random.ints(n, 0, c.vocabSize).toArray();
-                m.forwardLast(ids, m.newState()); // warm-up: workspace allocation, cuBLAS heuristics
+                // warm-up (workspace allocation, cuBLAS heuristics): two chunks size every buffer a longer prompt uses
+                SequenceState warm = m.newState();
+                m.forwardLast(Arrays.copyOf(ids, Math.min(n, 2 * m.prefillChunk())), warm);
+                warm.release();
                 double[] s = new double[3];
                 for (int i = 0; i < s.length; i++) {
-                    SequenceState state = m.newState();
+                    SequenceState state = m.newState(n + 1);
                     long start = System.nanoTime();
                     m.forwardLast(ids, state);
                     s[i] = (System.nanoTime() - start) / 1e9;
+                    state.release();
                 }
                 Arrays.sort(s);
                 System.out.printf(Locale.ROOT, "| prefill | %d | %.3f | %.0f | |%n", n, s[1], n / s[1]);
             }
             for (int ctx : context) {
-                SequenceState state = m.newState();
+                SequenceState state = m.newState(ctx + (WARM_UP_STEPS + 3 * decodeTokens));
                 m.fillSynthetic(state, ctx, 7);
                 double s = decode(m, new SequenceState[] {state}, random);
+                state.release();
                 double tps = decodeTokens / s;
                 System.out.printf(Locale.ROOT, "| decode after %d | %d | %.3f | %.1f | %.0f%% |%n", ctx, decodeTokens, s, tps,
                         100 * tps / roofline);
             }
+            int batchContext = context.isEmpty() ? 1024 : context.getFirst(); // as the CPU bench: after the first --context
             for (int batch : batches) {
                 if (batch < 1) throw new IllegalArgumentException("--batch sizes must be >= 1, got " + batch);
                 SequenceState[] states = new SequenceState[batch];
                 for (int b = 0; b < batch; b++) {
                     states[b] = m.newState();
-                    m.fillSynthetic(states[b], BATCH_CONTEXT, 11 + b);
+                    m.fillSynthetic(states[b], batchContext, 11 + b);
                 }
                 double s = decode(m, states, random);
+                for (SequenceState st : states) st.release();
                 System.out.printf(Locale.ROOT, "| decode batch %d after %d, aggregate | %d | %.3f | %.1f | |%n", batch,
-                        BATCH_CONTEXT, decodeTokens * batch, s, decodeTokens * batch / s);
+                        batchContext, decodeTokens * batch, s, decodeTokens * batch / s);
             }
             System.out.println("\ndecode contexts are synthetic: caches filled with pseudo-random K/V and Mamba state of that length");
+            printMemory(cuda);
             if (profile) profile(m, cuda, random);
         }
+    }
+
+    /**
+     * The peaks of what the model held on the GPU, by part, beside the device's memory in use as the driver reported
+     * it (CUDA context and cuBLAS included), at its most when sampled after each allocation.
+     */
+    private static void printMemory(Cuda cuda) {
+        GpuMemory mem = cuda.memory;
+        System.out.printf(Locale.ROOT, "gpu memory   peak %.2f GiB allocated: weights %.2f, cache %.2f, workspace %.2f GiB"
+                        + " (peaks of each part); device in use at most %.2f GiB (cuMemGetInfo after each allocation,"
+                        + " CUDA context included)%s%n",
+                gib(mem.peak()), gib(mem.peak(GpuMemory.Part.WEIGHTS)), gib(mem.peak(GpuMemory.Part.CACHE)),
+                gib(mem.peak(GpuMemory.Part.WORKSPACE)), gib(mem.peakDevice()),
+                mem.limit() == Long.MAX_VALUE ? "" : String.format(Locale.ROOT, ", budget %.2f GiB", gib(mem.limit())));
+    }
+
+    private static double gib(long bytes) {
+        return bytes / 1073741824.0;
     }
 
     /** Per-kernel GPU time of each prefill and of one batch-1 decode step after each context. */
@@ -144,7 +170,7 @@ final class CudaBench {
 
     /** Device-to-device copy rate counting bytes read and written, the median of five copies timed with events. */
     private static double copyBandwidth(Cuda cuda, long bytes) {
-        long a = cuda.alloc(bytes), b = cuda.alloc(bytes);
+        long a = cuda.alloc(GpuMemory.Part.WORKSPACE, bytes), b = cuda.alloc(GpuMemory.Part.WORKSPACE, bytes);
         MemorySegment start = cuda.event(), end = cuda.event();
         cuda.copy(b, a, bytes); // warm-up
         float[] ms = new float[5];

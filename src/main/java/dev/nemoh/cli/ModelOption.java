@@ -32,6 +32,15 @@ final class ModelOption {
                     + " float32). The CUDA backend always keeps bf16. Default: ${DEFAULT-VALUE}.")
     String kvCacheDtype;
 
+    @Mixin
+    GpuMemoryOption gpuMemory;
+
+    @Option(names = "--prefill-chunk", paramLabel = "TOKENS",
+            description = "With --device cuda: prompts run through the model in chunks of this many tokens, so no"
+                    + " activation buffer is sized to a long prompt (the states and KV cache carry across chunks)."
+                    + " Default: 2048.")
+    Integer prefillChunk;
+
     @Option(names = "--device", defaultValue = "cpu", paramLabel = "cpu|cuda|auto",
             description = "Where the model runs: cpu, cuda (NVIDIA GPU 0, bf16 weights on the GPU) or auto (cuda when a"
                     + " GPU and driver are found, else cpu). Default: ${DEFAULT-VALUE}.")
@@ -61,6 +70,10 @@ final class ModelOption {
             throw new IllegalArgumentException("GGUF files run on the CPU for now; --device " + device
                     + " needs a Hugging Face model directory: drop --device or use --device cpu");
         }
+        gpuMemory.check(device);
+        if (prefillChunk != null && prefillChunk < 1) {
+            throw new IllegalArgumentException("--prefill-chunk must be at least 1 token, got " + prefillChunk);
+        }
         if (!weights.equals("as-stored")) {
             WeightFormat.parse(weights); // an unknown format is named as such first
             throw new IllegalArgumentException("--weights " + weights + " is CPU-only for now; --device cuda runs the"
@@ -76,12 +89,32 @@ final class ModelOption {
     /** The model on the device --device names. */
     LanguageModel openOnDevice() {
         if (!device.equals("cpu")) checkCuda(); // auto too: the same command must not fail only where a GPU is found
-        if (!onCuda()) return open();
-        return CudaModel.load(resolve(), TimeStepClamp.TRANSFORMERS, ModelOption::progressBar);
+        if (!onCuda()) {
+            refuseCudaOptions();
+            return open();
+        }
+        return openCuda();
+    }
+
+    /** The GPU model with --gpu-memory and --prefill-chunk applied. */
+    CudaModel openCuda() {
+        gpuMemory.apply();
+        CudaModel m = CudaModel.load(resolve(), TimeStepClamp.TRANSFORMERS, ModelOption::progressBar);
+        if (prefillChunk != null) m.prefillChunk(prefillChunk);
+        return m;
+    }
+
+    /** Refuses the GPU's options on the CPU, even where --device cpu was not given explicitly. */
+    void refuseCudaOptions() {
+        gpuMemory.check("cpu");
+        if (prefillChunk != null) {
+            throw new IllegalArgumentException("--prefill-chunk sets the GPU's prefill: use it with --device cuda or drop it");
+        }
     }
 
     /** The CPU model, with --weights and --kv-cache-dtype. */
     NemotronHModel open() {
+        refuseCudaOptions();
         WeightFormat format = WeightFormat.parse(weights);
         KvCacheDtype kv = KvCacheDtype.parse(kvCacheDtype, format != WeightFormat.AS_STORED);
         return NemotronHModel.load(resolve(), TimeStepClamp.TRANSFORMERS, format, ModelOption::progressBar).kvCacheDtype(kv);

@@ -1,21 +1,21 @@
 package dev.nemoh.cli;
 
-import dev.nemoh.model.NemotronHModel;
+import dev.nemoh.model.LanguageModel;
 import dev.nemoh.model.PrefixCache;
 import picocli.CommandLine.Option;
 
 /** {@code --prefix-cache-mib} and {@code --prefix-cache-interval}, for the commands that prefill prompts again and again. */
 final class PrefixCacheOptions {
     @Option(names = "--prefix-cache-mib", defaultValue = "0", paramLabel = "MIB",
-            description = "Keep snapshots of prefilled prompts (Mamba states and KV rows every --prefix-cache-interval tokens) in an LRU of this many MiB, so that a prompt sharing a prefix with an earlier one (a system prompt, a chat's history) resumes from it. CPU only; it takes Java heap. Default: ${DEFAULT-VALUE} (off).")
+            description = "Keep snapshots of prefilled prompts (Mamba states and KV rows every --prefix-cache-interval tokens) in an LRU of this many MiB, so that a prompt sharing a prefix with an earlier one (a system prompt, a chat's history) resumes from it. On the CPU it takes Java heap, on cuda device memory. Default: ${DEFAULT-VALUE} (off).")
     long mib;
 
     @Option(names = "--prefix-cache-interval", paramLabel = "TOKENS",
             description = "Tokens between prefix-cache snapshots; a multiple of the model's chunk_size keeps hits bit-exact (default " + PrefixCache.DEFAULT_INTERVAL + ").")
     Integer interval;
 
-    /** The bound in bytes, 0 for none; refused beside a GPU device before any model is loaded. */
-    long bytes(ModelOption model) {
+    /** The bound in bytes, 0 for none; a bad value is refused before any model is loaded. */
+    long bytes() {
         if (mib < 0 || mib > Long.MAX_VALUE >> 20) {
             throw new IllegalArgumentException("--prefix-cache-mib must be a number of MiB >= 0, got " + mib);
         }
@@ -26,8 +26,6 @@ final class PrefixCacheOptions {
             }
             PrefixCache.checkInterval(interval);
         }
-        // auto too: the same command must not fail only where a GPU is found
-        if (mib > 0 && !model.device.equals("cpu")) throw new IllegalArgumentException(PrefixCache.CPU_ONLY);
         return mib << 20;
     }
 
@@ -37,8 +35,8 @@ final class PrefixCacheOptions {
     }
 
     /** The cache for {@code model}, or null when off. */
-    PrefixCache open(ModelOption option, NemotronHModel model) {
-        long bytes = bytes(option);
+    PrefixCache open(LanguageModel model) {
+        long bytes = bytes();
         return bytes == 0 ? null : new PrefixCache(model, bytes, interval());
     }
 }

@@ -16,9 +16,8 @@ final class ServerOptions {
     @Option(names = "--max-tokens-limit", defaultValue = "4096", paramLabel = "N", description = "Largest max_tokens a request may ask for (default ${DEFAULT-VALUE}).")
     int maxTokens;
 
-    @Option(names = "--max-cache-memory", paramLabel = "MIB",
-            description = "Cache memory (Mamba states + KV) the running sequences may reserve together, each at prompt + max_tokens, in MiB. On the CPU it must fit in the Java heap left after loading the model (raise it with JAVA_OPTS=-Xmx...). Default: 4096, or 3/4 of that free heap if less.")
-    Long maxCacheMib;
+    @Mixin
+    CacheMemoryOption cacheMemory;
 
     @Mixin
     PrefixCacheOptions prefixCache;
@@ -48,10 +47,7 @@ final class ServerOptions {
         if (requestTimeoutSeconds < 1 || requestTimeoutSeconds > 31_536_000) {
             throw new IllegalArgumentException("--request-timeout must be between 1 and 31536000 seconds, got " + requestTimeoutSeconds);
         }
-        if (maxCacheMib != null && (maxCacheMib < 1 || maxCacheMib > Long.MAX_VALUE >> 20)) {
-            throw new IllegalArgumentException("--max-cache-memory must be a positive number of MiB, got " + maxCacheMib);
-        }
-        long maxCacheBytes = maxCacheMib == null ? 0 : maxCacheMib << 20; // 0: the server picks
+        long maxCacheBytes = cacheMemory.bytes(); // 0: the server picks
         if ((sslCertFile == null) != (sslKeyFile == null)) {
             throw new IllegalArgumentException("--ssl-certfile and --ssl-keyfile go together; give both (PEM files) or neither");
         }
@@ -59,7 +55,7 @@ final class ServerOptions {
         OpenAiServer.Options options = new OpenAiServer.Options(host, port, maxBatch, maxQueue, maxTokens, maxCacheBytes, maxBodyBytes)
                 .withRequestTimeout(java.time.Duration.ofSeconds(requestTimeoutSeconds))
                 .withKeys(key, metricsKey)
-                .withPrefixCache(prefixCache.bytes(model), prefixCache.interval());
+                .withPrefixCache(prefixCache.bytes(), prefixCache.interval());
         return sslCertFile == null ? options : options.withTls(PemTls.context(sslCertFile, sslKeyFile));
     }
 }

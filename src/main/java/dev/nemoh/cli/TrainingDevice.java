@@ -30,6 +30,9 @@ final class TrainingDevice {
                     + " its backward instead of keeping its activations. Default: ${DEFAULT-VALUE}.")
     int recomputeFrom;
 
+    @picocli.CommandLine.Mixin
+    GpuMemoryOption gpuMemory;
+
     /** Whether training runs on the GPU. */
     boolean cuda() {
         return ModelOption.onCuda(device);
@@ -45,6 +48,7 @@ final class TrainingDevice {
             throw new IllegalArgumentException("--precision bf16 is for --device cuda; the CPU trains in fp32");
         }
         if (recomputeFrom < 1) throw new IllegalArgumentException("--recompute-from must be >= 1, got " + recomputeFrom);
+        gpuMemory.check(gpu ? device : "cpu");
     }
 
     /** The model that trains: {@code host} itself on the CPU, or its GPU twin over the same parameters. */
@@ -52,6 +56,7 @@ final class TrainingDevice {
         if (!cuda()) return host;
         TrainingPrecision p = precision == null ? TrainingPrecision.BF16
                 : TrainingPrecision.valueOf(precision.toUpperCase(Locale.ROOT));
+        gpuMemory.apply();
         try {
             return new CudaTrainableModel(dir, host, lora, p, recomputeFrom);
         } catch (CudaException e) {

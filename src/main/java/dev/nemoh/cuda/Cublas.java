@@ -24,10 +24,16 @@ public final class Cublas {
     private final MethodHandle gemmEx, gemmStridedBatchedEx;
     private final MemorySegment handle;
     private final MemorySegment alpha, beta;
+    /** The workspace cuBLAS's products use: NVIDIA's recommended size for Hopper. */
+    private static final long WORKSPACE_BYTES = 32L << 20;
+    private final long workspace;
+    private final MethodHandle destroy;
+    private final Cuda cuda;
     /** Times every product while set (bench --profile). */
     Profiler profiler;
 
     public Cublas(Cuda cuda) {
+        this.cuda = cuda;
         NativeLibrary lib = NativeLibrary.load("cuBLAS, which the GPU backend uses for matrix products",
                 "libcublas.so", "libcublas.so.13", "libcublas.so.12");
         MethodHandle create = lib.function("cublasCreate_v2", JAVA_INT, ADDRESS);
@@ -41,8 +47,13 @@ public final class Cublas {
         MemorySegment h = arena.allocate(ADDRESS);
         check((int) Cuda.call(create, h), "cublasCreate");
         handle = h.get(ADDRESS, 0);
+        destroy = lib.function("cublasDestroy_v2", JAVA_INT, ADDRESS);
         MethodHandle setStream = lib.function("cublasSetStream_v2", JAVA_INT, ADDRESS, ADDRESS);
         check((int) Cuda.call(setStream, handle, cuda.stream), "cublasSetStream");
+        // cuBLAS's own workspace, allocated through the budget instead of by cuBLAS behind it
+        MethodHandle setWorkspace = lib.function("cublasSetWorkspace_v2", JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG);
+        workspace = cuda.alloc(GpuMemory.Part.WORKSPACE, WORKSPACE_BYTES);
+        check((int) Cuda.call(setWorkspace, handle, workspace, WORKSPACE_BYTES), "cublasSetWorkspace");
         alpha = arena.allocate(JAVA_FLOAT);
         beta = arena.allocate(JAVA_FLOAT);
     }
@@ -117,6 +128,12 @@ public final class Cublas {
             String kind = typeA == R_16BF ? "bf16" : compute == COMPUTE_32F_FAST_TF32 ? "tf32" : "f32";
             profiler.end("cublasGemmEx " + kind + " " + m + "×" + n + "×" + k, 2.0 * m * n * k);
         }
+    }
+
+    /** Destroys the handle and frees its workspace. */
+    void close() {
+        check((int) Cuda.call(destroy, handle), "cublasDestroy");
+        cuda.free(workspace);
     }
 
     private static void check(int rc, String what) {

@@ -43,6 +43,8 @@ public final class Cuda {
     public final String deviceName;
     public final int computeMajor, computeMinor, multiprocessors;
     public final long totalMemory;
+    /** The budget every allocation goes through ({@code --gpu-memory}), with what each part holds. */
+    public final GpuMemory memory;
     /**
      * Whether kernels are launched with programmatic dependent launch (compute capability 9.0 and later, unless
      * {@code NEMOH_CUDA_PDL=0}): a kernel may start while the one before it finishes; each of ours waits for its
@@ -141,6 +143,7 @@ public final class Cuda {
             MemorySegment total = a.allocate(JAVA_LONG);
             check((int) call(deviceTotalMem, total, 0), "cuDeviceTotalMem");
             totalMemory = total.get(JAVA_LONG, 0);
+            memory = new GpuMemory(this);
             MemorySegment ctx = a.allocate(ADDRESS);
             check((int) call(primaryCtxRetain, ctx, 0), "cuDevicePrimaryCtxRetain");
             context = ctx.get(ADDRESS, 0);
@@ -181,29 +184,34 @@ public final class Cuda {
         check((int) call(ctxSynchronize), "cuCtxSynchronize (an earlier kernel failed)");
     }
 
-    public long alloc(long bytes) {
+    /** Device memory for {@code part}, counted by {@link #memory}, which refuses it first when it would not fit. */
+    public long alloc(GpuMemory.Part part, long bytes) {
+        memory.require(part, bytes, part.label);
         try (Arena a = Arena.ofConfined()) {
             MemorySegment p = a.allocate(JAVA_LONG);
             int rc = (int) call(memAlloc, p, Math.max(bytes, 1));
             if (rc == ERROR_OUT_OF_MEMORY) {
                 long[] info = memoryInfo();
-                throw CudaException.outOfMemory("out of GPU memory: " + size(bytes) + " asked, " + size(info[0])
-                        + " free of " + size(info[1]) + " on " + deviceName, "use a smaller model, context or batch");
+                throw CudaException.outOfMemory("out of GPU memory: " + size(bytes) + " asked, "
+                        + size(info[0]) + " free of " + size(info[1]) + " on " + deviceName, "use a smaller model, context or batch");
             }
             check(rc, "cuMemAlloc of " + bytes + " bytes");
-            return p.get(JAVA_LONG, 0);
+            long ptr = p.get(JAVA_LONG, 0);
+            memory.allocated(ptr, part, bytes);
+            return ptr;
         }
     }
 
-    /** A size for messages: GiB from 1 GiB on, MiB below. */
+    /** A size for messages: GiB from 1 GiB on, MiB from 1 MiB on, KiB below. */
     static String size(long bytes) {
         return bytes >= 1L << 30 ? String.format(java.util.Locale.ROOT, "%.2f GiB", bytes / 1073741824.0)
-                : String.format(java.util.Locale.ROOT, "%.1f MiB", bytes / 1048576.0);
+                : bytes >= 1L << 20 ? String.format(java.util.Locale.ROOT, "%.1f MiB", bytes / 1048576.0)
+                : String.format(java.util.Locale.ROOT, "%.1f KiB", bytes / 1024.0);
     }
 
     /** Allocates and zeroes. */
-    public long allocZeroed(long bytes) {
-        long p = alloc(bytes);
+    public long allocZeroed(GpuMemory.Part part, long bytes) {
+        long p = alloc(part, bytes);
         check((int) call(memsetD8, p, (byte) 0, bytes), "cuMemsetD8");
         return p;
     }
@@ -214,7 +222,9 @@ public final class Cuda {
     }
 
     public void free(long ptr) {
-        if (ptr != 0) check((int) call(memFree, ptr), "cuMemFree");
+        if (ptr == 0) return;
+        check((int) call(memFree, ptr), "cuMemFree");
+        memory.freed(ptr);
     }
 
     /** {free, total} bytes of device memory. */

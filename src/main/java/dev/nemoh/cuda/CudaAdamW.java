@@ -27,8 +27,8 @@ final class CudaAdamW implements Optimizer {
         this.beta2 = beta2;
         this.eps = eps;
         this.weightDecay = weightDecay;
-        this.m = t.cuda.allocZeroed(4 * Math.max(1, params.count));
-        this.v = t.cuda.allocZeroed(4 * Math.max(1, params.count));
+        this.m = t.cuda.allocZeroed(GpuMemory.Part.TRAINING, 4 * Math.max(1, params.count));
+        this.v = t.cuda.allocZeroed(GpuMemory.Part.TRAINING, 4 * Math.max(1, params.count));
     }
 
     @Override

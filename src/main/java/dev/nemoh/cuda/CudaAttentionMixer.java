@@ -6,30 +6,20 @@ import dev.nemoh.model.AttentionMixer;
 /**
  * Causal grouped-query attention on the GPU, the function of {@link AttentionMixer} (no RoPE, 1/√headDim scaling).
  * q, k and v come from one stacked projection; k and v are appended to the sequence's bf16 cache. A decoded token
- * attends with a split-key kernel (each block a slice of the cache, then a combine); a prompt attends through cuBLAS
+ * attends through {@link CudaDecodeAttention} (split-key over the cache); a prompt through cuBLAS on the bf16 cache
  * (scores = q·kᵀ per head, a causal softmax, then scores·v), a block of queries at a time so the score matrix stays
  * bounded at long contexts.
  */
 final class CudaAttentionMixer implements CudaMixer {
-    /** Decode blocks per SM to aim for: several, so that the key loads of enough warps are in flight. */
-    private static final int BLOCKS_PER_SM = 4;
-    /** At most this many key splits per (sequence, KV head). */
-    private static final int MAX_SPLITS = 128;
     /** Score-matrix budget of a prompt: queries per block × keys. */
-    private static final long SCORES = 1L << 26;
-    private static final int DECODE_THREADS = 128;
+    private static final long SCORES = 1L << 25;
 
     private final CudaLinear qkv, oProj;
     private final int heads, kvHeads, headDim, qWidth, kvWidth;
-    /** Lanes that read one key row of the decode kernel (8 bf16 each), and its instance for the GQA group. */
-    private final int laneGroup, decodeInstance;
-    /** Query heads one decode block scores (at most 8), and the blocks that share one KV head's query heads. */
-    private final int partHeads, groupParts;
-    private final int multiprocessors;
     private final float scaling;
+    private final CudaDecodeAttention decode;
 
     CudaAttentionMixer(Cuda cuda, NemotronHConfig c, AttentionMixer cpu) {
-        int group = c.numAttentionHeads / c.numKeyValueHeads;
         if (c.headDim > 256 || c.headDim % 8 != 0) {
             throw new CudaException("head_dim " + c.headDim + " is not a multiple of 8 up to 256, as the cuda attention needs");
         }
@@ -41,12 +31,7 @@ final class CudaAttentionMixer implements CudaMixer {
         qWidth = heads * headDim;
         kvWidth = kvHeads * headDim;
         scaling = (float) (1.0 / Math.sqrt(headDim));
-        laneGroup = Integer.highestOneBit(headDim / 8 * 2 - 1);
-        // groups of more than 8 query heads (Nemotron 3 Nano has 16) run in parts of 8, each reading the keys again
-        partHeads = Math.min(group, 8);
-        decodeInstance = Integer.highestOneBit(partHeads * 2 - 1);
-        groupParts = (group + partHeads - 1) / partHeads;
-        multiprocessors = cuda.multiprocessors;
+        decode = new CudaDecodeAttention(heads, kvHeads, headDim, cuda.multiprocessors);
     }
 
     @Override
@@ -59,7 +44,8 @@ final class CudaAttentionMixer implements CudaMixer {
                 step.lengths(), len, kvWidth);
         long out = d.workspace.get("attn.out", 4L * rows * qWidth);
         if (len == 1) {
-            decode(d, step, qkvOut, stride, keys, values, out);
+            decode.attend(d, step.sequences(), decode.splits(step.sequences(), step.lengthBucket()), qkvOut, stride,
+                    keys, values, step.lengths(), out);
         } else {
             prefill(d, step, layer, qkvOut, stride, out);
         }
@@ -67,31 +53,21 @@ final class CudaAttentionMixer implements CudaMixer {
     }
 
     /**
-     * The split-key kernel with a number of splits that depends on the batch only (not on the context), enough for
-     * {@link #BLOCKS_PER_SM} blocks per SM, then the combine.
+     * A prompt's queries against every key the sequence holds, straight from the bf16 cache (no copy sized to the
+     * context): the queries and the softmax's probabilities are rounded to bf16 for the two products, which
+     * accumulate in float32.
      */
-    private void decode(CudaDevice d, CudaStep step, long qkvOut, int stride, long keys, long values, long out) {
-        int b = step.sequences();
-        int blocks = kvHeads * groupParts;
-        int splits = Math.clamp((BLOCKS_PER_SM * multiprocessors + blocks * b - 1) / (blocks * b), 1, MAX_SPLITS);
-        long partial = d.workspace.get("attn.partial", 4L * b * heads * splits * (headDim + 2));
-        int shared = 4 * (DECODE_THREADS / laneGroup) * partHeads * (headDim + 2);
-        d.kernels.attnDecodePartial(decodeInstance, blocks, splits, b, DECODE_THREADS, shared, qkvOut, stride, keys,
-                values, step.lengths(), partial, heads, kvHeads, headDim, laneGroup, splits, scaling);
-        d.kernels.attnDecodeCombine(heads, b, (headDim + 31) / 32 * 32, partial, out, heads, headDim, splits);
-    }
-
     private void prefill(CudaDevice d, CudaStep step, int layer, long qkvOut, int stride, long out) {
         CudaState state = step.states()[0];
         int len = step.len(), past = step.maxLength(), total = past + len;
-        // the cache holds bf16; cuBLAS reads float32 copies of the keys and values this prompt can see
-        long kf = d.workspace.get("attn.k.f32", 4L * total * kvWidth);
-        long vf = d.workspace.get("attn.v.f32", 4L * total * kvWidth);
-        long n = (long) total * kvWidth;
-        d.kernels.toF32(CudaKernels.gridFor(n, 256), 256, state.buffers[layer][0], kf, n);
-        d.kernels.toF32(CudaKernels.gridFor(n, 256), 256, state.buffers[layer][1], vf, n);
+        long keys = state.buffers[layer][0], values = state.buffers[layer][1];
+        // bf16 rows of [q | k | v], of which the products read the queries
+        long qkvBf16 = d.workspace.get("attn.qkv.bf16", 2L * len * stride);
+        long n = (long) len * stride;
+        d.kernels.toBf16(CudaKernels.gridFor(n, 256), 256, qkvOut, qkvBf16, n);
         int block = (int) Math.max(1, Math.min(len, SCORES / total));
         long scores = d.workspace.get("attn.scores", 4L * block * total);
+        long probs = d.workspace.get("attn.probs", 2L * block * total);
         int group = heads / kvHeads;
         for (int q0 = 0; q0 < len; q0 += block) {
             int qb = Math.min(block, len - q0);
@@ -99,11 +75,11 @@ final class CudaAttentionMixer implements CudaMixer {
             for (int h = 0; h < heads; h++) {
                 int g = h / group;
                 // column-major: scores[keysN, qb] = K_gᵀ · Q_h, i.e. row-major [qb, keysN]
-                d.blas.gemmF32(true, false, keysN, qb, headDim, scaling, kf + 4L * g * headDim, kvWidth,
-                        qkvOut + 4L * ((long) q0 * stride + (long) h * headDim), stride, 0f, scores, keysN);
-                d.kernels.causalSoftmax(qb, 256, scores, keysN, past + q0);
-                d.blas.gemmF32(false, false, headDim, qb, keysN, 1f, vf + 4L * g * headDim, kvWidth, scores, keysN, 0f,
-                        out + 4L * ((long) q0 * qWidth + (long) h * headDim), qWidth);
+                d.blas.gemm(true, false, keysN, qb, headDim, scaling, keys + 2L * g * headDim, true, kvWidth,
+                        qkvBf16 + 2L * ((long) q0 * stride + (long) h * headDim), true, stride, 0f, scores, keysN);
+                d.kernels.causalSoftmax(qb, 256, scores, probs, keysN, past + q0);
+                d.blas.gemm(false, false, headDim, qb, keysN, 1f, values + 2L * g * headDim, true, kvWidth, probs, true,
+                        keysN, 0f, out + 4L * ((long) q0 * qWidth + (long) h * headDim), qWidth);
             }
         }
     }

@@ -38,7 +38,7 @@ final class CudaDenseProjection implements CudaProjection {
     static CudaDenseProjection trained(CudaTraining t, int out, int in, CudaParameters.Tensor master,
                                        CudaParameters.Tensor bias, boolean float32) {
         if (float32 || !t.precision.bf16()) return new CudaDenseProjection(out, in, master, master.value(), false, bias, float32);
-        CudaDenseProjection p = new CudaDenseProjection(out, in, master, t.cuda.alloc(2L * out * in), true, bias, false);
+        CudaDenseProjection p = new CudaDenseProjection(out, in, master, t.cuda.alloc(GpuMemory.Part.WEIGHTS, 2L * out * in), true, bias, false);
         p.refresh(t);
         return p;
     }

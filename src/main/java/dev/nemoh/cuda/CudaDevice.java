@@ -14,4 +14,10 @@ final class CudaDevice {
         this.blas = new Cublas(cuda);
         this.workspace = new Workspace(cuda);
     }
+
+    /** Frees the scratch buffers and cuBLAS's handle and workspace. */
+    void close() {
+        workspace.close();
+        blas.close();
+    }
 }

@@ -411,11 +411,12 @@ public final class CudaKernels {
     private static final Kernel ATTN_DECODE_PARTIAL_1 = kernel("attn_decode_partial_1", ATTN_PARAMS);
     private static final Kernel ATTN_DECODE_PARTIAL_2 = kernel("attn_decode_partial_2", ATTN_PARAMS);
     private static final Kernel ATTN_DECODE_PARTIAL_4 = kernel("attn_decode_partial_4", ATTN_PARAMS);
+    private static final Kernel ATTN_DECODE_PARTIAL_5 = kernel("attn_decode_partial_5", ATTN_PARAMS);
     private static final Kernel ATTN_DECODE_PARTIAL_8 = kernel("attn_decode_partial_8", ATTN_PARAMS);
     private static final Kernel ATTN_DECODE_COMBINE = kernel("attn_decode_combine",
             "ptr partial, ptr out, i32 heads, i32 headDim, i32 splits");
 
-    /** The instance attn_decode_partial_GR, which scores up to GR query heads a block (GR 1, 2, 4 or 8). */
+    /** The instance attn_decode_partial_GR, which scores up to GR query heads a block (GR 1, 2, 4, 5 or 8). */
     synchronized void attnDecodePartial(int GR, int gridX, int gridY, int gridZ, int block, int sharedBytes, long qkv,
                                         int qkvStride, long keys, long values, long lengths, long partial, int heads,
                                         int kvHeads, int headDim, int G, int splits, float scale) {
@@ -423,6 +424,7 @@ public final class CudaKernels {
             case 1 -> ATTN_DECODE_PARTIAL_1;
             case 2 -> ATTN_DECODE_PARTIAL_2;
             case 4 -> ATTN_DECODE_PARTIAL_4;
+            case 5 -> ATTN_DECODE_PARTIAL_5;
             case 8 -> ATTN_DECODE_PARTIAL_8;
             default -> throw new IllegalArgumentException("no kernel attn_decode_partial_" + GR);
         };
@@ -438,10 +440,10 @@ public final class CudaKernels {
 
     // causal_softmax.cu
 
-    private static final Kernel CAUSAL_SOFTMAX = kernel("causal_softmax", "ptr scores, i32 keys, i32 first");
+    private static final Kernel CAUSAL_SOFTMAX = kernel("causal_softmax", "ptr scores, ptr probs, i32 keys, i32 first");
 
-    synchronized void causalSoftmax(int grid, int block, long scores, int keys, int first) {
-        begin(CAUSAL_SOFTMAX).ptr(scores).i32(keys).i32(first).launch(grid, 1, 1, block, 0);
+    synchronized void causalSoftmax(int grid, int block, long scores, long probs, int keys, int first) {
+        begin(CAUSAL_SOFTMAX).ptr(scores).ptr(probs).i32(keys).i32(first).launch(grid, 1, 1, block, 0);
     }
 
     // argmax.cu
@@ -450,6 +452,17 @@ public final class CudaKernels {
 
     synchronized void argmax(int grid, int block, long logits, int vocab, long out) {
         begin(ARGMAX).ptr(logits).i32(vocab).ptr(out).launch(grid, 1, 1, block, 0);
+    }
+
+    // sample.cu
+
+    private static final Kernel SAMPLE_ROWS = kernel("sample_rows",
+            "ptr logits, i32 vocab, ptr params, ptr ints, ptr rng, ptr penalties, ptr weight, ptr out");
+
+    synchronized void sampleRows(int grid, int block, long logits, int vocab, long params, long ints, long rng,
+                                 long penalties, long weight, long out) {
+        begin(SAMPLE_ROWS).ptr(logits).i32(vocab).ptr(params).ptr(ints).ptr(rng).ptr(penalties).ptr(weight).ptr(out)
+                .launch(grid, 1, 1, block, 0);
     }
 
     // --- training ---------------------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ final class CudaLinear {
     static final int GEMV_MAX_ROWS = 2;
     /** The block of the GEMV and of the kernels built on it (gemv.cu, moe.cu): one warp per output row. */
     static final int GEMV_THREADS = 256;
+    /** Resident warps an SM holds at most (compute capability 8.0 and later). */
+    private static final int MAX_WARPS_PER_SM = 64;
 
     final int out, in;
     private final long weight;
@@ -46,7 +48,7 @@ final class CudaLinear {
             out += p.out;
             anyBias |= p.bias != null;
         }
-        long weight = cuda.alloc(2L * out * in);
+        long weight = cuda.alloc(GpuMemory.Part.WEIGHTS, 2L * out * in);
         long at = weight;
         float[] biases = new float[out];
         int row = 0;
@@ -58,7 +60,7 @@ final class CudaLinear {
         }
         long bias = 0;
         if (anyBias) {
-            bias = cuda.alloc(4L * out);
+            bias = cuda.alloc(GpuMemory.Part.WEIGHTS, 4L * out);
             cuda.upload(bias, biases);
         }
         return new CudaLinear(out, in, weight, bias);
@@ -120,7 +122,8 @@ final class CudaLinear {
     void forward(CudaDevice d, long x, int rows, long y, boolean accumulate, boolean reluSquared) {
         if (rows <= GEMV_MAX_ROWS) {
             // the instance gemv_bf16_R for R = rows, the smallest bound on the rows that holds them
-            d.kernels.gemvBf16(rows, gemvBlocks(out), GEMV_THREADS, weight, x, y, bias, out, in, rows,
+            int warps = gemvWarps(out, d.cuda.multiprocessors);
+            d.kernels.gemvBf16(rows, (out + warps - 1) / warps, 32 * warps, weight, x, y, bias, out, in, rows,
                     accumulate ? 1 : 0, reluSquared ? 1 : 0);
             return;
         }
@@ -132,6 +135,30 @@ final class CudaLinear {
             long m = (long) rows * out;
             d.kernels.biasAct(CudaKernels.gridFor(m, 256), 256, y, bias, rows, out, reluSquared ? 1 : 0);
         }
+    }
+
+    /**
+     * Warps a block of the dense GEMV (one warp per output row): 8, unless every row's warp is resident at once (one
+     * wave) and smaller blocks spread them more evenly over the SMs, whose most loaded one sets the kernel's time.
+     */
+    static int gemvWarps(int outputs, int multiprocessors) {
+        int best = GEMV_THREADS / 32;
+        if (outputs > MAX_WARPS_PER_SM * multiprocessors) return best;
+        double bestBalance = balance(outputs, best, multiprocessors);
+        for (int warps = best / 2; warps >= 2; warps /= 2) {
+            double b = balance(outputs, warps, multiprocessors);
+            if (b > bestBalance + 0.01) {
+                best = warps;
+                bestBalance = b;
+            }
+        }
+        return best;
+    }
+
+    /** The mean over the most blocks per SM, for {@code outputs} rows in blocks of {@code warps} rows. */
+    private static double balance(int outputs, int warps, int multiprocessors) {
+        int blocks = (outputs + warps - 1) / warps;
+        return blocks / (double) (((blocks + multiprocessors - 1) / multiprocessors) * multiprocessors);
     }
 
     /** Blocks of {@link #GEMV_THREADS} a GEMV-based kernel needs for {@code outputs} output rows. */

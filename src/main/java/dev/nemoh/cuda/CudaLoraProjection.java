@@ -30,7 +30,7 @@ final class CudaLoraProjection implements CudaProjection {
         this.loraA = loraA;
         this.loraB = loraB;
         this.magnitude = magnitude;
-        this.norms = magnitude == null ? 0 : t.cuda.alloc(4L * out);
+        this.norms = magnitude == null ? 0 : t.cuda.alloc(GpuMemory.Part.TRAINING, 4L * out);
         this.scratch = "lora." + name;
     }
 

@@ -49,7 +49,7 @@ final class CudaMamba2Mixer implements CudaMixer {
     }
 
     static long floats(Cuda cuda, float[] values) {
-        long p = cuda.alloc(4L * values.length);
+        long p = cuda.alloc(GpuMemory.Part.WEIGHTS, 4L * values.length);
         cuda.upload(p, values);
         return p;
     }

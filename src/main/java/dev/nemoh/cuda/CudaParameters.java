@@ -43,8 +43,8 @@ final class CudaParameters {
             n += (p.numel() + ALIGN - 1) / ALIGN * ALIGN;
         }
         count = n;
-        values = cuda.allocZeroed(4 * Math.max(1, n));
-        grads = cuda.allocZeroed(4 * Math.max(1, n));
+        values = cuda.allocZeroed(GpuMemory.Part.TRAINING, 4 * Math.max(1, n));
+        grads = cuda.allocZeroed(GpuMemory.Part.TRAINING, 4 * Math.max(1, n));
         push();
     }
 

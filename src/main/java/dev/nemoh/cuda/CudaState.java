@@ -9,8 +9,9 @@ import java.lang.ref.Cleaner;
 /**
  * One sequence's state in device memory: per Mamba layer the conv state [convDim, K] and SSM state
  * [heads, headDim, state] (float32, the layout of the CPU {@code HybridCache}), per attention layer bf16 keys and
- * values [position, kvHeads, headDim]. The KV buffers grow by doubling; the device memory is freed when the state
- * is no longer reachable.
+ * values [position, kvHeads, headDim]. The KV buffers grow by doubling, straight to the state's most tokens once
+ * that is nearer than a second doubling; the device memory is freed by {@link #release} or, failing that, when the
+ * state is no longer reachable.
  */
 final class CudaState implements LanguageModel.SequenceState {
     private static final Cleaner CLEANER = Cleaner.create();
@@ -23,6 +24,8 @@ final class CudaState implements LanguageModel.SequenceState {
     /** Tokens this state may hold at most: its KV buffers never grow beyond (what the server reserves). */
     private final int maxLength;
     private int length;
+    private final Cleaner.Cleanable cleanable;
+    private boolean released;
 
     private record Release(Cuda cuda, long[][] buffers) implements Runnable {
         @Override
@@ -41,14 +44,25 @@ final class CudaState implements LanguageModel.SequenceState {
         capacity = Math.min(256, maxLength);
         for (int i = 0; i < buffers.length; i++) {
             if (c.layers.get(i) == LayerType.MAMBA) {
-                buffers[i][0] = cuda.allocZeroed(4L * c.convDim() * c.convKernel);
-                buffers[i][1] = cuda.allocZeroed(4L * c.mambaNumHeads * c.mambaHeadDim * c.ssmStateSize);
+                buffers[i][0] = cuda.allocZeroed(GpuMemory.Part.CACHE, mambaBytes(0));
+                buffers[i][1] = cuda.allocZeroed(GpuMemory.Part.CACHE, mambaBytes(1));
             } else if (c.layers.get(i) == LayerType.ATTENTION) {
-                buffers[i][0] = cuda.alloc(kvBytes(capacity));
-                buffers[i][1] = cuda.alloc(kvBytes(capacity));
+                buffers[i][0] = cuda.alloc(GpuMemory.Part.CACHE, kvBytes(capacity));
+                buffers[i][1] = cuda.alloc(GpuMemory.Part.CACHE, kvBytes(capacity));
             }
         }
-        CLEANER.register(this, new Release(cuda, buffers));
+        cleanable = CLEANER.register(this, new Release(cuda, buffers));
+    }
+
+    /** Frees the device memory now; the state cannot be used after. */
+    @Override
+    public void release() {
+        released = true;
+        cleanable.clean();
+    }
+
+    boolean released() {
+        return released;
     }
 
     private long kvBytes(long tokens) {
@@ -72,17 +86,112 @@ final class CudaState implements LanguageModel.SequenceState {
             throw new IllegalStateException("the sequence state holds at most " + maxLength + " tokens (its prompt + max"
                     + " tokens); " + length + " are cached and " + extra + " more came");
         }
-        int grown = (int) Math.min(maxLength, Math.max(need, 2L * capacity));
+        long doubled = Math.max(need, 2L * capacity);
+        // one copy less: straight to the most tokens when the next doubling would have to go there anyway
+        int grown = (int) (2 * doubled >= maxLength ? maxLength : doubled);
         for (int i = 0; i < buffers.length; i++) {
             if (c.layers.get(i) != LayerType.ATTENTION) continue;
             for (int s = 0; s < 2; s++) {
-                long bigger = cuda.alloc(kvBytes(grown));
+                long bigger = cuda.alloc(GpuMemory.Part.CACHE, kvBytes(grown));
                 cuda.copy(bigger, buffers[i][s], kvBytes(length));
                 cuda.free(buffers[i][s]);
                 buffers[i][s] = bigger;
             }
         }
         capacity = grown;
+    }
+
+    /**
+     * Part of a state in device memory for the prefix cache, in the state's layouts: per Mamba layer the conv and SSM
+     * states, per attention layer the keys and values of {@code tokens} consecutive positions. Freed by
+     * {@link #release} or, failing that, when no longer reachable.
+     */
+    static final class Snapshot implements LanguageModel.StateSnapshot {
+        final long[][] buffers;
+        final int tokens;
+        private final long bytes;
+        private final Cleaner.Cleanable cleanable;
+
+        private Snapshot(Cuda cuda, long[][] buffers, int tokens, long bytes) {
+            this.buffers = buffers;
+            this.tokens = tokens;
+            this.bytes = bytes;
+            this.cleanable = CLEANER.register(this, new Release(cuda, buffers));
+        }
+
+        @Override
+        public int tokens() {
+            return tokens;
+        }
+
+        @Override
+        public long bytes() {
+            return bytes;
+        }
+
+        @Override
+        public void release() {
+            cleanable.clean();
+        }
+    }
+
+    /** A device-to-device copy of the keys and values of positions [from, to) and of the Mamba states now. */
+    Snapshot snapshot(int from, int to) {
+        if (to != length || from < 0 || from >= to) {
+            throw new IllegalArgumentException("a snapshot of positions [" + from + ", " + to + ") of a state of " + length);
+        }
+        long[][] copies = new long[buffers.length][2];
+        long bytes = 0;
+        try {
+            for (int i = 0; i < buffers.length; i++) {
+                for (int slot = 0; slot < 2; slot++) {
+                    if (buffers[i][slot] == 0) continue;
+                    boolean kv = c.layers.get(i) == LayerType.ATTENTION;
+                    long size = kv ? kvBytes(to - from) : mambaBytes(slot);
+                    copies[i][slot] = cuda.alloc(GpuMemory.Part.PREFIX_CACHE, size);
+                    cuda.copy(copies[i][slot], buffers[i][slot] + (kv ? kvBytes(from) : 0), size);
+                    bytes += size;
+                }
+            }
+        } catch (RuntimeException e) {
+            new Release(cuda, copies).run();
+            throw e;
+        }
+        return new Snapshot(cuda, copies, to - from, bytes);
+    }
+
+    /** Fills this empty state from snapshots of consecutive positions from 0: their keys and values, the last's Mamba states. */
+    void restore(java.util.List<LanguageModel.StateSnapshot> prefix) {
+        if (length != 0) throw new IllegalArgumentException("snapshots restore into an empty state; this one holds " + length + " tokens");
+        int tokens = 0;
+        for (LanguageModel.StateSnapshot s : prefix) {
+            if (!(s instanceof Snapshot)) throw new IllegalArgumentException("a " + s.getClass().getSimpleName() + " belongs to another backend");
+            tokens += s.tokens();
+        }
+        if (tokens == 0) return;
+        reserve(tokens);
+        int pos = 0;
+        for (LanguageModel.StateSnapshot s : prefix) {
+            Snapshot snap = (Snapshot) s;
+            for (int i = 0; i < buffers.length; i++) {
+                if (c.layers.get(i) != LayerType.ATTENTION) continue;
+                for (int slot = 0; slot < 2; slot++) {
+                    cuda.copy(buffers[i][slot] + kvBytes(pos), snap.buffers[i][slot], kvBytes(snap.tokens));
+                }
+            }
+            pos += snap.tokens;
+        }
+        Snapshot last = (Snapshot) prefix.getLast();
+        for (int i = 0; i < buffers.length; i++) {
+            if (c.layers.get(i) != LayerType.MAMBA) continue;
+            for (int slot = 0; slot < 2; slot++) cuda.copy(buffers[i][slot], last.buffers[i][slot], mambaBytes(slot));
+        }
+        length = tokens;
+    }
+
+    /** Bytes of a Mamba layer's conv state (slot 0) or SSM state (slot 1). */
+    private long mambaBytes(int slot) {
+        return slot == 0 ? 4L * c.convDim() * c.convKernel : 4L * c.mambaNumHeads * c.mambaHeadDim * c.ssmStateSize;
     }
 
     /**

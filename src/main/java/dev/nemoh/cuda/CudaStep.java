@@ -12,6 +12,14 @@ record CudaStep(int sequences, int len, long ids, long lengths, long tables, int
         return sequences * len;
     }
 
+    /**
+     * The power of two above {@link #maxLength} (at least 1024): the keys a decoded token may see after it is appended
+     * stay below it, and a captured decode step is replayed for every length of its bucket.
+     */
+    int lengthBucket() {
+        return Math.max(1024, Integer.highestOneBit(maxLength) << 1);
+    }
+
     /** Device address of the pointer table of {@code layer}'s slot (0: conv state or keys; 1: SSM state or values). */
     long table(int layer, int slot) {
         return tables + 8L * (2L * layer + slot) * sequences;

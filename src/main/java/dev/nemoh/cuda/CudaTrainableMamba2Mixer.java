@@ -41,7 +41,7 @@ final class CudaTrainableMamba2Mixer implements CudaTrainableMixer {
         this.eps = (float) c.layerNormEpsilon;
         this.clampLo = (float) Math.max(c.timeStepMin, c.timeStepLimitLow);
         this.clampHi = (float) c.timeStepLimitHigh;
-        this.a = t.cuda.alloc(4L * m.heads());
+        this.a = t.cuda.alloc(GpuMemory.Part.TRAINING, 4L * m.heads());
     }
 
     /** The forward's activations under key, sized for len tokens. */

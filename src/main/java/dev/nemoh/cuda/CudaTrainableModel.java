@@ -65,6 +65,8 @@ public final class CudaTrainableModel implements TrainableModel {
         this.recomputeFrom = recomputeFrom;
         this.adapters = lora != null;
         Cuda cuda = Cuda.get();
+        // the weights as bf16, the least any precision keeps on the device; the rest is checked as it is allocated
+        cuda.memory.require(GpuMemory.Part.WEIGHTS, 2L * config.paramCount(), "the weights");
         this.t = new CudaTraining(new CudaDevice(cuda), precision);
         this.params = new CudaParameters(cuda, parameters);
         Map<String, Parameter> byName = new HashMap<>();
@@ -416,7 +418,7 @@ public final class CudaTrainableModel implements TrainableModel {
     public void close() {
         params.free();
         for (long p : frozen) t.cuda.free(p);
-        t.device.workspace.close();
+        t.device.close();
     }
 
     /** The precision the model computes in. */

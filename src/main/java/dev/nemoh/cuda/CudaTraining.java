@@ -34,7 +34,7 @@ final class CudaTraining {
      */
     long upload(Tensor t, boolean bf16) {
         long n = t.numel();
-        long p = cuda.alloc((bf16 ? 2L : 4L) * n);
+        long p = cuda.alloc(GpuMemory.Part.WEIGHTS, (bf16 ? 2L : 4L) * n);
         if (bf16 && t.dtype() == DType.BF16) {
             cuda.upload(p, t.data(), 2L * n);
             return p;
@@ -57,7 +57,7 @@ final class CudaTraining {
 
     /** A float32 copy of a small checkpoint tensor (norms, conv, time-step and SSM parameters) on the device. */
     long uploadFloats(float[] values) {
-        long p = cuda.alloc(4L * Math.max(1, values.length));
+        long p = cuda.alloc(GpuMemory.Part.WEIGHTS, 4L * Math.max(1, values.length));
         cuda.upload(p, values);
         return p;
     }

@@ -21,7 +21,7 @@ final class KernelSource {
     /** The files in the order they are joined: the common header first, then each file after those it uses. */
     static final List<String> FILES = List.of("common.cuh", "embed.cu", "rms_norm.cu", "convert.cu", "bias_act.cu",
             "fill_random.cu", "gemv.cu", "moe.cu", "conv1d.cu", "ssm_step.cu", "ssd_scan.cu", "ssd_scan_backward.cu",
-            "ssd_time_step.cu", "kv_cache.cu", "attention_decode.cu", "causal_softmax.cu", "argmax.cu", "reduce.cu",
+            "ssd_time_step.cu", "kv_cache.cu", "attention_decode.cu", "causal_softmax.cu", "argmax.cu", "sample.cu", "reduce.cu",
             "adamw.cu", "cross_entropy.cu", "attention_train.cu", "relu2.cu", "lora.cu");
 
     /** How a kernel parameter is passed: a device pointer, a 64-bit or 32-bit integer, or a float. */

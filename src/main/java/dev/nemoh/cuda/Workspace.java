@@ -24,7 +24,7 @@ final class Workspace {
         if (b != null && b.bytes >= bytes) return b.ptr;
         if (b != null) cuda.free(b.ptr);
         long size = Math.max(bytes, b == null ? 0 : b.bytes * 3 / 2);
-        buffers.put(name, new Buffer(cuda.alloc(size), size));
+        buffers.put(name, new Buffer(cuda.alloc(GpuMemory.Part.WORKSPACE, size), size));
         generation++;
         return buffers.get(name).ptr;
     }

@@ -22,6 +22,8 @@ public final class Generation {
     private final int limit;
     private float[] logits;
     private int pending = -1;
+    /** The token a {@link BatchDecoder} picked for the next {@link #choose()}, or -1. */
+    private int picked = -1;
     private int generated;
     private boolean stoppedAtStopToken;
     private final long prefillNanos;
@@ -110,14 +112,35 @@ public final class Generation {
     public void acceptLogits(float[] logits) {
         if (pending < 0) throw new IllegalStateException("no token is waiting for its logits");
         this.logits = logits;
+        this.picked = -1;
         pending = -1;
     }
 
-    /** Picks and records the next token from the logits at hand (the prompt's, or the last accepted ones). */
+    /**
+     * Takes the token a {@link BatchDecoder} picked with {@link #sampler()} from the logits of {@link #pendingToken()}
+     * (instead of {@link #acceptLogits}); {@link #choose()} then records it, unless a forced token comes first.
+     */
+    public void acceptPicked(int token) {
+        if (pending < 0) throw new IllegalStateException("no token is waiting for its logits");
+        this.logits = null;
+        this.picked = token;
+        pending = -1;
+    }
+
+    /** The sampler that picks this sequence's tokens, for a {@link BatchDecoder} that picks them where it computes. */
+    public Sampler sampler() {
+        return sampler;
+    }
+
+    /**
+     * Picks and records the next token: a forced one, else the one a {@link BatchDecoder} picked, else one sampled
+     * from the logits at hand (the prompt's, or the last accepted ones).
+     */
     public int choose() {
         if (done()) throw new IllegalStateException("generation is over");
         if (pending >= 0) throw new IllegalStateException("token " + pending + " has not been fed through the model yet");
-        int token = forced.isEmpty() ? sampler.sample(logits) : forced.removeFirst();
+        int token = !forced.isEmpty() ? forced.removeFirst() : picked >= 0 ? picked : sampler.sample(logits);
+        picked = -1;
         sampler.accept(token);
         pending = token;
         generated++;

@@ -27,7 +27,7 @@ public final class JsonGrammar {
     public static final int STATE_INTS = 1 + FRAME * MAX_DEPTH;
 
     /** A grammar rule; {@code minLen} is the length of its shortest text. */
-    sealed interface Node permits Obj, FreeObj, Arr, Str, Num, Literals, Union {
+    sealed interface Node permits Obj, FreeObj, Arr, Str, Num, Literals, Keyed, Union {
         int minLen();
     }
 
@@ -53,6 +53,13 @@ public final class JsonGrammar {
 
     /** One of fixed texts (enum, const, true/false, null), sorted as unsigned bytes. */
     record Literals(byte[][] sorted, int minLen) implements Node {}
+
+    /**
+     * One of fixed opening texts (sorted as unsigned bytes, none a prefix of another), then the value that opening
+     * selects ({@code values[i]} for {@code openings[i]}), then the fixed {@code closing} text: a tool call
+     * {@code {"name":"f","arguments":} + f's arguments + <code>}</code>.
+     */
+    record Keyed(byte[][] openings, int[] values, byte[] closing, int minLen) implements Node {}
 
     /** One of several nodes, told apart by their first byte. */
     record Union(int[] byFirstByte, int minLen) implements Node {}
@@ -149,7 +156,11 @@ public final class JsonGrammar {
         s[f] = node;
         s[f + 1] = 0;
         s[f + 2] = 0;
-        s[f + 3] = node(node) instanceof Literals l ? l.sorted.length : 0;
+        s[f + 3] = switch (node(node)) {
+            case Literals l -> l.sorted.length;
+            case Keyed k -> k.openings.length;
+            default -> 0;
+        };
         s[f + 4] = 0;
     }
 
@@ -183,6 +194,9 @@ public final class JsonGrammar {
                 s[f + 3] = nhi;
                 s[f + 4] = pos + 1;
                 return nhi - nlo == 1 && lit[nlo].length == pos + 1 ? DONE : CONSUMED;
+            }
+            case Keyed k -> {
+                return stepKeyed(s, f, phase, b, k);
             }
             case Arr a -> {
                 switch (phase) {
@@ -291,6 +305,38 @@ public final class JsonGrammar {
         }
     }
 
+    /**
+     * Phases: 0 in the opening ({@code [f+2], [f+3]} the range of openings still possible, {@code [f+4]} the bytes
+     * read), 1 in the value, 2 in the closing ({@code [f+4]} its bytes read).
+     */
+    private int stepKeyed(int[] s, int f, int phase, int b, Keyed k) {
+        if (phase == 2) {
+            int pos = s[f + 4];
+            if ((k.closing[pos] & 0xFF) != b) return REJECT;
+            s[f + 4] = pos + 1;
+            return pos + 1 == k.closing.length ? DONE : CONSUMED;
+        }
+        if (phase != 0) return REJECT;
+        byte[][] open = k.openings;
+        int lo = s[f + 2], hi = s[f + 3], pos = s[f + 4];
+        int nlo = -1, nhi = -1;
+        for (int i = lo; i < hi; i++) {
+            if (open[i].length > pos && (open[i][pos] & 0xFF) == b) {
+                if (nlo < 0) nlo = i;
+                nhi = i + 1;
+            }
+        }
+        if (nlo < 0) return REJECT;
+        s[f + 2] = nlo;
+        s[f + 3] = nhi;
+        s[f + 4] = pos + 1;
+        if (open[nlo].length == pos + 1) { // no opening is a prefix of another: this one is the only one left
+            s[f + 1] = 1;
+            return push(s, k.values[nlo]) ? CONSUMED : REJECT;
+        }
+        return CONSUMED;
+    }
+
     /** Phases: 0 before the opening quote, 1 in the text, 2 after a backslash, 3 inside a multi-byte character. */
     private static int stepString(int[] s, int f, int phase, int b) {
         switch (phase) {
@@ -390,6 +436,10 @@ public final class JsonGrammar {
             }
             case Obj o -> s[f + 1] = 5;
             case FreeObj o -> s[f + 1] = s[f + 1] == 2 ? 3 : 5;
+            case Keyed k -> {
+                s[f + 1] = 2;
+                s[f + 4] = 0;
+            }
             default -> throw new IllegalStateException("a " + node(s[f]).getClass().getSimpleName() + " has no children");
         }
     }
@@ -415,6 +465,17 @@ public final class JsonGrammar {
                 for (int i = s[f + 2]; i < s[f + 3]; i++) min = Math.min(min, l.sorted[i].length - s[f + 4]);
                 yield min;
             }
+            case Keyed k -> switch (phase) {
+                case 0 -> {
+                    int min = Integer.MAX_VALUE;
+                    for (int i = s[f + 2]; i < s[f + 3]; i++) {
+                        min = Math.min(min, k.openings[i].length - s[f + 4] + node(k.values[i]).minLen());
+                    }
+                    yield min + k.closing.length;
+                }
+                case 1 -> k.closing.length;
+                default -> k.closing.length - s[f + 4];
+            };
             case Arr a -> {
                 int item = node(a.items).minLen() + 1, done = s[f + 2];
                 yield switch (phase) {
@@ -470,7 +531,15 @@ public final class JsonGrammar {
         boolean[] used = new boolean[256];
         for (byte x : Builder.bytes("{}[],:\"-+.0123456789eE")) used[x & 0xFF] = true;
         for (Node n : nodes) {
-            byte[][] texts = n instanceof Obj o ? o.keys : n instanceof Literals l ? l.sorted : new byte[0][];
+            byte[][] texts = switch (n) {
+                case Obj o -> o.keys;
+                case Literals l -> l.sorted;
+                case Keyed k -> {
+                    for (byte x : k.closing) used[x & 0xFF] = true;
+                    yield k.openings;
+                }
+                case null, default -> new byte[0][];
+            };
             for (byte[] t : texts) for (byte x : t) used[x & 0xFF] = true;
         }
         return used;
@@ -519,6 +588,31 @@ public final class JsonGrammar {
             return add(new Literals(distinct.toArray(byte[][]::new), min));
         }
 
+        /**
+         * A {@link Keyed} node: {@code openings.get(i)} selects {@code values[i]}; the closing must not be empty and
+         * no opening may be a prefix of another.
+         */
+        int keyed(List<byte[]> openings, int[] values, byte[] closing) {
+            Integer[] order = new Integer[openings.size()];
+            for (int i = 0; i < order.length; i++) order[i] = i;
+            Arrays.sort(order, (x, y) -> Arrays.compareUnsigned(openings.get(x), openings.get(y)));
+            byte[][] sorted = new byte[order.length][];
+            int[] selected = new int[order.length];
+            int min = Integer.MAX_VALUE;
+            for (int i = 0; i < order.length; i++) {
+                sorted[i] = openings.get(order[i]);
+                selected[i] = values[order[i]];
+                min = Math.min(min, sorted[i].length + node(selected[i]).minLen());
+                int shared = i == 0 ? 0 : Arrays.mismatch(sorted[i - 1], sorted[i]);
+                if (i > 0 && (shared < 0 || shared == sorted[i - 1].length)) {
+                    throw new IllegalArgumentException("an opening is a prefix of another: " + new String(sorted[i - 1],
+                            java.nio.charset.StandardCharsets.UTF_8));
+                }
+            }
+            if (closing.length == 0 || order.length == 0) throw new IllegalArgumentException("a keyed node needs openings and a closing");
+            return add(new Keyed(sorted, selected, closing, min + closing.length));
+        }
+
         /** A union of nodes whose first bytes do not overlap (the caller merges those that would). */
         Union union(int[] members) {
             int[] first = new int[256];
@@ -543,6 +637,7 @@ public final class JsonGrammar {
                 case Str s -> new int[] {'"'};
                 case Num num -> new int[] {'-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'};
                 case Literals l -> Arrays.stream(l.sorted).mapToInt(t -> t[0] & 0xFF).distinct().toArray();
+                case Keyed k -> Arrays.stream(k.openings).mapToInt(t -> t[0] & 0xFF).distinct().toArray();
                 case Union u -> throw new IllegalStateException("nested union");
             };
         }

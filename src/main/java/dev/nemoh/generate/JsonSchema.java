@@ -47,6 +47,43 @@ public final class JsonSchema {
         return new JsonGrammar(c.b.nodes, root);
     }
 
+    /**
+     * The grammar of Nano v2's tool-call list (the text between {@code <TOOLCALL>} and {@code </TOOLCALL>}):
+     * {@code [{"name":"f","arguments":{...}}, ...]}, each call naming one of {@code parameters}' functions and its
+     * arguments an object valid against that function's schema (null: any object); one call, or one or more when
+     * {@code parallel}. Throws as {@link #compile} does, naming the function, or when a schema is not an object's.
+     */
+    public static JsonGrammar toolCalls(Map<String, Object> parameters, boolean parallel) {
+        if (parameters.isEmpty()) throw new IllegalArgumentException("no function to call");
+        JsonSchema c = new JsonSchema();
+        List<byte[]> openings = new ArrayList<>();
+        int[] values = new int[parameters.size()];
+        int i = 0;
+        for (Map.Entry<String, Object> e : parameters.entrySet()) {
+            openings.add(JsonGrammar.Builder.bytes("{\"name\":" + quote(e.getKey()) + ",\"arguments\":"));
+            try {
+                Object schema = e.getValue();
+                if (schema instanceof Map<?, ?> m && !m.containsKey("type")) { // arguments are an object whatever else it says
+                    Map<Object, Object> typed = new LinkedHashMap<>(m);
+                    typed.put("type", "object");
+                    schema = typed;
+                }
+                values[i] = schema == null ? c.b.add(new JsonGrammar.FreeObj(c.b.anyValue(), 2)) : c.node(schema, "");
+            } catch (IllegalArgumentException x) {
+                throw new IllegalArgumentException("function '" + e.getKey() + "' parameters: " + x.getMessage(), x);
+            }
+            JsonGrammar.Node args = c.b.node(values[i]);
+            if (!(args instanceof JsonGrammar.Obj) && !(args instanceof JsonGrammar.FreeObj)) {
+                throw new IllegalArgumentException("function '" + e.getKey() + "' parameters: the arguments must be an"
+                        + " object: give the schema type \"object\" alone");
+            }
+            i++;
+        }
+        int call = c.b.keyed(openings, values, JsonGrammar.Builder.bytes("}"));
+        int list = c.b.add(new JsonGrammar.Arr(call, 1, parallel ? -1 : 1, 2 + c.b.node(call).minLen()));
+        return new JsonGrammar(c.b.nodes, list);
+    }
+
     private int node(Object schema, String at) {
         if (++depth >= JsonGrammar.MAX_DEPTH) {
             throw refuse(at, "the schema nests deeper than " + (JsonGrammar.MAX_DEPTH - 1) + " values");

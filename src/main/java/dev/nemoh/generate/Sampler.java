@@ -78,7 +78,8 @@ public final class Sampler {
     private int distinctCount;
     private int generated;
 
-    private final double[] hist = new double[HIST];
+    /** Allocated on first use: greedy decoding without top logprobs never needs it. */
+    private double[] hist;
     private long[] sortKeys;
     private int[] buckets;
     private double[] wide;
@@ -148,6 +149,19 @@ public final class Sampler {
     public int count(int token) {
         checkToken(token, "token");
         return outputCounts[token];
+    }
+
+    /** Whether a {@link TokenMask} constrains the tokens (structured output). */
+    public boolean masked() {
+        return mask != null;
+    }
+
+    /**
+     * The distinct tokens of the prompt and the output so far, in the order first seen: the only ones the penalties
+     * change (by {@link #count(int)} for the frequency and presence penalties).
+     */
+    public int[] penalisedTokens() {
+        return Arrays.copyOf(distinct, distinctCount);
     }
 
     /** Whether the request should end after {@code token} (a stop token id). */
@@ -313,6 +327,7 @@ public final class Sampler {
      * elements are then sorted. {@code max} must be the largest value.
      */
     private int cutKey(float[] values, int[] ids, int n, float[] w, double target, float max, float scale) {
+        if (hist == null) hist = new double[HIST];
         double[] h = hist;
         Arrays.fill(h, 0);
         int[] bk = null;

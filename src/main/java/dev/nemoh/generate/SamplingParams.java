@@ -112,6 +112,11 @@ public record SamplingParams(
         return temperature == 0;
     }
 
+    /** Whether a repetition, presence or frequency penalty is on. */
+    public boolean penalises() {
+        return repetitionPenalty != 1 || presencePenalty != 0 || frequencyPenalty != 0;
+    }
+
     /** Whether {@code token} ends generation. */
     public boolean isStopToken(int token) {
         return stopTokenIds.contains(token);

@@ -56,9 +56,13 @@ public final class TextGenerator {
                            Consumer<String> onText) {
         Generation g = new Generation(model, prompt, params, prefixCache, adapter);
         TextSequence sequence = new TextSequence(g, tokenizer, stopStrings, steering);
-        while (!sequence.finished()) {
-            String out = sequence.accept(g.next());
-            if (!out.isEmpty()) onText.accept(out);
+        try {
+            while (!sequence.finished()) {
+                String out = sequence.accept(g.next());
+                if (!out.isEmpty()) onText.accept(out);
+            }
+        } finally {
+            g.state().release(); // a GPU state's memory now (each chat turn starts a new one), not at the next GC
         }
         return new Result(sequence.text(), prompt.length, g.generated(), sequence.finish(), g.prefillNanos(),
                 g.decodeNanos(), g.seed(), g.cachedTokens());

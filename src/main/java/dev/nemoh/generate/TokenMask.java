@@ -19,6 +19,10 @@ import java.util.Collection;
  * allowed, and once only the closing token, the JSON and the stop token still fit, the closing token is the one
  * choice.
  *
+ * <p>Framed answers: fixed token sequences before and after the JSON (a tool call's {@code <TOOLCALL>} and
+ * {@code </TOOLCALL>}, whatever tokens the tokenizer makes of them) are forced in turn, the closing one as soon as the
+ * JSON is whole; the stop token comes after it.
+ *
  * <p>Cost per step: a walk of the vocabulary sorted by bytes that drops a whole subtree (every token sharing a
  * refused prefix) at once; inside a string, the tokens that are plain text are allowed as a block and only the others
  * are walked. Not thread-safe.
@@ -33,12 +37,28 @@ public final class TokenMask {
     private final int[][] levels;
     private final long[] allowed;
     private final int startClose;
+    /** The tokens forced before and after the JSON, and how many of each were accepted. */
+    private final int[] opening, closing;
+    private int opened, closed;
 
     /**
      * @param stopTokens   the tokens that end generation (at least one must be in the vocabulary)
      * @param reasoningEnd the token that closes the reasoning the prompt opened, or -1 when the answer starts at once
      */
     public TokenMask(JsonGrammar grammar, TokenVocabulary vocab, Collection<Integer> stopTokens, int reasoningEnd) {
+        this(grammar, vocab, stopTokens, reasoningEnd, new int[0], new int[0]);
+    }
+
+    /**
+     * A mask whose answer is {@code opening}, the JSON, then {@code closing} (token ids, each in the vocabulary),
+     * then a stop token.
+     */
+    public TokenMask(JsonGrammar grammar, TokenVocabulary vocab, Collection<Integer> stopTokens, int reasoningEnd,
+                     int[] opening, int[] closing) {
+        for (int t : opening) if (t < 0 || t >= vocab.size) throw new IllegalArgumentException("opening token " + t + " is outside the vocabulary");
+        for (int t : closing) if (t < 0 || t >= vocab.size) throw new IllegalArgumentException("closing token " + t + " is outside the vocabulary");
+        this.opening = opening.clone();
+        this.closing = closing.clone();
         this.grammar = grammar;
         this.vocab = vocab;
         this.stops = stopTokens.stream().mapToInt(Integer::intValue).filter(t -> t >= 0 && t < vocab.size).toArray();
@@ -65,9 +85,17 @@ public final class TokenMask {
         this.allowed = new long[(vocab.size + 63) >>> 6];
     }
 
-    /** The fewest tokens a whole answer takes: the shortest JSON, one token a byte, its stop token and a reasoning close. */
+    /**
+     * The fewest tokens a whole answer takes: the shortest JSON, one token a byte, its opening and closing tokens, its
+     * stop token and a reasoning close.
+     */
     public int minTokens() {
-        return startClose + 1 + (reasoning ? 1 : 0);
+        return answerTokens() + (reasoning ? 1 : 0);
+    }
+
+    /** The fewest tokens of the answer after the reasoning. */
+    private int answerTokens() {
+        return opening.length + startClose + closing.length + 1;
     }
 
     /** Sets the logits of the tokens not allowed now to -∞; {@code remaining} counts this token. */
@@ -87,7 +115,7 @@ public final class TokenMask {
     public void compute(int remaining) {
         Arrays.fill(allowed, 0);
         if (reasoning) {
-            if (remaining <= startClose + 2) {
+            if (remaining <= answerTokens() + 1) {
                 set(reasoningEnd);
             } else {
                 Arrays.fill(allowed, -1L);
@@ -96,9 +124,17 @@ public final class TokenMask {
             }
             return;
         }
+        if (opened < opening.length) {
+            set(opening[opened]);
+            return;
+        }
+        if (closed > 0 && closed < closing.length) {
+            set(closing[closed]);
+            return;
+        }
         if (!JsonGrammar.finished(state)) {
-            // after a token, minClose + 1 (the stop token) must fit in the remaining - 1 tokens
-            int budget = remaining - 2;
+            // after a token, minClose + the closing + 1 (the stop token) must fit in the remaining - 1 tokens
+            int budget = remaining - 2 - closing.length;
             int[] order = vocab.sorted, lcp = vocab.sortedLcp;
             if (grammar.inStringText(state)) {
                 if (grammar.minClose(state) <= budget) {
@@ -110,6 +146,10 @@ public final class TokenMask {
             walk(order, lcp, budget);
         }
         boolean end = grammar.accepting(state);
+        if (closed < closing.length) {
+            if (end) set(closing[0]);
+            end = false; // no stop before the closing
+        }
         for (int t : stops) {
             if (end) set(t);
             else allowed[t >>> 6] &= ~(1L << t);
@@ -155,6 +195,17 @@ public final class TokenMask {
     public void accept(int token) {
         if (reasoning) {
             if (token == reasoningEnd) reasoning = false;
+            return;
+        }
+        if (opened < opening.length) {
+            if (token != opening[opened]) throw new IllegalStateException("token " + token + " is not the opening's next token");
+            opened++;
+            return;
+        }
+        if (closed < closing.length && (closed > 0 || token == closing[0] && grammar.accepting(state))) {
+            if (token != closing[closed]) throw new IllegalStateException("token " + token + " is not the closing's next token");
+            closed++;
+            state[0] = 0; // the JSON is whole: nothing more of it may come
             return;
         }
         for (int t : stops) {

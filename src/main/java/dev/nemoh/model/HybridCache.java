@@ -250,6 +250,52 @@ public final class HybridCache implements LanguageModel.SequenceState {
         length = tokens;
     }
 
+    /** Keys and values of some tokens per attention layer and the Mamba states after them (null for other layers). */
+    record Snapshot(int tokens, float[][] conv, float[][] ssm, KvCache.Slice[] kv, long bytes) implements LanguageModel.StateSnapshot {}
+
+    /** A copy of the keys and values of tokens [from, to) and of the Mamba states now. */
+    Snapshot snapshot(int from, int to) {
+        if (to != length) throw new IllegalArgumentException("a snapshot ends where the state is (" + length + "), not at " + to);
+        float[][] conv = new float[layers.length][], ssm = new float[layers.length][];
+        KvCache.Slice[] kv = new KvCache.Slice[layers.length];
+        long size = 0;
+        for (int i = 0; i < layers.length; i++) {
+            switch (layers[i]) {
+                case MambaState m -> {
+                    conv[i] = m.conv.clone();
+                    ssm[i] = m.ssm.clone();
+                    size += (long) (conv[i].length + ssm[i].length) * Float.BYTES;
+                }
+                case KvCache c -> {
+                    kv[i] = c.slice(from, to);
+                    size += kv[i].bytes();
+                }
+                case null -> { }
+            }
+        }
+        return new Snapshot(to - from, conv, ssm, kv, size);
+    }
+
+    /** Fills this empty cache from snapshots of consecutive tokens from the start: their keys and values, the last's Mamba states. */
+    void restore(java.util.List<LanguageModel.StateSnapshot> prefix) {
+        if (length != 0) throw new IllegalArgumentException("snapshots restore into an empty state; this one holds " + length + " tokens");
+        int tokens = 0;
+        Snapshot last = null;
+        for (LanguageModel.StateSnapshot s : prefix) {
+            if (!(s instanceof Snapshot snap)) throw new IllegalArgumentException("a " + s.getClass().getSimpleName() + " belongs to another backend");
+            for (int i = 0; i < layers.length; i++) {
+                if (snap.kv[i] != null) ((KvCache) layers[i]).append(snap.kv[i]);
+            }
+            tokens += snap.tokens;
+            last = snap;
+        }
+        if (last == null) return;
+        for (int i = 0; i < layers.length; i++) {
+            if (last.conv[i] != null) ((MambaState) layers[i]).copyFrom(last.conv[i], last.ssm[i]);
+        }
+        length = tokens;
+    }
+
     public void reset() {
         for (Layer l : layers) {
             if (l instanceof MambaState m) m.reset();

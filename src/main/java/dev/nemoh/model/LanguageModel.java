@@ -12,9 +12,56 @@ public interface LanguageModel extends AutoCloseable {
     interface SequenceState {
         /** Tokens this state has consumed. */
         int length();
+
+        /**
+         * Frees what the state holds outside the Java heap now (the GPU's caches) instead of when it is found
+         * unreachable; the state cannot be used after. Heap states have nothing to free.
+         */
+        default void release() {}
+    }
+
+    /**
+     * Part of one sequence's state, as the {@link PrefixCache} keeps it: the keys and values of some consecutive
+     * tokens in every attention layer, and every Mamba layer's conv and SSM states after the last of them.
+     */
+    interface StateSnapshot {
+        /** Tokens whose keys and values it holds. */
+        int tokens();
+
+        /** Memory it holds (heap or device), which the prefix cache bounds. */
+        long bytes();
+
+        /** Frees what it holds now rather than when it is no longer reachable; it is not used afterwards. */
+        default void release() {}
     }
 
     NemotronHConfig config();
+
+    /**
+     * What, besides the weights themselves and the tokens, decides the states this model computes (device, weight
+     * format, KV dtype, time-step clamp): states of models that differ in it must not mix. Null when this backend
+     * cannot snapshot its states, and so has no prefix cache.
+     */
+    default String stateIdentity() {
+        return null;
+    }
+
+    /**
+     * A copy of the keys and values of tokens [from, to) of {@code state} and of its Mamba states now; {@code state}
+     * has just prefilled tokens up to {@code to}. Only backends with a {@link #stateIdentity()} take snapshots; null
+     * when the backend has no memory for one now (the prefix cache then stores nothing).
+     */
+    default StateSnapshot snapshot(SequenceState state, int from, int to) {
+        throw new UnsupportedOperationException("this backend does not snapshot sequence states");
+    }
+
+    /**
+     * Fills the empty {@code state} from snapshots of consecutive tokens of one prompt from its start: the keys and
+     * values of each in order, the Mamba states of the last; the state then holds all their tokens.
+     */
+    default void restore(SequenceState state, java.util.List<StateSnapshot> prefix) {
+        throw new UnsupportedOperationException("this backend does not snapshot sequence states");
+    }
 
     /** A fresh, empty state for one sequence, whose caches grow as long as the sequence does. */
     SequenceState newState();

@@ -176,10 +176,7 @@ public final class NemotronHModel implements LanguageModel {
         return kvCacheDtype;
     }
 
-    /**
-     * What, besides the weights themselves and the tokens, decides the states this model computes: the device, the
-     * weight format, the KV cache dtype and the time-step clamp. States of models that differ in it must not mix.
-     */
+    @Override
     public String stateIdentity() {
         return "cpu weights=" + format + " kv=" + kvCacheDtype + " clamp=" + clamp;
     }
@@ -279,6 +276,16 @@ public final class NemotronHModel implements LanguageModel {
         }
         for (HybridCache c : caches) c.advance(1);
         return lmHead.forward(normF.forward(x, batch), batch);
+    }
+
+    @Override
+    public StateSnapshot snapshot(SequenceState state, int from, int to) {
+        return cpuState(state).snapshot(from, to);
+    }
+
+    @Override
+    public void restore(SequenceState state, java.util.List<StateSnapshot> prefix) {
+        cpuState(state).restore(prefix);
     }
 
     private static HybridCache cpuState(SequenceState state) {

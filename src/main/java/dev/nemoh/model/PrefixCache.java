@@ -4,11 +4,13 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -18,12 +20,14 @@ import java.util.Set;
  * longest such prefix instead of prefilling it again (the usual case: a shared system prompt, or the history of a chat
  * that grows by a turn).
  *
- * <p>One entry per interval of a prompt: its tokens, the KV rows of those tokens in each attention layer, and every
- * Mamba layer's conv and SSM states at its end. Its key is a SHA-256 chained over the model's
- * {@link NemotronHModel#stateIdentity() state identity} (device, weight format, KV dtype, time-step clamp), the
+ * <p>One entry per interval of a prompt: its tokens and a {@link LanguageModel.StateSnapshot} of the KV rows of those
+ * tokens in each attention layer and every Mamba layer's conv and SSM states at its end, kept where the backend keeps
+ * states (the Java heap on the CPU, device memory on cuda, copied device to device). Its key is a SHA-256 chained
+ * over the model's {@link LanguageModel#stateIdentity() state identity} (device, weight format, KV dtype, time-step
+ * clamp), the
  * adapter's identity and every token up to the entry's end, so models, formats and adapters never share an entry. A
  * prompt resumes from the longest run of entries present from its start: their KV rows in order, the Mamba states of
- * the last. Entries live in an LRU bounded in bytes (the arrays they hold); an entry larger than the bound is not
+ * the last. Entries live in an LRU bounded in bytes (what their snapshots hold, freed on eviction); an entry larger than the bound is not
  * stored, and the entries a prompt resumes from are refreshed shallowest last, so that a chain loses its deepest
  * entries first and stays usable.
  *
@@ -37,16 +41,13 @@ public final class PrefixCache {
     public static final String NO_ADAPTER = "none";
     /** Tokens between snapshots unless set: a multiple of the scan chunk of every Nemotron-H checkpoint. */
     public static final int DEFAULT_INTERVAL = 512;
-    /** Why a backend whose states are not {@link HybridCache}s gets no prefix cache, and what to do. */
-    public static final String CPU_ONLY = "--prefix-cache-mib works with --device cpu only for now (the cuda backend"
-            + " keeps its states on the GPU); drop --prefix-cache-mib or use --device cpu";
 
     /** The logits of the prompt's last token, and how many of its tokens came from the cache. */
     public record Prefill(float[] logits, int cachedTokens) {}
 
-    private record Entry(int[] tokens, float[][] conv, float[][] ssm, HybridCache.KvCache.Slice[] kv, long bytes) {}
+    private record Entry(int[] tokens, LanguageModel.StateSnapshot state, long bytes) {}
 
-    private final NemotronHModel model;
+    private final LanguageModel model;
     private final long maxBytes;
     private final int interval;
     /** Least recently used first. */
@@ -59,9 +60,13 @@ public final class PrefixCache {
      * @param maxBytes the bound on what the entries hold
      * @param interval tokens between snapshots (at least 2)
      */
-    public PrefixCache(NemotronHModel model, long maxBytes, int interval) {
+    public PrefixCache(LanguageModel model, long maxBytes, int interval) {
         if (maxBytes < 1) throw new IllegalArgumentException("the prefix cache needs a positive size, got " + maxBytes + " bytes");
         checkInterval(interval);
+        if (model.stateIdentity() == null) {
+            throw new IllegalArgumentException("--prefix-cache-mib: this model's backend cannot snapshot its states;"
+                    + " drop --prefix-cache-mib");
+        }
         this.model = model;
         this.maxBytes = maxBytes;
         this.interval = interval;
@@ -83,13 +88,9 @@ public final class PrefixCache {
     /**
      * Feeds {@code prompt} into the empty {@code state}, resuming from the longest cached prefix of it for this
      * adapter and storing a snapshot at each boundary it computes. The logits equal those of
-     * {@link NemotronHModel#forwardLast} on the whole prompt, up to float rounding of the pieces it runs in.
+     * {@link LanguageModel#forwardLast} on the whole prompt, up to float rounding of the pieces it runs in.
      */
-    public Prefill prefill(int[] prompt, LanguageModel.SequenceState sequence, String adapter) {
-        if (!(sequence instanceof HybridCache state)) {
-            throw new IllegalArgumentException("the prefix cache keeps CPU states; a " + sequence.getClass().getSimpleName()
-                    + " belongs to another backend");
-        }
+    public Prefill prefill(int[] prompt, LanguageModel.SequenceState state, String adapter) {
         if (state.length() != 0) {
             throw new IllegalArgumentException("a prefix-cached prefill starts from an empty state; this one holds "
                     + state.length() + " tokens");
@@ -103,7 +104,7 @@ public final class PrefixCache {
         for (int k = hit; k < keys.length; k++) {
             int end = (k + 1) * interval;
             model.forwardLast(Arrays.copyOfRange(prompt, pos, end), state);
-            if (storing) storing = store(keys[k], snapshot(prompt, pos, end, state), chain);
+            if (storing) storing = store(keys[k], prompt, pos, end, state, chain);
             pos = end;
         }
         float[] logits = model.forwardLast(Arrays.copyOfRange(prompt, pos, prompt.length), state);
@@ -134,7 +135,7 @@ public final class PrefixCache {
     }
 
     /** Restores the longest run of cached entries from the prompt's start into {@code state}; returns its length. */
-    private synchronized int resume(int[] prompt, String[] keys, HybridCache state) {
+    private synchronized int resume(int[] prompt, String[] keys, LanguageModel.SequenceState state) {
         queries++;
         int hit = 0;
         while (hit < keys.length) {
@@ -143,59 +144,41 @@ public final class PrefixCache {
             if (e == null || !Arrays.equals(e.tokens, 0, interval, prompt, hit * interval, (hit + 1) * interval)) break;
             hit++;
         }
-        for (int k = 0; k < hit; k++) {
-            Entry e = entries.get(keys[k]);
-            for (int i = 0; i < e.kv.length; i++) {
-                if (e.kv[i] != null) ((HybridCache.KvCache) state.layer(i)).append(e.kv[i]);
-            }
-            if (k == hit - 1) {
-                for (int i = 0; i < e.conv.length; i++) {
-                    if (e.conv[i] != null) ((HybridCache.MambaState) state.layer(i)).copyFrom(e.conv[i], e.ssm[i]);
-                }
-            }
+        if (hit > 0) {
+            List<LanguageModel.StateSnapshot> prefix = new ArrayList<>();
+            for (int k = 0; k < hit; k++) prefix.add(entries.get(keys[k]).state);
+            model.restore(state, prefix);
         }
-        state.advance(hit * interval);
         hitTokens += (long) hit * interval;
         return hit;
     }
 
-    /** The entry of tokens [from, to) of a state that has just prefilled them. */
-    private Entry snapshot(int[] prompt, int from, int to, HybridCache state) {
-        int layers = model.config.numLayers();
-        float[][] conv = new float[layers][], ssm = new float[layers][];
-        HybridCache.KvCache.Slice[] kv = new HybridCache.KvCache.Slice[layers];
-        long size = (long) (to - from) * Integer.BYTES;
-        for (int i = 0; i < layers; i++) {
-            switch (state.layer(i)) {
-                case HybridCache.MambaState m -> {
-                    conv[i] = m.conv.clone();
-                    ssm[i] = m.ssm.clone();
-                    size += (long) (conv[i].length + ssm[i].length) * Float.BYTES;
-                }
-                case HybridCache.KvCache c -> {
-                    kv[i] = c.slice(from, to);
-                    size += kv[i].bytes();
-                }
-                case null -> { }
-            }
-        }
-        return new Entry(Arrays.copyOfRange(prompt, from, to), conv, ssm, kv, size);
-    }
-
     /**
-     * Adds an entry, evicting the least recently used ones outside this prompt's own chain to make room. Returns
-     * false when it could not be stored, after which deeper entries of the chain would be unreachable.
+     * Adds the entry of tokens [from, to) of a state that has just prefilled them, evicting the least recently used
+     * ones outside this prompt's own chain to make room. Returns false when it could not be stored, after which
+     * deeper entries of the chain would be unreachable.
      */
-    private synchronized boolean store(String key, Entry e, Set<String> chain) {
+    private synchronized boolean store(String key, int[] prompt, int from, int to, LanguageModel.SequenceState state,
+                                       Set<String> chain) {
         if (entries.containsKey(key)) return true;
-        if (e.bytes > maxBytes) return false;
+        LanguageModel.StateSnapshot snapshot = model.snapshot(state, from, to);
+        if (snapshot == null) return false; // no device memory for it now
+        Entry e = new Entry(Arrays.copyOfRange(prompt, from, to), snapshot, snapshot.bytes() + (long) (to - from) * Integer.BYTES);
+        if (e.bytes > maxBytes) {
+            snapshot.release();
+            return false;
+        }
         for (Iterator<Map.Entry<String, Entry>> it = entries.entrySet().iterator(); bytes + e.bytes > maxBytes && it.hasNext(); ) {
             Map.Entry<String, Entry> old = it.next();
             if (chain.contains(old.getKey())) continue;
             bytes -= old.getValue().bytes;
+            old.getValue().state.release();
             it.remove();
         }
-        if (bytes + e.bytes > maxBytes) return false;
+        if (bytes + e.bytes > maxBytes) {
+            snapshot.release();
+            return false;
+        }
         entries.put(key, e);
         bytes += e.bytes;
         return true;

@@ -18,10 +18,11 @@ public final class CompletionClient {
     /**
      * The streamed text put together, the completion tokens the usage chunk reported, and the finish reason; the
      * prompt tokens and those of them served from the prefix cache; and the nanoseconds from sending the request to
-     * the first chunk that carried text or reasoning (time to first token), -1 if none did.
+     * the first chunk that carried text or reasoning (time to first token), -1 if none did; and to the chunk that
+     * carried the finish reason (with {@code max_tokens} 1, the time to the first token even when it has no text).
      */
     public record Streamed(String text, String reasoning, int completionTokens, String finishReason, int promptTokens,
-                           int cachedTokens, long firstTextNanos) {}
+                           int cachedTokens, long firstTextNanos, long finishNanos) {}
 
     private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
     private final URI base;
@@ -42,7 +43,7 @@ public final class CompletionClient {
         HttpRequest post = HttpRequest.newBuilder(base.resolve(path)).header("Content-Type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofByteArray(Json.bytes(request))).build();
         long sent = System.nanoTime();
-        long firstText = -1;
+        long firstText = -1, finished = -1;
         int promptTokens = -1, cachedTokens = -1;
         HttpResponse<java.util.stream.Stream<String>> response = http.send(post, HttpResponse.BodyHandlers.ofLines());
         if (response.statusCode() != 200) {
@@ -73,11 +74,14 @@ public final class CompletionClient {
                 JsonNode delta = choice.path("delta");
                 text.append(choice.has("text") ? choice.get("text").asText() : delta.path("content").asText(""));
                 reasoning.append(delta.path("reasoning_content").asText(""));
-                if (choice.hasNonNull("finish_reason")) finish = choice.get("finish_reason").asText();
+                if (choice.hasNonNull("finish_reason")) {
+                    finish = choice.get("finish_reason").asText();
+                    if (finished < 0) finished = System.nanoTime() - sent;
+                }
             }
             if (firstText < 0 && text.length() + reasoning.length() > before) firstText = System.nanoTime() - sent;
         }
         if (!done) throw new IOException("the stream ended without data: [DONE]");
-        return new Streamed(text.toString(), reasoning.toString(), tokens, finish, promptTokens, cachedTokens, firstText);
+        return new Streamed(text.toString(), reasoning.toString(), tokens, finish, promptTokens, cachedTokens, firstText, finished);
     }
 }

@@ -28,7 +28,8 @@ import java.util.regex.Pattern;
  * (n > 1, echo, best_of) are refused rather than silently dropped. Besides OpenAI's fields it takes vLLM's
  * {@code top_k}, {@code min_p}, {@code repetition_penalty} and {@code ignore_eos}, and for Nano v2 reasoning
  * {@code thinking_budget} and {@code thinking_budget_mode} ("strict" or "newline"). {@code response_format}
- * ({@code json_object}, or {@code json_schema} within {@link JsonSchema}'s subset) becomes a {@link TokenMask}.
+ * ({@code json_object}, or {@code json_schema} within {@link JsonSchema}'s subset) becomes a {@link TokenMask}, and
+ * so does {@code tool_choice} {@code "required"} or a named function (calls in Nano v2's format).
  *
  * @param model the model id the request asked for (the base's when it named none), which the answer repeats
  * @param adapter what the request's tokens run through: the adapter its {@code model} names, or null
@@ -73,6 +74,14 @@ record CompletionRequest(boolean chat, String model, LoraAdapter adapter, int[] 
             throw ApiException.invalid("tools", "tools cannot be combined with a JSON response_format yet: the grammar"
                     + " would rule out every tool call; send one or the other");
         }
+        boolean forcedCall = tools != null && forcesCall(o);
+        if (forcedCall) grammar = toolCallGrammar(o, tools, m);
+        if (Boolean.FALSE.equals(f.bool("parallel_tool_calls")) && tools != null && !forcedCall) {
+            throw ApiException.invalid("parallel_tool_calls", "parallel_tool_calls false is enforced only with tool_choice"
+                    + " \"required\" or a named function (which constrain the answer to calls); with \"auto\" the model's"
+                    + " calls are returned as written: drop it, or force the call");
+        }
+        String constraint = forcedCall ? "tool_choice" : "response_format";
         int[] prompt;
         boolean opensThinking = false, split = false;
         TextSequence.Steering steering = null;
@@ -171,18 +180,21 @@ record CompletionRequest(boolean chat, String model, LoraAdapter adapter, int[] 
         TokenMask mask = null;
         if (grammar != null) {
             if (!stops.isEmpty()) {
-                throw ApiException.invalid("stop", "stop cannot be combined with a JSON response_format: a stop string"
-                        + " could cut the JSON short; the grammar ends the answer itself");
+                throw ApiException.invalid("stop", "stop cannot be combined with " + (forcedCall ? "a tool_choice that"
+                        + " forces a call" : "a JSON response_format") + ": a stop string could cut the JSON short; the"
+                        + " grammar ends the answer itself");
             }
             int reasoningEnd = opensThinking && split ? m.tokenizer().id(Reasoning.CLOSE) : -1;
+            int[] opening = forcedCall ? m.tokenizer().encode(NANO_V2_CALL_OPEN, false) : new int[0];
+            int[] closing = forcedCall ? m.tokenizer().encode(NANO_V2_CALL_CLOSE, false) : new int[0];
             try {
                 mask = new TokenMask(grammar, TokenVocabulary.of(m.tokenizer(), m.model().config().vocabSize),
-                        params.stopTokenIds(), reasoningEnd);
+                        params.stopTokenIds(), reasoningEnd, opening, closing);
             } catch (IllegalArgumentException e) {
-                throw ApiException.invalid("response_format", e.getMessage());
+                throw ApiException.invalid(constraint, e.getMessage());
             }
             if (maxTokens < mask.minTokens()) {
-                throw ApiException.invalid(maxField, "the shortest answer the response_format allows takes " + mask.minTokens()
+                throw ApiException.invalid(maxField, "the shortest answer the " + constraint + " allows takes " + mask.minTokens()
                         + " tokens" + (reasoningEnd >= 0 ? " (with the token that closes the reasoning)" : "") + " but "
                         + maxField + " is " + maxTokens + "; raise " + maxField);
             }
@@ -356,10 +368,64 @@ record CompletionRequest(boolean chat, String model, LoraAdapter adapter, int[] 
 
     private static final Pattern FUNCTION_NAME = Pattern.compile("[a-zA-Z0-9_-]{1,64}");
 
+    /** Nano v2's tool-call tags, around the JSON list of calls. */
+    static final String NANO_V2_CALL_OPEN = "<TOOLCALL>", NANO_V2_CALL_CLOSE = "</TOOLCALL>";
+
+    /** Whether the (already checked) {@code tool_choice} is {@code "required"} or names a function. */
+    private static boolean forcesCall(ObjectNode o) {
+        JsonNode choice = o.get("tool_choice");
+        return choice != null && (choice.isObject() || choice.isTextual() && choice.asText().equals("required"));
+    }
+
+    /**
+     * For {@code tool_choice} {@code "required"} or a named function: the grammar of the calls the answer must be,
+     * Nano v2's {@code [{"name": ..., "arguments": {...}}]} whose arguments follow each function's {@code parameters}
+     * (one call when {@code parallel_tool_calls} is false, or a function is named). Only chat templates that write
+     * Nano v2's {@code <TOOLCALL>} format are constrained; others are refused, naming the limitation.
+     */
+    @SuppressWarnings("unchecked")
+    private static JsonGrammar toolCallGrammar(ObjectNode o, JsonNode tools, ServedModel m) {
+        String source = m.template().source();
+        if (!source.contains(NANO_V2_CALL_OPEN)) {
+            throw ApiException.invalid("tool_choice", source.contains("<tool_call>")
+                    ? "tool_choice \"required\" or a named function is supported for Nano v2's <TOOLCALL> format only;"
+                    + " this model's chat template writes Qwen3-Coder XML calls (<tool_call><function=...>), which have no"
+                    + " grammar yet; use \"auto\""
+                    : "tool_choice \"required\" or a named function needs a chat template that writes Nano v2's"
+                    + " <TOOLCALL> calls, and this model's template shows no tool-call format; use \"auto\"");
+        }
+        JsonNode choice = o.get("tool_choice");
+        String named = null;
+        if (choice.isObject()) {
+            String use = "; name a function as {\"type\": \"function\", \"function\": {\"name\": ...}}";
+            if (!"function".equals(choice.path("type").asText(null)) || !choice.path("function").path("name").isTextual()) {
+                throw ApiException.invalid("tool_choice", "tool_choice must be a string or {\"type\": \"function\","
+                        + " \"function\": {\"name\": ...}}" + use);
+            }
+            named = choice.at("/function/name").asText();
+        }
+        Boolean parallel = new Fields(o).bool("parallel_tool_calls");
+        Map<String, Object> parameters = new LinkedHashMap<>();
+        for (JsonNode tool : tools) {
+            JsonNode fn = tool.get("function");
+            String name = fn.get("name").asText();
+            if (named == null || named.equals(name)) parameters.put(name, fn.hasNonNull("parameters") ? Json.toJava(fn.get("parameters")) : null);
+        }
+        if (parameters.isEmpty()) {
+            throw ApiException.invalid("tool_choice", "tool_choice names the function \"" + named + "\", which is not"
+                    + " among tools; name one of the tools' functions");
+        }
+        try {
+            return JsonSchema.toolCalls(parameters, named == null && !Boolean.FALSE.equals(parallel));
+        } catch (IllegalArgumentException e) {
+            throw ApiException.invalid("tools", e.getMessage());
+        }
+    }
+
     /**
      * The function tools the model is offered and its answer is parsed for, or null: none given, or
-     * {@code tool_choice: "none"}. {@code tool_choice} {@code "required"} or a named function would need the answer
-     * constrained to a call, which is not supported yet: refused rather than treated as {@code "auto"}.
+     * {@code tool_choice: "none"}. With {@code "required"} or a named function, {@link #toolCallGrammar} constrains
+     * the answer to calls.
      */
     private static JsonNode tools(ObjectNode o) {
         JsonNode t = o.get("tools");
@@ -369,10 +435,7 @@ record CompletionRequest(boolean chat, String model, LoraAdapter adapter, int[] 
             String c = choice.isTextual() ? choice.asText() : choice.isObject() ? "named" : "?";
             switch (c) {
                 case "none" -> none = true;
-                case "auto" -> { }
-                case "required", "named" -> throw ApiException.invalid("tool_choice", "tool_choice " + (c.equals("named")
-                        ? "naming a function" : "\"required\"") + " is not supported yet (it needs the answer constrained to a"
-                        + " call); use \"auto\" or \"none\"");
+                case "auto", "required", "named" -> { }
                 default -> throw ApiException.invalid("tool_choice", "tool_choice must be \"none\", \"auto\", \"required\" or"
                         + " {\"type\": \"function\", \"function\": {\"name\": ...}}, got " + choice);
             }
@@ -382,6 +445,9 @@ record CompletionRequest(boolean chat, String model, LoraAdapter adapter, int[] 
         }
         if (t == null || t.isNull()) return null;
         if (!t.isArray()) throw ApiException.invalid("tools", "tools must be an array of tool objects");
+        if (t.isEmpty() && !none && forcesCall(o)) {
+            throw ApiException.invalid("tool_choice", "tool_choice " + choice + " needs at least one tool in tools");
+        }
         java.util.Set<String> names = new java.util.HashSet<>();
         for (int i = 0; i < t.size(); i++) {
             String at = "tools[" + i + "]";

@@ -51,9 +51,14 @@ final class Job {
     private volatile long deadline = System.nanoTime() + (1L << 62);
     private volatile Scheduler scheduler;
 
+    /** {@link System#nanoTime()} when the job was made, as its request arrived: where time to first token starts. */
+    final long created = System.nanoTime();
+
     // owned by the scheduler thread
     Generation generation;
     TextSequence sequence;
+    /** Whether the first token's event was sent. */
+    boolean started;
 
     Job(LoraAdapter adapter, int[] prompt, SamplingParams params, List<String> stops, TextSequence.Steering steering,
         TokenMask mask, long cacheBytes) {

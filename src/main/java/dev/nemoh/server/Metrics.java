@@ -29,6 +29,18 @@ final class Metrics {
     final LongAdder prefixCacheQueries = new LongAdder();
     final LongAdder prefixCacheHitTokens = new LongAdder();
     final AtomicLong prefixCacheBytes = new AtomicLong();
+    /** Where the timed steps' time went, in nanoseconds: see {@link #stepTimes}. */
+    final LongAdder timedSteps = new LongAdder();
+    final LongAdder stepDecodeNanos = new LongAdder();
+    final LongAdder stepSampleNanos = new LongAdder();
+    final LongAdder stepCopyNanos = new LongAdder();
+    final LongAdder stepHostSampleNanos = new LongAdder();
+    final LongAdder stepHostNanos = new LongAdder();
+    final LongAdder stepWallNanos = new LongAdder();
+    /** The times to first token of the last {@link #FIRST_TOKENS} requests, a ring. */
+    private static final int FIRST_TOKENS = 4096;
+    private final long[] firstTokens = new long[FIRST_TOKENS];
+    private long firstTokenCount;
     /** (time, tokens) of recent decode steps, for the rate. */
     private final ArrayDeque<long[]> recent = new ArrayDeque<>();
 
@@ -51,6 +63,35 @@ final class Metrics {
         long now = System.nanoTime();
         recent.addLast(new long[] {now, tokens});
         trim(now);
+    }
+
+    /**
+     * Records the times of one decode step: the model's forward pass, the picks it made and the copies back (on the
+     * device for the GPU), the picks the host made, the host's other work on the step's tokens (detokenizing, stop
+     * strings, events; overlapped with the device's work where the model runs asynchronously), and the step's wall
+     * time.
+     */
+    void stepTimes(long decode, long sample, long copy, long hostSample, long host, long wall) {
+        timedSteps.increment();
+        stepDecodeNanos.add(decode);
+        stepSampleNanos.add(sample);
+        stepCopyNanos.add(copy);
+        stepHostSampleNanos.add(hostSample);
+        stepHostNanos.add(host);
+        stepWallNanos.add(wall);
+    }
+
+    /** Records a request's time from its arrival to its first token's event (text or not). */
+    synchronized void firstToken(long nanos) {
+        firstTokens[(int) (firstTokenCount++ % FIRST_TOKENS)] = nanos;
+    }
+
+    /** The times to first token of the last (up to 4096) requests, oldest first. */
+    synchronized long[] firstTokens() {
+        int n = (int) Math.min(firstTokenCount, FIRST_TOKENS);
+        long[] out = new long[n];
+        for (int i = 0; i < n; i++) out[i] = firstTokens[(int) ((firstTokenCount - n + i) % FIRST_TOKENS)];
+        return out;
     }
 
     /** Records a prefill that consulted the prefix cache, and what the cache holds after it. */
@@ -91,6 +132,13 @@ final class Metrics {
         metric(out, "nemoh_requests_rejected_total", "counter", "Requests refused because the queue was full or the server was stopping.", rejected.sum());
         metric(out, "nemoh_decode_steps_total", "counter", "Batched decode steps run.", decodeSteps.sum());
         metric(out, "nemoh_decode_rows_total", "counter", "Sequence rows over all decode steps (rows / steps = mean batch size).", decodeRows.sum());
+        out.append("# HELP nemoh_step_seconds_total Time of the decode steps by part: decode (the forward pass), sample and copy (picks made and copied back by the model), host_sample (picks made on the host), host (detokenizing, stop strings, events), wall.\n");
+        out.append("# TYPE nemoh_step_seconds_total counter\n");
+        String[] parts = {"decode", "sample", "copy", "host_sample", "host", "wall"};
+        LongAdder[] nanos = {stepDecodeNanos, stepSampleNanos, stepCopyNanos, stepHostSampleNanos, stepHostNanos, stepWallNanos};
+        for (int i = 0; i < parts.length; i++) {
+            out.append(String.format(Locale.ROOT, "nemoh_step_seconds_total{part=\"%s\"} %.6f%n", parts[i], nanos[i].sum() / 1e9));
+        }
         metric(out, "nemoh_queue_depth", "gauge", "Requests waiting for a place in the batch.", queueDepth.get());
         metric(out, "nemoh_active_sequences", "gauge", "Sequences being generated.", activeSequences.get());
         metric(out, "nemoh_batch_size", "gauge", "Sequences in the last decode step.", batchSize.get());

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 
-import dev.nemoh.model.NemotronHModel;
 import dev.nemoh.model.PrefixCache;
 
 import java.io.IOException;
@@ -35,7 +34,7 @@ public final class OpenAiServer implements AutoCloseable {
      * @param apiKey         the key {@code /v1/*} requires as {@code Authorization: Bearer KEY}, or null for none
      * @param metricsKey     the key {@code /metrics} requires, or null for none
      * @param tls            HTTPS with this context (see {@link PemTls}), or null for plain HTTP
-     * @param prefixCacheBytes    the bound of the prefix cache (see {@link PrefixCache}), or 0 for none; CPU only
+     * @param prefixCacheBytes    the bound of the prefix cache (see {@link PrefixCache}), or 0 for none
      * @param prefixCacheInterval tokens between the prefix cache's snapshots
      */
     public record Options(String host, int port, int maxBatch, int maxQueue, int maxTokens, long maxCacheBytes,
@@ -201,13 +200,10 @@ public final class OpenAiServer implements AutoCloseable {
         return requested;
     }
 
-    /** The prefix cache {@code options} ask for, or null; refused where the states live on a GPU. */
+    /** The prefix cache {@code options} ask for, or null; refused by a backend that cannot snapshot its states. */
     private static PrefixCache prefixCache(dev.nemoh.model.LanguageModel model, Options options) {
         if (options.prefixCacheBytes() == 0) return null;
-        if (!(model instanceof NemotronHModel cpu)) {
-            throw new IllegalArgumentException(PrefixCache.CPU_ONLY);
-        }
-        return new PrefixCache(cpu, options.prefixCacheBytes(), options.prefixCacheInterval());
+        return new PrefixCache(model, options.prefixCacheBytes(), options.prefixCacheInterval());
     }
 
     /**
@@ -223,6 +219,26 @@ public final class OpenAiServer implements AutoCloseable {
     /** One line saying what the fatal error {@code t} did and what to do about it. */
     public static String failureMessage(Throwable t) {
         return Scheduler.failureMessage(t);
+    }
+
+    /**
+     * Where the decode steps' time went so far (see {@code nemoh_step_seconds_total} in /metrics), in nanoseconds
+     * summed over {@code steps} steps.
+     */
+    public record StepTimes(long steps, long decode, long sample, long copy, long hostSample, long host, long wall) {}
+
+    public StepTimes stepTimes() {
+        return new StepTimes(metrics.timedSteps.sum(), metrics.stepDecodeNanos.sum(), metrics.stepSampleNanos.sum(),
+                metrics.stepCopyNanos.sum(), metrics.stepHostSampleNanos.sum(), metrics.stepHostNanos.sum(),
+                metrics.stepWallNanos.sum());
+    }
+
+    /**
+     * Nanoseconds from each of the last (up to 4096) requests' arrival to its first token's event, text or not (a
+     * client sees text only once a token decodes to some), oldest first.
+     */
+    public long[] firstTokenNanos() {
+        return metrics.firstTokens();
     }
 
     /** Requests answered on {@code endpoint} with {@code status}. */

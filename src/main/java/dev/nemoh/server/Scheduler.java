@@ -1,5 +1,6 @@
 package dev.nemoh.server;
 
+import dev.nemoh.generate.BatchDecoder;
 import dev.nemoh.generate.Generation;
 import dev.nemoh.generate.Sampler;
 import dev.nemoh.generate.TextSequence;
@@ -9,7 +10,6 @@ import dev.nemoh.tokenizer.Tokenizer;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -17,7 +17,10 @@ import java.util.concurrent.CompletableFuture;
 /**
  * Continuous batching: one thread runs every active sequence forward in one batched decode step, again and again.
  * Between steps, waiting requests join (prefilled one by one, then decoded with the others) and finished, cancelled
- * or timed-out ones leave, so a request never waits for another to finish before it starts. Two bounds keep the
+ * or timed-out ones leave, so a request never waits for another to finish before it starts. The host's work on a
+ * step's tokens (text, stop strings, events) is done while the model computes the next step ({@link #step()}). New
+ * requests are prefilled whole in {@link #start}, between steps: where chunked prefill would mix prompt pieces into
+ * decode steps. Two bounds keep the
  * server within its means: at most {@code maxBatch} sequences at once, whose caches (at their full length, prompt +
  * max tokens) fit in {@code maxCacheBytes}; and at most {@code maxQueue} requests waiting, beyond which
  * {@link #submit} refuses with 429 (with {@code maxQueue} 0 a request is taken only if it can start at once).
@@ -47,6 +50,9 @@ final class Scheduler implements AutoCloseable {
     // scheduler thread only
     private final List<Job> active = new ArrayList<>();
     private final List<Job> starting = new ArrayList<>(); // admitted, not yet prefilled
+    /** Tokens chosen at the last step whose text is worked out during the next. */
+    private final List<Chosen> chosen = new ArrayList<>();
+    private final BatchDecoder decoder;
     private final Thread thread;
     /** Completes with the fatal error that stopped the scheduler thread; never completes otherwise. */
     private final CompletableFuture<Throwable> failure = new CompletableFuture<>();
@@ -54,6 +60,7 @@ final class Scheduler implements AutoCloseable {
 
     Scheduler(LanguageModel model, Tokenizer tokenizer, Limits limits, Metrics metrics, PrefixCache prefixCache) {
         this.model = model;
+        this.decoder = BatchDecoder.of(model);
         this.prefixCache = prefixCache;
         this.tokenizer = tokenizer;
         this.limits = limits;
@@ -229,67 +236,134 @@ final class Scheduler implements AutoCloseable {
         publish();
     }
 
+    /** A token chosen at one step whose text the host works out while the next step runs. */
+    private record Chosen(Job job, int token, Sampler.Logprobs logprobs) {}
+
     /**
-     * Feeds every sequence's last token through the model in one batched call, then lets each choose its next token.
-     * Sequences just prefilled have their logits already and only choose.
+     * One step, with the host's work on the previous step's tokens overlapped with the model's work on this one:
+     * queues the batched decode of every sequence's last token (whose next token the model may pick itself, see
+     * {@link BatchDecoder}), then detokenizes the tokens chosen at the previous step, checks their stop strings and
+     * sends their events, then waits for the step and chooses each sequence's next token. A sequence that a stop
+     * string ended was decoded once more in vain: its row is dropped. Sequences just prefilled only choose.
      */
     private void step() {
-        long now = System.nanoTime();
+        long begin = System.nanoTime();
         for (Iterator<Job> it = active.iterator(); it.hasNext(); ) {
             Job j = it.next();
-            if (j.stop() == null && j.pastDeadline(now)) j.cancel(Job.Stop.TIMED_OUT); // its responder is late
+            if (j.stop() == null && j.pastDeadline(begin)) j.cancel(Job.Stop.TIMED_OUT); // its responder is late
             if (j.stop() != null) {
                 countStop(j);
                 leave(it, j);
             }
         }
+        chosen.removeIf(c -> c.job().generation == null);
         List<Job> feeding = new ArrayList<>();
-        for (Job j : active) if (j.generation.pendingToken() >= 0) feeding.add(j);
+        for (Job j : active) if (j.generation.pendingToken() >= 0 && !j.generation.done()) feeding.add(j);
+        BatchDecoder.Step queued = null;
         if (!feeding.isEmpty()) {
             int[] tokens = new int[feeding.size()];
             LanguageModel.SequenceState[] states = new LanguageModel.SequenceState[feeding.size()];
+            Sampler[] samplers = new Sampler[feeding.size()];
             for (int i = 0; i < tokens.length; i++) {
-                tokens[i] = feeding.get(i).generation.pendingToken();
-                states[i] = feeding.get(i).generation.state();
+                Generation g = feeding.get(i).generation;
+                tokens[i] = g.pendingToken();
+                states[i] = g.state();
+                samplers[i] = g.sampler();
             }
-            float[] logits;
             try {
-                logits = model.decodeBatch(tokens, states);
+                queued = decoder.start(tokens, states, samplers);
             } catch (RuntimeException e) {
-                // the states of this batch may be half advanced: none of its sequences can go on
-                for (Job j : feeding) j.events.add(new Job.Failed("decode step failed: " + e.getMessage()));
-                active.removeAll(feeding);
-                for (Job j : feeding) release(j);
-                publish();
-                return;
+                failBatch(feeding, e);
+                feeding.clear();
             }
-            int v = model.config().vocabSize;
-            for (int i = 0; i < tokens.length; i++) {
-                feeding.get(i).generation.acceptLogits(Arrays.copyOfRange(logits, i * v, (i + 1) * v));
+        }
+        long hostStart = System.nanoTime();
+        List<Job> ended = emit();
+        long hostNanos = System.nanoTime() - hostStart;
+        BatchDecoder.Picks picks = null;
+        if (queued != null) {
+            try {
+                picks = queued.finish();
+            } catch (RuntimeException e) {
+                failBatch(feeding, e);
+                feeding.clear();
             }
+        }
+        for (Job j : ended) {
+            if (j.generation == null) continue; // its batch failed
+            active.remove(j);
+            release(j);
+        }
+        long sampleStart = System.nanoTime();
+        for (int i = 0; i < feeding.size(); i++) {
+            Job j = feeding.get(i);
+            if (j.generation == null) continue; // ended by a stop string while this step ran
+            if (picks.tokens()[i] >= 0) j.generation.acceptPicked(picks.tokens()[i]);
+            else j.generation.acceptLogits(picks.logits()[i]);
         }
         int produced = 0;
         for (Iterator<Job> it = active.iterator(); it.hasNext(); ) {
             Job j = it.next();
+            if (j.generation.pendingToken() >= 0 || j.generation.done()) continue;
             try {
                 int token = j.generation.choose();
                 produced++;
-                String text = j.sequence.accept(token);
                 // a stop token ends the text; OpenAI reports no logprob for it
-                Sampler.Logprobs lp = j.generation.stoppedAtStopToken() ? null : j.generation.lastLogprobs();
-                j.events.add(new Job.Token(token, text, lp));
-                if (j.sequence.finished()) {
-                    j.events.add(new Job.Finished(j.sequence.finish(), j.prompt.length,
-                            j.generation.cachedTokens(), j.generation.generated()));
-                    leave(it, j);
-                }
+                chosen.add(new Chosen(j, token, j.generation.stoppedAtStopToken() ? null : j.generation.lastLogprobs()));
             } catch (RuntimeException e) {
                 j.events.add(new Job.Failed("generation failed: " + e.getMessage()));
+                chosen.removeIf(c -> c.job() == j);
                 leave(it, j);
             }
         }
+        long sampleNanos = System.nanoTime() - sampleStart;
         metrics.step(feeding.size(), produced);
+        if (picks != null) {
+            metrics.stepTimes(picks.decodeNanos(), picks.sampleNanos(), picks.copyNanos(), sampleNanos, hostNanos,
+                    System.nanoTime() - begin);
+        }
         publish();
+    }
+
+    /**
+     * The host's part of a step: each token chosen at the previous step becomes text (held back while it may be the
+     * start of a stop string) and an event; returns the jobs whose text ended, which leave once the step in flight
+     * is done with their state.
+     */
+    private List<Job> emit() {
+        List<Job> ended = new ArrayList<>();
+        for (Chosen c : chosen) {
+            Job j = c.job();
+            if (j.sequence.finished()) continue;
+            try {
+                String text = j.sequence.accept(c.token());
+                j.events.add(new Job.Token(c.token(), text, c.logprobs()));
+                if (!j.started) {
+                    j.started = true;
+                    metrics.firstToken(System.nanoTime() - j.created);
+                }
+                if (j.sequence.finished()) {
+                    j.events.add(new Job.Finished(j.sequence.finish(), j.prompt.length,
+                            j.generation.cachedTokens(), j.generation.generated()));
+                    ended.add(j);
+                }
+            } catch (RuntimeException e) {
+                j.events.add(new Job.Failed("generation failed: " + e.getMessage()));
+                ended.add(j);
+            }
+        }
+        chosen.clear();
+        return ended;
+    }
+
+    /** The states of a step's batch may be half advanced when it fails: none of its sequences can go on. */
+    private void failBatch(List<Job> feeding, RuntimeException e) {
+        for (Job j : feeding) {
+            if (!j.sequence.finished()) j.events.add(new Job.Failed("decode step failed: " + e.getMessage()));
+        }
+        active.removeAll(feeding);
+        chosen.removeIf(c -> feeding.contains(c.job()));
+        for (Job j : feeding) release(j);
     }
 
     private void leave(Iterator<Job> it, Job j) {
@@ -299,6 +373,7 @@ final class Scheduler implements AutoCloseable {
 
     /** Gives back the place and the cache reservation of an admitted job; its state goes with it. */
     private void release(Job j) {
+        if (j.generation != null) j.generation.state().release(); // a GPU state's memory now, not at the next GC
         j.generation = null;
         j.sequence = null;
         synchronized (lock) {

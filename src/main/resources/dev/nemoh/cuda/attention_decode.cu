@@ -2,9 +2,10 @@
 // length: each block takes a contiguous share of the keys, so one launch shape serves every step. Inside a block a
 // "lane group" of G lanes (a power of two, G · 8 ≥ headDim) reads one key row with one 16-byte load per lane and
 // scores it for every query head of the GQA group at once; the lane groups walk their keys independently (online
-// softmax, two keys in flight each), then merge through shared memory into one partial (max, sum, Σ p·v) per query
+// softmax, ATTN_KEYS keys in flight each), then merge through shared memory into one partial (max, sum, Σ p·v) per query
 // head and split. grid (kvHeads, splits, batch); dynamic shared memory lanes/G · group · (headDim + 2) floats.
 #define ATTN_MAX_GROUP 8
+#define ATTN_KEYS 4
 
 __device__ __forceinline__ void unpack8(uint4 q, float* f) {
     f[0] = bf(q.x & 0xffff); f[1] = bf(q.x >> 16); f[2] = bf(q.y & 0xffff); f[3] = bf(q.y >> 16);
@@ -73,16 +74,20 @@ __device__ __forceinline__ void attn_decode(const float* qkv, int qkvStride, con
     const bf16* K = (const bf16*) keys[b] + kvh * headDim + d0;
     const bf16* V = (const bf16*) values[b] + kvh * headDim + d0;
     uint4 zero = make_uint4(0, 0, 0, 0);
-    // every lane of a warp runs the same iterations (the shuffles need them all); a key past s1 only pads
-    for (int base = s0 + warp * perWarp; base < s1; base += 2 * groups) {
-        int sa = base + lg % perWarp, sb = sa + groups;
-        bool va = sa < s1, vb = sb < s1;
-        uint4 ka = va && active ? *(const uint4*) (K + (long) sa * kvWidth) : zero;
-        uint4 xa = va && active ? *(const uint4*) (V + (long) sa * kvWidth) : zero;
-        uint4 kb = vb && active ? *(const uint4*) (K + (long) sb * kvWidth) : zero;
-        uint4 xb = vb && active ? *(const uint4*) (V + (long) sb * kvWidth) : zero;
-        attend_key<GROUP>(q, ka, xa, va, G, count, m, l, acc);
-        attend_key<GROUP>(q, kb, xb, vb, G, count, m, l, acc);
+    // every lane of a warp runs the same iterations (the shuffles need them all); a key past s1 only pads. Each lane
+    // group has ATTN_KEYS keys' loads in flight at once: decode attention is bound by how many bytes wait on memory.
+    for (int base = s0 + warp * perWarp; base < s1; base += ATTN_KEYS * groups) {
+        int key0 = base + lg % perWarp;
+        uint4 k[ATTN_KEYS], x[ATTN_KEYS];
+#pragma unroll
+        for (int u = 0; u < ATTN_KEYS; u++) {
+            int s = key0 + u * groups;
+            bool v = s < s1 && active;
+            k[u] = v ? *(const uint4*) (K + (long) s * kvWidth) : zero;
+            x[u] = v ? *(const uint4*) (V + (long) s * kvWidth) : zero;
+        }
+#pragma unroll
+        for (int u = 0; u < ATTN_KEYS; u++) attend_key<GROUP>(q, k[u], x[u], key0 + u * groups < s1, G, count, m, l, acc);
     }
     // merge the lane groups: merge[lg][j][0] = max, [1] = sum, [2 + d] = Σ p·v
     int row = headDim + 2;
@@ -126,6 +131,7 @@ __device__ __forceinline__ void attn_decode(const float* qkv, int qkvStride, con
 ATTN_KERNEL(1)
 ATTN_KERNEL(2)
 ATTN_KERNEL(4)
+ATTN_KERNEL(5)
 ATTN_KERNEL(8)
 
 // Combines the splits of each (sequence, query head); a split with no keys has max −∞ and weighs 0.

@@ -1,8 +1,10 @@
-// Row-wise causal softmax of prefill scores [rows, keys], in place: row i is the query at absolute position
-// first + i and sees keys 0..first + i; later keys get weight 0. grid (rows).
-extern "C" __global__ void causal_softmax(float* scores, int keys, int first) {
+// Row-wise causal softmax of prefill scores [rows, keys] into bf16 probabilities [rows, keys] (the operand of the
+// product with the bf16 values): row i is the query at absolute position first + i and sees keys 0..first + i;
+// later keys get weight 0. The scores are overwritten with their exponentials. grid (rows).
+extern "C" __global__ void causal_softmax(float* scores, bf16* probs, int keys, int first) {
     begin_kernel();
     float* row = scores + (long) blockIdx.x * keys;
+    bf16* out = probs + (long) blockIdx.x * keys;
     int visible = min(keys, first + (int) blockIdx.x + 1);
     __shared__ float red[32];
     float m = NEG_INF;
@@ -17,5 +19,5 @@ extern "C" __global__ void causal_softmax(float* scores, int keys, int first) {
     float sum = 0.f;
     for (int j = threadIdx.x; j < visible; j += blockDim.x) { float e = expf(row[j] - m); row[j] = e; sum += e; }
     float inv = 1.f / block_sum(sum);
-    for (int j = threadIdx.x; j < keys; j += blockDim.x) row[j] = j < visible ? row[j] * inv : 0.f;
+    for (int j = threadIdx.x; j < keys; j += blockDim.x) out[j] = to_bf(j < visible ? row[j] * inv : 0.f);
 }

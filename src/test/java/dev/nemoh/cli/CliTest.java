@@ -345,14 +345,9 @@ class CliTest {
     }
 
     @Test
-    void thePrefixCacheIsRefusedOffTheCpuAndWithABadIntervalInOneLine() {
-        String gpu = "error: --prefix-cache-mib works with --device cpu only for now (the cuda backend keeps its states on"
-                + " the GPU); drop --prefix-cache-mib or use --device cpu";
+    void aBadPrefixCacheIntervalIsRefusedInOneLine() {
         for (String command : new String[] {"serve", "chat"}) {
-            Run r = run(command, "--model", TINY, "--device", "cuda", "--prefix-cache-mib", "64");
-            assertEquals(2, r.code(), r.err());
-            assertEquals(gpu, r.err().strip());
-            r = run(command, "--model", TINY, "--prefix-cache-mib", "64", "--prefix-cache-interval", "1");
+            Run r = run(command, "--model", TINY, "--prefix-cache-mib", "64", "--prefix-cache-interval", "1");
             assertEquals(2, r.code(), r.err());
             assertEquals("error: --prefix-cache-interval must be at least 2 tokens, got 1", r.err().strip());
             r = run(command, "--model", TINY, "--prefix-cache-interval", "256");
@@ -502,6 +497,27 @@ class CliTest {
         assertOneLineError(run("bench", "--model", model, "--device", "cuda", "--rounds", "3"), "--rounds", "CPU");
         assertOneLineError(run("bench", "--model", model, "--device", "cuda", "--bandwidth-mib", "64"), "--bandwidth-mib", "CPU");
         assertOneLineError(run("bench", "--model", model, "--profile"), "--profile", "--device cuda");
+    }
+
+    @Test
+    void gpuMemoryAndPrefillChunkAreRefusedOffTheGpuAndWhenMalformed() {
+        String model = Fixtures.model("nemotron-h-tiny").toString();
+        for (String[] command : new String[][] {{"generate", "--ids", "1", "--print-ids"}, {"bench"},
+                {"train-bench", "--steps", "1"}, {"finetune", "--data", "x.jsonl", "--out", "/tmp/nemoh-never"}}) {
+            String[] args = java.util.stream.Stream.concat(java.util.Arrays.stream(command),
+                    java.util.stream.Stream.of("--model", model, "--device", "cpu", "--gpu-memory", "8")).toArray(String[]::new);
+            assertOneLineError(run(args), "--gpu-memory bounds the GPU's memory: use it with --device cuda or drop it");
+        }
+        assertOneLineError(run("generate", "--model", model, "--ids", "1", "--print-ids", "--device", "cpu", "--prefill-chunk", "512"),
+                "--prefill-chunk sets the GPU's prefill");
+        assertOneLineError(run("bench", "--model", model, "--device", "cuda", "--gpu-memory", "lots"),
+                "--gpu-memory must be a number of GiB (e.g. 22) or a fraction of the GPU below 1 (e.g. 0.9), not \"lots\"");
+        assertOneLineError(run("bench", "--model", model, "--device", "cuda", "--prefill-chunk", "0"),
+                "--prefill-chunk must be at least 1 token, got 0");
+        Run tooSmall = run("bench", "--model", model, "--device", "cuda", "--gpu-memory", "0.0000001", "--prefill", "0",
+                "--context", "8", "--decode-tokens", "1");
+        if (dev.nemoh.cuda.Cuda.available()) assertOneLineError(tooSmall, "--gpu-memory 0.0000001 (", "cannot hold the weights (");
+        else assertOneLineError(tooSmall, "no CUDA driver");
     }
 
     @Test

@@ -137,7 +137,7 @@ class CudaEmulatorTest {
     @Test
     void warpOperationsFollowPtx() {
         int threads = 64;
-        long out = cuda.alloc(4L * 16 * threads), bits = cuda.alloc(4L * 4 * threads);
+        long out = cuda.alloc(GpuMemory.Part.WORKSPACE, 4L * 16 * threads), bits = cuda.alloc(GpuMemory.Part.WORKSPACE, 4L * 4 * threads);
         launch("emu_test_warp", 1, threads, 0, out, bits);
         float[] o = cuda.downloadFloats(out, 16 * threads);
         int[] b = cuda.downloadInts(bits, 4 * threads);
@@ -165,7 +165,7 @@ class CudaEmulatorTest {
         SplittableRandom random = new SplittableRandom(1);
         float[] x = new float[rows * n];
         for (int i = 0; i < x.length; i++) x[i] = (float) random.nextGaussian();
-        long dx = cuda.alloc(4L * x.length), out = cuda.alloc(4L * rows);
+        long dx = cuda.alloc(GpuMemory.Part.WORKSPACE, 4L * x.length), out = cuda.alloc(GpuMemory.Part.WORKSPACE, 4L * rows);
         cuda.upload(dx, x);
         for (int block : new int[] {32, 96, 256, 1024}) {
             launch("emu_test_block_sum", rows, block, 0, dx, out, n);
@@ -185,7 +185,7 @@ class CudaEmulatorTest {
         int n = 200, block = 64, grid = 4;
         float[] x = new float[n];
         for (int i = 0; i < n; i++) x[i] = i;
-        long dx = cuda.alloc(4L * n), dy = cuda.allocZeroed(4L * n), count = cuda.allocZeroed(4);
+        long dx = cuda.alloc(GpuMemory.Part.WORKSPACE, 4L * n), dy = cuda.allocZeroed(GpuMemory.Part.WORKSPACE, 4L * n), count = cuda.allocZeroed(GpuMemory.Part.WORKSPACE, 4);
         cuda.upload(dx, x);
         launch("emu_test_dynamic_shared", grid, block, 4 * block, dx, dy, count, n);
         float[] y = cuda.downloadFloats(dy, n);
@@ -205,7 +205,7 @@ class CudaEmulatorTest {
 
     @Test
     void freshDeviceMemoryReadsAsNaN() {
-        long p = cuda.alloc(64);
+        long p = cuda.alloc(GpuMemory.Part.WORKSPACE, 64);
         for (float v : cuda.downloadFloats(p, 16)) assertTrue(Float.isNaN(v), "uninitialised memory should be NaN, not " + v);
         cuda.free(p);
     }
@@ -214,7 +214,7 @@ class CudaEmulatorTest {
 
     @Test
     void aDeadlockIsReportedWithWhereEachThreadWaits() {
-        long out = cuda.alloc(4 * 64);
+        long out = cuda.alloc(GpuMemory.Part.WORKSPACE, 4 * 64);
         String message = failure("CUDA_ERROR_LAUNCH_FAILED", () -> launch("emu_test_deadlock", 1, 64, 0, out));
         assertContains(message, "kernel emu_test_deadlock", "deadlock", "thread 0 waits at __syncthreads (selftest.cu:",
                 "threads 1-31 wait at __shfl_xor_sync (selftest.cu:", "for lane 0 of warp 0", "threads 32-63 have exited");
@@ -227,7 +227,7 @@ class CudaEmulatorTest {
 
     @Test
     void barriersAndWarpOperationsOutsideTheirRulesFail() {
-        long out = cuda.alloc(4 * 64);
+        long out = cuda.alloc(GpuMemory.Part.WORKSPACE, 4 * 64);
         // (the messages name the threads that came first: NEMOH_EMU_ORDER=reverse runs them in the other order)
         boolean reverse = "reverse".equals(System.getenv("NEMOH_EMU_ORDER"));
         assertContains(failure("CUDA_ERROR_LAUNCH_FAILED", () -> launch("emu_test_divergent_barrier", 1, 64, 0, out)),
@@ -255,7 +255,7 @@ class CudaEmulatorTest {
     @Test
     void writesPastTheEndOfABufferAreCaught() {
         int n = 1000; // 4000 bytes: the 256-byte aligned start leaves 96 bytes before the guard page
-        long x = cuda.alloc(4L * n);
+        long x = cuda.alloc(GpuMemory.Part.WORKSPACE, 4L * n);
         launch("emu_test_write", 1, 256, 0, x, n, 0);
         assertContains(failure("CUDA_ERROR_ILLEGAL_ADDRESS", () -> launch("emu_test_write", 1, 256, 0, x, n, 1)),
                 "kernel emu_test_write wrote past the end", "byte 0 past the end of the 4000-byte device allocation");
@@ -268,14 +268,14 @@ class CudaEmulatorTest {
         assertContains(failure("CUDA_ERROR_INVALID_VALUE", () -> launch("emu_test_write", 1, 256, 0, x, n, 0)),
                 "pointer argument 1", "which was freed");
         assertContains(failure("CUDA_ERROR_INVALID_VALUE", () -> cuda.downloadFloats(x, 1)), "which was freed");
-        long y = cuda.alloc(4L * n);
+        long y = cuda.alloc(GpuMemory.Part.WORKSPACE, 4L * n);
         assertContains(failure("CUDA_ERROR_INVALID_VALUE", () -> cuda.downloadFloats(y, n + 1)), "4004 bytes", "runs past the end");
         cuda.free(y);
     }
 
     @Test
     void misalignedVectorAccessesFail() {
-        long x = cuda.allocZeroed(4 * 64);
+        long x = cuda.allocZeroed(GpuMemory.Part.WORKSPACE, 4 * 64);
         launch("emu_test_vector_access", 1, 1, 0, x, 4, 10);
         assertContains(failure("CUDA_ERROR_MISALIGNED_ADDRESS", () -> launch("emu_test_vector_access", 1, 1, 0, x, 1, 10)),
                 "thread 0 made a vector access of 16 bytes at", "byte 4 of the 256-byte device allocation", "not 16-byte aligned",
@@ -289,7 +289,7 @@ class CudaEmulatorTest {
 
     @Test
     void trapsAssertsDivisionsByZeroAndLaunchBoundsFail() {
-        long x = cuda.alloc(4 * 128);
+        long x = cuda.alloc(GpuMemory.Part.WORKSPACE, 4 * 128);
         assertContains(failure("CUDA_ERROR_LAUNCH_FAILED", () -> launch("emu_test_trap", 2, 32, 0, x, 0)),
                 "block (1,0,0)", "thread 3 called __trap() at selftest.cu:");
         Cuda.call(reset);
@@ -311,7 +311,7 @@ class CudaEmulatorTest {
         AtomicReference<Throwable> thrown = new AtomicReference<>();
         Thread t = new Thread(() -> {
             try {
-                cuda.alloc(16);
+                cuda.alloc(GpuMemory.Part.WORKSPACE, 16);
             } catch (Throwable e) {
                 thrown.set(e);
             }
@@ -331,7 +331,7 @@ class CudaEmulatorTest {
     @Test
     void graphCaptureRecordsAndReplays() {
         int n = 300;
-        long x = cuda.alloc(4L * n), y = cuda.allocZeroed(4L * n);
+        long x = cuda.alloc(GpuMemory.Part.WORKSPACE, 4L * n), y = cuda.allocZeroed(GpuMemory.Part.WORKSPACE, 4L * n);
         MemorySegment in = cuda.allocHost(4L * n), out = cuda.allocHost(4L * n);
         MemorySegment f = cuda.function(module, "emu_test_axpy");
         try (Arena a = Arena.ofConfined()) {
@@ -367,7 +367,7 @@ class CudaEmulatorTest {
     /** A synchronous copy (legacy stream) during a capture would make the capture depend on it: invalidated. */
     @Test
     void legacyStreamWorkDuringACaptureInvalidatesIt() {
-        long x = cuda.alloc(16);
+        long x = cuda.alloc(GpuMemory.Part.WORKSPACE, 16);
         String message = failure("CUDA_ERROR_STREAM_CAPTURE_INVALIDATED", () -> cuda.captureGraph(() -> {
             CudaException e = assertThrows(CudaException.class, () -> cuda.upload(x, new float[] {1, 2}));
             assertTrue(e.getMessage().contains("CUDA_ERROR_STREAM_CAPTURE_IMPLICIT"), e.getMessage());
@@ -404,7 +404,7 @@ class CudaEmulatorTest {
                 }
             }
         }
-        long p = cuda.alloc(host.byteSize());
+        long p = cuda.alloc(GpuMemory.Part.WORKSPACE, host.byteSize());
         cuda.upload(p, host, host.byteSize());
         return new Matrix(p, v, rows, cols, ld);
     }
@@ -470,7 +470,7 @@ class CudaEmulatorTest {
         SplittableRandom random = new SplittableRandom(9);
         try (Arena a = Arena.ofConfined()) {
             Matrix A = matrix(a, random, m, k * batches, m, R_32F), B = matrix(a, random, n, k * batches, n, R_32F);
-            long C = cuda.allocZeroed(4L * m * n * batches);
+            long C = cuda.allocZeroed(GpuMemory.Part.WORKSPACE, 4L * m * n * batches);
             int rc = (int) Cuda.call(gemmStridedBatchedEx, blas, 0, 1, m, n, k, a.allocateFrom(JAVA_FLOAT, 1f), A.ptr, R_32F, m,
                     (long) m * k, B.ptr, R_32F, n, (long) n * k, a.allocateFrom(JAVA_FLOAT, 0f), C, R_32F, m, (long) m * n,
                     batches, COMPUTE_32F, -1);

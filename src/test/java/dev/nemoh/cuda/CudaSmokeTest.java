@@ -24,7 +24,7 @@ class CudaSmokeTest {
     void memoryRoundTrip() {
         float[] data = new float[1000];
         for (int i = 0; i < data.length; i++) data[i] = i * 0.5f - 7;
-        long p = cuda.alloc(4L * data.length);
+        long p = cuda.alloc(GpuMemory.Part.WORKSPACE, 4L * data.length);
         cuda.upload(p, data);
         assertArrayEquals(data, cuda.downloadFloats(p, data.length));
         cuda.free(p);
@@ -34,7 +34,7 @@ class CudaSmokeTest {
     void nvrtcKernelRoundsToBf16() {
         CudaKernels kernels = new CudaKernels(cuda);
         float[] x = {1f, -2.5f, 3.140625f, 1 + 1f / 256, 1 + 3f / 512};
-        long src = cuda.alloc(4L * x.length), bf = cuda.alloc(2L * x.length), back = cuda.alloc(4L * x.length);
+        long src = cuda.alloc(GpuMemory.Part.WORKSPACE, 4L * x.length), bf = cuda.alloc(GpuMemory.Part.WORKSPACE, 2L * x.length), back = cuda.alloc(GpuMemory.Part.WORKSPACE, 4L * x.length);
         cuda.upload(src, x);
         kernels.toBf16(1, 32, src, bf, x.length);
         kernels.toF32(1, 32, bf, back, x.length);
@@ -52,8 +52,8 @@ class CudaSmokeTest {
         float[] w = new float[out * in], x = new float[rows * in];
         for (int i = 0; i < w.length; i++) w[i] = bf16((float) r.nextGaussian());
         for (int i = 0; i < x.length; i++) x[i] = bf16((float) r.nextGaussian());
-        long wf = cuda.alloc(4L * w.length), wb = cuda.alloc(2L * w.length), xf = cuda.alloc(4L * x.length),
-                xb = cuda.alloc(2L * x.length), y = cuda.alloc(4L * rows * out);
+        long wf = cuda.alloc(GpuMemory.Part.WORKSPACE, 4L * w.length), wb = cuda.alloc(GpuMemory.Part.WORKSPACE, 2L * w.length), xf = cuda.alloc(GpuMemory.Part.WORKSPACE, 4L * x.length),
+                xb = cuda.alloc(GpuMemory.Part.WORKSPACE, 2L * x.length), y = cuda.alloc(GpuMemory.Part.WORKSPACE, 4L * rows * out);
         cuda.upload(wf, w);
         cuda.upload(xf, x);
         kernels.toBf16(64, 256, wf, wb, w.length);

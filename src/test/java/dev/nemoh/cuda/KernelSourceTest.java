@@ -88,7 +88,7 @@ class KernelSourceTest {
     @Test
     void macroFamiliesExpandToEachInstance() {
         for (String k : List.of("gemv_bf16_1", "gemv_bf16_2", "attn_decode_partial_1", "attn_decode_partial_2",
-                "attn_decode_partial_4", "attn_decode_partial_8")) {
+                "attn_decode_partial_4", "attn_decode_partial_5", "attn_decode_partial_8")) {
             assertTrue(SIGNATURES.containsKey(k), k);
         }
         assertEquals("[ptr W, ptr x, ptr y, ptr bias, i32 out, i32 in, i32 rows, i32 accumulate, i32 act]",

@@ -180,6 +180,74 @@ class JsonGrammarTest {
     }
 
     @Test
+    void toolCallGrammarTakesCallsOfTheOfferedFunctionsOnly() throws Exception {
+        Map<String, Object> functions = new java.util.LinkedHashMap<>();
+        functions.put("get_weather", JSON.readValue("{\"properties\": {\"city\": {\"type\": \"string\"}}, \"required\": [\"city\"]}", Object.class));
+        functions.put("get", null);
+        JsonGrammar g = JsonSchema.toolCalls(functions, true);
+        assertTrue(matches(g, "[{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Oslo\"}}]"));
+        assertTrue(matches(g, "[{\"name\":\"get\",\"arguments\":{\"a\":[1]}},{\"name\":\"get_weather\",\"arguments\":{\"city\":\"\"}}]"));
+        assertFalse(matches(g, "[]"), "at least one call");
+        assertFalse(matches(g, "[{\"name\":\"get_weather\",\"arguments\":{}}]"), "city is required");
+        assertFalse(matches(g, "[{\"name\":\"get_time\",\"arguments\":{}}]"), "not offered");
+        assertFalse(matches(g, "[{\"name\":\"get\",\"arguments\":[]}]"), "arguments are an object");
+        assertFalse(matches(g, "[{\"name\":\"get\",\"arguments\":{}]"), "the call's closing brace");
+        JsonGrammar one = JsonSchema.toolCalls(functions, false);
+        assertTrue(matches(one, "[{\"name\":\"get\",\"arguments\":{}}]"));
+        assertFalse(matches(one, "[{\"name\":\"get\",\"arguments\":{}},{\"name\":\"get\",\"arguments\":{}}]"), "one call");
+        assertEquals("[{\"name\":\"get\",\"arguments\":{}}]".length(), one.minClose(one.start()));
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> JsonSchema.toolCalls(Map.of("f", Map.of("type", "string")), true));
+        assertTrue(e.getMessage().contains("function 'f'") && e.getMessage().contains("must be an object"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> JsonSchema.toolCalls(Map.of("f", Map.of("type", "object", "minProperties", 1)), true));
+        assertTrue(e.getMessage().contains("'minProperties' is not supported"), e.getMessage());
+    }
+
+    /**
+     * The tool-call frame: random logits through a mask whose answer is an opening token, calls of generated
+     * functions and a closing token, with max tokens from the minimum up: always opening, valid calls, closing, stop.
+     */
+    @Test
+    void maskFramesToolCallsWithinMaxTokens() throws Exception {
+        SplittableRandom r = new SplittableRandom(7);
+        TokenVocabulary base = vocabulary(300, r);
+        byte[][] bytes = java.util.Arrays.copyOf(base.bytes, base.size() + 2); // then two added tokens: <TOOLCALL>, </TOOLCALL>
+        TokenVocabulary v = new TokenVocabulary(bytes);
+        int stop = base.size() - 1, open = base.size(), close = base.size() + 1;
+        for (int k = 0; k < 20; k++) {
+            Map<String, Object> functions = new java.util.LinkedHashMap<>();
+            for (int f = 0; f < 1 + k % 3; f++) functions.put("fn_" + f, SchemaGenerator.schema(new SplittableRandom(200 + 10 * k + f)));
+            JsonGrammar g = JsonSchema.toolCalls(functions, k % 2 == 0);
+            int min = new TokenMask(g, v, Set.of(stop), -1, new int[] {open}, new int[] {close}).minTokens();
+            assertEquals(g.minClose(g.start()) + 3, min);
+            for (int max : new int[] {min, min + 1, min + 60}) {
+                TokenMask mask = new TokenMask(g, v, Set.of(stop), -1, new int[] {open}, new int[] {close});
+                Sampler sampler = new Sampler(SamplingParams.builder().temperature(1).seed(k).maxTokens(max).build(),
+                        v.size(), new int[0], mask);
+                List<Integer> out = new ArrayList<>();
+                for (int i = 0; i < max; i++) {
+                    float[] logits = new float[v.size()];
+                    for (int t = 0; t < logits.length; t++) logits[t] = (float) r.nextGaussian() * 3;
+                    int token = sampler.sample(logits);
+                    sampler.accept(token);
+                    out.add(token);
+                    if (token == stop) break;
+                }
+                assertEquals(open, out.getFirst());
+                assertEquals(List.of(close, stop), out.subList(out.size() - 2, out.size()), "closing then stop within " + max);
+                java.io.ByteArrayOutputStream text = new java.io.ByteArrayOutputStream();
+                for (int t : out.subList(1, out.size() - 2)) text.writeBytes(v.bytes[t]);
+                String calls = text.toString(StandardCharsets.UTF_8);
+                assertTrue(matches(g, calls), calls);
+                var list = JSON.readTree(calls);
+                assertTrue(list.size() >= 1 && (k % 2 == 0 || list.size() == 1), calls);
+                for (var call : list) assertTrue(functions.containsKey(call.get("name").asText()), calls);
+            }
+        }
+    }
+
+    @Test
     void reasoningComesFirstAndIsClosedInTime() throws Exception {
         SplittableRandom r = new SplittableRandom(5);
         TokenVocabulary v = vocabulary(50, r);

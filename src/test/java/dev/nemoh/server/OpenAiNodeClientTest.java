@@ -21,7 +21,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * OpenAI's own Node client library against the server: a whole and a streamed chat completion on the tiny model, and
  * one with a {@code json_schema} response_format whose answer must validate; and, with the model scripted to call a
- * tool, a completion with tools whole and streamed through the client's own stream helper.
+ * tool, a completion with tools whole and streamed through the client's own stream helper, and one streamed with
+ * {@code tool_choice} naming the function.
  * Runs where {@code node} and {@code npm} are on the PATH (skipped otherwise, failed with {@code -Dnemoh.require=node}); installs the pinned {@code openai}
  * package from the npm registry into {@code target/openai-client} on first use.
  */
@@ -99,6 +100,13 @@ class OpenAiNodeClientTest {
                 assertEquals("{\"city\":\"Paris\"}", call.at("/function/arguments").asText(), way);
             }
             assertEquals(2, got.at("/streamed/deltas").asInt(), "a call streams as a name delta, then an arguments delta");
+            // named: the mask overrides the script after the reasoning, and the call still names the function
+            JsonNode forced = got.get("forced");
+            assertEquals("tool_calls", forced.get("finishReason").asText(), forced.toString());
+            assertEquals(1, forced.get("toolCalls").size(), forced.toString());
+            assertEquals("get_weather", forced.at("/toolCalls/0/function/name").asText());
+            JsonNode args = Json.parse(forced.at("/toolCalls/0/function/arguments").asText().getBytes(StandardCharsets.UTF_8));
+            assertTrue(args.get("city").isTextual() && args.size() == 1, args.toString());
         }
     }
 }

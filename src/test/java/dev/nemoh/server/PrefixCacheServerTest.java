@@ -52,10 +52,10 @@ class PrefixCacheServerTest {
     }
 
     @Test
-    void aModelWhoseStatesAreNotOnTheCpuIsRefused() {
+    void aModelThatCannotSnapshotItsStatesIsRefused() {
         var e = assertThrows(IllegalArgumentException.class, () -> TestServer.start(
                 TestServer.options(1, 1).withPrefixCache(1L << 20, INTERVAL), m -> new TestServer.Gated(m, 0)));
-        assertEquals("--prefix-cache-mib works with --device cpu only for now (the cuda backend keeps its states on the"
-                + " GPU); drop --prefix-cache-mib or use --device cpu", e.getMessage());
+        assertEquals("--prefix-cache-mib: this model's backend cannot snapshot its states; drop --prefix-cache-mib",
+                e.getMessage());
     }
 }

@@ -169,10 +169,27 @@ class ToolCallServerTest {
         b = request(null);
         ((ObjectNode) b.at("/tools/0")).put("type", "retrieval");
         expect400(b, "must be \"function\"", "tools[0].type");
-        expect400(request("required"), "\"required\" is not supported yet", "tool_choice");
         b = request(null);
-        b.set("tool_choice", JSON.readTree("{\"type\": \"function\", \"function\": {\"name\": \"get_weather\"}}"));
-        expect400(b, "naming a function is not supported yet", "tool_choice");
+        b.set("tool_choice", JSON.readTree("{\"type\": \"function\", \"function\": {\"name\": \"get_time\"}}"));
+        expect400(b, "\"get_time\", which is not among tools", "tool_choice");
+        b = request(null);
+        b.set("tool_choice", JSON.readTree("{\"type\": \"function\"}"));
+        expect400(b, "tool_choice must be a string or", "tool_choice");
+        b = request("required");
+        b.putArray("tools");
+        expect400(b, "needs at least one tool", "tool_choice");
+        b = request("required");
+        b.put("stop", "x");
+        expect400(b, "a tool_choice that forces a call", "stop");
+        b = request("required");
+        ((ObjectNode) b.at("/tools/0/function/parameters")).put("minProperties", 1);
+        expect400(b, "function 'get_weather' parameters: schema at '/': the keyword 'minProperties' is not supported", "tools");
+        b = request("auto");
+        b.put("parallel_tool_calls", false);
+        expect400(b, "parallel_tool_calls false is enforced only with tool_choice", "parallel_tool_calls");
+        b = request("required");
+        b.put("max_tokens", 10);
+        expect400(b, "the shortest answer the tool_choice allows takes", "max_tokens");
         expect400(request("sometimes"), "tool_choice must be", "tool_choice");
         b = request("auto");
         b.remove("tools");
@@ -185,6 +202,74 @@ class ToolCallServerTest {
         a.putArray("tool_calls").addObject().put("id", "c").put("type", "function").putObject("function")
                 .put("name", "get_weather").put("arguments", "{city: Paris");
         expect400(b, "must be a JSON object's text", "messages[1].tool_calls[0].function.arguments");
+    }
+
+    /**
+     * tool_choice "required" and a named function with the random-weight model (no script), sampling at temperature
+     * 1: the mask makes every answer a call in Nano v2's format whose arguments validate against the function's
+     * parameters (networknt's validator), with finish_reason tool_calls, whole and streamed.
+     */
+    @Test
+    void requiredAndNamedCallsFromTheRandomModelAreValid() throws Exception {
+        String tools = """
+                [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object",
+                   "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}, "required": ["city"]}}},
+                 {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object",
+                   "properties": {"zone": {"enum": ["UTC", "CET"]}, "exact": {"type": "boolean"}}, "required": ["zone", "exact"]}}},
+                 {"type": "function", "function": {"name": "ping"}}]""";
+        JsonNode toolList = JSON.readTree(tools);
+        java.util.Map<String, com.networknt.schema.JsonSchema> validators = new java.util.HashMap<>();
+        for (JsonNode t : toolList) {
+            JsonNode params = t.at("/function/parameters");
+            validators.put(t.at("/function/name").asText(), StructuredOutputTest.SCHEMAS.getSchema(
+                    params.isMissingNode() ? JSON.readTree("{\"type\": \"object\"}") : params));
+        }
+        java.util.Set<String> called = new java.util.HashSet<>();
+        try (TestServer random = TestServer.start(TestServer.options(4, 64))) {
+            for (int i = 0; i < 12; i++) {
+                ObjectNode body = JSON.createObjectNode().put("temperature", 1.0).put("seed", i).put("max_tokens", 120);
+                ArrayNode messages = body.putArray("messages");
+                if (i % 4 != 3) messages.addObject().put("role", "system").put("content", "/no_think"); // else it reasons first
+                messages.addObject().put("role", "user").put("content", "What now?");
+                body.set("tools", toolList);
+                if (i % 3 == 2) body.set("tool_choice", JSON.readTree("{\"type\": \"function\", \"function\": {\"name\": \"get_time\"}}"));
+                else body.put("tool_choice", "required");
+                if (i % 3 == 1) body.put("parallel_tool_calls", false);
+                TestServer.Response r = random.post("v1/chat/completions", body.toString());
+                assertEquals(200, r.status(), r.text());
+                JsonNode choice = r.json().at("/choices/0");
+                assertEquals("tool_calls", choice.get("finish_reason").asText(), r.text());
+                JsonNode calls = choice.at("/message/tool_calls");
+                assertTrue(calls.size() >= 1, r.text());
+                if (i % 3 != 0) assertEquals(1, calls.size(), "one call when named or parallel_tool_calls is false: " + r.text());
+                for (JsonNode call : calls) {
+                    String name = call.at("/function/name").asText();
+                    if (i % 3 == 2) assertEquals("get_time", name);
+                    called.add(name);
+                    JsonNode args = JSON.readTree(call.at("/function/arguments").asText());
+                    assertTrue(validators.get(name).validate(args).isEmpty(), name + " " + args);
+                }
+                Streamed st = streamed(random, body);
+                assertEquals("tool_calls", st.finish);
+                assertEquals(calls.size(), st.calls.size(), r.text());
+                for (int c = 0; c < calls.size(); c++) assertEquals(calls.get(c).get("function"), st.calls.get(c).get("function"));
+            }
+        }
+        assertEquals(java.util.Set.of("get_weather", "get_time", "ping"), called, "sampling reaches every function");
+    }
+
+    @Test
+    void qwen3CoderXmlTemplatesAreRefusedForForcedCalls() throws Exception {
+        String xmlTemplate = "{%- for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{%- endfor %}"
+                + "{%- if tools %}Call as <tool_call>\n<function=NAME>\n</function>\n</tool_call>{%- endif %}";
+        ServedModel xml = new ServedModel("xml", s.model, s.tokenizer, new ChatTemplate(xmlTemplate, Map.of()),
+                TestServer.STOP_TOKENS, null, Map.of());
+        ApiException e = org.junit.jupiter.api.Assertions.assertThrows(ApiException.class, () -> CompletionRequest.parse(
+                request("required"), true, xml, new CompletionRequest.Bounds(4096, 1L << 30)));
+        assertTrue(e.getMessage().contains("Qwen3-Coder XML calls") && e.getMessage().contains("use \"auto\""), e.getMessage());
+        assertEquals(400, e.status);
+        CompletionRequest auto = CompletionRequest.parse(request("auto"), true, xml, new CompletionRequest.Bounds(4096, 1L << 30));
+        assertTrue(auto.mask() == null && auto.tools() != null, "auto is parsed, not constrained");
     }
 
     private static void expect400(ObjectNode body, String says, String param) throws Exception {
@@ -211,8 +296,12 @@ class ToolCallServerTest {
     }
 
     private static Streamed streamed(ObjectNode body) throws Exception {
-        body.put("stream", true);
-        TestServer.Response r = s.streamLines("v1/chat/completions", body.toString());
+        return streamed(s, body);
+    }
+
+    private static Streamed streamed(TestServer server, ObjectNode body) throws Exception {
+        body = body.deepCopy().put("stream", true);
+        TestServer.Response r = server.streamLines("v1/chat/completions", body.toString());
         assertEquals(200, r.status(), r.text());
         Streamed st = new Streamed();
         for (String line : r.text().split("\n")) {
