@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the lent GPU machine (the device tool) from a checkout root, out of the kit that scripts/cuda-kit.sh packs:
 # the cuda backend's JUnit tests on the fixtures, then the Nemotron-H 8B-shape benchmark with transformers side by
-# side, and greedy generation on cpu, cuda and auto compared. Usage: bash KIT/cuda-device.sh [tests,bench,moe,longctx,hf,generate,serve,serve19,prefix,train8,train4,trainmoe,peft8,peft4,fixtures,megatron,pretrain,bpe,model] (PROFILE=1: bench also times every kernel). Logs go to $OUT.
+# side, and greedy generation on cpu, cuda and auto compared. Usage: bash KIT/cuda-device.sh [tests,bench,moe,longctx,hf,generate,serve,serve19,prefix,train8,train4,trainmoe,peft8,peft4,fixtures,megatron,pretrain,bpe,model,gguf] (PROFILE=1: bench also times every kernel). Logs go to $OUT.
 # The tests run with -Dnemoh.require=cuda,native, so a missing GPU or native library fails them instead of skipping.
 # Exits non-zero, with a summary at the end, when a test fails or is skipped, when cuda text or answers differ from
 # cpu, or when a nemoh command fails.
@@ -262,6 +262,37 @@ if want model; then
   cp "$work/probe/loss.csv" "$work/run/probe-loss.csv" 2>/dev/null
   cp "$work"/*.txt "$work/steps" "$work/run/" 2>/dev/null
   tar cf - -C "$work" --exclude 'run/checkpoint*' --exclude 'run/init' run | split -b 15m - "$out/model-run.tar."
+fi
+# GGUF files on this host's CPU (issue 21): the GGUF tests (llama.cpp's recorded logits, refusals), then decode and
+# prefill of the committed Q4_K_M file; with LLAMA_CPP (a llama.cpp checkout built here with CMake into build/,
+# carried by the coordinator) also every type's logits and greedy tokens against llama.cpp's
+# (scripts/compare-gguf-llamacpp.sh) and nemoh bench beside llama-bench on a Q4_K_M and a Q8_0 file of the
+# Nemotron-H 4B widths cut to 9 layers, THREADS (default 2) threads each
+if want gguf; then
+  "${java[@]}" -jar "$kit"/junit-platform-console-standalone-*.jar -cp "$kit/test-classes:src/test/resources:$cp" \
+    --select-class dev.nemoh.export.GgufModelTest --select-class dev.nemoh.kernels.GgmlWeightsTest \
+    --select-class dev.nemoh.tensor.GgmlQuantsTest --details=tree --disable-banner --disable-ansi-colors > "$out/gguf-junit.log" 2>&1 \
+    || failures+=("gguf tests: JUnit exit $? (see $out/gguf-junit.log)")
+  grep -E "✘|tests (successful|failed)" "$out/gguf-junit.log"
+  "${java[@]}" -cp "$cp" dev.nemoh.cli.Main bench --model src/test/resources/gguf/kq-q4_k_m.gguf --prefill 64 \
+    --context 128 --decode-tokens 32 2>&1 | tee "$out/gguf-bench-kq.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || failures+=("gguf bench kq-q4_k_m: exit")
+  if [ -n "${LLAMA_CPP:-}" ]; then
+    NEMOH="${java[*]} -cp $cp dev.nemoh.cli.Main" bash scripts/compare-gguf-llamacpp.sh "$LLAMA_CPP" 2>&1 | tee "$out/gguf-compare.log"
+    g=/tmp/gguf-h4b-9
+    if [ ! -f $g-Q8_0.gguf ]; then
+      "${java[@]}" -cp "$cp" dev.nemoh.cli.Main init --preset nemotron-h-4b --layers 9 --out $g --seed 1 \
+        && cp models/nemoh-tiny/tokenizer.json models/nemoh-tiny/tokenizer_config.json $g/ \
+        && "${java[@]}" -cp "$cp" dev.nemoh.cli.Main export-gguf --model $g --out $g-bf16.gguf --type bf16 \
+        && "$LLAMA_CPP/build/bin/llama-quantize" $g-bf16.gguf $g-Q4_K_M.gguf Q4_K_M > /dev/null \
+        && "$LLAMA_CPP/build/bin/llama-quantize" $g-bf16.gguf $g-Q8_0.gguf Q8_0 > /dev/null || failures+=("gguf: making $g")
+    fi
+    for type in Q4_K_M Q8_0; do
+      "${java[@]}" -Djava.util.concurrent.ForkJoinPool.common.parallelism=$((${THREADS:-2} - 1)) -cp "$cp" dev.nemoh.cli.Main \
+        bench --model $g-$type.gguf --prefill 128 --context 128 --decode-tokens 16 --rounds 1 2>&1 | tee -a "$out/gguf-bench.log"
+      "$LLAMA_CPP/build/bin/llama-bench" -m $g-$type.gguf -t ${THREADS:-2} -r 1 -p 128 -n 16 2>&1 | tee -a "$out/gguf-bench.log"
+    done
+  fi
 fi
 if want hf; then
   PYTHONUNBUFFERED=1 python3 "$kit/hf_bench.py" /tmp/m8 --prefill 4096 --decode 32 2>&1 | grep -v Warning | tee "$out/hf.log"

@@ -30,7 +30,7 @@ final class ExportGgufCommand implements Runnable {
     public void run() {
         TensorType t = GgufExport.parseType(type);
         long t0 = System.nanoTime();
-        GgufExport.Summary s = GgufExport.export(model.resolve(), out, t, tokenizerPre);
+        GgufExport.Summary s = GgufExport.export(model.directory("export-gguf"), out, t, tokenizerPre);
         System.out.printf(Locale.ROOT, "wrote %s: %d tensors, matrices %s, %.2f GiB, in %.1f s%n", out, s.tensors(),
                 t.name().toLowerCase(Locale.ROOT), s.bytes() / (double) (1L << 30), (System.nanoTime() - t0) / 1e9);
     }

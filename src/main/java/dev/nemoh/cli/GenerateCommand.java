@@ -10,6 +10,7 @@ import dev.nemoh.generate.TokenVocabulary;
 import dev.nemoh.model.LanguageModel;
 import dev.nemoh.model.LoraAdapter;
 import dev.nemoh.tokenizer.Tokenizer;
+import dev.nemoh.io.NemotronHGguf;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -74,7 +75,7 @@ final class GenerateCommand implements Runnable {
         Path dir = model.resolve();
         boolean fromIds = input != null && input.ids != null;
         int[] ids = fromIds ? TokenIds.parse(input.ids) : null;
-        if (fromIds && !Files.exists(dir.resolve("tokenizer.json"))) {
+        if (fromIds && !NemotronHGguf.isGguf(dir) && !Files.exists(dir.resolve("tokenizer.json"))) {
             // without a tokenizer there is no text: only the ids can be printed, and stop strings cannot be found
             if (!stop.isEmpty()) {
                 throw new IllegalArgumentException("--stop needs the model's tokenizer to find the text, and " + dir

@@ -35,7 +35,7 @@ final class InfoCommand implements Runnable {
         if (preset != null && model.model != null) {
             throw new IllegalArgumentException("--model and --preset both name what to describe: give one");
         }
-        NemotronHConfig c = preset != null ? Presets.get(preset) : NemotronHConfig.load(model.resolve());
+        NemotronHConfig c = preset != null ? Presets.get(preset) : NemotronHConfig.load(model.directory("info"));
         print(c, preset != null ? "preset " + preset : model.resolve().toString(), System.out);
     }
 

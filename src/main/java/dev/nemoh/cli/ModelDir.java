@@ -1,5 +1,6 @@
 package dev.nemoh.cli;
 
+import dev.nemoh.io.NemotronHGguf;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Files;
@@ -14,12 +15,23 @@ final class ModelDir {
     /** Set by the launcher to the bundled model; overridable with NEMOH_DEFAULT_MODEL. */
     static final String DEFAULT_PROPERTY = "nemoh.defaultModel";
 
-    @Option(names = {"-m", "--model"}, paramLabel = "DIR",
-            description = "Hugging Face model directory (config.json + *.safetensors). Default: the bundled small model (models/nemoh-small).")
+    @Option(names = {"-m", "--model"}, paramLabel = "DIR|FILE.gguf",
+            description = "Hugging Face model directory (config.json + *.safetensors), or for the commands that run the"
+                    + " model on the CPU a nemotron_h GGUF file. Default: the bundled small model (models/nemoh-small).")
     Path model;
 
     Path resolve() {
         return resolve(model);
+    }
+
+    /** The model directory, for a command that reads Hugging Face directories only; a GGUF file is refused. */
+    Path directory(String command) {
+        Path p = resolve();
+        if (NemotronHGguf.isGguf(p)) {
+            throw new IllegalArgumentException(command + " reads Hugging Face model directories, not GGUF files (" + p
+                    + "); GGUF files run in forward, generate, chat, serve, bench-serve and bench");
+        }
+        return p;
     }
 
     /** {@code model}, or the bundled model when it is null. */

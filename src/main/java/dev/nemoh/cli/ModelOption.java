@@ -2,6 +2,7 @@ package dev.nemoh.cli;
 
 import dev.nemoh.config.KvCacheDtype;
 import dev.nemoh.cuda.Cuda;
+import dev.nemoh.io.NemotronHGguf;
 import dev.nemoh.cuda.CudaModel;
 import dev.nemoh.model.LanguageModel;
 import dev.nemoh.model.NemotronHModel;
@@ -65,6 +66,10 @@ final class ModelOption {
      * Called before any GPU is looked for, so the answer does not depend on the machine.
      */
     void checkCuda() {
+        if (NemotronHGguf.isGguf(resolve())) {
+            throw new IllegalArgumentException("GGUF files run on the CPU for now; --device " + device
+                    + " needs a Hugging Face model directory: drop --device or use --device cpu");
+        }
         gpuMemory.check(device);
         if (prefillChunk != null && prefillChunk < 1) {
             throw new IllegalArgumentException("--prefill-chunk must be at least 1 token, got " + prefillChunk);

@@ -59,7 +59,7 @@ final class TrainBenchCommand implements Runnable {
         if (dora && loraR == 0) {
             throw new IllegalArgumentException("--dora needs adapters: give --lora-r R (with --lora-r 0 every weight trains)");
         }
-        Path dir = model.resolve();
+        Path dir = model.directory("train-bench");
         NemotronHConfig c = NemotronHConfig.load(dir);
         LoraConfig lora = loraR > 0 ? new LoraConfig(loraR, 2.0 * loraR, 0, LoraConfig.MODULES, false, dora, 0) : null;
         TrainableModel host = lora != null ? LoraModel.create(dir, lora) : FullFineTune.load(dir);

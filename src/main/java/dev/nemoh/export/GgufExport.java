@@ -2,15 +2,13 @@ package dev.nemoh.export;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.nemoh.config.BlockWeights;
 import dev.nemoh.config.LayerType;
-import dev.nemoh.config.LinearSpec;
 import dev.nemoh.config.TensorSpec;
-import dev.nemoh.config.WeightSchema;
 import dev.nemoh.config.NemotronHConfig;
 import dev.nemoh.io.Checkpoint;
 import dev.nemoh.io.CheckpointException;
 import dev.nemoh.io.GgufWriter;
+import dev.nemoh.io.NemotronHGguf;
 import dev.nemoh.io.GgufWriter.TensorType;
 import dev.nemoh.kernels.DenseWeights;
 import dev.nemoh.kernels.Parallel;
@@ -47,7 +45,7 @@ import java.util.function.Consumer;
 public final class GgufExport {
     private GgufExport() {}
 
-    public static final String ARCH = "nemotron_h";
+    public static final String ARCH = NemotronHGguf.ARCH;
 
     /** GGUF token types (llama.cpp's llama_token_type). */
     static final int NORMAL = 1, CONTROL = 3, USER_DEFINED = 4, UNUSED = 5;
@@ -200,50 +198,21 @@ public final class GgufExport {
 
     // ------------------------------------------------------------------ tensors
 
-    /** The checkpoint's tensors under llama.cpp's {@code nemotron_h} names: the GGUF name map. */
+    /** The checkpoint's tensors under llama.cpp's {@code nemotron_h} names ({@link NemotronHGguf#tensors}). */
     private static void addTensors(GgufWriter w, NemotronHConfig c, Checkpoint ckpt, TensorType type) {
-        WeightSchema schema = WeightSchema.of(c);
-        matrix(w, "token_embd.weight", ckpt, schema.embeddings, type);
-        for (WeightSchema.Layer layer : schema.layers) {
-            String b = "blk." + layer.index() + ".";
-            floats(w, b + "attn_norm.weight", ckpt.get(layer.norm()).toFloatArray(), c.hiddenSize);
-            switch (layer.mixer()) {
-                case BlockWeights.Mamba2 m -> {
-                    int conv = c.convDim(), heads = c.mambaNumHeads, inner = c.mambaIntermediateSize();
-                    matrix(w, b + "ssm_in.weight", ckpt, m.inProj().weight(), type);
-                    floats(w, b + "ssm_conv1d.weight", ckpt.get(m.convWeight()).toFloatArray(), c.convKernel, conv);
-                    floats(w, b + "ssm_conv1d.bias", ckpt.floats(m.convBias(), new float[conv]), conv);
-                    floats(w, b + "ssm_dt.bias", ckpt.get(m.dtBias()).toFloatArray(), heads);
-                    float[] a = ckpt.get(m.aLog()).toFloatArray();
-                    for (int k = 0; k < heads; k++) a[k] = (float) -Math.exp(a[k]);
-                    floats(w, b + "ssm_a", a, 1, heads);
-                    floats(w, b + "ssm_d", ckpt.get(m.d()).toFloatArray(), 1, heads);
-                    floats(w, b + "ssm_norm.weight", ckpt.get(m.norm()).toFloatArray(), inner / c.nGroups, c.nGroups);
-                    matrix(w, b + "ssm_out.weight", ckpt, m.outProj().weight(), type);
+        for (NemotronHGguf.Entry e : NemotronHGguf.tensors(c)) {
+            Tensor t = ckpt.find(e.spec());
+            if (t == null && !e.always()) continue;
+            switch (e.layout()) {
+                case MATRIX -> matrix(w, e.gguf(), ckpt, e.spec(), type);
+                case FLOATS -> floats(w, e.gguf(), t == null ? new float[(int) e.spec().numel()] : t.toFloatArray(), e.ne());
+                case NEG_EXP -> {
+                    float[] a = t.toFloatArray();
+                    for (int k = 0; k < a.length; k++) a[k] = (float) -Math.exp(a[k]);
+                    floats(w, e.gguf(), a, e.ne());
                 }
-                case BlockWeights.Attention a -> {
-                    linear(w, b + "attn_q", ckpt, a.qProj(), type);
-                    linear(w, b + "attn_k", ckpt, a.kProj(), type);
-                    linear(w, b + "attn_v", ckpt, a.vProj(), type);
-                    linear(w, b + "attn_output", ckpt, a.oProj(), type);
-                }
-                case BlockWeights.Mlp m -> {
-                    linear(w, b + "ffn_up", ckpt, m.upProj(), type);
-                    linear(w, b + "ffn_down", ckpt, m.downProj(), type);
-                }
-                case BlockWeights.Moe m -> throw new IllegalStateException("MoE layers are rejected before export");
             }
         }
-        floats(w, "output_norm.weight", ckpt.get(schema.normF).toFloatArray(), c.hiddenSize);
-        // without an lm_head, llama.cpp reads the output projection from token_embd, as nemoh does for tied models
-        if (ckpt.find(schema.lmHead.weight()) != null) matrix(w, "output.weight", ckpt, schema.lmHead.weight(), type);
-    }
-
-    /** A linear layer's weight and, when the checkpoint has one, its bias (float32). */
-    private static void linear(GgufWriter w, String name, Checkpoint ckpt, LinearSpec spec, TensorType type) {
-        matrix(w, name + ".weight", ckpt, spec.weight(), type);
-        Tensor bias = ckpt.find(spec.bias());
-        if (bias != null) floats(w, name + ".bias", bias.toFloatArray(), spec.out());
     }
 
     private static void floats(GgufWriter w, String name, float[] values, long... ne) {

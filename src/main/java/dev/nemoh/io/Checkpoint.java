@@ -20,14 +20,15 @@ import java.util.stream.Stream;
 
 /**
  * The weights of a Hugging Face model directory: one {@code model.safetensors}, or shards listed by
- * {@code model.safetensors.index.json}, all memory-mapped. Looks tensors up by their checkpoint names.
+ * {@code model.safetensors.index.json}, all memory-mapped; or those of a {@code nemotron_h} GGUF file under their
+ * checkpoint names ({@link NemotronHGguf}). Looks tensors up by their checkpoint names.
  */
 public final class Checkpoint implements AutoCloseable {
     public static final String INDEX = "model.safetensors.index.json";
     public static final String SINGLE = "model.safetensors";
 
     private final Path dir;
-    private final List<SafetensorsFile> files;
+    private final List<? extends AutoCloseable> files;
     private final Map<String, Tensor> tensors = new LinkedHashMap<>();
 
     private Checkpoint(Path dir, List<SafetensorsFile> files) {
@@ -40,6 +41,22 @@ public final class Checkpoint implements AutoCloseable {
                     throw new CheckpointException("tensor " + e.getKey() + " appears in more than one shard of " + dir);
                 }
             }
+        }
+    }
+
+    private Checkpoint(Path file, GgufFile gguf, Map<String, Tensor> tensors) {
+        this.dir = file;
+        this.files = List.of(gguf);
+        this.tensors.putAll(tensors);
+    }
+
+    /** The tensors of a nemotron_h GGUF file for a model of config c, under their checkpoint names; takes the file. */
+    public static Checkpoint ofGguf(GgufFile gguf, dev.nemoh.config.NemotronHConfig c) {
+        try {
+            return new Checkpoint(gguf.path(), gguf, NemotronHGguf.checkpointTensors(gguf, c));
+        } catch (RuntimeException e) {
+            gguf.close();
+            throw e;
         }
     }
 
@@ -183,6 +200,12 @@ public final class Checkpoint implements AutoCloseable {
 
     @Override
     public void close() {
-        files.forEach(SafetensorsFile::close);
+        for (AutoCloseable f : files) {
+            try {
+                f.close();
+            } catch (Exception e) {
+                throw new CheckpointException("cannot close " + dir + ": " + e.getMessage(), e);
+            }
+        }
     }
 }

@@ -32,7 +32,7 @@ public final class MatMul {
                     + " floats does not fit " + rows + " rows of [" + out + ", " + in + "]");
         }
         int blocks = (out + OUT_BLOCK - 1) / OUT_BLOCK;
-        if (rows < TILE_MIN_ROWS) {
+        if (rows < TILE_MIN_ROWS || w.roundsInput()) {
             WeightMatrix.RowDots dots = w.rowDots(x, rows);
             Parallel.forEach(blocks, (long) OUT_BLOCK * in * rows,
                     b -> dots.dots(b * OUT_BLOCK, Math.min(out, (b + 1) * OUT_BLOCK), rows, scale, y, out, add));

@@ -1,7 +1,7 @@
 package dev.nemoh.kernels;
 
 /** A weight matrix W [rows = out, cols = in] in some storage format, as the matmul reads it. */
-public sealed interface WeightMatrix permits DenseWeights, QuantizedWeights, FloatWeights {
+public sealed interface WeightMatrix permits DenseWeights, QuantizedWeights, FloatWeights, GgmlWeights {
     String name();
 
     int rows();
@@ -10,6 +10,14 @@ public sealed interface WeightMatrix permits DenseWeights, QuantizedWeights, Flo
 
     /** Bytes the matrix occupies, which a decode step reads once. */
     long bytes();
+
+    /**
+     * Whether the format's products round the input first (as GGML's do): then every matmul, of a prompt as of a
+     * decode step, goes through {@link #rowDots}, so that a prompt computes what llama.cpp computes on it.
+     */
+    default boolean roundsInput() {
+        return false;
+    }
 
     /** {@code Σ_i x[xOff + i] · W[row, i]} */
     float dot(int row, float[] x, int xOff);

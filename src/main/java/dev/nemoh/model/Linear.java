@@ -5,6 +5,7 @@ import dev.nemoh.config.TensorSpec;
 import dev.nemoh.io.Checkpoint;
 import dev.nemoh.io.CheckpointException;
 import dev.nemoh.kernels.DenseWeights;
+import dev.nemoh.kernels.GgmlWeights;
 import dev.nemoh.kernels.MatMul;
 import dev.nemoh.kernels.QuantizedWeights;
 import dev.nemoh.kernels.WeightMatrix;
@@ -62,6 +63,7 @@ public final class Linear {
     }
 
     public static WeightMatrix weights(Tensor w, WeightFormat format) {
+        if (w.dtype().isBlock() || (format == WeightFormat.GGML && GgmlWeights.supports(w.dtype()))) return new GgmlWeights(w);
         WeightMatrix dense = new DenseWeights(w);
         if (format.quantized == null || !QuantizedWeights.fits(dense.cols())) return dense;
         QuantizedWeights quantized = QuantizedWeights.quantize(dense, format.quantized);

@@ -1,7 +1,10 @@
 package dev.nemoh.model;
 
+
 import dev.nemoh.config.NemotronHConfig;
 import dev.nemoh.kernels.Vec;
+
+import java.util.Arrays;
 
 /**
  * The Mamba-2 mixer. in_proj splits each token into the gate z, the conv input xBC and one dt per head; xBC goes
@@ -77,9 +80,18 @@ public final class Mamba2Mixer implements Mixer {
         float[] ssm = state != null ? state.ssm : new float[scan.stateSize()];
         float[] y = new float[len * inner];
         boolean recurrent = len == 1 && state != null;
-        float[] dt = timeSteps(c, dtBias, proj, len, !recurrent || clamp == TimeStepClamp.EVERYWHERE);
+        boolean stepwise = clamp == TimeStepClamp.LLAMA_CPP;
+        float[] dt = timeSteps(c, dtBias, proj, len, !stepwise && (!recurrent || clamp == TimeStepClamp.EVERYWHERE));
         if (recurrent) {
             scan.step(xBC, dt, a, d, ssm, y);
+        } else if (stepwise) {
+            int conv = c.convDim(), heads = c.mambaNumHeads;
+            float[] yt = new float[inner];
+            for (int t = 0; t < len; t++) {
+                scan.step(Arrays.copyOfRange(xBC, t * conv, (t + 1) * conv), Arrays.copyOfRange(dt, t * heads, (t + 1) * heads),
+                        a, d, ssm, yt);
+                System.arraycopy(yt, 0, y, t * inner, inner);
+            }
         } else {
             scan.forward(xBC, dt, a, d, len, ssm, y, null);
         }

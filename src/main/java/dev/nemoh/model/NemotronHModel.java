@@ -5,6 +5,8 @@ import dev.nemoh.config.KvCacheDtype;
 import dev.nemoh.config.NemotronHConfig;
 import dev.nemoh.config.WeightSchema;
 import dev.nemoh.io.Checkpoint;
+import dev.nemoh.io.GgufFile;
+import dev.nemoh.io.NemotronHGguf;
 import dev.nemoh.tensor.Tensor;
 
 import java.nio.file.Path;
@@ -65,7 +67,32 @@ public final class NemotronHModel implements LanguageModel {
         void layersLoaded(int done, int total);
     }
 
+    /**
+     * Loads a Hugging Face model directory, or a nemotron_h GGUF file: its weights as stored ({@link WeightFormat#GGML})
+     * and its Mamba scan as llama.cpp's ({@link TimeStepClamp#LLAMA_CPP}).
+     */
     public static NemotronHModel load(Path dir, TimeStepClamp clamp, WeightFormat format, LoadProgress progress) {
+        if (NemotronHGguf.isGguf(dir)) {
+            if (format != WeightFormat.AS_STORED) {
+                throw new IllegalArgumentException("--weights " + format.name().toLowerCase(java.util.Locale.ROOT)
+                        + " quantizes a safetensors checkpoint on load; a GGUF file runs in its own types: drop --weights");
+            }
+            GgufFile gguf = GgufFile.open(dir);
+            NemotronHConfig config;
+            try {
+                config = NemotronHGguf.config(gguf);
+            } catch (RuntimeException e) {
+                gguf.close();
+                throw e;
+            }
+            Checkpoint ckpt = Checkpoint.ofGguf(gguf, config);
+            try {
+                return load(config, ckpt, TimeStepClamp.LLAMA_CPP, WeightFormat.GGML, progress);
+            } catch (RuntimeException e) {
+                ckpt.close();
+                throw e;
+            }
+        }
         NemotronHConfig config = NemotronHConfig.load(dir);
         Checkpoint ckpt = Checkpoint.open(dir);
         try {
@@ -131,7 +158,7 @@ public final class NemotronHModel implements LanguageModel {
      */
     @Override
     public long decodeWeightBytes() {
-        long bytes = lmHead.weight.bytes() + (long) config.hiddenSize * embeddings.dtype().bytes;
+        long bytes = lmHead.weight.bytes() + embeddings.dtype().byteSize(config.hiddenSize);
         for (Block b : blocks) bytes += b.mixer().decodeWeightBytes();
         return bytes;
     }
@@ -318,8 +345,7 @@ public final class NemotronHModel implements LanguageModel {
                 throw new IllegalArgumentException("token id " + id + " at position " + t + " is outside the vocabulary [0, "
                         + config.vocabSize + ")");
             }
-            long base = (long) id * h;
-            for (int i = 0; i < h; i++) x[t * h + i] = embeddings.getFloat(base + i);
+            embeddings.readFloats((long) id * h, h, x, t * h);
         }
         return x;
     }

@@ -1,16 +1,19 @@
 package dev.nemoh.model;
 
+import dev.nemoh.kernels.GgmlWeights;
 import dev.nemoh.kernels.QuantizedWeights;
 
 /**
  * How linear-layer weights are held in memory: as the checkpoint stores them (mapped, not copied), or quantized
  * on load. Embeddings (read a row at a time), the MoE router (its choices are sensitive) and 1-D parameters stay as
- * stored.
+ * stored. {@link #GGML} is a GGUF file's: mapped as stored, with GGML's products ({@link GgmlWeights}); it is set by
+ * loading a GGUF file, not chosen.
  */
 public enum WeightFormat {
     AS_STORED(null),
     Q8_0(QuantizedWeights.Format.Q8_0),
-    Q4_0(QuantizedWeights.Format.Q4_0);
+    Q4_0(QuantizedWeights.Format.Q4_0),
+    GGML(null);
 
     final QuantizedWeights.Format quantized;
 

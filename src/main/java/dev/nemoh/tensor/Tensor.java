@@ -52,7 +52,17 @@ public record Tensor(String name, DType dtype, long[] shape, MemorySegment data)
             case I16 -> data.get(SHORT, i * 2);
             case I8 -> data.get(ValueLayout.JAVA_BYTE, i);
             case U8, BOOL -> data.get(ValueLayout.JAVA_BYTE, i) & 0xff;
+            case Q4_0, Q8_0, Q4_K, Q5_K, Q6_K -> GgmlQuants.get(dtype, data, i);
         };
+    }
+
+    /** Values [first, first + n) as float32 into dst from dstOff (block types: whole blocks). */
+    public void readFloats(long first, int n, float[] dst, int dstOff) {
+        if (dtype.isBlock()) {
+            GgmlQuants.dequantize(dtype, data, first, n, dst, dstOff);
+        } else {
+            for (int i = 0; i < n; i++) dst[dstOff + i] = getFloat(first + i);
+        }
     }
 
     public double getDouble(long i) {
@@ -75,6 +85,8 @@ public record Tensor(String name, DType dtype, long[] shape, MemorySegment data)
         float[] out = new float[n];
         if (dtype == DType.F32) {
             MemorySegment.copy(data, FLOAT, 0, out, 0, n);
+        } else if (dtype.isBlock()) {
+            GgmlQuants.dequantize(dtype, data, 0, n, out, 0);
         } else {
             for (int i = 0; i < n; i++) out[i] = getFloat(i);
         }

@@ -3,6 +3,7 @@ package dev.nemoh.tokenizer;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.nemoh.io.GgufFile;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -126,13 +127,22 @@ public final class Tokenizer {
 
     /**
      * Loads a tokenizer from a model directory (tokenizer.json, optional tokenizer_config.json and
-     * chat_template.jinja) or from a tokenizer.json file (its directory's config files are read too).
+     * chat_template.jinja), from a tokenizer.json file (its directory's config files are read too), or from a GGUF
+     * file's metadata ({@link GgufTokenizer}).
      */
     public static Tokenizer load(Path path) {
         Objects.requireNonNull(path, "path");
+        if (!Files.exists(path) && path.toString().toLowerCase(java.util.Locale.ROOT).endsWith(".gguf")) {
+            throw new TokenizerException("no such file: " + path);
+        }
         if (!Files.exists(path)) {
             throw new TokenizerException(path + " does not exist: give a Hugging Face model directory that holds"
                     + " tokenizer.json, or the tokenizer.json file itself");
+        }
+        if (path.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".gguf") && Files.isRegularFile(path)) {
+            try (GgufFile g = GgufFile.open(path)) {
+                return GgufTokenizer.read(g);
+            }
         }
         Path file = Files.isDirectory(path) ? path.resolve("tokenizer.json") : path;
         Path dir = file.toAbsolutePath().getParent();

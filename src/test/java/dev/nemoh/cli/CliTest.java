@@ -168,6 +168,27 @@ class CliTest {
     }
 
     @Test
+    void aGgufFileRunsWhereAModelDirectoryDoesAndIsRefusedElsewhere(@TempDir Path tmp) {
+        String gguf = tmp.resolve("tiny.gguf").toString();
+        assertEquals(0, run("export-gguf", "--model", TINY, "--out", gguf, "--type", "q8_0").code());
+        Run fromGguf = run("generate", "--model", gguf, "--ids", "1,5,17", "--max-tokens", "6", "--print-ids", "--ignore-eos");
+        assertEquals(0, fromGguf.code(), fromGguf.err());
+        assertEquals(6, fromGguf.out().strip().split(",").length, fromGguf.out());
+        Run text = run("generate", "--model", gguf, "--prompt", "Hello", "--max-tokens", "4");
+        assertEquals(0, text.code(), text.err());
+        for (String[] bad : new String[][] {
+                {"generate", "--model", gguf, "--device", "cuda", "--prompt", "hi"},
+                {"generate", "--model", gguf, "--weights", "q4_0", "--prompt", "hi"},
+                {"info", "--model", gguf},
+                {"export-gguf", "--model", gguf, "--out", tmp.resolve("again.gguf").toString()},
+                {"generate", "--model", tmp.resolve("missing.gguf").toString(), "--prompt", "hi"}}) {
+            Run r = run(bad);
+            assertEquals(2, r.code(), String.join(" ", bad) + ": " + r.err());
+            assertEquals(1, r.err().strip().lines().count(), r.err());
+        }
+    }
+
+    @Test
     void sampledGenerationIsReproducibleForASeed() {
         String model = Fixtures.model("nemotron-h-tiny").toString();
         String[] args = {"generate", "--model", model, "--ids", "5,17,42", "--max-tokens", "24", "--temperature", "1.5",
