@@ -1,5 +1,6 @@
 package dev.nemoh.cli;
 
+import dev.nemoh.cuda.Cuda;
 import dev.nemoh.cuda.CudaException;
 import dev.nemoh.chat.ChatTemplateException;
 import dev.nemoh.config.ConfigException;
@@ -43,6 +44,10 @@ public final class Main {
             }
             throw e;
         });
-        return cli.execute(args);
+        try {
+            return cli.execute(args);
+        } finally {
+            Cuda.endCommand(); // a command's --gpu-memory is its own
+        }
     }
 }

@@ -70,6 +70,14 @@ public final class Cuda {
         }
     }
 
+    /**
+     * Lifts the {@code --gpu-memory} budget of the command that ended, where the device was opened at all, so that the
+     * process's next command (tests run many in one JVM) starts unbounded; the counting goes on.
+     */
+    public static synchronized void endCommand() {
+        if (instance != null) instance.memory.unlimited();
+    }
+
     /** Whether a CUDA driver and a GPU are present; {@link #get} says why not. */
     public static boolean available() {
         try {

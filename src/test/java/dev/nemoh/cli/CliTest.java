@@ -518,7 +518,8 @@ class CliTest {
                 "--context", "8", "--decode-tokens", "1");
         if (dev.nemoh.cuda.Cuda.available()) {
             assertOneLineError(tooSmall, "--gpu-memory 0.0000001 (", "cannot hold the weights (");
-            // the next cuda command without --gpu-memory runs unbounded again, and so do this JVM's other tests
+            // the command's budget ends with it: the next cuda command and this JVM's other tests run unbounded
+            assertEquals(Long.MAX_VALUE, dev.nemoh.cuda.Cuda.get().memory.limit());
             assertEquals(0, run("bench", "--model", model, "--device", "cuda", "--prefill", "0", "--context", "8",
                     "--decode-tokens", "1").code());
             assertEquals(Long.MAX_VALUE, dev.nemoh.cuda.Cuda.get().memory.limit());

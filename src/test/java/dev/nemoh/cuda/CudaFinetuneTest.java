@@ -104,6 +104,7 @@ class CudaFinetuneTest {
         String[] bounded = java.util.stream.Stream.concat(java.util.Arrays.stream(args), java.util.stream.Stream.of(
                 "--gpu-memory", fraction)).toArray(String[]::new);
         String line = oneErrorLine(bounded);
+        assertEquals(Long.MAX_VALUE, cuda.memory.limit(), "the command's budget ends with it");
         assertTrue(line.startsWith("error: --gpu-memory " + fraction + " (") && line.contains(" cannot hold "), line);
         assertTrainingAdvice(line);
     }
