@@ -182,6 +182,8 @@ final class CudaBench {
         }
         cuda.free(a);
         cuda.free(b);
+        cuda.destroyEvent(start);
+        cuda.destroyEvent(end);
         Arrays.sort(ms);
         return 2.0 * bytes / (ms[2] / 1e3);
     }

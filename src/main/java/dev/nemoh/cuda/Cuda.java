@@ -31,7 +31,7 @@ public final class Cuda {
 
     private final MethodHandle getErrorName, ctxSetCurrent, ctxSynchronize, memAlloc, memFree, memcpyHtoD, memcpyDtoH,
             memcpyDtoD, memsetD8, memGetInfo, moduleLoadData, moduleGetFunction, launchKernel, launchKernelEx, funcSetAttribute,
-            eventCreate, eventRecord, eventSynchronize, eventElapsedTime, streamBeginCapture, streamEndCapture,
+            eventCreate, eventDestroy, eventRecord, eventSynchronize, eventElapsedTime, streamBeginCapture, streamEndCapture,
             graphInstantiate, graphLaunch, graphDestroy, graphExecDestroy, memAllocHost, memFreeHost, memcpyHtoDAsync,
             memcpyDtoHAsync, streamSynchronize;
     private final MemorySegment context;
@@ -119,6 +119,7 @@ public final class Cuda {
         launchKernelEx = lib.function("cuLaunchKernelEx", JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
         funcSetAttribute = lib.function("cuFuncSetAttribute", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
         eventCreate = lib.function("cuEventCreate", JAVA_INT, ADDRESS, JAVA_INT);
+        eventDestroy = lib.function("cuEventDestroy_v2", JAVA_INT, ADDRESS);
         eventRecord = lib.function("cuEventRecord", JAVA_INT, ADDRESS, ADDRESS);
         eventSynchronize = lib.function("cuEventSynchronize", JAVA_INT, ADDRESS);
         eventElapsedTime = lib.function("cuEventElapsedTime", JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
@@ -394,6 +395,11 @@ public final class Cuda {
             check((int) call(eventCreate, e, 0), "cuEventCreate");
             return e.get(ADDRESS, 0);
         }
+    }
+
+    /** Frees an {@link #event()}. */
+    public void destroyEvent(MemorySegment event) {
+        check((int) call(eventDestroy, event), "cuEventDestroy");
     }
 
     public void record(MemorySegment event) {

@@ -432,6 +432,7 @@ public final class CudaModel implements LanguageModel, BatchDecoder {
         pinnedLogits.free();
         device.close();
         sampler.free();
+        for (MemorySegment e : marks) cuda.destroyEvent(e);
         device.workspace.close();
     }
 }
