@@ -117,7 +117,7 @@ class TlsTest {
             HttpClient client = trusting(cert(ks));
             URI base = URI.create("https://127.0.0.1:" + s.server.port() + "/");
             HttpResponse<String> r = client.send(HttpRequest.newBuilder(base.resolve("v1/completions"))
-                    .timeout(java.time.Duration.ofSeconds(20)).POST(HttpRequest.BodyPublishers.ofString("{\"prompt\": \"hi\", \"max_tokens\": 3}")).build(),
+                    .timeout(java.time.Duration.ofSeconds(20)).POST(HttpRequest.BodyPublishers.ofString("{\"prompt\": \"hi\", \"max_tokens\": 3, \"ignore_eos\": true}")).build(),
                     HttpResponse.BodyHandlers.ofString());
             assertEquals(200, r.statusCode(), r.body());
             assertEquals(3, Json.parse(r.body().getBytes()).get("usage").get("completion_tokens").asInt());
