@@ -3,16 +3,12 @@ package dev.nemoh.io;
 import dev.nemoh.tensor.DType;
 import dev.nemoh.tensor.Tensor;
 
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -66,9 +62,7 @@ public final class GgufFile implements AutoCloseable {
     }
 
     public static GgufFile open(Path path) {
-        Arena arena = Arena.ofShared();
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            MemorySegment file = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
+        return MappedFile.open(path, (file, arena) -> {
             Reader r = new Reader(path, file);
             if (file.byteSize() < 24 || r.int32() != GgufWriter.MAGIC) {
                 throw new CheckpointException(path + " is not a GGUF file (no \"GGUF\" magic at its start)");
@@ -108,16 +102,7 @@ public final class GgufFile implements AutoCloseable {
                 tensors.put(info.name, new TensorInfo(info.name, info.type, info.ne, file.asSlice(start, bytes)));
             }
             return new GgufFile(path, arena, Collections.unmodifiableMap(metadata), Collections.unmodifiableMap(tensors));
-        } catch (NoSuchFileException e) {
-            arena.close();
-            throw new CheckpointException("no such file: " + path);
-        } catch (IOException e) {
-            arena.close();
-            throw new CheckpointException("cannot read " + path + ": " + e.getMessage(), e);
-        } catch (RuntimeException e) {
-            arena.close();
-            throw e;
-        }
+        });
     }
 
     public Path path() {

@@ -5,16 +5,12 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.nemoh.tensor.DType;
 import dev.nemoh.tensor.Tensor;
 
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.Collections;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -42,14 +38,12 @@ public final class SafetensorsFile implements AutoCloseable {
     }
 
     public static SafetensorsFile open(Path path) {
-        Arena arena = Arena.ofShared();
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            long size = ch.size();
+        return MappedFile.open(path, (file, arena) -> {
+            long size = file.byteSize();
             if (size < 8) {
                 throw new CheckpointException(path + " is truncated: " + size + " bytes, too short for a safetensors header;"
                         + " download the file again");
             }
-            MemorySegment file = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
             long headerLen = file.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
             if (headerLen < 0 || headerLen > MAX_HEADER) {
                 throw new CheckpointException(path + ": header length " + Long.toUnsignedString(headerLen)
@@ -63,16 +57,7 @@ public final class SafetensorsFile implements AutoCloseable {
             MemorySegment data = file.asSlice(8 + headerLen);
             var parsed = parseHeader(path, new String(header, StandardCharsets.UTF_8), data);
             return new SafetensorsFile(path, arena, parsed.tensors, parsed.metadata);
-        } catch (NoSuchFileException e) {
-            arena.close();
-            throw new CheckpointException("no such file: " + path);
-        } catch (IOException e) {
-            arena.close();
-            throw new CheckpointException("cannot read " + path + ": " + e.getMessage(), e);
-        } catch (RuntimeException e) {
-            arena.close();
-            throw e;
-        }
+        });
     }
 
     private record Header(Map<String, Tensor> tensors, Map<String, String> metadata) {}
